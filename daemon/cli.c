@@ -1,0 +1,50 @@
+/* cli.c -- the subcommand table and help text of `ditfarm` (see cli.h). */
+#include "cli.h"
+#include "df_version.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
+
+/* Keep alphabetical: `ditfarm --help` prints them in this order. */
+const struct cli_cmd cli_commands[] = {
+    {"version", "", "print the version and build features", cmd_version},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct cli_cmd *cli_find(const char *name)
+{
+    for (const struct cli_cmd *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+void cli_print_help(FILE *out)
+{
+    fprintf(out,
+            "ditfarm %s -- turn YAML render manifests into finished videos on Slurm GPU "
+            "clusters\n\n"
+            "usage: ditfarm [--help] [--version] COMMAND [ARGS]\n\ncommands:\n",
+            DITFARM_VERSION);
+    for (const struct cli_cmd *c = cli_commands; c->name; c++) {
+        char head[64];
+        snprintf(head, sizeof(head), "%s %s", c->name, c->args);
+        fprintf(out, "  %-34s %s\n", head, c->summary);
+    }
+    fprintf(out, "\n`ditfarm COMMAND --help` describes one command.  "
+                 "DITFARM_LOG=debug|info|warn|error sets the log level.\n");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "ditfarm%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(try `ditfarm%s%s --help`)\n", cmd ? " " : "", cmd ? cmd : "");
+    return CLI_EXIT_USAGE;
+}
