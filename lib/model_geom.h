@@ -1,0 +1,66 @@
+/*
+ * model_geom.h -- the shape of a video DiT and its VAE, as far as the
+ * controller needs it: manifest validation (legal sizes and frame counts), the
+ * layout planner (heads, tokens, FLOPs) and the worker (what to load).
+ *
+ * A geometry comes from configs/models/<name>.yaml, or from a diffusers model
+ * folder (transformer/config.json + vae/config.json).  Nothing here loads
+ * weights.
+ *
+ *     struct model_geom g;
+ *     if (model_geom_load("wan2.1-t2v-1.3b", configs_dir, &g, &err) < 0) ...
+ *     struct model_grid grid;
+ *     model_geom_grid(&g, 832, 480, 81, &grid, &err);   // 21x30x52 tokens = 32760
+ */
+#ifndef DF_MODEL_GEOM_H
+#define DF_MODEL_GEOM_H
+
+#include "err.h"
+
+#include <stdint.h>
+
+struct model_geom {
+    char name[64];      /* "wan2.1-t2v-1.3b", "tiny", or the folder's basename */
+    char family[32];    /* "wan2.1" (the only runnable family today), "cogvideox" */
+    char path[512];     /* diffusers model folder, "" for a geometry-only config */
+    int num_layers;     /* transformer blocks */
+    int num_heads;      /* attention heads */
+    int head_dim;       /* per head; hidden = num_heads * head_dim */
+    int hidden;         /* model width */
+    int ffn_dim;        /* FFN inner width */
+    int in_channels;    /* latent channels into the DiT */
+    int out_channels;   /* latent channels out of the DiT */
+    int text_dim;       /* text encoder output width (umT5-XXL: 4096) */
+    int text_len;       /* text tokens the model attends to (Wan: 512) */
+    int freq_dim;       /* sinusoidal timestep embedding width (Wan: 256) */
+    int patch[3];       /* DiT patch size (t, h, w), Wan: 1,2,2 */
+    int vae_stride[3];  /* VAE down-sampling (t, h, w), Wan: 4,8,8 */
+    int joint_text;     /* 1 when text tokens join the self-attention sequence (CogVideoX) */
+};
+
+/* The token grid of one shot. */
+struct model_grid {
+    int latent[3];      /* latent (t, h, w) */
+    int tokens[3];      /* patch grid (t, h, w) = latent / patch */
+    int64_t seq_len;    /* tokens[0]*tokens[1]*tokens[2] (+ text if joint_text) */
+};
+
+/* Load a geometry by name (configs_dir/models/<name>.yaml) or by path (a
+ * diffusers model folder, or a .yaml file).  Errors name the file and key. */
+int model_geom_load(const char *name_or_path, const char *configs_dir, struct model_geom *out,
+                    struct df_err *err);
+
+/* Check width/height/frames against the model (width, height multiples of
+ * vae_stride*patch; frames = vae_stride_t*k + 1) and compute the grid.  The
+ * message says what the nearest legal values are. */
+int model_geom_grid(const struct model_geom *g, int width, int height, int frames,
+                    struct model_grid *out, struct df_err *err);
+
+/* Parameter count of the transformer (for memory estimates). */
+int64_t model_geom_params(const struct model_geom *g);
+
+/* FLOPs of one transformer forward (one CFG branch) over seq_len tokens with
+ * text_len text tokens: the linear layers plus self- and cross-attention. */
+double model_geom_forward_flops(const struct model_geom *g, int64_t seq_len);
+
+#endif /* DF_MODEL_GEOM_H */
