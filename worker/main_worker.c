@@ -1,27 +1,47 @@
-/* main_worker.c -- `ditfarm-worker`: one rank of a shot's render. */
+/* main_worker.c -- `ditfarm-worker`: one rank of a shot's render, plus the
+ * hidden helper subcommands the tests use.  The table below names them; each
+ * lives in worker/cmd_<name>.c. */
 #include "df_version.h"
 #include "kern_build.h"
 #include "log.h"
+#include "worker_cmd.h"
+#include "worker_exit.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* Add a declaration and a row per subcommand (alphabetical). */
+static const struct worker_cmd k_cmds[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ditfarm-worker [--help] [--version] COMMAND [ARGS]\n\ncommands:\n");
+    for (const struct worker_cmd *c = k_cmds; c->name; c++)
+        fprintf(out, "  %-22s %s\n", c->name, c->summary);
+}
 
 int main(int argc, char **argv)
 {
     struct df_log log;
     df_log_init(&log, "worker", stderr);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("ditfarm-worker %s (backends: %s)\n", DITFARM_VERSION, kern_build_backends());
-            return 0;
-        }
-        if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: ditfarm-worker [--help] [--version]\n");
-            return 0;
-        }
-        fprintf(stderr, "ditfarm-worker: unknown option '%s' (try --help)\n", argv[i]);
-        return 2;
+    if (argc < 2) {
+        usage(stderr);
+        return WORKER_EXIT_USAGE;
     }
-    DF_ERROR(&log, "the renderer is not implemented yet; nothing was rendered");
-    return 1;
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("ditfarm-worker %s (backends: %s)\n", DITFARM_VERSION, kern_build_backends());
+        return WORKER_EXIT_DONE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return WORKER_EXIT_DONE;
+    }
+    for (const struct worker_cmd *c = k_cmds; c->name; c++)
+        if (strcmp(c->name, argv[1]) == 0)
+            return c->run(argc - 1, argv + 1, &log);
+    fprintf(stderr, "ditfarm-worker: unknown %s '%s' (try --help)\n",
+            argv[1][0] == '-' ? "option" : "command", argv[1]);
+    return WORKER_EXIT_USAGE;
 }
