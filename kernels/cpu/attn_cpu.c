@@ -1,0 +1,104 @@
+/*
+ * attn_cpu.c -- multi-head attention with LSE output, time spent in sgemm.
+ *
+ * Work unit: one head × one block of Mb queries.  For a unit the full score
+ * block against all valid keys is formed at once,
+ *     Sc[Mb, Skv] = scale · Q_blk · K_hᵀ          (sgemm, K = D)
+ * then each row gets an exact softmax (max-subtracted exp, fp32 sum in
+ * lanes -- no online rescaling is needed since the row is complete), and
+ *     O_blk = P · V_h                              (sgemm, K = Skv)
+ * is scaled by 1/rowsum afterwards (D multiplies per row, not Skv).
+ * Memory is O(Mb·Skv) per thread (the context's scratch); Mb shrinks as Skv
+ * grows so a block stays about L2-sized.  q/k/v are read in place with
+ * leading dimension H·D: no transposes or copies.
+ *
+ * Units are split over the pool in contiguous head-major ranges, so a
+ * thread keeps reusing one head's K and V; each thread calls a
+ * single-threaded sgemm (see backend_cpu.c).
+ */
+#include "kern_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+
+#include "vmath_cpu.h"
+
+#define ATTN_MB_MAX 128
+#define ATTN_MB_MIN 16
+#define ATTN_BLOCK_FLOATS ((size_t)1 << 18) /* 1 MiB of scores per thread */
+
+struct attn_job {
+    const float *q, *k, *v;
+    float *o, *lse;
+    float *scratch; /* nth blocks of Mb·sk_valid floats */
+    int Sq, H, D, sk_valid, mb, n_qblk;
+    float scale;
+};
+
+static int attn_block_rows(int sk_valid)
+{
+    size_t mb = ATTN_BLOCK_FLOATS / (size_t)sk_valid;
+    if (mb > ATTN_MB_MAX)
+        mb = ATTN_MB_MAX;
+    mb &= ~(size_t)(ATTN_MB_MIN - 1);
+    return mb < ATTN_MB_MIN ? ATTN_MB_MIN : (int)mb;
+}
+
+static void attn_unit(const struct attn_job *j, int h, int q0, int mq, float *sc)
+{
+    const int ld = j->H * j->D, skv = j->sk_valid, D = j->D;
+    float inv_sum[ATTN_MB_MAX];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mq, skv, D, j->scale,
+                j->q + (size_t)q0 * ld + (size_t)h * D, ld, j->k + (size_t)h * D, ld, 0.0f, sc,
+                skv);
+    for (int r = 0; r < mq; r++) {
+        float *row = sc + (size_t)r * skv;
+        float m = vmath_cpu_max(row, (size_t)skv);
+        float sum = vmath_cpu_exp_sum(row, (size_t)skv, m);
+        inv_sum[r] = 1.0f / sum;
+        if (j->lse)
+            j->lse[(size_t)h * j->Sq + q0 + r] = m + logf(sum);
+    }
+    float *o = j->o + (size_t)q0 * ld + (size_t)h * D;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mq, D, skv, 1.0f, sc, skv,
+                j->v + (size_t)h * D, ld, 0.0f, o, ld);
+    for (int r = 0; r < mq; r++)
+        vmath_cpu_scale(o + (size_t)r * ld, (size_t)D, inv_sum[r]);
+}
+
+static void attn_task(void *arg, int ith, int nth)
+{
+    const struct attn_job *j = arg;
+    float *sc = j->scratch + (size_t)ith * j->mb * j->sk_valid;
+    size_t b, e;
+    pool_cpu_range((size_t)j->H * j->n_qblk, ith, nth, &b, &e);
+    for (size_t u = b; u < e; u++) {
+        int h = (int)(u / j->n_qblk), q0 = (int)(u % j->n_qblk) * j->mb;
+        int mq = j->Sq - q0 < j->mb ? j->Sq - q0 : j->mb;
+        attn_unit(j, h, q0, mq, sc);
+    }
+}
+
+int attn_cpu(void *vctx, const float *q, const float *k, const float *v, float *o, float *lse,
+             int Sq, int Sk, int H, int D, int sk_valid, float scale, struct df_err *err)
+{
+    struct cpu_ctx *ctx = vctx;
+    struct attn_job job = {.q = q, .k = k, .v = v, .o = o, .lse = lse, .Sq = Sq, .H = H, .D = D,
+                           .sk_valid = sk_valid, .scale = scale};
+    job.mb = attn_block_rows(sk_valid);
+    if (job.mb > Sq)
+        job.mb = Sq;
+    job.n_qblk = (Sq + job.mb - 1) / job.mb;
+    size_t units = (size_t)H * job.n_qblk;
+    int nth = pool_cpu_size(ctx->pool);
+    if ((size_t)nth > units)
+        nth = (int)units;
+    int rc = cpu_scratch_reserve(ctx, (size_t)nth * job.mb * sk_valid, err);
+    if (rc < 0) {
+        df_err_prefix(err, "kern_attention(Sq=%d, Sk=%d, H=%d, D=%d)", Sq, Sk, H, D);
+        return rc;
+    }
+    job.scratch = ctx->scratch;
+    pool_cpu_run(ctx->pool, attn_task, &job, nth);
+    return 0;
+}
