@@ -14,6 +14,9 @@
 #include "kern.h"
 #include "safetensors.h"
 #include "vae.h"
+#include "vae_synth.h"
+
+#include <unistd.h>
 
 struct collect {
     float *out;  /* [3, F, H, W] */
@@ -114,6 +117,82 @@ static void test_missing_folder(void **state)
     kern_backend_free(be);
 }
 
+static int count_frames(void *user, int index, const float *rgb, int height, int width,
+                        struct df_err *err)
+{
+    (void)rgb, (void)height, (void)width, (void)err;
+    int *n = user;
+    *n = index + 1;
+    return 0;
+}
+
+/* The synthetic demo VAE loads and decodes 3 latent frames into 9 frames. */
+static void test_synth_roundtrip(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/df_vae_synth_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct df_err err = {0};
+    struct vae_synth_opts o = {.base_dim = 4, .z_dim = 16, .num_res_blocks = 1, .seed = 7};
+    if (vae_synth_write(dir, &o, &err) < 0)
+        fail_msg("%s", err.msg);
+    kern_backend_t be = NULL;
+    assert_int_equal(kern_backend_create("cpu", 1, &be, &err), 0);
+    struct vae *vae = NULL;
+    if (vae_load(be, dir, &vae, &err) < 0)
+        fail_msg("%s", err.msg);
+    float *lat = calloc((size_t)16 * 3 * 2 * 2, sizeof(float));
+    vae_denormalize(vae, lat, 3, 2, 2);
+    int frames = 0;
+    assert_int_equal(vae_decode(vae, lat, 3, 2, 2, count_frames, &frames, &err), 0);
+    assert_int_equal(frames, 9);
+    free(lat);
+    vae_free(vae);
+    kern_backend_free(be);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/diffusion_pytorch_model.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A mis-shaped tensor names the tensor and both shapes. */
+static void test_wrong_shape(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/df_vae_bad_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct df_err err = {0};
+    struct vae_synth_opts o = {.base_dim = 4, .z_dim = 16, .num_res_blocks = 1, .seed = 7};
+    assert_int_equal(vae_synth_write(dir, &o, &err), 0);
+    /* claim two res blocks: up_blocks.0.resnets.2 does not exist */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    FILE *f = fopen(path, "r");
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strstr(buf, "\"num_res_blocks\": 1");
+    assert_non_null(p);
+    p[strlen("\"num_res_blocks\": ")] = '2';
+    f = fopen(path, "w");
+    fputs(buf, f);
+    fclose(f);
+    kern_backend_t be = NULL;
+    assert_int_equal(kern_backend_create("cpu", 1, &be, &err), 0);
+    struct vae *vae = NULL;
+    assert_int_equal(vae_load(be, dir, &vae, &err), DF_E_NOTFOUND);
+    printf("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, "tensor 'decoder.up_blocks.0.resnets.2.norm1.gamma' not found"));
+    kern_backend_free(be);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/diffusion_pytorch_model.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +200,8 @@ int main(void)
         cmocka_unit_test(test_fixture_b),
         cmocka_unit_test(test_fixture_c),
         cmocka_unit_test(test_missing_folder),
+        cmocka_unit_test(test_synth_roundtrip),
+        cmocka_unit_test(test_wrong_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
