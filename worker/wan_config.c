@@ -1,0 +1,239 @@
+/*
+ * wan_config.c -- diffusers config.json -> struct wan_config.
+ *
+ * ref: diffusers/models/transformers/transformer_wan.py
+ *      WanTransformer3DModel.__init__ (defaults) and WanRotaryPosEmbed.__init__
+ *      (the head_dim split of the rotary embedding).
+ */
+#include "wan_config.h"
+
+#include "safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int read_text(const char *path, char **out, struct df_err *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "%s: open", path);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 8192;
+            char *p = cap > (1u << 24) ? NULL : realloc(buf, cap);
+            if (!p) {
+                free(buf);
+                fclose(f);
+                return df_err_set(err, DF_E_PARSE, "%s: too large for a config.json", path);
+            }
+            buf = p;
+        }
+        size_t n = fread(buf + len, 1, 4096, f);
+        len += n;
+        if (n < 4096)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return df_err_set(err, DF_E_IO, "%s: read error", path);
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* An integer key: absent -> default, null -> null_value (when allowed). */
+static int get_int(const char *path, const cJSON *root, const char *key, int def, int null_ok,
+                   int null_value, int *out, struct df_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (cJSON_IsNull(v) && null_ok) {
+        *out = null_value;
+        return 0;
+    }
+    DF_FAIL_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+                   fabs(v->valuedouble) > 1e9,
+               err, DF_E_PARSE, "%s: key '%s' must be an integer", path, key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int parse(const char *path, const cJSON *root, struct wan_config *c, struct df_err *err)
+{
+    DF_FAIL_IF(!cJSON_IsObject(root), err, DF_E_PARSE, "%s: not a JSON object", path);
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "_class_name");
+    DF_FAIL_IF(cls && (!cJSON_IsString(cls) || strcmp(cls->valuestring, "WanTransformer3DModel")),
+               err, DF_E_UNSUPPORTED, "%s: _class_name is %s, expected WanTransformer3DModel",
+               path, cJSON_IsString(cls) ? cls->valuestring : "not a string");
+    /* Defaults: WanTransformer3DModel.__init__. */
+    DF_TRY(get_int(path, root, "num_layers", 40, 0, 0, &c->num_layers, err));
+    DF_TRY(get_int(path, root, "num_attention_heads", 40, 0, 0, &c->num_heads, err));
+    DF_TRY(get_int(path, root, "attention_head_dim", 128, 0, 0, &c->head_dim, err));
+    DF_TRY(get_int(path, root, "ffn_dim", 13824, 0, 0, &c->ffn_dim, err));
+    DF_TRY(get_int(path, root, "in_channels", 16, 0, 0, &c->in_channels, err));
+    DF_TRY(get_int(path, root, "out_channels", 16, 1, 0, &c->out_channels, err));
+    DF_TRY(get_int(path, root, "text_dim", 4096, 0, 0, &c->text_dim, err));
+    DF_TRY(get_int(path, root, "freq_dim", 256, 0, 0, &c->freq_dim, err));
+    DF_TRY(get_int(path, root, "rope_max_seq_len", 1024, 0, 0, &c->rope_max_seq_len, err));
+    if (c->out_channels == 0) /* `out_channels or in_channels` */
+        c->out_channels = c->in_channels;
+
+    c->patch[0] = 1, c->patch[1] = 2, c->patch[2] = 2;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "patch_size");
+    if (p) {
+        DF_FAIL_IF(!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 3, err, DF_E_PARSE,
+                   "%s: key 'patch_size' must be [t, h, w]", path);
+        for (int i = 0; i < 3; i++) {
+            const cJSON *v = cJSON_GetArrayItem(p, i);
+            DF_FAIL_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble), err,
+                       DF_E_PARSE, "%s: key 'patch_size'[%d] must be an integer", path, i);
+            c->patch[i] = (int)v->valuedouble;
+        }
+    }
+    const cJSON *can = cJSON_GetObjectItemCaseSensitive(root, "cross_attn_norm");
+    DF_FAIL_IF(can && !cJSON_IsBool(can), err, DF_E_PARSE,
+               "%s: key 'cross_attn_norm' must be true or false", path);
+    c->cross_attn_norm = can ? cJSON_IsTrue(can) : 1;
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "eps");
+    DF_FAIL_IF(eps && !cJSON_IsNumber(eps), err, DF_E_PARSE, "%s: key 'eps' must be a number",
+               path);
+    c->eps = eps ? (float)eps->valuedouble : 1e-6f;
+    /* qk_norm: this diffusers version builds norm_q/norm_k (RMSNorm over the
+     * whole inner dim) whatever the value, so it is not consulted. */
+    static const char *const i2v_keys[] = {"image_dim", "added_kv_proj_dim", "pos_embed_seq_len"};
+    for (size_t i = 0; i < sizeof i2v_keys / sizeof i2v_keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, i2v_keys[i]);
+        DF_FAIL_IF(v && !cJSON_IsNull(v), err, DF_E_UNSUPPORTED,
+                   "%s: key '%s' is set: image-conditioned (I2V) Wan models are not supported",
+                   path, i2v_keys[i]);
+    }
+
+    struct {
+        const char *key;
+        int v;
+    } pos[] = {{"num_layers", c->num_layers},   {"num_attention_heads", c->num_heads},
+               {"attention_head_dim", c->head_dim}, {"ffn_dim", c->ffn_dim},
+               {"in_channels", c->in_channels}, {"out_channels", c->out_channels},
+               {"text_dim", c->text_dim},       {"freq_dim", c->freq_dim},
+               {"rope_max_seq_len", c->rope_max_seq_len}, {"patch_size[0]", c->patch[0]},
+               {"patch_size[1]", c->patch[1]},  {"patch_size[2]", c->patch[2]}};
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+        DF_FAIL_IF(pos[i].v <= 0 || pos[i].v > (1 << 20), err, DF_E_RANGE,
+                   "%s: key '%s' = %d must be in [1, %d]", path, pos[i].key, pos[i].v, 1 << 20);
+    DF_FAIL_IF(c->freq_dim < 2, err, DF_E_RANGE, "%s: key 'freq_dim' = %d must be >= 2", path,
+               c->freq_dim);
+    /* RoPE rotates pairs and splits head_dim into t/h/w parts of even size. */
+    DF_FAIL_IF(c->head_dim % 2 || c->head_dim < 6, err, DF_E_RANGE,
+               "%s: key 'attention_head_dim' = %d must be even and >= 6 (3D RoPE)", path,
+               c->head_dim);
+    DF_FAIL_IF(!(c->eps > 0.0f), err, DF_E_RANGE, "%s: key 'eps' must be > 0", path);
+    DF_FAIL_IF((long long)c->num_heads * c->head_dim > (1 << 20), err, DF_E_RANGE,
+               "%s: num_attention_heads * attention_head_dim too large", path);
+    c->dim = c->num_heads * c->head_dim;
+    c->rope_dims[1] = c->rope_dims[2] = 2 * (c->head_dim / 6);
+    c->rope_dims[0] = c->head_dim - c->rope_dims[1] - c->rope_dims[2];
+    return 0;
+}
+
+int wan_config_load(const char *path, struct wan_config *out, struct df_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char *text;
+    DF_TRY(read_text(path, &text, err));
+    cJSON *root = cJSON_Parse(text);
+    int rc;
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        long off = at && at >= text ? (long)(at - text) : -1;
+        long line = 1, col = 1;
+        for (long i = 0; i < off; i++) {
+            if (text[i] == '\n')
+                line++, col = 1;
+            else
+                col++;
+        }
+        rc = df_err_set(err, DF_E_PARSE, "%s:%ld:%ld: not valid JSON", path, line, col);
+    } else {
+        rc = parse(path, root, out, err);
+    }
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+static int check_dim(const struct safetensors *st, const char *name, int axis, int want,
+                     const char *what, struct df_err *err)
+{
+    const struct safetensors_tensor *t = safetensors_find(st, name);
+    if (!t)
+        return 0; /* wan_weights reports missing tensors with their expected shape */
+    DF_FAIL_IF(axis >= t->ndim || t->shape[axis] != want, err, DF_E_INVAL,
+               "%s: tensor '%s' has %s %lld but config.json says %d", t->path, name, what,
+               axis < t->ndim ? (long long)t->shape[axis] : -1LL, want);
+    return 0;
+}
+
+int wan_config_check_weights(const struct wan_config *c, const struct safetensors *st,
+                             struct df_err *err)
+{
+    /* Highest blocks.N present: a checkpoint with more or fewer blocks than
+     * num_layers is the wrong config for these weights. */
+    int max_block = -1;
+    const char *any = NULL;
+    for (int i = 0; i < safetensors_count(st); i++) {
+        const struct safetensors_tensor *t = safetensors_at(st, i);
+        int b;
+        if (sscanf(t->name, "blocks.%d.", &b) == 1 && b > max_block) {
+            max_block = b;
+            any = t->path;
+        }
+    }
+    DF_FAIL_IF(max_block + 1 != c->num_layers, err, DF_E_INVAL,
+               "%s: weights have %d transformer blocks (blocks.0 .. blocks.%d) but config.json "
+               "num_layers is %d",
+               any ? any : "weights", max_block + 1, max_block, c->num_layers);
+    DF_TRY(check_dim(st, "patch_embedding.weight", 0, c->dim, "inner dim (num_heads*head_dim)",
+                     err));
+    DF_TRY(check_dim(st, "patch_embedding.weight", 1, c->in_channels, "in_channels", err));
+    for (int i = 0; i < 3; i++)
+        DF_TRY(check_dim(st, "patch_embedding.weight", 2 + i, c->patch[i], "patch size", err));
+    DF_TRY(check_dim(st, "condition_embedder.text_embedder.linear_1.weight", 1, c->text_dim,
+                     "text_dim", err));
+    DF_TRY(check_dim(st, "condition_embedder.time_embedder.linear_1.weight", 1, c->freq_dim,
+                     "freq_dim", err));
+    DF_TRY(check_dim(st, "blocks.0.ffn.net.0.proj.weight", 0, c->ffn_dim, "ffn_dim", err));
+    DF_TRY(check_dim(st, "proj_out.weight", 0,
+                     c->out_channels * c->patch[0] * c->patch[1] * c->patch[2],
+                     "out_channels*prod(patch)", err));
+    return 0;
+}
+
+long long wan_config_tokens(const struct wan_config *c, int t, int h, int w, struct df_err *err)
+{
+    const int sz[3] = {t, h, w};
+    static const char *const axis[3] = {"frames", "height", "width"};
+    long long n = 1;
+    for (int i = 0; i < 3; i++) {
+        DF_FAIL_IF(sz[i] <= 0 || sz[i] % c->patch[i], err, DF_E_INVAL,
+                   "latent %s %d is not a positive multiple of the patch size %d", axis[i], sz[i],
+                   c->patch[i]);
+        DF_FAIL_IF(sz[i] / c->patch[i] > c->rope_max_seq_len, err, DF_E_INVAL,
+                   "latent %s %d gives %d patches, beyond rope_max_seq_len %d", axis[i], sz[i],
+                   sz[i] / c->patch[i], c->rope_max_seq_len);
+        n *= sz[i] / c->patch[i];
+    }
+    return n;
+}
