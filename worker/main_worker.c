@@ -11,7 +11,10 @@
 #include <string.h>
 
 /* Add a declaration and a row per subcommand (alphabetical). */
+int cmd_encode_pattern(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
+    {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
+     cmd_encode_pattern},
     {NULL, NULL, NULL},
 };
 
