@@ -4,7 +4,8 @@
  * Statistics are fp32 sums kept in 8 independent lanes (so the compiler can
  * vectorize without reassociating) and finished in double; LayerNorm takes
  * two passes (mean, then squared deviations) instead of E[x²] − E[x]², which
- * cancels badly when |mean| >> std.
+ * cancels badly when |mean| >> std, and sums deviations from the row's first
+ * element so large offsets do not eat the fp32 lanes' precision.
  */
 #include "kern_cpu.h"
 
@@ -18,20 +19,24 @@ struct norm_job {
     int rms; /* 1: RMSNorm, 0: LayerNorm */
 };
 
-static double lane_sum(const float *x, int n, float center, int square)
+/* Sum of (x − c − dm) or its square over n floats.  c is a float taken
+ * from the row itself, so x − c is exact for the typical |x − c| < |c|;
+ * dm is the small remaining mean.  This keeps the statistics accurate even
+ * when |mean| >> std. */
+static double lane_sum(const float *x, int n, float c, float dm, int square)
 {
     float acc[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++) {
-            float d = x[i + l] - center;
+            float d = (x[i + l] - c) - dm;
             acc[l] += square ? d * d : d;
         }
     double s = 0.0;
     for (int l = 0; l < 8; l++)
         s += acc[l];
     for (; i < n; i++) {
-        double d = (double)x[i] - center;
+        double d = (double)(x[i] - c) - dm;
         s += square ? d * d : d;
     }
     return s;
@@ -40,13 +45,15 @@ static double lane_sum(const float *x, int n, float center, int square)
 static void norm_row(const struct norm_job *j, const float *x, float *y)
 {
     int n = j->dim;
-    float mean = 0.0f;
-    if (!j->rms)
-        mean = (float)(lane_sum(x, n, 0.0f, 0) / n);
-    double var = lane_sum(x, n, mean, 1) / n;
+    float c = 0.0f, dm = 0.0f;
+    if (!j->rms) {
+        c = x[0];
+        dm = (float)(lane_sum(x, n, c, 0.0f, 0) / n);
+    }
+    double var = lane_sum(x, n, c, dm, 1) / n;
     float inv = (float)(1.0 / sqrt(var + j->eps));
     for (int i = 0; i < n; i++) {
-        float v = (x[i] - mean) * inv;
+        float v = ((x[i] - c) - dm) * inv;
         if (j->gamma)
             v *= j->gamma[i];
         if (j->beta)

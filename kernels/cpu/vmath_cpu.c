@@ -10,10 +10,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* 32-byte vectors as function arguments change the ABI without AVX; these
- * helpers are static and inlined, so the note does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VMATH_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

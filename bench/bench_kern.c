@@ -1,0 +1,143 @@
+/*
+ * bench_kern.c -- CPU kernels against the machine's own sgemm peak.
+ *
+ * In one run: (1) OpenBLAS sgemm on a large square problem with OpenBLAS's
+ * own threads = the peak we compare to; (2) kern_linear at the Wan2.1-1.3B
+ * shapes (dim 1536, FFN 8960) and kern_attention (self: S x S, head_dim
+ * 128, 12 heads; cross: S x 512 text tokens), each printed in GFLOP/s and as
+ * a fraction of that peak.  Ratios measured side by side are what we track
+ * in bench/RESULTS.md; absolute numbers depend on the machine.
+ *
+ *     bench_kern [S] [threads]      (defaults: 4096 tokens, all cores)
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kern.h"
+
+void openblas_set_num_threads(int num_threads);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *filled(size_t n, unsigned seed)
+{
+    float *p = malloc(n * sizeof *p);
+    if (p == NULL) {
+        fprintf(stderr, "bench_kern: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    }
+    return p;
+}
+
+/* Best of `reps` timings of one call, after a warm-up call. */
+#define TIME_BEST(reps, best, call)                                                                \
+    do {                                                                                           \
+        call;                                                                                      \
+        best = INFINITY;                                                                           \
+        for (int r_ = 0; r_ < (reps); r_++) {                                                      \
+            double t0_ = now_s();                                                                  \
+            call;                                                                                  \
+            double dt_ = now_s() - t0_;                                                            \
+            best = dt_ < best ? dt_ : best;                                                        \
+        }                                                                                          \
+    } while (0)
+
+static double sgemm_peak(int n, int threads)
+{
+    float *a = filled((size_t)n * n, 1), *b = filled((size_t)n * n, 2), *c = filled((size_t)n * n, 3);
+    double best;
+    openblas_set_num_threads(threads);
+    TIME_BEST(3, best, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b,
+                                   n, 0.0f, c, n));
+    free(a), free(b), free(c);
+    return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+static void report(const char *what, double flops, double secs, double peak)
+{
+    double gf = flops / secs / 1e9;
+    printf("%-44s %8.2f ms %8.1f GFLOP/s %6.1f%% of peak\n", what, secs * 1e3, gf,
+           100.0 * gf / peak);
+}
+
+static int bench_linear(kern_backend_t be, int M, int K, int N, double peak, struct df_err *err)
+{
+    float *x = filled((size_t)M * K, 4), *w = filled((size_t)N * K, 5), *b = filled((size_t)N, 6);
+    float *y = malloc((size_t)M * N * sizeof *y);
+    struct kern_weight *kw = NULL;
+    int rc = kern_weight_create(be, w, N, K, &kw, err);
+    if (rc == 0) {
+        double best;
+        TIME_BEST(3, best, rc = kern_linear(be, x, kw, b, y, M, K, N, err));
+        char what[96];
+        snprintf(what, sizeof what, "linear %dx%d -> %d (+bias)", M, K, N);
+        report(what, 2.0 * M * K * (double)N, best, peak);
+    }
+    kern_weight_free(be, kw);
+    free(x), free(w), free(b), free(y);
+    return rc;
+}
+
+static int bench_attention(kern_backend_t be, int Sq, int Sk, int H, int D, double peak,
+                           struct df_err *err)
+{
+    float *q = filled((size_t)Sq * H * D, 7), *k = filled((size_t)Sk * H * D, 8);
+    float *v = filled((size_t)Sk * H * D, 9), *o = malloc((size_t)Sq * H * D * sizeof *o);
+    float *lse = malloc((size_t)H * Sq * sizeof *lse);
+    double best;
+    int rc = 0;
+    TIME_BEST(2, best, rc = kern_attention(be, q, k, v, o, lse, Sq, Sk, H, D, Sk,
+                                           1.0f / sqrtf((float)D), err));
+    char what[96];
+    snprintf(what, sizeof what, "attention Sq=%d Sk=%d H=%d D=%d (+lse)", Sq, Sk, H, D);
+    if (rc == 0)
+        report(what, 4.0 * Sq * (double)Sk * D * H, best, peak);
+    free(q), free(k), free(v), free(o), free(lse);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int S = argc > 1 ? atoi(argv[1]) : 4096;
+    int threads = argc > 2 ? atoi(argv[2]) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (S <= 0 || threads <= 0) {
+        fprintf(stderr, "usage: bench_kern [S] [threads]\n");
+        return 2;
+    }
+    double peak = sgemm_peak(4096, threads);
+    printf("sgemm peak (OpenBLAS, 4096^3, %d threads): %.1f GFLOP/s\n", threads, peak);
+
+    struct df_err err = {0};
+    kern_backend_t be = NULL;
+    if (kern_backend_create("cpu", threads, &be, &err) < 0) {
+        fprintf(stderr, "bench_kern: %s\n", err.msg);
+        return 1;
+    }
+    const int dim = 1536, ffn = 8960, H = 12, D = 128, text = 512;
+    int rc = 0;
+    rc = rc ? rc : bench_linear(be, S, dim, dim, peak, &err);
+    rc = rc ? rc : bench_linear(be, S, dim, ffn, peak, &err);
+    rc = rc ? rc : bench_linear(be, S, ffn, dim, peak, &err);
+    rc = rc ? rc : bench_attention(be, S, S, H, D, peak, &err);
+    rc = rc ? rc : bench_attention(be, S, text, H, D, peak, &err);
+    kern_backend_free(be);
+    if (rc < 0) {
+        fprintf(stderr, "bench_kern: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
