@@ -1,0 +1,17 @@
+/*
+ * cfg.c -- classifier-free guidance combine (see cfg.h).
+ */
+#include "cfg.h"
+
+bool cfg_enabled(float g)
+{
+    return g > 1.0f;
+}
+
+void cfg_combine(const float *cond, const float *uncond, float g, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float u = uncond[i];
+        out[i] = u + g * (cond[i] - u);
+    }
+}
