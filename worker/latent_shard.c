@@ -1,0 +1,48 @@
+/* latent_shard.c -- canonical <-> token-major latent (latent_shard.h). */
+#include "latent_shard.h"
+
+int64_t latent_row_size(const struct latent_dims *d)
+{
+    return (int64_t)d->C * d->pt * d->ph * d->pw;
+}
+
+int64_t latent_tokens(const struct latent_dims *d)
+{
+    return (int64_t)(d->T / d->pt) * (d->H / d->ph) * (d->W / d->pw);
+}
+
+/* Visit every (row element, canonical index) pair of a token range. */
+#define FOR_EACH_TOKEN_ELEMENT(d, begin, count, BODY)                                              \
+    do {                                                                                           \
+        const int Hp_ = (d)->H / (d)->ph, Wp_ = (d)->W / (d)->pw;                                  \
+        const int64_t row_ = latent_row_size(d);                                                   \
+        for (int64_t j_ = 0; j_ < (count); j_++) {                                                 \
+            int64_t tok_ = (begin) + j_;                                                           \
+            int f_ = (int)(tok_ / ((int64_t)Hp_ * Wp_));                                           \
+            int y_ = (int)(tok_ / Wp_ % Hp_), x_ = (int)(tok_ % Wp_);                              \
+            int64_t e_ = j_ * row_;                                                                \
+            for (int c_ = 0; c_ < (d)->C; c_++)                                                    \
+                for (int kt_ = 0; kt_ < (d)->pt; kt_++)                                            \
+                    for (int kh_ = 0; kh_ < (d)->ph; kh_++)                                        \
+                        for (int kw_ = 0; kw_ < (d)->pw; kw_++, e_++) {                            \
+                            int64_t idx_ =                                                         \
+                                (((int64_t)c_ * (d)->T + f_ * (d)->pt + kt_) * (d)->H +            \
+                                 y_ * (d)->ph + kh_) *                                             \
+                                    (d)->W +                                                       \
+                                x_ * (d)->pw + kw_;                                                \
+                            BODY;                                                                  \
+                        }                                                                          \
+        }                                                                                          \
+    } while (0)
+
+void latent_to_rows(const struct latent_dims *d, const float *latent, int64_t begin, int64_t count,
+                    float *rows)
+{
+    FOR_EACH_TOKEN_ELEMENT(d, begin, count, rows[e_] = latent[idx_]);
+}
+
+void latent_from_rows(const struct latent_dims *d, const float *rows, int64_t begin, int64_t count,
+                      float *latent)
+{
+    FOR_EACH_TOKEN_ELEMENT(d, begin, count, latent[idx_] = rows[e_]);
+}

@@ -1,0 +1,36 @@
+/*
+ * latent_shard.h -- a rank's share of the latent, token-major.
+ *
+ * The canonical latent is [C, T, H, W] (the layout of the noise, the VAE input
+ * and checkpoints).  The DiT works on patch tokens, and a sequence-parallel
+ * rank owns a contiguous range of them, so through the denoise loop a rank
+ * keeps only its tokens' latent values, as rows [tokens, C·pt·ph·pw] in the
+ * column order (c, kt, kh, kw) of the patch embedding.  A token range is then
+ * one contiguous slice of the token-major latent: offset begin·row, length
+ * count·row -- which is what the elementwise sampler needs.
+ */
+#ifndef DF_LATENT_SHARD_H
+#define DF_LATENT_SHARD_H
+
+#include <stdint.h>
+
+struct latent_dims {
+    int C, T, H, W;   /* canonical latent */
+    int pt, ph, pw;   /* patch */
+};
+
+/* Floats per token row: C·pt·ph·pw. */
+int64_t latent_row_size(const struct latent_dims *d);
+/* Tokens: (T/pt)(H/ph)(W/pw). */
+int64_t latent_tokens(const struct latent_dims *d);
+
+/* rows[j] = the latent values of token begin + j, for j < count. */
+void latent_to_rows(const struct latent_dims *d, const float *latent, int64_t begin, int64_t count,
+                    float *rows);
+
+/* The inverse: write rows of tokens [begin, begin + count) into latent;
+ * other positions are left untouched. */
+void latent_from_rows(const struct latent_dims *d, const float *rows, int64_t begin, int64_t count,
+                      float *latent);
+
+#endif
