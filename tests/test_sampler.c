@@ -381,6 +381,42 @@ static void test_state_reshard_resume(void **state)
     }
 }
 
+static int failing_model(void *user, const float *latent, float t, float *velocity,
+                         struct df_err *err)
+{
+    int *calls = user;
+    (void)latent, (void)velocity;
+    if (++*calls == 3)
+        return df_err_set(err, DF_E_COMM, "peer lost at t=%g", (double)t);
+    return 0;
+}
+
+/* sampler_run = the hand-written loop; a model error stops it with context. */
+static void test_run_loop(void **state)
+{
+    (void)state;
+    struct sampler_config cfgs[3];
+    configs_for_sharding(cfgs);
+    float whole[TOTAL], x[TOTAL];
+    sample_whole(&cfgs[1], whole);
+    noise_fill(99, 0, TOTAL, x);
+    struct shard sh;
+    struct df_err err = {0};
+    shard_open(&sh, &cfgs[1], 0, TOTAL);
+    assert_int_equal(sampler_run(sh.s, fake_model, &sh.f, x, &err), 0);
+    assert_memory_equal(whole, x, sizeof x);
+    assert_int_equal(sampler_run(sh.s, fake_model, &sh.f, x, &err), 0); /* nothing left */
+    shard_close(&sh);
+
+    int calls = 0;
+    shard_open(&sh, &cfgs[1], 0, TOTAL);
+    assert_int_equal(sampler_run(sh.s, failing_model, &calls, x, &err), DF_E_COMM);
+    assert_int_equal(sampler_next_step(sh.s), 2);
+    assert_non_null(strstr(err.msg, "sampler step 2/9"));
+    assert_non_null(strstr(err.msg, "peer lost"));
+    shard_close(&sh);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Schedules, names, errors, CFG                                              */
 /* ------------------------------------------------------------------------ */
@@ -491,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_uneven_shards_bitwise),
         cmocka_unit_test(test_state_blob_resume),
         cmocka_unit_test(test_state_reshard_resume),
+        cmocka_unit_test(test_run_loop),
         cmocka_unit_test(test_wan_schedule),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_bad_configs),

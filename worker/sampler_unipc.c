@@ -195,7 +195,7 @@ static void unipc_step(struct sampler *s, int i, const float *velocity, float *l
                                !(i - 1 < 64 && (s->cfg.disable_corrector >> (i - 1)) & 1u);
     if (use_corrector)
         unipc_corrector(s, i, x0);
-    else
+    else if (s->n > 0) /* an empty shard has no buffers at all */
         memcpy(s->last_sample, latent, s->n * sizeof *latent);
     s->has_last = true;
 
