@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_ckpt(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* Keep alphabetical: `ditfarm --help` prints them in this order. */
 const struct cli_cmd cli_commands[] = {
+    {"ckpt", "inspect|list|synth ...", "inspect, list or write checkpoint files", cmd_ckpt},
     {"version", "", "print the version and build features", cmd_version},
     {NULL, NULL, NULL, NULL},
 };
