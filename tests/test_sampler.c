@@ -76,7 +76,7 @@ struct fixture_case {
     char name[64], kind[16], solver[8], final[16];
     int steps, num_train, order, lof;
     double shift, guidance;
-    unsigned long long seed;
+    unsigned long long seed, disable_corrector;
     size_t n;
 };
 
@@ -108,6 +108,7 @@ static void config_of(const struct fixture_case *c, struct sampler_config *cfg)
     cfg->num_train_timesteps = c->num_train;
     cfg->solver_order = c->order;
     cfg->lower_order_final = c->lof != 0;
+    cfg->disable_corrector = c->disable_corrector;
     assert_int_equal(sampler_solver_from_name(c->solver, &cfg->solver, NULL), 0);
     assert_int_equal(sampler_final_sigma_from_name(c->final, &cfg->final_sigma, NULL), 0);
 }
@@ -183,10 +184,11 @@ static void test_trajectories_match_diffusers(void **state)
             continue;
         struct fixture_case c;
         memset(&c, 0, sizeof c);
-        const int got = sscanf(line, "%63s %15s %d %lf %d %d %7s %d %15s %llu %zu %lf", c.name,
-                               c.kind, &c.steps, &c.shift, &c.num_train, &c.order, c.solver,
-                               &c.lof, c.final, &c.seed, &c.n, &c.guidance);
-        assert_int_equal(got, 12);
+        const int got = sscanf(line, "%63s %15s %d %lf %d %d %7s %d %15s %llu %zu %lf %llu",
+                               c.name, c.kind, &c.steps, &c.shift, &c.num_train, &c.order,
+                               c.solver, &c.lof, c.final, &c.seed, &c.n, &c.guidance,
+                               &c.disable_corrector);
+        assert_int_equal(got, 13);
         const double r = run_fixture_case(&c);
         enum sampler_kind k;
         assert_int_equal(sampler_kind_from_name(c.kind, &k, NULL), 0);
