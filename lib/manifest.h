@@ -44,15 +44,15 @@
 
 /* ---- enums (names are the YAML spellings) --------------------------------- */
 
-enum sampler {
+enum shot_sampler {
     SAMPLER_EULER, /* flow-matching Euler */
     SAMPLER_UNIPC, /* UniPC multistep (Wan's default) */
     SAMPLER_COUNT
 };
 /* "euler", "unipc"; "?" out of range. */
-const char *sampler_name(enum sampler s);
+const char *sampler_name(enum shot_sampler s);
 /* 0, or DF_E_INVAL when `name` is no sampler (*out untouched). */
-int sampler_from_name(const char *name, enum sampler *out);
+int sampler_from_name(const char *name, enum shot_sampler *out);
 
 enum cache_policy {
     CACHE_POLICY_OFF,
@@ -127,7 +127,7 @@ struct shot {
     struct model_geom geom;       /* resolved geometry of `model` */
     int width, height, frames, fps, steps;
     double guidance_scale;
-    enum sampler sampler;
+    enum shot_sampler sampler;
     double flow_shift;
     uint64_t seed;   /* always resolved */
     int seed_random; /* 1 when the manifest said `random` and the loader drew it */

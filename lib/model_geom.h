@@ -5,7 +5,9 @@
  *
  * A geometry comes from configs/models/<name>.yaml, or from a diffusers model
  * folder (transformer/config.json + vae/config.json).  Nothing here loads
- * weights.
+ * weights.  The YAML keys are the field names below (patch and vae_stride are
+ * 3-element lists, joint_text a boolean); `path:` is relative to the YAML
+ * file.  See configs/models/<name>.yaml.
  *
  *     struct model_geom g;
  *     if (model_geom_load("wan2.1-t2v-1.3b", configs_dir, &g, &err) < 0) ...
@@ -56,7 +58,18 @@ int model_geom_load(const char *name_or_path, const char *configs_dir, struct mo
 int model_geom_grid(const struct model_geom *g, int width, int height, int frames,
                     struct model_grid *out, struct df_err *err);
 
-/* Parameter count of the transformer (for memory estimates). */
+/* The three checks model_geom_grid makes, one value each, so a validator can
+ * report each key on its own.  Return 0, or DF_E_INVAL with a message such as
+ * "width 100 is not a multiple of 16 (model 'tiny': VAE stride 8 x patch 2);
+ * nearest: 96 or 112" / "frames 80 is not of the form 4k+1 ...; nearest: 77
+ * or 81". */
+int model_geom_check_width(const struct model_geom *g, int width, struct df_err *err);
+int model_geom_check_height(const struct model_geom *g, int height, struct df_err *err);
+int model_geom_check_frames(const struct model_geom *g, int frames, struct df_err *err);
+
+/* Parameter count of the transformer (for memory estimates).  Exact for the
+ * wan2.1 family (diffusers WanTransformer3DModel: 1,418,996,800 for 1.3B);
+ * an estimate for cogvideox (time embedding width assumed 512). */
 int64_t model_geom_params(const struct model_geom *g);
 
 /* FLOPs of one transformer forward (one CFG branch) over seq_len tokens with
