@@ -12,9 +12,16 @@
 
 /* Add a declaration and a row per subcommand (alphabetical). */
 int cmd_encode_pattern(int argc, char **argv, struct df_log *log);
+int cmd_render(int argc, char **argv, struct df_log *log);
+int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
+int cmd_make_tiny(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
+    {"render", "render one shot of a manifest on this rank", cmd_render},
+    {"selftest-comm", "(test) run every collective on the world and the layout groups",
+     cmd_selftest_comm},
+    {"make-tiny", "write the demo model's synthetic transformer weights", cmd_make_tiny},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,55 @@
+/* cmd_make_tiny.c -- `ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]`:
+ * write the synthetic transformer weights of a Wan-shaped demo model
+ * (wan_synth.h) next to its committed MODEL_DIR/transformer/config.json.
+ * scripts/setup runs it for configs/models/tiny when the weights are absent;
+ * an existing weights file is kept unless --force. */
+#include "log.h"
+#include "wan_synth.h"
+#include "worker_exit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cmd_make_tiny(int argc, char **argv, struct df_log *log)
+{
+    const char *dir = NULL;
+    unsigned long long seed = 0;
+    int force = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0) {
+            force = 1;
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            char *end;
+            seed = strtoull(argv[++i], &end, 0);
+            if (*end) {
+                fprintf(stderr, "make-tiny: --seed wants an integer, got '%s'\n", argv[i]);
+                return WORKER_EXIT_USAGE;
+            }
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            fprintf(stderr, "usage: ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]\n");
+            return WORKER_EXIT_USAGE;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "usage: ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]\n");
+        return WORKER_EXIT_USAGE;
+    }
+    char tdir[4096], weights[4200];
+    snprintf(tdir, sizeof tdir, "%s/transformer", dir);
+    snprintf(weights, sizeof weights, "%s/diffusion_pytorch_model.safetensors", tdir);
+    if (!force && access(weights, F_OK) == 0) {
+        printf("kept %s (exists; --force rewrites it)\n", weights);
+        return WORKER_EXIT_DONE;
+    }
+    struct df_err err = {0};
+    if (wan_synth_write(tdir, seed, &err) < 0) {
+        DF_ERROR(log, "make-tiny: %s", err.msg);
+        return WORKER_EXIT_FAILED;
+    }
+    printf("wrote %s (synthetic, seed %llu)\n", weights, seed);
+    return WORKER_EXIT_DONE;
+}
