@@ -149,7 +149,8 @@ static void explain_idle(const struct search *s, struct layout *best)
                  100.0 * (full.t_step - best->t_step) / best->t_step, why);
     } else if (s->full.n_empty > 0) {
         layout_addf(dst, cap, &n, "%lld tokens cannot give every one of %d ranks a real token "
-                 "(the tail ranks would hold only padding)", (long long)best->seq_len, off);
+                 "(the tail ranks would hold only padding); %d ranks predicted fastest",
+                 (long long)best->seq_len, off, best->world);
     } else if (s->n_mem > 0) {
         layout_addf(dst, cap, &n, "no layout on all %d fits in memory", off);
     } else {
@@ -194,7 +195,7 @@ int layout_plan(const struct model_geom *g, const struct model_grid *grid,
     struct cand top[LAYOUT_TOP_MAX];
     struct search s = {.g = g, .grid = grid, .c = c, .p = &eff, .top = top,
                        .cap = out_cap < LAYOUT_TOP_MAX ? out_cap : LAYOUT_TOP_MAX};
-    int offered = c->nodes * c->ranks_per_node;
+    int offered = layout_ranks_offered(c);
     for (int w = c->use_all ? offered : 1; w <= offered; w++)
         search_world(&s, w);
 

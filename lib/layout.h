@@ -106,7 +106,12 @@ struct cluster_shape {
                                   ranks_per_node per node (mpirun/srun already started
                                   them); 0: any number up to that */
     int cfg_branches;          /* 2 with classifier-free guidance, 1 without; 0 = 2 */
+    int max_ranks;             /* use at most this many ranks (a shot's max_gpus); 0 = no
+                                  cap; ignored with use_all */
 };
+
+/* Ranks the request offers: nodes * ranks_per_node, capped by max_ranks. */
+int layout_ranks_offered(const struct cluster_shape *c);
 
 /* Planner limits ("absurd sizes" are refused with a message naming the limit). */
 #define LAYOUT_MAX_NODES 1024
@@ -121,7 +126,7 @@ struct layout {
     /* degrees and placement */
     int cfg, ulysses, ring;   /* world = cfg * ulysses * ring */
     int world;                /* ranks used */
-    int ranks_offered;        /* nodes * ranks_per_node of the request */
+    int ranks_offered;        /* layout_ranks_offered() of the request */
     int nodes;                /* nodes used */
     int ranks_per_node;       /* ranks on every used node */
     int uly_intra;            /* 1: every ulysses group inside one node */
@@ -205,6 +210,9 @@ int layout_describe(const struct layout *l, char *buf, size_t cap);
  * max_lines, then "..."): "node 0: ranks 0-7 = cfg 0, ring 0-1, ulysses 0-3".
  * Returns the length snprintf would write. */
 int layout_describe_map(const struct layout *l, int max_lines, char *buf, size_t cap);
+
+/* "1.23 s", "12.3 ms", "85 us": a duration for people, into buf. */
+void layout_fmt_time(double seconds, char *buf, size_t cap);
 
 /* The layout as a JSON object (caller frees with cJSON_Delete); NULL when out
  * of memory. */

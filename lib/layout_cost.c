@@ -69,6 +69,12 @@ void layout_params_default(enum layout_device d, struct layout_params *out)
     };
 }
 
+int layout_ranks_offered(const struct cluster_shape *c)
+{
+    int all = c->nodes * c->ranks_per_node;
+    return !c->use_all && c->max_ranks > 0 && c->max_ranks < all ? c->max_ranks : all;
+}
+
 int layout_branches(const struct cluster_shape *c)
 {
     return c->cfg_branches == 1 ? 1 : 2;
@@ -141,6 +147,8 @@ static int check_cluster(const struct cluster_shape *c, struct df_err *err)
                c->nodes, c->ranks_per_node, LAYOUT_MAX_RANKS);
     DF_FAIL_IF(c->cfg_branches < 0 || c->cfg_branches > 2, err, DF_E_INVAL,
                "cluster: cfg_branches must be 1 or 2 (got %d)", c->cfg_branches);
+    DF_FAIL_IF(c->max_ranks < 0, err, DF_E_INVAL, "cluster: max ranks must be >= 0 (got %d)",
+               c->max_ranks);
     DF_FAIL_IF(!(c->mem_per_rank >= 0) || isinf(c->mem_per_rank), err, DF_E_INVAL,
                "cluster: memory per rank must be >= 0 bytes (got %g)", c->mem_per_rank);
     return 0;
@@ -183,8 +191,8 @@ const char *layout_placement_rule(const struct model_geom *g, const struct clust
     if (g->num_heads % u != 0)
         return "ulysses must divide the attention heads";
     long long world = (long long)cfg * u * r;
-    if (world > (long long)c->nodes * c->ranks_per_node)
-        return "more ranks than the cluster has";
+    if (world > layout_ranks_offered(c))
+        return "more ranks than the cluster offers";
     if (rpn < 1 || rpn > c->ranks_per_node)
         return "ranks per node must be between 1 and the cluster's";
     if (world % rpn != 0)
@@ -235,7 +243,7 @@ static void fill_placement(const struct cluster_shape *c, int cfg, int u, int r,
     l->ulysses = u;
     l->ring = r;
     l->world = cfg * P;
-    l->ranks_offered = c->nodes * c->ranks_per_node;
+    l->ranks_offered = layout_ranks_offered(c);
     l->ranks_per_node = rpn;
     l->nodes = l->world / rpn;
     l->uly_intra = u <= rpn;

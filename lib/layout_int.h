@@ -43,7 +43,5 @@ void layout_explain_loss(const struct layout *best, const struct layout *alt, ch
 void layout_addf(char *buf, size_t cap, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* "0.412 s", "12.3 ms", "85 us": a duration for people. */
-void layout_fmt_time(double s, char *buf, size_t cap);
 
 #endif /* DF_LAYOUT_INT_H */

@@ -140,9 +140,9 @@ void layout_explain_loss(const struct layout *best, const struct layout *alt, ch
 
 int layout_describe(const struct layout *l, char *buf, size_t cap)
 {
-    return snprintf(buf, cap, "cfg %d x ulysses %d x ring %d = %d ranks on %d node%s x %d",
-                    l->cfg, l->ulysses, l->ring, l->world, l->nodes, l->nodes == 1 ? "" : "s",
-                    l->ranks_per_node);
+    return snprintf(buf, cap, "cfg %d x ulysses %d x ring %d = %d rank%s on %d node%s x %d",
+                    l->cfg, l->ulysses, l->ring, l->world, l->world == 1 ? "" : "s", l->nodes,
+                    l->nodes == 1 ? "" : "s", l->ranks_per_node);
 }
 
 /* "3" or "0-3" */

@@ -72,7 +72,7 @@ static void check_layout_x(const struct model_geom *g, const struct model_grid *
     assert_true(l->cfg == 1 || l->cfg == 2);
     assert_int_equal(l->cfg * l->ulysses * l->ring, l->world);
     assert_int_equal(g->num_heads % l->ulysses, 0);
-    assert_true(l->world >= 1 && l->world <= c->nodes * c->ranks_per_node);
+    assert_true(l->world >= 1 && l->world <= layout_ranks_offered(c));
     if (c->use_all)
         assert_int_equal(l->world, c->nodes * c->ranks_per_node);
     /* placement: whole nodes, inside the cluster */
@@ -332,6 +332,20 @@ static void test_cpu_ranks(void **state)
         }
 }
 
+/* A shot's max_gpus caps what the planner may use. */
+static void test_max_ranks(void **state)
+{
+    (void)state;
+    struct model_geom g = wan_1_3b();
+    struct model_grid gr = grid_wan480();
+    struct layout out[CAP];
+    struct cluster_shape c = {.nodes = 2, .ranks_per_node = 8, .max_ranks = 6};
+    int n = plan_ok(&g, &gr, &c, out);
+    for (int i = 0; i < n; i++)
+        assert_true(out[i].world <= 6);
+    assert_int_equal(out[0].ranks_offered, 6);
+}
+
 static void test_no_cfg_never_cfg2(void **state)
 {
     (void)state;
@@ -359,7 +373,7 @@ static void test_alternatives_explained(void **state)
     char line[256];
     layout_describe(&out[0], line, sizeof(line));
     assert_non_null(strstr(line, "cfg "));
-    assert_non_null(strstr(line, " ranks on "));
+    assert_non_null(strstr(line, " = 16 ranks on 2 nodes x 8"));
     char map[1024];
     layout_describe_map(&out[0], 4, map, sizeof(map));
     assert_true(strncmp(map, "node 0: ranks 0-", 16) == 0);
@@ -496,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_one_gpu),
         cmocka_unit_test(test_more_gpus_than_tokens),
         cmocka_unit_test(test_cpu_ranks),
+        cmocka_unit_test(test_max_ranks),
         cmocka_unit_test(test_no_cfg_never_cfg2),
         cmocka_unit_test(test_alternatives_explained),
         cmocka_unit_test(test_json),
