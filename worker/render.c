@@ -1,0 +1,398 @@
+/*
+ * render.c -- the path of one shot through a worker (render.h).
+ *
+ *   setup:   manifest shot -> model folder -> backend, DiT, text embeddings,
+ *            initial noise (lib/noise.h, canonical [C, T, H, W] order),
+ *            sampler for this rank's token shard
+ *   denoise: per step, the shard goes back into a canonical staging latent,
+ *            the DiT runs each guidance branch on this rank's tokens, CFG
+ *            combines them and the sampler steps the shard (latent_shard.h)
+ *   finish:  canonical latent -> VAE decode -> encoder, frame by frame
+ *
+ * The shard bookkeeping is the sequence-parallel one even on a single rank
+ * (the shard is then every token), so one code path serves both.
+ */
+#include "render.h"
+
+#include "cfg.h"
+#include "encode.h"
+#include "kern.h"
+#include "latent_shard.h"
+#include "manifest.h"
+#include "noise.h"
+#include "paths.h"
+#include "safetensors.h"
+#include "sampler.h"
+#include "text_embed.h"
+#include "vae.h"
+#include "wan_model.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct render {
+    const struct render_opts *o;
+    struct df_log *log;
+    struct manifest *m;
+    const struct shot *shot;
+    char model_dir[PATH_MAX];
+    kern_backend_t be;
+    struct wan_model *dit;
+    struct wan_shape shape;
+    struct latent_dims dims;
+    int64_t tok_begin, tok_count; /* this rank's tokens */
+    size_t shard_n;               /* tok_count · row floats */
+    size_t latent_n;              /* C·T·H·W */
+    int text_len, text_dim;
+    float *text_cond, *text_uncond; /* [text_len, text_dim] */
+    int guided;                     /* classifier-free guidance on (two branches) */
+    sampler_t smp;
+    float *shard;                   /* this rank's latent rows */
+    float *stage;                   /* canonical staging latent [C, T, H, W] */
+    float *out_full;                /* canonical model output */
+    float *vel_cond, *vel_uncond, *vel; /* shard-sized */
+    double t_denoise, t_decode;
+};
+
+void render_opts_init(struct render_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->backend = "cpu";
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float *alloc_floats(size_t n, const char *what, struct df_err *err)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p)
+        df_err_set(err, DF_E_NOMEM, "out of memory for %s (%zu floats)", what, n);
+    return p;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int load_shot(struct render *r, struct df_err *err)
+{
+    char configs[PATH_MAX];
+    DF_TRY(paths_configs_dir(r->o->configs_dir, configs, sizeof(configs), err));
+    struct diag_list dl = {0};
+    int rc = manifest_load(r->o->manifest, configs, &r->m, &dl, err);
+    if (rc < 0) {
+        for (size_t i = 0; i < dl.count; i++) {
+            char line[DIAG_LINE_CAP];
+            diag_format(&dl.items[i], line, sizeof(line));
+            DF_ERROR(r->log, "%s", line);
+        }
+        diag_list_clear(&dl);
+        return rc;
+    }
+    diag_list_clear(&dl);
+    int idx = 0;
+    if (r->o->shot_id) {
+        idx = manifest_find_shot(r->m, r->o->shot_id);
+        DF_FAIL_IF(idx < 0, err, DF_E_NOTFOUND, "%s: no shot '%s'", r->o->manifest,
+                   r->o->shot_id);
+    } else {
+        DF_FAIL_IF(r->m->n_shots != 1, err, DF_E_INVAL,
+                   "%s has %zu shots: name one with --shot", r->o->manifest, r->m->n_shots);
+    }
+    r->shot = &r->m->shots[idx];
+    DF_FAIL_IF(!r->shot->geom.path[0], err, DF_E_UNSUPPORTED,
+               "%s:%d:%d: shot '%s': model '%s' is a geometry-only config with no weights "
+               "folder; point `model:` at a diffusers model folder",
+               r->shot->file, r->shot->line, r->shot->col, r->shot->id, r->shot->model);
+    snprintf(r->model_dir, sizeof(r->model_dir), "%s", r->shot->geom.path);
+    return 0;
+}
+
+static int load_text(struct render *r, const char *embeds, const char *text, float *out,
+                     const char *which, struct df_err *err)
+{
+    int n = 0;
+    if (embeds) {
+        DF_TRY(text_embed_load(embeds, r->text_len, r->text_dim, out, &n, err));
+        DF_INFO(r->log, "%s prompt: %d embedding rows from %s", which, n, embeds);
+    } else {
+        /* no text encoder in ditfarm yet: see text_embed.h */
+        text_embed_derive(text ? text : "", r->text_len, r->text_dim, out, &n);
+        DF_INFO(r->log, "%s prompt: %d rows derived from the text (model has no text encoder here)",
+                which, n);
+    }
+    return 0;
+}
+
+static int setup_model(struct render *r, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    DF_TRY(kern_backend_create(r->o->backend, r->o->threads, &r->be, err));
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
+    double t0 = now_s();
+    DF_TRY(wan_model_load(r->be, dir, &r->dit, err));
+    const struct wan_config *c = wan_model_config(r->dit);
+    DF_INFO(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
+            c->num_layers, c->dim, c->num_heads, now_s() - t0, kern_backend_name(r->be));
+
+    r->dims = (struct latent_dims){.C = c->in_channels, .T = s->grid.latent[0],
+                                   .H = s->grid.latent[1], .W = s->grid.latent[2],
+                                   .pt = c->patch[0], .ph = c->patch[1], .pw = c->patch[2]};
+    DF_FAIL_IF(c->out_channels != c->in_channels, err, DF_E_UNSUPPORTED,
+               "%s: out_channels %d != in_channels %d: not a text-to-video model", dir,
+               c->out_channels, c->in_channels);
+    r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
+    r->text_dim = c->text_dim;
+    r->latent_n = (size_t)r->dims.C * r->dims.T * r->dims.H * r->dims.W;
+    /* single rank: every token (the sequence-parallel split plugs in here) */
+    r->tok_begin = 0;
+    r->tok_count = latent_tokens(&r->dims);
+    r->shard_n = (size_t)(r->tok_count * latent_row_size(&r->dims));
+    r->shape = (struct wan_shape){.frames = r->dims.T, .height = r->dims.H, .width = r->dims.W,
+                                  .text_len = r->text_len, .tok_begin = r->tok_begin,
+                                  .tok_count = 0};
+    DF_TRY(wan_model_reserve(r->dit, &r->shape, err));
+
+    r->guided = cfg_enabled((float)s->guidance_scale);
+    DF_FAIL_IF(!(r->text_cond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)), err,
+               DF_E_NOMEM, "%s", err ? err->msg : "");
+    DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, "positive", err));
+    if (r->guided) {
+        if (!(r->text_uncond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)))
+            return DF_E_NOMEM;
+        DF_TRY(load_text(r, s->negative_prompt_embeds, s->negative_prompt, r->text_uncond,
+                         "negative", err));
+    }
+    return 0;
+}
+
+static int setup_latent(struct render *r, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    if (!(r->stage = alloc_floats(r->latent_n, "the latent", err)) ||
+        !(r->out_full = alloc_floats(r->latent_n, "the model output", err)) ||
+        !(r->shard = alloc_floats(r->shard_n, "the latent shard", err)) ||
+        !(r->vel_cond = alloc_floats(r->shard_n, "velocities", err)) ||
+        !(r->vel_uncond = alloc_floats(r->shard_n, "velocities", err)) ||
+        !(r->vel = alloc_floats(r->shard_n, "velocities", err)))
+        return DF_E_NOMEM;
+    /* The noise is defined on the canonical layout, whatever the sharding. */
+    noise_fill(s->seed, 0, r->latent_n, r->stage);
+    latent_to_rows(&r->dims, r->stage, r->tok_begin, r->tok_count, r->shard);
+
+    struct sampler_config sc;
+    enum sampler_kind kind;
+    DF_TRY(sampler_kind_from_name(sampler_name(s->sampler), &kind, err));
+    sampler_config_init(&sc, kind);
+    sc.steps = s->steps;
+    sc.shift = s->flow_shift;
+    size_t total = (size_t)(latent_tokens(&r->dims) * latent_row_size(&r->dims));
+    size_t offset = (size_t)(r->tok_begin * latent_row_size(&r->dims));
+    return sampler_create(&sc, offset, r->shard_n, total, &r->smp, err);
+}
+
+/* ---- denoise ------------------------------------------------------------ */
+
+/* One guidance branch on this rank's tokens: velocity rows for the shard. */
+static int run_branch(struct render *r, float t, const float *text, float *vel_rows,
+                      struct df_err *err)
+{
+    DF_TRY(wan_model_forward(r->dit, &r->shape, r->stage, t, text, r->out_full, err));
+    latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, vel_rows);
+    return 0;
+}
+
+static void fmt_duration(double s, char *buf, size_t cap)
+{
+    if (s < 60)
+        snprintf(buf, cap, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, cap, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+static int denoise(struct render *r, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    const int steps = s->steps;
+    double t_start = now_s();
+    int first = sampler_next_step(r->smp);
+    for (int i = first; i < steps; i++) {
+        double t0 = now_s();
+        float t = sampler_timestep(r->smp, i);
+        latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
+        DF_TRY(run_branch(r, t, r->text_cond, r->vel_cond, err));
+        const float *vel = r->vel_cond;
+        if (r->guided) {
+            DF_TRY(run_branch(r, t, r->text_uncond, r->vel_uncond, err));
+            cfg_combine(r->vel_cond, r->vel_uncond, (float)s->guidance_scale, r->shard_n, r->vel);
+            vel = r->vel;
+        }
+        DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
+        double dt = now_s() - t0, done = now_s() - t_start;
+        double eta = done / (i + 1 - first) * (steps - i - 1);
+        char eta_s[32], dt_s[32];
+        fmt_duration(eta, eta_s, sizeof(eta_s));
+        fmt_duration(dt, dt_s, sizeof(dt_s));
+        DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t, dt_s,
+                eta_s, r->guided ? "cond+uncond computed" : "cond computed");
+    }
+    r->t_denoise = now_s() - t_start;
+    /* canonical latent for the VAE and the latent file */
+    latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
+    return 0;
+}
+
+static int write_latent(struct render *r, const char *path, struct df_err *err)
+{
+    struct safetensors_entry e = {.name = "latent", .dtype = SAFETENSORS_DTYPE_F32, .ndim = 4,
+                                  .shape = {r->dims.C, r->dims.T, r->dims.H, r->dims.W},
+                                  .data = r->stage};
+    return safetensors_write(path, &e, 1, NULL, 0, err);
+}
+
+/* ---- decode + encode --------------------------------------------------- */
+
+static int mkdir_parents(const char *path, struct df_err *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
+        *p = '/';
+    }
+    return 0;
+}
+
+static int on_frame(void *user, int index, const float *rgb, int height, int width,
+                    struct df_err *err)
+{
+    (void)index, (void)height, (void)width;
+    return encode_frame_f32((encode_t)user, rgb, err);
+}
+
+static int finish_video(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    char dir[PATH_MAX + 8], date[16];
+    if (r->o->date) {
+        snprintf(date, sizeof(date), "%s", r->o->date);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    }
+    if (r->o->output)
+        snprintf(out_path, out_cap, "%s", r->o->output);
+    else
+        DF_TRY(manifest_output_path(r->m, s, date, out_path, out_cap, err));
+    DF_TRY(mkdir_parents(out_path, err));
+
+    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
+    struct vae *vae = NULL;
+    DF_TRY(vae_load(r->be, dir, &vae, err));
+    int frames, height, width;
+    vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
+
+    struct encode_opts eo;
+    encode_opts_init(&eo, s->output.codec);
+    eo.crf = s->output.crf;
+    eo.bitrate = s->output.bitrate;
+    eo.pix_fmt = s->output.pix_fmt[0] ? s->output.pix_fmt : NULL;
+    eo.fps_num = s->fps, eo.fps_den = 1;
+    eo.audio_path = s->output.audio;
+    char seed[32];
+    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)s->seed);
+    struct encode_meta meta[] = {{"shot", s->id},
+                                 {"prompt", s->prompt ? s->prompt : ""},
+                                 {"seed", seed},
+                                 {"model", s->model}};
+    eo.meta = meta;
+    eo.n_meta = sizeof(meta) / sizeof(meta[0]);
+    encode_t enc = NULL;
+    int rc = encode_open(out_path, width, height, &eo, &enc, err);
+    if (rc == 0) {
+        double t0 = now_s();
+        vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
+        rc = vae_decode(vae, r->stage, r->dims.T, r->dims.H, r->dims.W, on_frame, enc, err);
+        r->t_decode = now_s() - t0;
+    }
+    if (rc == 0) {
+        struct encode_result res;
+        rc = encode_close(enc, &res, err);
+        if (rc == 0)
+            DF_INFO(r->log, "shot %s: decoded %d frames %dx%d in %.2f s, encoded %s (%s, %s)",
+                    s->id, frames, width, height, r->t_decode, out_path, res.encoder,
+                    res.pix_fmt);
+    } else {
+        encode_abort(enc);
+    }
+    vae_free(vae);
+    return rc;
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+static void render_cleanup(struct render *r)
+{
+    sampler_free(r->smp);
+    free(r->stage);
+    free(r->out_full);
+    free(r->shard);
+    free(r->vel_cond);
+    free(r->vel_uncond);
+    free(r->vel);
+    free(r->text_cond);
+    free(r->text_uncond);
+    wan_model_free(r->dit);
+    kern_backend_free(r->be);
+    manifest_free(r->m);
+}
+
+int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err)
+{
+    struct render r = {.o = o, .log = log};
+    int rc = load_shot(&r, err);
+    if (rc == 0)
+        rc = setup_model(&r, err);
+    if (rc == 0)
+        rc = setup_latent(&r, err);
+    if (rc == 0) {
+        const struct shot *s = r.shot;
+        DF_INFO(log,
+                "shot %s: %dx%d, %d frames, latent %dx%dx%d (%lld tokens), %d steps %s "
+                "shift %.2f, guidance %.2f, seed %llu",
+                s->id, s->width, s->height, s->frames, r.dims.T, r.dims.H, r.dims.W,
+                (long long)latent_tokens(&r.dims), s->steps, sampler_name(s->sampler),
+                s->flow_shift, s->guidance_scale, (unsigned long long)s->seed);
+        rc = denoise(&r, err);
+    }
+    if (rc == 0 && o->latent_out)
+        rc = write_latent(&r, o->latent_out, err);
+    if (rc == 0 && !o->no_video) {
+        char out_path[PATH_MAX];
+        rc = finish_video(&r, out_path, sizeof(out_path), err);
+        if (rc == 0)
+            DF_INFO(log, "shot %s: done in %.1f s (denoise %.1f s, decode+encode %.1f s): %s",
+                    r.shot->id, r.t_denoise + r.t_decode, r.t_denoise, r.t_decode, out_path);
+    }
+    if (rc < 0 && r.shot)
+        df_err_prefix(err, "shot %s", r.shot->id);
+    render_cleanup(&r);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/*
+ * render.h -- one shot, start to finish, on this process's rank: load the
+ * manifest shot and the model, denoise (flow-matching sampler + classifier-free
+ * guidance), decode with the VAE and encode the video.
+ *
+ *     struct render_opts o;
+ *     render_opts_init(&o);
+ *     o.manifest = "shots.yaml"; o.shot_id = "s1";
+ *     if (render_run(&o, &log, &err) < 0) ...   // err says what and where
+ *
+ * Progress goes to the log: one line per step with the step time, the ETA and
+ * what the step computed.
+ */
+#ifndef DF_RENDER_H
+#define DF_RENDER_H
+
+#include "err.h"
+#include "log.h"
+
+struct render_opts {
+    const char *manifest;    /* YAML manifest or its normalized JSON */
+    const char *shot_id;     /* NULL: the manifest must have exactly one shot */
+    const char *configs_dir; /* NULL: paths_configs_dir() */
+    const char *backend;     /* kern backend name, default "cpu" */
+    int threads;             /* CPU threads, 0 = all cores */
+    const char *output;      /* NULL: the shot's output template */
+    const char *date;        /* {date} in templates; NULL: today (UTC) */
+    const char *latent_out;  /* NULL, or a .safetensors to write the final latent to */
+    int no_video;            /* 1: stop after the denoise loop (no VAE, no encode) */
+};
+
+void render_opts_init(struct render_opts *o);
+
+/* Render one shot.  On success the output file exists under its final name
+ * and its path is logged.  Returns 0 or a negative DF_E_* code. */
+int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err);
+
+#endif
