@@ -318,6 +318,11 @@ static int open_codec(struct encode_ctx *e, const struct encode_opts *o, struct 
     e->frame->format = pf;
     e->frame->width = e->width;
     e->frame->height = e->height;
+    /* Some encoders (prores_ks) take the colour tags from the frame, not the context. */
+    e->frame->color_range = cc->color_range;
+    e->frame->colorspace = cc->colorspace;
+    e->frame->color_primaries = cc->color_primaries;
+    e->frame->color_trc = cc->color_trc;
     rc = av_frame_get_buffer(e->frame, 0);
     if (rc < 0)
         return av_fail(err, DF_E_NOMEM, e, "frame buffer", rc);
