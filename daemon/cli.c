@@ -7,12 +7,18 @@
 #include <string.h>
 
 int cmd_ckpt(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_plan(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_render(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* Keep alphabetical: `ditfarm --help` prints them in this order. */
 const struct cli_cmd cli_commands[] = {
     {"ckpt", "inspect|list|synth ...", "inspect, list or write checkpoint files", cmd_ckpt},
+    {"plan", "MANIFEST|--model ... [--gpus G]", "pick each shot's cfg x ulysses x ring layout",
+     cmd_plan},
+    {"render", "[--local] MANIFEST [--ranks P]", "render shots on this machine, print the videos",
+     cmd_render},
     {"validate", "[--json] FILE...", "check manifests; print shots or every error", cmd_validate},
     {"version", "", "print the version and build features", cmd_version},
     {NULL, NULL, NULL, NULL},

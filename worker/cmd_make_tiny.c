@@ -1,9 +1,11 @@
 /* cmd_make_tiny.c -- `ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]`:
  * write the synthetic transformer weights of a Wan-shaped demo model
- * (wan_synth.h) next to its committed MODEL_DIR/transformer/config.json.
+ * (wan_synth.h) next to its committed MODEL_DIR/transformer/config.json, and a
+ * small synthetic Wan2.1 VAE into MODEL_DIR/vae (vae_synth.h).
  * scripts/setup runs it for configs/models/tiny when the weights are absent;
  * an existing weights file is kept unless --force. */
 #include "log.h"
+#include "vae_synth.h"
 #include "wan_synth.h"
 #include "worker_exit.h"
 
@@ -38,18 +40,29 @@ int cmd_make_tiny(int argc, char **argv, struct df_log *log)
         fprintf(stderr, "usage: ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]\n");
         return WORKER_EXIT_USAGE;
     }
-    char tdir[4096], weights[4200];
+    char tdir[4096], weights[4200], vdir[4096], vweights[4200];
     snprintf(tdir, sizeof tdir, "%s/transformer", dir);
     snprintf(weights, sizeof weights, "%s/diffusion_pytorch_model.safetensors", tdir);
+    snprintf(vdir, sizeof vdir, "%s/vae", dir);
+    snprintf(vweights, sizeof vweights, "%s/diffusion_pytorch_model.safetensors", vdir);
+    struct df_err err = {0};
     if (!force && access(weights, F_OK) == 0) {
         printf("kept %s (exists; --force rewrites it)\n", weights);
-        return WORKER_EXIT_DONE;
-    }
-    struct df_err err = {0};
-    if (wan_synth_write(tdir, seed, &err) < 0) {
+    } else if (wan_synth_write(tdir, seed, &err) < 0) {
         DF_ERROR(log, "make-tiny: %s", err.msg);
         return WORKER_EXIT_FAILED;
+    } else {
+        printf("wrote %s (synthetic, seed %llu)\n", weights, seed);
     }
-    printf("wrote %s (synthetic, seed %llu)\n", weights, seed);
+    /* base width 8: the demo decodes 64x64 clips in a fraction of a second */
+    struct vae_synth_opts vo = {.base_dim = 8, .z_dim = 16, .num_res_blocks = 1, .seed = seed};
+    if (!force && access(vweights, F_OK) == 0) {
+        printf("kept %s (exists; --force rewrites it)\n", vweights);
+    } else if (vae_synth_write(vdir, &vo, &err) < 0) {
+        DF_ERROR(log, "make-tiny: %s", err.msg);
+        return WORKER_EXIT_FAILED;
+    } else {
+        printf("wrote %s (synthetic, seed %llu)\n", vweights, seed);
+    }
     return WORKER_EXIT_DONE;
 }

@@ -7,6 +7,7 @@
 #include "worker_cmd.h"
 #include "worker_exit.h"
 
+#include <libavutil/log.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 {
     struct df_log log;
     df_log_init(&log, "worker", stderr);
+    /* libav* print through av_log; keep their chatter for DITFARM_LOG=debug. */
+    av_log_set_level(log.level >= DF_LOG_LEVEL_DEBUG ? AV_LOG_INFO : AV_LOG_ERROR);
     if (argc < 2) {
         usage(stderr);
         return WORKER_EXIT_USAGE;
