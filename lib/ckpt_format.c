@@ -313,6 +313,13 @@ int ckpt_entry_unpack(const uint8_t *b, unsigned index, struct ckpt_section *s,
                s->name, s->stored_size, s->raw_size);
     /* An upper bound on stored size keeps a corrupt entry from claiming a
      * huge payload; zstd never expands beyond its documented bound. */
+    /* zstd spends at least 3 bytes per 128 KiB block, so a stored size far
+     * below raw/43690 cannot be genuine: refuse it before anyone allocates
+     * raw_size bytes on its word. */
+    DF_FAIL_IF(s->encoding != CKPT_ENCODING_NONE && s->raw_size / 65536 > s->stored_size, err,
+               DF_E_CORRUPT, "section '%s': raw size %" PRIu64 " for %" PRIu64
+               " stored bytes exceeds zstd's maximum ratio", s->name, s->raw_size,
+               s->stored_size);
     if (s->encoding != CKPT_ENCODING_NONE && s->raw_size <= (uint64_t)SIZE_MAX / 2) {
         uint64_t bound = ZSTD_compressBound((size_t)s->raw_size);
         DF_FAIL_IF(s->stored_size > bound, err, DF_E_CORRUPT,

@@ -83,6 +83,12 @@ static int verify(ckpt_reader_t *r, struct df_err *err)
         const struct ckpt_section *s = &r->secs[i];
         DF_FAIL_IF(ckpt_hash(b + s->offset, (size_t)s->stored_size) != s->stored_cksum, err,
                    DF_E_CORRUPT, "checksum mismatch in section '%s'", s->name);
+        if (s->encoding != CKPT_ENCODING_NONE) {
+            unsigned long long fcs = ZSTD_getFrameContentSize(b + s->offset, s->stored_size);
+            DF_FAIL_IF(fcs != s->raw_size, err, DF_E_CORRUPT,
+                       "section '%s': zstd frame does not declare the raw size %" PRIu64,
+                       s->name, s->raw_size);
+        }
     }
     DF_FAIL_IF(memcmp(b + end + 8, CKPT_END_MAGIC, 8) != 0, err, DF_E_CORRUPT,
                "bad end marker (torn or overwritten trailer)");

@@ -630,6 +630,72 @@ static void test_fsync_failure(void **state)
     remove_dir(dir);
 }
 
+/* ---- files in the repository ------------------------------------------------ */
+
+/* A v1 file written once and committed: if the layout ever changes without a
+ * version bump, this stops reading. */
+static void test_golden_v1(void **state)
+{
+    (void)state;
+    struct df_err err = {0};
+    ckpt_reader_t *r;
+    assert_int_equal(ckpt_open(DF_TEST_DATA "/ckpt/v1-small.dfck", &r, &err), 0);
+    const struct ckpt_meta *m = ckpt_reader_meta(r);
+    assert_string_equal(m->shot_id, "golden");
+    assert_true(m->shot_hash == 0x0123456789abcdefull);
+    assert_true(m->weights_hash == 0xfedcba9876543210ull);
+    assert_int_equal(m->step, 12);
+    assert_int_equal(m->total_steps, 30);
+    assert_int_equal(m->seed, 1234);
+    assert_int_equal(m->flags, CKPT_FLAG_ON_SIGNAL);
+    assert_int_equal(m->layout_ulysses, 4);
+    assert_int_equal(m->layout_world, 8);
+    int64_t order;
+    double acc[3];
+    uint8_t mask[4];
+    size_t n;
+    static float lat[2 * 8 * 64];
+    assert_int_equal(ckpt_get_i64(r, "sampler.order", &order, &err), 0);
+    assert_int_equal(order, 2);
+    assert_int_equal(ckpt_get_f64s(r, "tea.acc", acc, 3, &err), 0);
+    assert_true(acc[0] == 0.5 && acc[1] == 0.25 && acc[2] == 1e-300);
+    assert_int_equal(ckpt_get_bytes(r, "tea.mask", mask, sizeof(mask), &n, &err), 0);
+    assert_memory_equal(mask, "\1\0\1\1", 4);
+    assert_int_equal(ckpt_get_tensor(r, "latent", lat, (int64_t[]){2, 8, 64}, 3, &err), 0);
+    uint32_t bits;
+    memcpy(&bits, &lat[5], 4);
+    assert_int_equal(bits, 0x7fc00001u);
+    memcpy(&bits, &lat[6], 4);
+    assert_int_equal(bits, 0x00000003u);
+    assert_true(fabsf(lat[100] - sinf(5.0f) * 1.0f) < 1e-6f);
+    assert_int_equal(ckpt_section_find(r, "latent", &err)->encoding, CKPT_ENCODING_SHUFFLE_ZSTD);
+    ckpt_close(r);
+}
+
+/* tests/data/bad/ckpt-*.dfck: each rejected with its exact message. */
+static void test_bad_files(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *msg;
+    } cases[] = {
+        {"ckpt-truncated.dfck", "truncated: 2000 of 4067 bytes"},
+        {"ckpt-flipped.dfck", "checksum mismatch in section 'latent'"},
+        {"ckpt-version2.dfck", "unsupported format version 2 (this build reads version 1)"},
+        {"ckpt-not-a-checkpoint.dfck", "not a ditfarm checkpoint (bad magic)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[4096], want[8192];
+        snprintf(path, sizeof(path), "%s/bad/%s", DF_TEST_DATA, cases[i].file);
+        snprintf(want, sizeof(want), "%s: %s", path, cases[i].msg);
+        struct df_err err = {0};
+        ckpt_reader_t *r;
+        assert_int_equal(ckpt_open(path, &r, &err), DF_E_CORRUPT);
+        assert_null(r);
+        assert_string_equal(err.msg, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +713,8 @@ int main(void)
         cmocka_unit_test(test_keep_last),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_fsync_failure),
+        cmocka_unit_test(test_golden_v1),
+        cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
