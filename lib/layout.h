@@ -117,7 +117,7 @@ int layout_ranks_offered(const struct cluster_shape *c);
 #define LAYOUT_MAX_NODES 1024
 #define LAYOUT_MAX_RANKS_PER_NODE 1024
 #define LAYOUT_MAX_RANKS 16384
-#define LAYOUT_MAX_TOKENS ((int64_t)1 << 26)
+#define LAYOUT_MAX_TOKENS ((int64_t)1 << 24) /* 16.7M: 50x a 4K 10 s Wan shot */
 
 #define LAYOUT_WHY_CAP 384
 

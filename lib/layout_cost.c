@@ -59,12 +59,13 @@ void layout_params_default(enum layout_device d, struct layout_params *out)
      * all-to-all ~200 GB/s per GPU; one 400 Gb/s NDR port per GPU (~40 GB/s);
      * ring transfers hide only half behind attention (NCCL's P2P kernels share
      * the SMs and HBM: on one NVLink box Ulysses beats ring, yunchang #40);
-     * 80 GB of HBM of which ~2 GiB goes to the CUDA context, cuBLAS and NCCL. */
+     * 80 GB of HBM (81,559 MiB as nvidia-smi reports it), of which ~2 GiB goes
+     * to the CUDA context, cuBLAS and NCCL. */
     *out = (struct layout_params){
         .flops = 989e12, .mfu = 0.4, .chunk_half_eff = 256, .layer_overhead = 40e-6,
         .bw_intra = 200e9, .bw_inter = 40e9, .lat_intra = 10e-6, .lat_inter = 20e-6,
         .ring_overlap = 0.5, .mem_bw = 2.5e12,
-        .act_bytes = 2, .weight_bytes = 2, .mem_capacity = 80e9,
+        .act_bytes = 2, .weight_bytes = 2, .mem_capacity = 81559.0 * 1024 * 1024,
         .mem_reserved = 2.0 * 1024 * 1024 * 1024,
     };
 }

@@ -64,9 +64,9 @@ void layout_explain_win(struct layout *l)
             l->uly_intra ? "inside a node" : "across nodes", pct(l->t_uly, l->t_step));
     if (l->ring > 1) {
         double hidden = l->t_ring_total > 0 ? 1 - l->t_ring / l->t_ring_total : 1;
-        layout_addf(b, cap, &n, "; ring %d %s passes K/V %d times, %.0f%% hidden behind attention",
-            l->ring, l->ring_inter ? "across nodes" : "inside a node", l->ring - 1,
-            100.0 * hidden);
+        layout_addf(b, cap, &n, "; ring %d %s passes K/V %s, %.0f%% hidden behind attention",
+                    l->ring, l->ring_inter ? "across nodes" : "inside a node", times(l->ring - 1),
+                    100.0 * hidden);
     }
     if (l->ulysses * l->ring == 1)
         layout_addf(b, cap, &n, "; no sequence split");
@@ -178,9 +178,11 @@ int layout_describe_map(const struct layout *l, int max_lines, char *buf, size_t
         span(c0 == c1 ? r0 : 0, c0 == c1 ? r1 : l->ring - 1, rs, sizeof(rs));
         span(hi - lo + 1 >= l->ulysses ? 0 : u0, hi - lo + 1 >= l->ulysses ? l->ulysses - 1 : u1,
              us, sizeof(us));
-        const char *fmt = "node %d: ranks %s = cfg %s, ring %s, ulysses %s\n";
-        total += snprintf(NULL, 0, fmt, node, rk, cs, rs, us);
-        layout_addf(buf, cap, &n, fmt, node, rk, cs, rs, us);
+        const char *pl = lo == hi ? "" : "s";
+        total += snprintf(NULL, 0, "node %d: rank%s %s = cfg %s, ring %s, ulysses %s\n", node, pl,
+                          rk, cs, rs, us);
+        layout_addf(buf, cap, &n, "node %d: rank%s %s = cfg %s, ring %s, ulysses %s\n", node, pl,
+                    rk, cs, rs, us);
     }
     return total;
 }

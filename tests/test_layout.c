@@ -467,7 +467,7 @@ static void test_bad_input(void **state)
     struct model_grid huge = gr;
     huge.seq_len = (int64_t)1 << 40;
     expect_fail(&g, &huge, &c, NULL, DF_E_RANGE,
-                "shot has 1099511627776 tokens, more than the planner supports (67108864)");
+                "shot has 1099511627776 tokens, more than the planner supports (16777216)");
 
     struct layout_params p;
     layout_params_default(LAYOUT_DEVICE_GPU, &p);
