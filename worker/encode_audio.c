@@ -51,9 +51,12 @@ static int open_source(struct encode_audio *a, const char *path, struct df_err *
     int rc = avformat_open_input(&a->ic, path, NULL, NULL);
     if (rc == AVERROR(ENOENT))
         return av_fail(err, DF_E_NOTFOUND, path, "cannot open", rc);
+    if (rc == AVERROR(EACCES) || rc == AVERROR(EISDIR) || rc == AVERROR(EIO))
+        return av_fail(err, DF_E_IO, path, "cannot open", rc);
+    /* Anything else is the content: demuxers answer garbage with INVALIDDATA,
+     * EINVAL or ENOSYS depending on what the probe took it for. */
     if (rc < 0)
-        return av_fail(err, rc == AVERROR_INVALIDDATA ? DF_E_PARSE : DF_E_IO, path,
-                       "not a readable audio file", rc);
+        return av_fail(err, DF_E_PARSE, path, "not a readable audio file", rc);
     rc = avformat_find_stream_info(a->ic, NULL);
     if (rc < 0)
         return av_fail(err, DF_E_PARSE, path, "not a readable audio file", rc);
