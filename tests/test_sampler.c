@@ -437,6 +437,7 @@ static void test_wan_schedule(void **state)
     for (int i = 0; i < 50; i++)
         assert_true(sampler_sigma(s, i) > sampler_sigma(s, i + 1));
     assert_true(isnan(sampler_timestep(s, 50)));
+    assert_int_equal(sampler_get_config(s)->steps, 50);
     assert_true(isnan(sampler_sigma(s, 51)));
     sampler_free(s);
 }

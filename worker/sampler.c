@@ -201,7 +201,7 @@ double sampler_linspace(double start, double stop, int num, int i)
     return (double)i * step + start;
 }
 
-const struct sampler_config *sampler_config(const struct sampler *s)
+const struct sampler_config *sampler_get_config(const struct sampler *s)
 {
     return &s->cfg;
 }

@@ -130,7 +130,7 @@ void sampler_free(sampler_t s);
 /* ------------------------------------------------------------------------ */
 
 /* The config the sampler was created with. */
-const struct sampler_config *sampler_config(const struct sampler *s);
+const struct sampler_config *sampler_get_config(const struct sampler *s);
 
 /* Index of the next step to run (0 after create, steps when done). */
 int sampler_next_step(const struct sampler *s);

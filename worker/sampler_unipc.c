@@ -143,18 +143,42 @@ static void unipc_coefficients(const struct sampler_config *cfg, float sigma_t, 
 }
 
 /* dst[j] = cx*x[j] + cm0*m0[j] + sum cd*(m_k[j] - m0[j]) [+ ct*(mt[j] - m0[j])]
- * with hist[0..n_hist) oldest first (m0 = hist[n_hist-1]).  dst may alias x. */
+ * with hist[0..n_hist) oldest first (m0 = hist[n_hist-1]).  dst may alias x.
+ * Evaluated as one linear combination in double, a block at a time, so the
+ * inner loops run over contiguous elements and vectorize. */
 static void unipc_apply(const struct unipc_coef *c, int order, float *const *hist, int n_hist,
                         const float *mt, const float *x, float *dst, size_t n)
 {
-    const float *m0 = hist[n_hist - 1];
-    for (size_t j = 0; j < n; j++) {
-        double acc = c->cx * x[j] + c->cm0 * m0[j];
-        for (int k = 1; k < order; k++)
-            acc += c->cd[k - 1] * ((double)hist[n_hist - 1 - k][j] - m0[j]);
-        if (mt)
-            acc += c->ct * ((double)mt[j] - m0[j]);
-        dst[j] = (float)acc;
+    enum { BLOCK = 512, MAX_TERMS = SAMPLER_MAX_ORDER + 2 };
+    const float *src[MAX_TERMS];
+    double w[MAX_TERMS];
+    int nt = 0;
+    double w_m0 = c->cm0;
+    src[nt] = x, w[nt++] = c->cx;
+    for (int k = 1; k < order; k++) {
+        src[nt] = hist[n_hist - 1 - k], w[nt++] = c->cd[k - 1];
+        w_m0 -= c->cd[k - 1];
+    }
+    if (mt) {
+        src[nt] = mt, w[nt++] = c->ct;
+        w_m0 -= c->ct;
+    }
+    src[nt] = hist[n_hist - 1], w[nt++] = w_m0;
+
+    double acc[BLOCK];
+    for (size_t j0 = 0; j0 < n; j0 += BLOCK) {
+        const size_t len = n - j0 < BLOCK ? n - j0 : BLOCK;
+        const float *s0 = src[0] + j0;
+        for (size_t j = 0; j < len; j++)
+            acc[j] = w[0] * s0[j];
+        for (int t = 1; t < nt; t++) {
+            const float *st = src[t] + j0;
+            const double wt = w[t];
+            for (size_t j = 0; j < len; j++)
+                acc[j] += wt * st[j];
+        }
+        for (size_t j = 0; j < len; j++)
+            dst[j0 + j] = (float)acc[j];
     }
 }
 
