@@ -9,6 +9,7 @@
 int cmd_ckpt(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_plan(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_render(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
 
@@ -19,6 +20,8 @@ const struct cli_cmd cli_commands[] = {
      cmd_plan},
     {"render", "[--local] MANIFEST [--ranks P]", "render shots on this machine, print the videos",
      cmd_render},
+    {"sbatch", "MANIFEST [--submit]", "write Slurm batch jobs per shot (and submit them)",
+     cmd_sbatch},
     {"validate", "[--json] FILE...", "check manifests; print shots or every error", cmd_validate},
     {"version", "", "print the version and build features", cmd_version},
     {NULL, NULL, NULL, NULL},
