@@ -46,6 +46,10 @@
 
 #include "err.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---------------------------------------------------------------------------
  * Backends
  * ------------------------------------------------------------------------- */
@@ -235,5 +239,9 @@ int kern_patchify(kern_backend_t be, const float *latent, float *cols, int C, in
 int kern_unpatchify(kern_backend_t be, const float *tokens, float *latent, int C, int T, int H,
                     int W, int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                     struct df_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DF_KERN_H */

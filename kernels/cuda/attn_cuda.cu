@@ -1,0 +1,153 @@
+// attn_cuda.cu -- flash-style attention (fp32) with LSE output, and the merge.
+//
+// Grid: (ceil(Sq / ATTN_WARPS), H).  Each warp owns one query row; the
+// block's warps share K/V tiles of ATTN_BK keys staged in shared memory.
+// Per tile, lane j scores key j, the warp takes the tile max and updates
+// the running (max m, sum l, accumulator o) online-softmax state:
+//     m' = max(m, max_j s_j);  o = o·e^(m−m') + Σ_j e^(s_j−m')·v_j;  l likewise
+// so memory is O(tile) whatever Sk is.  Each lane keeps D/32 accumulator
+// columns (d = lane + 32·t).  Keys >= sk_valid score −inf and weigh 0.
+// fp32 throughout (correctness first; a tensor-core version can replace
+// this behind the same slot).  K tile rows are padded to D+1 floats so the
+// 32 lanes reading 32 different keys hit 32 different banks.
+#include <math.h>
+
+#include "kern_cuda.h"
+#include "reduce_cuda.cuh"
+
+#define ATTN_BK 32
+#define ATTN_WARPS 8
+#define ATTN_DMAX 128
+
+static __global__ void attn_fwd(const float *__restrict__ q, const float *__restrict__ k,
+                                const float *__restrict__ v, float *__restrict__ o,
+                                float *__restrict__ lse, int Sq, int H, int D, int skv,
+                                float scale)
+{
+    extern __shared__ float sm[];
+    const int dp = D + 1;
+    float *ks = sm;                  // [ATTN_BK][dp]
+    float *vs = ks + ATTN_BK * dp;   // [ATTN_BK][dp]
+    float *qs = vs + ATTN_BK * dp;   // [ATTN_WARPS][D], pre-scaled
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = blockIdx.y;
+    const int i = blockIdx.x * ATTN_WARPS + warp;
+    const bool active = i < Sq;
+    const size_t ld = (size_t)H * D;
+    float *qw = qs + warp * D;
+    if (active)
+        for (int d = lane; d < D; d += 32)
+            qw[d] = q[(size_t)i * ld + (size_t)h * D + d] * scale;
+
+    float acc[ATTN_DMAX / 32];
+    for (int t = 0; t < ATTN_DMAX / 32; t++)
+        acc[t] = 0.0f;
+    float m = -INFINITY, l = 0.0f;
+
+    for (int j0 = 0; j0 < skv; j0 += ATTN_BK) {
+        __syncthreads(); // previous tile fully consumed (and qs written)
+        for (int idx = threadIdx.x; idx < ATTN_BK * D; idx += blockDim.x) {
+            const int jj = idx / D, d = idx % D, j = j0 + jj;
+            const size_t src = (size_t)j * ld + (size_t)h * D + d;
+            ks[jj * dp + d] = j < skv ? k[src] : 0.0f;
+            vs[jj * dp + d] = j < skv ? v[src] : 0.0f;
+        }
+        __syncthreads();
+        if (!active)
+            continue;
+        const int j = j0 + lane;
+        float s = -INFINITY;
+        if (j < skv) {
+            s = 0.0f;
+            for (int d = 0; d < D; d++)
+                s += qw[d] * ks[lane * dp + d];
+        }
+        const float m_new = fmaxf(m, warp_max(s)); // finite: tile has >= 1 valid key
+        const float p = j < skv ? expf(s - m_new) : 0.0f;
+        const float alpha = expf(m - m_new); // 0 on the first tile (m = −inf)
+        l = l * alpha + warp_sum(p);
+        for (int t = 0; t < ATTN_DMAX / 32; t++)
+            acc[t] *= alpha;
+        const int n_keys = skv - j0 < ATTN_BK ? skv - j0 : ATTN_BK;
+        for (int jj = 0; jj < n_keys; jj++) {
+            const float pj = __shfl_sync(CUDA_FULL_MASK, p, jj);
+            for (int t = 0; t < ATTN_DMAX / 32; t++) {
+                const int d = lane + 32 * t;
+                if (d < D)
+                    acc[t] += pj * vs[jj * dp + d];
+            }
+        }
+        m = m_new;
+    }
+    if (!active)
+        return;
+    const float inv = 1.0f / l;
+    for (int t = 0; t < ATTN_DMAX / 32; t++) {
+        const int d = lane + 32 * t;
+        if (d < D)
+            o[(size_t)i * ld + (size_t)h * D + d] = acc[t] * inv;
+    }
+    if (lse != NULL && lane == 0)
+        lse[(size_t)h * Sq + i] = m + logf(l);
+}
+
+extern "C" int attn_cuda(void *vctx, const float *q, const float *k, const float *v, float *o,
+                         float *lse, int Sq, int Sk, int H, int D, int sk_valid, float scale,
+                         struct df_err *err)
+{
+    struct cuda_ctx *ctx = (struct cuda_ctx *)vctx;
+    if (D > ATTN_DMAX)
+        return df_err_set(err, DF_E_UNSUPPORTED,
+                          "kern_attention: cuda backend supports head dim <= %d, got D=%d",
+                          ATTN_DMAX, D);
+    const size_t smem = (2 * (size_t)ATTN_BK * (D + 1) + (size_t)ATTN_WARPS * D) * sizeof(float);
+    dim3 grid((unsigned)((Sq + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)H);
+    attn_fwd<<<grid, ATTN_WARPS * 32, smem, ctx->stream>>>(q, k, v, o, lse, Sq, H, D, sk_valid,
+                                                          scale);
+    return cuda_check_launch("kern_attention", err);
+}
+
+// One warp per (query, head): weights from the two LSEs (max-subtracted, so
+// both <= 1), lanes over d; lane 0 writes the merged LSE after the warp has
+// read the old one.  A side with lse = −inf weighs exactly 0 and its o is
+// never read.
+static __global__ void attn_merge(float *__restrict__ o, float *__restrict__ lse,
+                                  const float *__restrict__ o2, const float *__restrict__ lse2,
+                                  int Sq, int H, int D)
+{
+    const size_t row = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= (size_t)Sq * H)
+        return;
+    const size_t s = row / H, h = row % H;
+    const float l1 = lse[h * Sq + s], l2 = lse2[h * Sq + s];
+    float *orow = o + row * D;
+    const float *o2row = o2 + row * D;
+    if (l2 == -INFINITY)
+        return;
+    if (l1 == -INFINITY) {
+        for (int d = lane; d < D; d += 32)
+            orow[d] = o2row[d];
+        __syncwarp();
+        if (lane == 0)
+            lse[h * Sq + s] = l2;
+        return;
+    }
+    const float m = fmaxf(l1, l2);
+    const float w1 = expf(l1 - m), w2 = expf(l2 - m), sum = w1 + w2;
+    const float a = w1 / sum, b = w2 / sum;
+    for (int d = lane; d < D; d += 32)
+        orow[d] = a * orow[d] + b * o2row[d];
+    __syncwarp();
+    if (lane == 0)
+        lse[h * Sq + s] = m + logf(sum);
+}
+
+extern "C" int attn_cuda_merge(void *vctx, float *o, float *lse, const float *o2,
+                               const float *lse2, int Sq, int H, int D, struct df_err *err)
+{
+    struct cuda_ctx *ctx = (struct cuda_ctx *)vctx;
+    const size_t threads = (size_t)Sq * H * 32;
+    attn_merge<<<(unsigned)((threads + 255) / 256), 256, 0, ctx->stream>>>(o, lse, o2, lse2, Sq,
+                                                                           H, D);
+    return cuda_check_launch("kern_attention_merge", err);
+}

@@ -1,0 +1,50 @@
+/*
+ * kern_cuda.h -- internals shared by the CUDA backend's files (C and CUDA).
+ *
+ * backend_cuda.c (plain C: the op table, memory, weights) calls the op
+ * entry points declared in the per-op .cuh headers below; each lives in its
+ * .cu file next to its kernels.  All work is queued on the context's one
+ * stream, so ops run in call order; the entry points never synchronize
+ * (kern_download / kern_sync do).  Arguments were checked by kern.c.
+ */
+#ifndef DF_KERN_CUDA_H
+#define DF_KERN_CUDA_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "kern_impl.h" /* C headers (err.h has no C++ guard of its own) */
+
+struct cuda_ctx {
+    int device;             /* CUDA device ordinal (the current one at create) */
+    cudaStream_t stream;    /* every op and copy is queued here */
+    cublasHandle_t blas;    /* bound to stream */
+    void *scratch;          /* linear's bf16 copy of x, grow-only */
+    size_t scratch_bytes;   /* bytes in scratch */
+};
+
+/* 0 if e == cudaSuccess, else DF_E_INTERNAL with "what: <cuda error>". */
+int cuda_check(cudaError_t e, const char *what, struct df_err *err);
+
+/* Launch check: the pending launch error of the last kernel, if any. */
+int cuda_check_launch(const char *what, struct df_err *err);
+
+/* Make ctx->scratch hold `bytes`.  Returns 0 or DF_E_NOMEM. */
+int cuda_scratch_reserve(struct cuda_ctx *ctx, size_t bytes, struct df_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "attn_cuda.cuh"
+#include "elem_cuda.cuh"
+#include "linear_cuda.cuh"
+#include "norm_cuda.cuh"
+#include "patch_cuda.cuh"
+#include "rope_cuda.cuh"
+
+#endif
