@@ -253,6 +253,22 @@ int layout_rank_coords(const struct layout *l, int rank, int *cfg_idx, int *ring
     return 0;
 }
 
+int layout_comm_colors(const struct layout *l, int rank, int *uly, int *ring, int *sp, int *cfg,
+                       struct df_err *err)
+{
+    int ci = 0, ri = 0, ui = 0;
+    DF_TRY(layout_rank_coords(l, rank, &ci, &ri, &ui, err));
+    if (uly)
+        *uly = ci * l->ring + ri;
+    if (ring)
+        *ring = ci * l->ulysses + ui;
+    if (sp)
+        *sp = ci;
+    if (cfg)
+        *cfg = ri * l->ulysses + ui;
+    return 0;
+}
+
 int layout_rank_node(const struct layout *l, int rank)
 {
     if (rank < 0 || rank >= l->world || l->ranks_per_node < 1)

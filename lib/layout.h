@@ -188,6 +188,17 @@ int layout_make(const struct model_geom *g, const struct model_grid *grid,
 int layout_rank_coords(const struct layout *l, int rank, int *cfg_idx, int *ring_idx,
                        int *uly_idx, struct df_err *err);
 
+/* Colours for splitting the world communicator (MPI_Comm_split, ncclCommSplit)
+ * at `rank`, with key = rank in every split:
+ *   uly   = cfg_idx * ring + ring_idx     its ulysses group (u consecutive ranks)
+ *   ring  = cfg_idx * ulysses + uly_idx   its ring group (stride u)
+ *   sp    = cfg_idx                       its whole cfg group (u * ring ranks)
+ *   cfg   = ring_idx * ulysses + uly_idx  the pair holding the same tokens in
+ *                                         both branches (size cfg)
+ * Any pointer may be NULL.  Returns 0 or DF_E_RANGE. */
+int layout_comm_colors(const struct layout *l, int rank, int *uly, int *ring, int *sp, int *cfg,
+                       struct df_err *err);
+
 /* Node of `rank`: rank / ranks_per_node.  Returns it, or -1 when out of range. */
 int layout_rank_node(const struct layout *l, int rank);
 

@@ -87,6 +87,24 @@ static void check_layout_x(const struct model_geom *g, const struct model_grid *
         if (l->uly_intra)
             assert_int_equal(node, layout_rank_node(l, first + l->ulysses - 1));
     }
+    /* communicator colours: each group has the size its degree says, and a
+     * ulysses group is consecutive ranks, a ring group strides by u */
+    {
+        int counts[4][LAYOUT_MAX_RANKS_PER_NODE] = {{0}};
+        for (int rank = 0; rank < l->world && l->world <= LAYOUT_MAX_RANKS_PER_NODE; rank++) {
+            int cu, cr, cs, cc;
+            assert_int_equal(layout_comm_colors(l, rank, &cu, &cr, &cs, &cc, NULL), 0);
+            assert_int_equal(cu, rank / l->ulysses);
+            assert_true(cr >= 0 && cr < l->world && cs >= 0 && cc >= 0 && cc < l->world);
+            counts[0][cu]++, counts[1][cr]++, counts[2][cs]++, counts[3][cc]++;
+        }
+        for (int k = 0; k < l->world && l->world <= LAYOUT_MAX_RANKS_PER_NODE; k++) {
+            assert_true(counts[0][k] == 0 || counts[0][k] == l->ulysses);
+            assert_true(counts[1][k] == 0 || counts[1][k] == l->ring);
+            assert_true(counts[2][k] == 0 || counts[2][k] == P);
+            assert_true(counts[3][k] == 0 || counts[3][k] == l->cfg);
+        }
+    }
     /* the split */
     assert_int_equal(l->seq_len, gr->seq_len);
     assert_int_equal(l->chunk * P, l->seq_padded);
