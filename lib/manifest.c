@@ -332,7 +332,8 @@ int manifest_load(const char *path, const char *configs_dir, struct manifest **o
     struct df_err e = {0};
     int rc = ytree_read_file(path, MANIFEST_MAX_BYTES, &buf, &len, &e);
     if (rc < 0) {
-        diag_add(diags, DIAG_SEVERITY_ERROR, path, 0, 0, "", "%s", strip_path(e.msg, path));
+        diag_add(diags, DIAG_SEVERITY_ERROR, path, 0, 0, "", "cannot read the manifest: %s",
+                 strip_path(e.msg, path));
         return df_err_set(err, rc, "%s", e.msg);
     }
     rc = manifest_load_buffer(path, buf, len, configs_dir, out, diags, err);

@@ -114,6 +114,9 @@ static void check_outputs(struct mload *ld, const struct manifest *m, const stru
             size_t me = refs[i].idx, first = refs[i - 1].idx;
             while (i + 1 < nr && strcmp(refs[i + 1].id, refs[i].id) == 0)
                 i++; /* one message per colliding group */
+            const char *a = m->shots[me].id, *b = m->shots[first].id;
+            if (a && b && strcmp(a, b) == 0)
+                continue; /* a duplicate id, already reported */
             const struct ynode *at = ynode_get(ynode_get(srcs[me].node, "output"), "path");
             ynode_diag(at ? at : srcs[me].node, ld->diags,
                        "output path '%s' is also the output of shot '%s' (put {shot} in the "
@@ -144,9 +147,13 @@ void manifest_check_shots(struct mload *ld, const struct manifest *m, const stru
     for (size_t i = 1; i < nr; i++)
         if (strcmp(refs[i].id, refs[i - 1].id) == 0) {
             const struct shot *first = &m->shots[refs[i - 1].idx];
-            ynode_diag(srcs[refs[i].idx].id, ld->diags,
-                       "duplicate shot id '%s' (first used at %s:%d:%d)", refs[i].id,
-                       first->file, first->line, first->col);
+            const struct ynode *at = srcs[refs[i].idx].id;
+            if (at && first->file == at->file)
+                ynode_diag(at, ld->diags, "duplicate shot id '%s' (first used at line %d)",
+                           refs[i].id, first->line);
+            else
+                ynode_diag(at, ld->diags, "duplicate shot id '%s' (first used at %s:%d)",
+                           refs[i].id, first->file, first->line);
         }
     /* ids[] for suggestions: only the non-NULL prefix matters to ytree_suggest. */
     size_t k = 0;

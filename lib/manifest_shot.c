@@ -471,6 +471,14 @@ static void read_bitrate(const struct ynode *n, int64_t *out, struct diag_list *
         *out = b;
 }
 
+/* 1 when `n` is written inside the shot itself, not inherited from defaults. */
+static int written_in(const struct ynode *n, const struct ynode *shot)
+{
+    size_t len = strlen(shot->path);
+    return n && n->file == shot->file && strncmp(n->path, shot->path, len) == 0 &&
+           n->path[len] == '.';
+}
+
 static int read_output(const struct ynode *shot, struct shot_output *o, struct diag_list *dl)
 {
     const struct ynode *n = val(shot, "output");
@@ -485,6 +493,12 @@ static int read_output(const struct ynode *shot, struct shot_output *o, struct d
         o->codec = (enum codec)v;
     int lossy = o->codec == CODEC_H264 || o->codec == CODEC_HEVC;
     const struct ynode *crf = val(n, "crf"), *br = val(n, "bitrate");
+    /* crf/bitrate/pix_fmt from defaults that do not fit this shot's codec
+     * are dropped: the shot changed codec, not its mind about quality. */
+    if (!lossy && !written_in(crf, shot))
+        crf = NULL;
+    if (!lossy && !written_in(br, shot))
+        br = NULL;
     if ((crf || br) && !lossy)
         ynode_diag(crf ? crf : br, dl, "%s does not apply to codec %s (h264 and hevc only)",
                    crf ? "crf" : "bitrate", codec_name(o->codec));
@@ -523,7 +537,9 @@ static int read_output(const struct ynode *shot, struct shot_output *o, struct d
         int ok = 0;
         for (int i = 0; k_pix_fmts[o->codec][i]; i++)
             ok |= strcmp(pix, k_pix_fmts[o->codec][i]) == 0;
-        if (!ok) {
+        if (!ok && !written_in(pf, shot)) {
+            pix = o->codec == CODEC_FFV1 ? "bgr0" : k_pix_fmts[o->codec][0];
+        } else if (!ok) {
             char list[200] = "";
             for (int i = 0; k_pix_fmts[o->codec][i]; i++)
                 snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
@@ -567,7 +583,20 @@ static int read_model(struct mload *ld, const struct ynode *shot, struct shot *s
         }
         name = path;
     }
-    if (model_geom_load(name, ld->configs_dir, &s->geom, &e) < 0) {
+    int rc = model_geom_load(name, ld->configs_dir, &s->geom, &e);
+    if (rc == DF_E_NOTFOUND && !is_path) {
+        /* Not a configs/models name: maybe a model folder next to the manifest. */
+        char dir[PATH_MAX];
+        struct stat st;
+        struct df_err e2 = {0};
+        if (paths_dirname_abs(n->file, dir, sizeof(dir), &e2) == 0 &&
+            paths_join(dir, name, path, sizeof(path), &e2) == 0 && stat(path, &st) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            name = path;
+            rc = model_geom_load(name, ld->configs_dir, &s->geom, &e);
+        }
+    }
+    if (rc < 0) {
         ynode_diag(n, dl, "%s", e.msg);
         return -1;
     }

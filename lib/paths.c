@@ -73,6 +73,8 @@ int paths_configs_dir(const char *explicit_dir, char *dst, size_t dst_cap, struc
 
 int paths_join(const char *dir, const char *rel, char *dst, size_t dst_cap, struct df_err *err)
 {
+    while (rel[0] == '.' && rel[1] == '/') /* "./x" reads better as "x" in messages */
+        rel += 2;
     int n = rel[0] == '/' ? snprintf(dst, dst_cap, "%s", rel)
                           : snprintf(dst, dst_cap, "%s/%s", dir, rel);
     DF_FAIL_IF(n < 0 || (size_t)n >= dst_cap, err, DF_E_RANGE, "path too long: %s/%s", dir, rel);

@@ -487,11 +487,15 @@ static void report_yaml_error(struct builder *b, const yaml_parser_t *p, const c
     int line, col;
     if (p->error == YAML_READER_ERROR) {
         offset_to_pos(data, len, p->problem_offset, &line, &col);
-        if (strstr(problem, "UTF-8") || strstr(problem, "UTF-16"))
+        if ((strstr(problem, "UTF-8") || strstr(problem, "UTF-16")) && p->problem_value >= 0)
             fail_at(b, line, col, "",
                     "not valid UTF-8 text (%s: byte 0x%02X at offset %zu); save the file as "
                     "UTF-8",
                     problem, (unsigned)(p->problem_value & 0xff), p->problem_offset);
+        else if (strstr(problem, "UTF-8") || strstr(problem, "UTF-16"))
+            fail_at(b, line, col, "",
+                    "not valid UTF-8 text (%s at offset %zu); save the file as UTF-8", problem,
+                    p->problem_offset);
         else if (strstr(problem, "control characters"))
             fail_at(b, line, col, "",
                     "control character 0x%02X at offset %zu is not allowed in YAML (is this a "
