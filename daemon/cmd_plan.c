@@ -320,7 +320,8 @@ static int plan_manifest(const struct plan_opts *o, const char *configs,
         const struct shot *sh = &m->shots[i];
         struct shot_req s = {.id = sh->id, .g = &sh->geom, .grid = &sh->grid,
                              .width = sh->width, .height = sh->height, .frames = sh->frames,
-                             .cfg_branches = sh->guidance_scale != 1.0 ? 2 : 1,
+                             /* the worker's cfg_enabled(): CFG when g > 1 (diffusers) */
+                             .cfg_branches = sh->guidance_scale > 1.0 ? 2 : 1,
                              .max_gpus = sh->resources.max_gpus};
         if (!shots && i > 0)
             printf("\n");

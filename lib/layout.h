@@ -105,7 +105,8 @@ struct cluster_shape {
     int use_all;               /* 1: use exactly nodes * ranks_per_node ranks, placed
                                   ranks_per_node per node (mpirun/srun already started
                                   them); 0: any number up to that */
-    int cfg_branches;          /* 2 with classifier-free guidance, 1 without; 0 = 2 */
+    int cfg_branches;          /* 2 with classifier-free guidance (guidance_scale > 1),
+                                  1 without; 0 = 2 */
     int max_ranks;             /* use at most this many ranks (a shot's max_gpus); 0 = no
                                   cap; ignored with use_all */
 };
