@@ -4,22 +4,44 @@
 #include "df_version.h"
 #include "kern_build.h"
 #include "log.h"
+#include "render_cmd.h"
 #include "worker_cmd.h"
 #include "worker_exit.h"
 
 #include <libavutil/log.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Add a declaration and a row per subcommand (alphabetical). */
 int cmd_encode_pattern(int argc, char **argv, struct df_log *log);
-int cmd_render(int argc, char **argv, struct df_log *log);
+
+/* The one piece of process-wide state: set by SIGUSR1/SIGTERM so the render
+ * loop checkpoints at the next step boundary (Slurm's warning before a time
+ * limit, preemption, scancel). */
+static volatile sig_atomic_t g_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    g_stop_requested = sig;
+}
+
+static int run_render(int argc, char **argv, struct df_log *log)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return cmd_render(argc, argv, log, &g_stop_requested);
+}
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
-    {"render", "render one shot of a manifest on this rank", cmd_render},
+    {"render", "render one shot of a manifest on this rank", run_render},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
     {"make-tiny", "write the demo model's synthetic transformer weights", cmd_make_tiny},

@@ -15,10 +15,12 @@
 #include "render.h"
 
 #include "cfg.h"
+#include "ckpt.h"
 #include "encode.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "manifest.h"
+#include "model_id.h"
 #include "noise.h"
 #include "paths.h"
 #include "safetensors.h"
@@ -57,6 +59,10 @@ struct render {
     float *out_full;                /* canonical model output */
     float *vel_cond, *vel_uncond, *vel; /* shard-sized */
     double t_denoise, t_decode;
+    uint64_t shot_hash, weights_hash; /* checkpoint identity */
+    int ckpt_every;                   /* 0: none by step count */
+    double ckpt_every_s;              /* 0: none by time */
+    double t_last_ckpt;
 };
 
 void render_opts_init(struct render_opts *o)
@@ -143,6 +149,12 @@ static int setup_model(struct render *r, struct df_err *err)
     const struct wan_config *c = wan_model_config(r->dit);
     DF_INFO(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
             c->num_layers, c->dim, c->num_heads, now_s() - t0, kern_backend_name(r->be));
+    if (r->o->ckpt_dir) {
+        DF_TRY(model_id_weights(dir, &r->weights_hash, err));
+        r->shot_hash = manifest_shot_hash(s);
+        r->ckpt_every = r->o->ckpt_every > 0 ? r->o->ckpt_every : s->checkpoint.every_steps;
+        r->ckpt_every_s = s->checkpoint.every_minutes * 60.0;
+    }
 
     r->dims = (struct latent_dims){.C = c->in_channels, .T = s->grid.latent[0],
                                    .H = s->grid.latent[1], .W = s->grid.latent[2],
@@ -211,6 +223,138 @@ static int run_branch(struct render *r, float t, const float *text, float *vel_r
     return 0;
 }
 
+/* ---- checkpoints -------------------------------------------------------- */
+
+static int mkdir_parents(const char *path, struct df_err *err);
+
+/* Checkpoint tensors are global and canonical [C, T, H, W], so a job may
+ * resume on another layout (latent_shard.h converts). */
+static int ckpt_put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
+                         struct df_err *err)
+{
+    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
+    latent_from_rows(&r->dims, rows, r->tok_begin, r->tok_count, r->out_full);
+    return ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err);
+}
+
+static int ckpt_get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
+                         struct df_err *err)
+{
+    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
+    DF_TRY(ckpt_get_tensor(rd, name, r->out_full, ext, 4, err));
+    latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, rows);
+    return 0;
+}
+
+static int ckpt_save(struct render *r, int next_step, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    struct ckpt_meta meta = {.shot_hash = r->shot_hash, .weights_hash = r->weights_hash,
+                             .step = next_step, .total_steps = s->steps, .seed = s->seed,
+                             .layout_cfg = 1, .layout_ulysses = 1, .layout_ring = 1,
+                             .layout_world = 1};
+    snprintf(meta.shot_id, sizeof(meta.shot_id), "%s", s->id);
+    struct ckpt_write_opts wo;
+    ckpt_write_opts_init(&wo);
+    wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
+    ckpt_writer_t *w = NULL;
+    DF_TRY(ckpt_writer_create(&meta, &wo, &w, err));
+    struct sampler_scalars sc;
+    sampler_scalars_get(r->smp, &sc);
+    const int64_t scal[5] = {sc.next_step, sc.lower_order_nums, sc.this_order,
+                             sc.n_model_outputs, sc.has_last_sample};
+    int rc = ckpt_put_rows(r, w, "latent", r->shard, err);
+    if (rc == 0)
+        rc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, err);
+    for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
+        char name[CKPT_NAME_CAP];
+        snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
+        rc = ckpt_put_rows(r, w, name, sampler_history(r->smp, k), err);
+    }
+    struct ckpt_commit_info info;
+    if (rc == 0)
+        rc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, err);
+    ckpt_writer_free(w);
+    if (rc < 0) {
+        df_err_prefix(err, "checkpoint at step %d", next_step);
+        return rc;
+    }
+    DF_INFO(r->log,
+            "shot %s: checkpoint at step %d/%d: %s (%.1f MB, %.1fx smaller; encode %.2f s, "
+            "write %.2f s, sync %.2f s)",
+            s->id, next_step, s->steps, info.path, info.file_bytes / 1e6,
+            info.file_bytes ? (double)info.raw_bytes / info.file_bytes : 0.0, info.encode_s,
+            info.write_s, info.sync_s);
+    r->t_last_ckpt = now_s();
+    return 0;
+}
+
+static int ckpt_resume(struct render *r, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    char path[4096];
+    struct ckpt_skip_report skips;
+    struct df_err ferr = {0};
+    int rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->shot_hash, r->weights_hash, path,
+                              sizeof(path), &skips, &ferr);
+    for (int i = 0; i < skips.n; i++)
+        DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
+                skips.items[i].reason);
+    if (rc == DF_E_NOTFOUND) {
+        DF_INFO(r->log, "shot %s: no valid checkpoint in %s: starting at step 0", s->id,
+                r->o->ckpt_dir);
+        return 0;
+    }
+    if (rc < 0) {
+        *err = ferr;
+        return rc;
+    }
+    ckpt_reader_t *rd = NULL;
+    DF_TRY(ckpt_open(path, &rd, err));
+    int64_t scal[5];
+    rc = ckpt_get_rows(r, rd, "latent", r->shard, err);
+    if (rc == 0)
+        rc = ckpt_get_i64s(rd, "sampler.scalars", scal, 5, err);
+    if (rc == 0) {
+        struct sampler_scalars sc = {(int32_t)scal[0], (int32_t)scal[1], (int32_t)scal[2],
+                                     (int32_t)scal[3], (int32_t)scal[4]};
+        rc = sampler_scalars_set(r->smp, &sc, err);
+    }
+    for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
+        char name[CKPT_NAME_CAP];
+        snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
+        rc = ckpt_get_rows(r, rd, name, sampler_history(r->smp, k), err);
+    }
+    const struct ckpt_meta *meta = ckpt_reader_meta(rd);
+    if (rc == 0 && meta->step != sampler_next_step(r->smp))
+        rc = df_err_set(err, DF_E_CORRUPT, "header step %lld disagrees with sampler step %d",
+                        (long long)meta->step, sampler_next_step(r->smp));
+    if (rc == 0)
+        DF_INFO(r->log, "shot %s: resumed from %s at step %lld/%d (written on %u rank%s)", s->id,
+                path, (long long)meta->step, s->steps, meta->layout_world,
+                meta->layout_world == 1 ? "" : "s");
+    ckpt_close(rd);
+    if (rc < 0)
+        df_err_prefix(err, "resume from %s", path);
+    r->t_last_ckpt = now_s();
+    return rc;
+}
+
+/* A checkpoint is due after `done` steps by the step interval or the clock. */
+static int ckpt_due(const struct render *r, int done)
+{
+    if (!r->o->ckpt_dir || done >= r->shot->steps)
+        return 0;
+    if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
+        return 1;
+    return r->ckpt_every_s > 0 && now_s() - r->t_last_ckpt >= r->ckpt_every_s;
+}
+
+static int stop_requested(const struct render *r, int done)
+{
+    return (r->o->stop && *r->o->stop) || (r->o->stop_after > 0 && done >= r->o->stop_after);
+}
+
 static void fmt_duration(double s, char *buf, size_t cap)
 {
     if (s < 60)
@@ -246,6 +390,18 @@ static int denoise(struct render *r, struct df_err *err)
         fmt_duration(dt, dt_s, sizeof(dt_s));
         DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t, dt_s,
                 eta_s, r->guided ? "cond+uncond computed" : "cond computed");
+        int stop = stop_requested(r, i + 1) && i + 1 < steps;
+        if (stop && !r->o->ckpt_dir)
+            return df_err_set(err, DF_E_INVAL,
+                              "asked to stop at step %d but no checkpoint directory was given",
+                              i + 1);
+        if (stop || ckpt_due(r, i + 1))
+            DF_TRY(ckpt_save(r, i + 1, err));
+        if (stop) {
+            DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
+                    s->id, i + 1, steps);
+            return RENDER_CHECKPOINTED;
+        }
     }
     r->t_denoise = now_s() - t_start;
     /* canonical latent for the VAE and the latent file */
@@ -380,7 +536,19 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
                 s->id, s->width, s->height, s->frames, r.dims.T, r.dims.H, r.dims.W,
                 (long long)latent_tokens(&r.dims), s->steps, sampler_name(s->sampler),
                 s->flow_shift, s->guidance_scale, (unsigned long long)s->seed);
-        rc = denoise(&r, err);
+        if (o->ckpt_dir) {
+            char probe[PATH_MAX];
+            snprintf(probe, sizeof(probe), "%s/", o->ckpt_dir);
+            rc = mkdir_parents(probe, err);
+            if (rc == 0)
+                rc = ckpt_resume(&r, err);
+        }
+        if (rc == 0)
+            rc = denoise(&r, err);
+    }
+    if (rc == RENDER_CHECKPOINTED) {
+        render_cleanup(&r);
+        return rc;
     }
     if (rc == 0 && o->latent_out)
         rc = write_latent(&r, o->latent_out, err);

@@ -17,6 +17,8 @@
 #include "err.h"
 #include "log.h"
 
+#include <signal.h>
+
 struct render_opts {
     const char *manifest;    /* YAML manifest or its normalized JSON */
     const char *shot_id;     /* NULL: the manifest must have exactly one shot */
@@ -27,12 +29,24 @@ struct render_opts {
     const char *date;        /* {date} in templates; NULL: today (UTC) */
     const char *latent_out;  /* NULL, or a .safetensors to write the final latent to */
     int no_video;            /* 1: stop after the denoise loop (no VAE, no encode) */
+    const char *ckpt_dir;    /* NULL: no checkpoints; else resume from and write to it */
+    int ckpt_every;          /* steps between checkpoints; 0: the shot's setting */
+    int stop_after;          /* > 0: behave as if asked to stop after this many steps (tests) */
+    const volatile sig_atomic_t *stop; /* set (by a signal handler) to checkpoint and stop */
 };
+
+/* render_run's result when it stopped on request after a durable checkpoint. */
+#define RENDER_CHECKPOINTED 1
 
 void render_opts_init(struct render_opts *o);
 
-/* Render one shot.  On success the output file exists under its final name
- * and its path is logged.  Returns 0 or a negative DF_E_* code. */
+/* Render one shot.  With a checkpoint directory it first resumes from the
+ * newest valid checkpoint of the shot (invalid ones are skipped, each with
+ * its reason in the log), writes one every ckpt_every steps and, when *stop
+ * becomes non-zero, one at the next step boundary before returning
+ * RENDER_CHECKPOINTED.  On success (0) the output file exists under its final
+ * name and its path is logged.  Returns 0, RENDER_CHECKPOINTED, or a negative
+ * DF_E_* code. */
 int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err);
 
 #endif
