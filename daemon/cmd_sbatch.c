@@ -217,13 +217,7 @@ static int plan_shot(const struct sbatch_opts *o, const struct shot *s, struct l
     if (o->cpu_ranks)
         c.device = LAYOUT_DEVICE_CPU, c.ranks_per_node = o->cpu_ranks;
     /* resources.max_gpus caps what the shot may take */
-    int cap = s->resources.max_gpus;
-    if (cap > 0 && c.nodes * c.ranks_per_node > cap) {
-        if (cap < c.ranks_per_node)
-            c.nodes = 1, c.ranks_per_node = cap;
-        else
-            c.nodes = cap / c.ranks_per_node;
-    }
+    c.max_ranks = s->resources.max_gpus;
     c.cfg_branches = s->guidance_scale > 1.0 ? 2 : 1;
     int n = 0;
     int rc = layout_plan(&s->geom, &s->grid, &c, NULL, out, 1, &n, err);
