@@ -147,9 +147,13 @@ static int cuda_weight_init(void *vctx, struct kern_weight *w, const float *host
                         w->rows, w->cols);
         goto done;
     }
-    /* Synchronous: tmp is freed right after. */
-    rc = cuda_check(cudaMemcpy(dev, tmp, n * sizeof *tmp, cudaMemcpyHostToDevice), "weight upload",
-                    err);
+    /* On our stream (ordered before later ops) and waited for: tmp is freed
+     * right after, and a plain cudaMemcpy would not order against our
+     * non-blocking stream. */
+    rc = cuda_check(cudaMemcpyAsync(dev, tmp, n * sizeof *tmp, cudaMemcpyHostToDevice, ctx->stream),
+                    "weight upload", err);
+    if (rc == 0)
+        rc = cuda_check(cudaStreamSynchronize(ctx->stream), "weight upload (synchronize)", err);
     if (rc < 0) {
         cudaFree(dev);
         goto done;
@@ -157,7 +161,6 @@ static int cuda_weight_init(void *vctx, struct kern_weight *w, const float *host
     w->data = dev;
 done:
     free(tmp);
-    (void)ctx;
     return rc;
 }
 

@@ -8,7 +8,7 @@
 
 #define NORM_THREADS 256
 
-static __global__ void norm_rows(const float *__restrict__ x, float *y, int dim, float eps,
+static __global__ void norm_rows(const float *x, float *y, int dim, float eps,
                                  const float *__restrict__ gamma, const float *__restrict__ beta,
                                  int rms)
 {
@@ -29,7 +29,8 @@ static __global__ void norm_rows(const float *__restrict__ x, float *y, int dim,
         sq += d * d;
     }
     const float inv = rsqrtf(block_sum(sq, red) / dim + eps);
-    // y may alias x: every read of the row happened before block_sum's barrier.
+    // y may alias x (no __restrict__ on either): each thread rewrites only the
+    // elements it alone reads in this last pass.
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
         float v = ((xr[i] - c) - dm) * inv;
         if (gamma)
