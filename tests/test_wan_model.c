@@ -125,11 +125,11 @@ static kern_backend_t cpu(int threads)
  * Parity with diffusers
  * ------------------------------------------------------------------------- */
 
-static void check_config(const char *cfg)
+/* Forward fixture `cfg` on backend `be` and compare within `tol`. */
+static void check_config_on(const char *cfg, kern_backend_t be, double tol)
 {
     struct fixture f;
     fixture_open(cfg, &f);
-    kern_backend_t be = cpu(0);
     struct wan_model *m;
     struct df_err err = {0};
     if (wan_model_load(be, f.tdir, &m, &err) < 0)
@@ -152,15 +152,15 @@ static void check_config(const char *cfg)
     assert_int_equal(kern_download(be, h, hidden, nh, &err), 0);
     double e_blocks = rel_l2_expected(&f, "blocks_out", h);
     double e_out = rel_l2_expected(&f, "sample", out);
-    printf("wan fixture %s: %d layers, %d heads x %d, patch %d,%d,%d, latent %dx%dx%d, "
+    printf("wan fixture %s (%s): %d layers, %d heads x %d, patch %d,%d,%d, latent %dx%dx%d, "
            "%lld tokens: rel L2 temb %.2e, timestep_proj %.2e, blocks %.2e, output %.2e\n",
-           cfg, c->num_layers, c->num_heads, c->head_dim, c->patch[0], c->patch[1], c->patch[2],
+           cfg, kern_backend_name(be), c->num_layers, c->num_heads, c->head_dim, c->patch[0], c->patch[1], c->patch[2],
            f.shape.frames, f.shape.height, f.shape.width, (long long)rows, e_temb, e_proj,
            e_blocks, e_out);
-    assert_true(e_temb < TOL);
-    assert_true(e_proj < TOL);
-    assert_true(e_blocks < TOL);
-    assert_true(e_out < TOL);
+    assert_true(e_temb < tol);
+    assert_true(e_proj < tol);
+    assert_true(e_blocks < tol);
+    assert_true(e_out < tol);
 
     /* embed/blocks/head composed by hand gives the identical result. */
     float *out2 = calloc(f.out_n, sizeof *out2);
@@ -174,8 +174,14 @@ static void check_config(const char *cfg)
     free(h);
     free(out);
     wan_model_free(m);
-    kern_backend_free(be);
     fixture_close(&f);
+}
+
+static void check_config(const char *cfg)
+{
+    kern_backend_t be = cpu(0);
+    check_config_on(cfg, be, TOL);
+    kern_backend_free(be);
 }
 
 /* Every fixture folder under tests/data/wan/ (a config added by
@@ -198,6 +204,24 @@ static int fixture_names(char names[][64], int cap)
     closedir(d);
     qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
     return n;
+}
+
+/* The CUDA backend stores weights as bf16, so it is held to bf16 accuracy;
+ * skipped where no CUDA device (or no CUDA build) is present. */
+static void test_parity_cuda(void **state)
+{
+    (void)state;
+    kern_backend_t be;
+    struct df_err err = {0};
+    if (kern_backend_create("cuda", 0, &be, &err) < 0) {
+        printf("cuda backend unavailable (%s): skipped\n", err.msg);
+        skip();
+    }
+    char names[64][64];
+    int n = fixture_names(names, 64);
+    for (int i = 0; i < n; i++)
+        check_config_on(names[i], be, 3e-2);
+    kern_backend_free(be);
 }
 
 static void test_parity_all_fixtures(void **state)
@@ -579,6 +603,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_all_fixtures),
+        cmocka_unit_test(test_parity_cuda),
         cmocka_unit_test(test_ranges_all_fixtures),
         cmocka_unit_test(test_missing_and_misshaped_tensor),
         cmocka_unit_test(test_config_errors),
