@@ -677,21 +677,21 @@ static void test_golden_v1(void **state)
     ckpt_close(r);
 }
 
-/* tests/data/bad/ckpt-*.dfck: each rejected with its exact message. */
+/* Every file in tests/data/bad/ckpt/ is rejected with its exact message. */
 static void test_bad_files(void **state)
 {
     (void)state;
     static const struct {
         const char *file, *msg;
     } cases[] = {
-        {"ckpt-truncated.dfck", "truncated: 2000 of 4067 bytes"},
-        {"ckpt-flipped.dfck", "checksum mismatch in section 'latent'"},
-        {"ckpt-version2.dfck", "unsupported format version 2 (this build reads version 1)"},
-        {"ckpt-not-a-checkpoint.dfck", "not a ditfarm checkpoint (bad magic)"},
+        {"truncated.dfck", "truncated: 2000 of 4067 bytes"},
+        {"flipped.dfck", "checksum mismatch in section 'latent'"},
+        {"version2.dfck", "unsupported format version 2 (this build reads version 1)"},
+        {"not-a-checkpoint.dfck", "not a ditfarm checkpoint (bad magic)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[4096], want[8192];
-        snprintf(path, sizeof(path), "%s/bad/%s", DF_TEST_DATA, cases[i].file);
+        snprintf(path, sizeof(path), "%s/bad/ckpt/%s", DF_TEST_DATA, cases[i].file);
         snprintf(want, sizeof(want), "%s: %s", path, cases[i].msg);
         struct df_err err = {0};
         ckpt_reader_t *r;
