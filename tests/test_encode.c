@@ -432,6 +432,96 @@ static void test_float_entry(void **state)
     free(d.rgb);
 }
 
+/* Mean |Y - ideal| (in 10-bit code values) over row `row` of the first frame
+ * of a yuv422p10le file whose frame is a gray ramp with float values v[x]. */
+static double y10_error(const char *path, const float *v, int w, int row)
+{
+    AVFormatContext *ic = NULL;
+    assert_int_equal(avformat_open_input(&ic, path, NULL, NULL), 0);
+    assert_true(avformat_find_stream_info(ic, NULL) >= 0);
+    AVStream *vs = ic->streams[0];
+    const AVCodec *dc = avcodec_find_decoder(vs->codecpar->codec_id);
+    AVCodecContext *dec = avcodec_alloc_context3(dc);
+    avcodec_parameters_to_context(dec, vs->codecpar);
+    assert_int_equal(avcodec_open2(dec, dc, NULL), 0);
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *f = av_frame_alloc();
+    assert_int_equal(av_read_frame(ic, pkt), 0);
+    assert_int_equal(avcodec_send_packet(dec, pkt), 0);
+    assert_int_equal(avcodec_receive_frame(dec, f), 0);
+    assert_int_equal(f->format, AV_PIX_FMT_YUV422P10LE);
+    const uint16_t *y = (const uint16_t *)(f->data[0] + (size_t)row * f->linesize[0]);
+    double sum = 0;
+    for (int x = 0; x < w; x++)
+        sum += fabs(y[x] - (64.0 + 876.0 * (v[x] + 1.0) / 2.0));
+    av_frame_free(&f);
+    av_packet_free(&pkt);
+    avcodec_free_context(&dec);
+    avformat_close_input(&ic);
+    return sum / w;
+}
+
+/* The float entry point keeps sub-8-bit precision in 10-bit ProRes: a shallow
+ * gray ramp lands closer to its ideal 10-bit levels than through bytes. */
+static void test_float_10bit(void **state)
+{
+    struct fx *fx = *state;
+    enum { W = 64, H = 16 };
+    float v[W], chw[3 * W * H];
+    uint8_t rgb[W * H * 3];
+    for (int x = 0; x < W; x++)
+        v[x] = -0.2f + 0.02f * x / (W - 1);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                chw[(c * H + y) * W + x] = v[x];
+                rgb[(y * W + x) * 3 + c] = (uint8_t)lrintf((v[x] + 1.0f) * 127.5f);
+            }
+    struct encode_opts o;
+    encode_opts_init(&o, CODEC_PRORES);
+    struct df_err err = {0};
+    char a[256], b[256];
+    snprintf(a, sizeof(a), "%s/f.mov", fx->dir);
+    snprintf(b, sizeof(b), "%s/b.mov", fx->dir);
+    encode_t enc;
+    assert_int_equal(encode_open(a, W, H, &o, &enc, &err), 0);
+    assert_int_equal(encode_frame_f32(enc, chw, &err), 0);
+    assert_int_equal(encode_close(enc, NULL, &err), 0);
+    assert_int_equal(encode_open(b, W, H, &o, &enc, &err), 0);
+    assert_int_equal(encode_frame_rgb24(enc, rgb, &err), 0);
+    assert_int_equal(encode_close(enc, NULL, &err), 0);
+    double e_float = y10_error(a, v, W, H / 2), e_bytes = y10_error(b, v, W, H / 2);
+    if (getenv("DF_DEBUG"))
+        fprintf(stderr, "10-bit ramp error: float path %.3f, byte path %.3f\n", e_float, e_bytes);
+    assert_true(e_float < 0.5);
+    assert_true(e_float < e_bytes / 2);
+
+    /* colours too: the moving pattern through the float path decodes back close */
+    enum { PW = 130, PH = 66 };
+    static float pf[3 * PW * PH];
+    static uint8_t want[PW * PH * 3];
+    char c[256];
+    snprintf(c, sizeof(c), "%s/c.mov", fx->dir);
+    assert_int_equal(encode_open(c, PW, PH, &o, &enc, &err), 0);
+    for (int f = 0; f < 3; f++) {
+        encode_pattern_f32(pf, PW, PH, f);
+        assert_int_equal(encode_frame_f32(enc, pf, &err), 0);
+    }
+    assert_int_equal(encode_close(enc, NULL, &err), 0);
+    struct decoded d;
+    decode_file(c, &d);
+    assert_int_equal(d.n_frames, 3);
+    for (int f = 0; f < 3; f++) {
+        encode_pattern_rgb24(want, PW, PH, f);
+        double db = psnr(want, d.rgb + (size_t)f * sizeof(want), sizeof(want));
+        if (getenv("DF_DEBUG"))
+            fprintf(stderr, "prores float path frame %d: PSNR %.2f dB\n", f, db);
+        if (db < 50.0)
+            fail_msg("prores float path frame %d: PSNR %.2f dB < 50", f, db);
+    }
+    free(d.rgb);
+}
+
 /* ---- audio ---------------------------------------------------------------- */
 
 static void audio_case(const char *dir, const char *name, enum codec codec, const char *want_codec,
@@ -737,6 +827,7 @@ int main(void)
         T(test_ffv1_exact),
         T(test_png_exact),
         T(test_float_entry),
+        T(test_float_10bit),
         T(test_audio_aac),
         T(test_audio_copy),
         T(test_audio_shorter),

@@ -10,6 +10,7 @@
 
 #include "df_version.h"
 #include "encode_audio.h"
+#include "encode_yuv.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -61,6 +62,7 @@ struct encode_ctx {
     AVStream *vst;             /* video stream in oc */
     AVCodecContext *cc;        /* video encoder */
     struct SwsContext *sws;    /* rgb24 -> encoder pixel format */
+    int deep_f32;              /* float frames go through encode_yuv (> 8-bit YUV) */
     AVFrame *frame;            /* encoder-format frame, reused */
     AVPacket *pkt;             /* encoder output, reused */
     uint8_t *rgb;              /* [H, W, 3] scratch for the float entry point */
@@ -272,6 +274,23 @@ static int is_rgb(enum AVPixelFormat pf)
     return (av_pix_fmt_desc_get(pf)->flags & AV_PIX_FMT_FLAG_RGB) != 0;
 }
 
+/* Exact conversion: accurate rounding and full chroma interpolation, and the
+ * same BT.709 limited-range matrix that the stream is tagged with. */
+static int make_sws(struct encode_ctx *e, enum AVPixelFormat src, enum AVPixelFormat dst,
+                    struct SwsContext **out, struct df_err *err)
+{
+    *out = sws_getContext(e->width, e->height, src, e->width, e->height, dst,
+                          SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT,
+                          NULL, NULL, NULL);
+    DF_FAIL_IF(!*out, err, DF_E_UNSUPPORTED, "encode '%s': no conversion %s -> %s",
+               e->final_path, av_get_pix_fmt_name(src), av_get_pix_fmt_name(dst));
+    if (!is_rgb(dst)) {
+        const int *coef = sws_getCoefficients(SWS_CS_ITU709);
+        sws_setColorspaceDetails(*out, coef, 1, coef, 0, 0, 1 << 16, 1 << 16);
+    }
+    return 0;
+}
+
 static int open_codec(struct encode_ctx *e, const struct encode_opts *o, struct df_err *err)
 {
     const AVCodec *codec = avcodec_find_encoder_by_name(k_codecs[e->codec].encoder);
@@ -327,17 +346,10 @@ static int open_codec(struct encode_ctx *e, const struct encode_opts *o, struct 
     if (rc < 0)
         return av_fail(err, DF_E_NOMEM, e, "frame buffer", rc);
 
-    /* Exact conversion: accurate rounding and full chroma interpolation, and the
-     * same BT.709 limited-range matrix that the stream is tagged with. */
-    e->sws = sws_getContext(e->width, e->height, AV_PIX_FMT_RGB24, e->width, e->height, pf,
-                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT,
-                            NULL, NULL, NULL);
-    DF_FAIL_IF(!e->sws, err, DF_E_UNSUPPORTED, "encode '%s': no conversion rgb24 -> %s",
-               e->final_path, av_get_pix_fmt_name(pf));
-    if (!is_rgb(pf)) {
-        const int *coef = sws_getCoefficients(SWS_CS_ITU709);
-        sws_setColorspaceDetails(e->sws, coef, 1, coef, 0, 0, 1 << 16, 1 << 16);
-    }
+    DF_TRY(make_sws(e, AV_PIX_FMT_RGB24, pf, &e->sws, err));
+    /* Float frames keep their precision in 10/12-bit outputs (ProRes for the
+     * edit) instead of going through bytes. */
+    e->deep_f32 = encode_yuv_supported(pf);
     return 0;
 }
 
@@ -536,18 +548,23 @@ static double video_time(const struct encode_ctx *e)
     return (double)e->n_frames * e->fps.den / e->fps.num;
 }
 
-int encode_frame_rgb24(encode_t e, const uint8_t *rgb, struct df_err *err)
+/* Convert one frame (packed RGB24 `rgb`, or float `chw` for deep formats) and encode it. */
+static int encode_one(struct encode_ctx *e, const uint8_t *rgb, const float *chw,
+                      struct df_err *err)
 {
-    assert(e && e->magic == ENCODE_MAGIC);
     DF_FAIL_IF(e->failed, err, DF_E_INVAL, "encode '%s': the encoder failed earlier; abort it",
                e->final_path);
     e->failed = 1; /* cleared on success */
     int rc = av_frame_make_writable(e->frame);
     if (rc < 0)
         return av_fail(err, DF_E_NOMEM, e, "frame buffer", rc);
-    const uint8_t *src[1] = {rgb};
-    const int src_stride[1] = {3 * e->width};
-    sws_scale(e->sws, src, src_stride, 0, e->height, e->frame->data, e->frame->linesize);
+    if (chw) {
+        encode_yuv_from_f32(chw, e->frame);
+    } else {
+        const uint8_t *src[1] = {rgb};
+        const int src_stride[1] = {3 * e->width};
+        sws_scale(e->sws, src, src_stride, 0, e->height, e->frame->data, e->frame->linesize);
+    }
     e->frame->pts = e->n_frames;
     DF_TRY(encode_send(e, e->frame, err));
     e->n_frames++;
@@ -557,17 +574,25 @@ int encode_frame_rgb24(encode_t e, const uint8_t *rgb, struct df_err *err)
     return 0;
 }
 
+int encode_frame_rgb24(encode_t e, const uint8_t *rgb, struct df_err *err)
+{
+    assert(e && e->magic == ENCODE_MAGIC);
+    return encode_one(e, rgb, NULL, err);
+}
+
 int encode_frame_f32(encode_t e, const float *chw, struct df_err *err)
 {
     assert(e && e->magic == ENCODE_MAGIC);
     const size_t plane = (size_t)e->width * e->height;
+    if (e->deep_f32)
+        return encode_one(e, NULL, chw, err);
     for (size_t i = 0; i < plane; i++)
         for (int c = 0; c < 3; c++) {
             float v = (chw[c * plane + i] + 1.0f) * 127.5f;
             /* !(v > 0) also catches NaN */
             e->rgb[3 * i + c] = !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (uint8_t)lrintf(v);
         }
-    return encode_frame_rgb24(e, e->rgb, err);
+    return encode_one(e, e->rgb, NULL, err);
 }
 
 /* ---- close ---------------------------------------------------------------- */

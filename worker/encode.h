@@ -125,7 +125,9 @@ int encode_frame_rgb24(encode_t enc, const uint8_t *rgb, struct df_err *err);
 
 /* Encode one frame of planar float RGB, [3, H, W] in [-1, 1] as the VAE
  * outputs it: v -> round((v + 1) * 127.5) clamped to [0, 255] (NaN -> 0).
- * Returns as encode_frame_rgb24. */
+ * For planar YUV deeper than 8 bits (ProRes's yuv422p10le) the floats are
+ * converted straight to 10/12-bit YUV (BT.709, limited range) instead, so the
+ * precision of the VAE output reaches the file.  Returns as encode_frame_rgb24. */
 int encode_frame_f32(encode_t enc, const float *chw, struct df_err *err);
 
 /* Flush the encoder, finish the audio (cut to the video length), write the

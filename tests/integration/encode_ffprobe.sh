@@ -57,6 +57,7 @@ check_video h264 "$T/a.mp4" h264
 check_video hevc "$T/a_hevc.mp4" hevc
 check_video prores "$T/a.mov" prores
 check_video ffv1 "$T/a.mkv" ffv1
+check_video prores "$T/f.mov" prores --float   # the VAE entry point, 10-bit path
 [ "$(probe "$T/a.mov" pix_fmt)" = yuv422p10le ] || bad "prores pix_fmt"
 [ "$(probe "$T/a.mkv" pix_fmt)" = bgr0 ] || bad "ffv1 pix_fmt"
 [ "$(ffprobe -v error -select_streams v:0 -show_entries stream=codec_tag_string \
