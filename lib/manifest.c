@@ -309,7 +309,7 @@ int manifest_load_buffer(const char *name, const char *data, size_t len, const c
         return df_err_set(err, DF_E_NOMEM, "%s: out of memory", name);
     if (len > MANIFEST_MAX_BYTES) {
         manifest_free(L.m);
-        diag_add(L.ld.diags, DIAG_SEVERITY_ERROR, name, 0, 0, "",
+        diag_add(diags, DIAG_SEVERITY_ERROR, name, 0, 0, "",
                  "file is %zu bytes, more than the %u-byte limit", len, MANIFEST_MAX_BYTES);
         return df_err_set(err, DF_E_RANGE, "%s: file is %zu bytes, more than the %u-byte limit",
                           name, len, MANIFEST_MAX_BYTES);

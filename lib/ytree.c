@@ -430,7 +430,7 @@ static int on_end(struct builder *b)
         n->items = arena_alloc(b->t, (f->n ? f->n : 1) * sizeof(*n->items));
         if (!n->items)
             rc = -1;
-        else
+        else if (f->n)
             memcpy(n->items, f->kids, f->n * sizeof(*n->items));
         n->n = f->n;
     }
