@@ -78,7 +78,9 @@ int comm_opts_from_env(struct comm_opts *o, struct df_err *err);
 /* Open the world comm of `be` for the ranks `b` describes.  mpi calls
  * MPI_Init_thread(FUNNELED) unless MPI is already initialised (and then
  * finalises in comm_close of this comm); nccl shares its unique id through
- * boot_put/fence/get.  self needs b->info.size == 1 (b may be NULL).
+ * boot_put/fence/get and keeps using b for control data, so b must stay
+ * initialised until the comm (and its splits) are closed.  self needs
+ * b->info.size == 1 (b may be NULL).
  * Returns 0, DF_E_UNSUPPORTED (backend not built), DF_E_INVAL (self with
  * several ranks, MPI size differs from boot's) or DF_E_COMM. */
 int comm_open(enum comm_backend be, struct boot *b, const struct comm_opts *opts, comm_t *out,
