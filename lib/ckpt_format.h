@@ -69,6 +69,8 @@
  * elements (all byte 0s, then all byte 1s, ...; see ckpt_shuffle.c) as one
  * zstd frame: the sign/exponent plane of floats is highly redundant, the low
  * mantissa planes are noise, and separating them lets zstd see that.
+ * Every zstd frame declares its content size, and readers require it to equal
+ * the raw size (so nothing is allocated on the word of a corrupt entry).
  */
 #ifndef DF_CKPT_FORMAT_H
 #define DF_CKPT_FORMAT_H
