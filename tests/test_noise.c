@@ -86,6 +86,32 @@ static void test_shards_equal_whole(void **state)
     noise_fill(7, 5, 0, NULL); /* n = 0 touches nothing */
 }
 
+/* Our polynomials against libm: the same Box-Muller within float rounding.
+ * (The numpy twin shares our algorithm, so only this catches a wrong idea.) */
+static void test_matches_libm_box_muller(void **state)
+{
+    (void)state;
+    enum { PAIRS = 20000 };
+    static float z[2 * PAIRS];
+    const uint64_t seed = 0x0123456789abcdefull;
+    noise_fill(seed, 0, 2 * PAIRS, z);
+    double worst = 0;
+    for (uint64_t p = 0; p < PAIRS; p++) {
+        const uint32_t ctr[4] = {(uint32_t)p, (uint32_t)(p >> 32), 0, 0};
+        const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+        uint32_t r[4];
+        noise_philox4x32_10(ctr, key, r);
+        const double u1 = ((double)((((uint64_t)r[1] << 32) | r[0]) >> 11) + 1.0) * 0x1p-53;
+        const double u2 = (double)((((uint64_t)r[3] << 32) | r[2]) >> 11) * 0x1p-53;
+        const double rad = sqrt(-2.0 * log(u1));
+        const double want[2] = {rad * cos(2.0 * M_PI * u2), rad * sin(2.0 * M_PI * u2)};
+        for (int k = 0; k < 2; k++)
+            worst = fmax(worst, fabs(z[2 * p + k] - want[k]) / (1.0 + fabs(want[k])));
+    }
+    print_message("noise: worst deviation from libm Box-Muller %.3g\n", worst);
+    assert_true(worst < 2e-7);
+}
+
 static void test_seeds_differ(void **state)
 {
     (void)state;
@@ -134,7 +160,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_known_answers), cmocka_unit_test(test_pinned_samples),
-        cmocka_unit_test(test_shards_equal_whole),   cmocka_unit_test(test_seeds_differ),
+        cmocka_unit_test(test_shards_equal_whole),   cmocka_unit_test(test_matches_libm_box_muller),
+        cmocka_unit_test(test_seeds_differ),
         cmocka_unit_test(test_moments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
