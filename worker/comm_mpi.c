@@ -308,6 +308,11 @@ static const struct comm_i mpi_iface = {
 
 int comm_mpi_open(struct comm *c, struct boot *b, struct df_err *err)
 {
+    /* Open MPI's own singleton start (forking a daemon) crashes once PMIx has
+     * made this process a singleton; one plain process needs no MPI anyway. */
+    DF_FAIL_IF(b->info.singleton, err, DF_E_UNSUPPORTED,
+               "comm: the mpi backend needs a launcher (srun --mpi=pmix or mpirun); a plain "
+               "process runs one rank with the self backend");
     int inited = 0, finalized = 0;
     MPI_Initialized(&inited);
     MPI_Finalized(&finalized);

@@ -31,3 +31,9 @@ clean_env "$W" selftest-comm --backend nosuch >"$tmp/out" 2>"$tmp/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "unknown backend 'nosuch'" "$tmp/err" \
     || { echo "FAIL: bad backend exited $rc"; cat "$tmp/err"; exit 1; }
 echo "ok: unknown backend named"
+
+rc=0
+clean_env "$W" selftest-comm --backend mpi >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "the mpi backend needs a launcher" "$tmp/err" \
+    || { echo "FAIL: mpi backend in a plain process exited $rc"; cat "$tmp/err"; exit 1; }
+echo "ok: mpi backend without a launcher is refused, not crashed"
