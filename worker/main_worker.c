@@ -15,6 +15,7 @@
 
 /* Add a declaration and a row per subcommand (alphabetical). */
 int cmd_encode_pattern(int argc, char **argv, struct df_log *log);
+int cmd_latent_diff(int argc, char **argv, struct df_log *log);
 
 /* The one piece of process-wide state: set by SIGUSR1/SIGTERM so the render
  * loop checkpoints at the next step boundary (Slurm's warning before a time
@@ -41,6 +42,7 @@ int cmd_make_tiny(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
+    {"latent-diff", "(test) relative L2 distance of two latent files", cmd_latent_diff},
     {"render", "render one shot of a manifest on this rank", run_render},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},

@@ -9,8 +9,14 @@
  *            combines them and the sampler steps the shard (latent_shard.h)
  *   finish:  canonical latent -> VAE decode -> encoder, frame by frame
  *
- * The shard bookkeeping is the sequence-parallel one even on a single rank
- * (the shard is then every token), so one code path serves both.
+ * Sequence parallelism (render_par.h, usp_attn.h): every rank plans the same
+ * cfg × ulysses × ring layout for its world size, owns a contiguous token
+ * range, and keeps only that range's latent rows through the whole loop; the
+ * attention hook does the Ulysses all-to-alls and the ring; with cfg = 2 each
+ * cfg group computes one guidance branch and partners swap velocities before
+ * the (elementwise) combine and sampler step.  Latents are gathered only for
+ * checkpoints and for the decode, which rank 0 runs.  One process is simply
+ * rank 0 of 1 with every token, so one code path serves both.
  */
 #include "render.h"
 
@@ -23,9 +29,11 @@
 #include "model_id.h"
 #include "noise.h"
 #include "paths.h"
+#include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
 #include "text_embed.h"
+#include "usp_attn.h"
 #include "vae.h"
 #include "wan_model.h"
 
@@ -47,8 +55,12 @@ struct render {
     struct wan_model *dit;
     struct wan_shape shape;
     struct latent_dims dims;
+    struct render_par par;        /* ranks, layout, groups */
+    int par_open;
+    struct usp_attn *usp;         /* the attention hook when the sequence is split */
     int64_t tok_begin, tok_count; /* this rank's tokens */
     size_t shard_n;               /* tok_count · row floats */
+    int do_cond, do_uncond;       /* the branches this rank computes */
     size_t latent_n;              /* C·T·H·W */
     int text_len, text_dim;
     float *text_cond, *text_uncond; /* [text_len, text_dim] */
@@ -58,6 +70,7 @@ struct render {
     float *stage;                   /* canonical staging latent [C, T, H, W] */
     float *out_full;                /* canonical model output */
     float *vel_cond, *vel_uncond, *vel; /* shard-sized */
+    float *all_rows;                /* token-major rows of every token (gathers) */
     double t_denoise, t_decode;
     uint64_t shot_hash, weights_hash; /* checkpoint identity */
     int ckpt_every;                   /* 0: none by step count */
@@ -128,13 +141,57 @@ static int load_text(struct render *r, const char *embeds, const char *text, flo
     int n = 0;
     if (embeds) {
         DF_TRY(text_embed_load(embeds, r->text_len, r->text_dim, out, &n, err));
-        DF_INFO(r->log, "%s prompt: %d embedding rows from %s", which, n, embeds);
+        DF_DEBUG(r->log, "%s prompt: %d embedding rows from %s", which, n, embeds);
     } else {
         /* no text encoder in ditfarm yet: see text_embed.h */
         text_embed_derive(text ? text : "", r->text_len, r->text_dim, out, &n);
-        DF_INFO(r->log, "%s prompt: %d rows derived from the text (model has no text encoder here)",
-                which, n);
+        DF_DEBUG(r->log, "%s prompt: %d rows derived from the text (no text encoder here)",
+                 which, n);
     }
+    return 0;
+}
+
+static int is_root(const struct render *r)
+{
+    return r->par.rank == 0;
+}
+
+/* Ranks, layout and this rank's tokens; the USP attention hook when the
+ * sequence is split.  A single process is rank 0 of 1 with every token. */
+static int setup_parallel(struct render *r, const struct wan_config *c, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
+    DF_TRY(render_par_open(&r->par, &s->geom, &s->grid, r->guided ? 2 : 1,
+                           strcmp(r->o->backend, "cpu") != 0, latent_row_size(&r->dims),
+                           manifest_shot_hash(s), r->o->layout[0] ? r->o->layout : NULL, err));
+    const struct layout *l = &r->par.lay;
+    DF_FAIL_IF(l->seq_len != latent_tokens(&r->dims), err, DF_E_INTERNAL,
+               "planner sequence %lld != model tokens %lld", (long long)l->seq_len,
+               (long long)latent_tokens(&r->dims));
+    r->tok_begin = r->par.tok_begin;
+    r->tok_count = r->par.tok_count;
+    r->do_cond = l->cfg == 1 || r->par.cfg_idx == 0;
+    r->do_uncond = r->guided && (l->cfg == 1 || r->par.cfg_idx == 1);
+    if (r->par.size > 1) {
+        df_log_set_rank(r->log, r->par.rank);
+        struct usp_attn_shape ush = {.ulysses = l->ulysses, .ring = l->ring,
+                                     .uly_idx = r->par.uly_idx, .ring_idx = r->par.ring_idx,
+                                     .chunk = l->chunk, .seq_len = l->seq_len,
+                                     .heads = c->num_heads, .head_dim = c->head_dim};
+        DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
+        struct wan_attn_hook hook = usp_attn_hook(r->usp);
+        wan_model_set_attn_hook(r->dit, &hook);
+    }
+    char desc[256];
+    layout_describe(l, desc, sizeof(desc));
+    if (is_root(r))
+        DF_INFO(r->log, "shot %s: layout %s, %lld tokens (%lld padding), rank 0 owns [%lld, %lld)",
+                s->id, desc, (long long)l->seq_len, (long long)l->pad_tokens,
+                (long long)r->tok_begin, (long long)(r->tok_begin + r->tok_count));
+    DF_DEBUG(r->log, "tokens [%lld, %lld), cfg %d ring %d ulysses %d", (long long)r->tok_begin,
+             (long long)(r->tok_begin + r->tok_count), r->par.cfg_idx, r->par.ring_idx,
+             r->par.uly_idx);
     return 0;
 }
 
@@ -147,7 +204,7 @@ static int setup_model(struct render *r, struct df_err *err)
     double t0 = now_s();
     DF_TRY(wan_model_load(r->be, dir, &r->dit, err));
     const struct wan_config *c = wan_model_config(r->dit);
-    DF_INFO(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
+    DF_DEBUG(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
             c->num_layers, c->dim, c->num_heads, now_s() - t0, kern_backend_name(r->be));
     if (r->o->ckpt_dir) {
         DF_TRY(model_id_weights(dir, &r->weights_hash, err));
@@ -165,16 +222,14 @@ static int setup_model(struct render *r, struct df_err *err)
     r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
     r->text_dim = c->text_dim;
     r->latent_n = (size_t)r->dims.C * r->dims.T * r->dims.H * r->dims.W;
-    /* single rank: every token (the sequence-parallel split plugs in here) */
-    r->tok_begin = 0;
-    r->tok_count = latent_tokens(&r->dims);
+    r->guided = cfg_enabled((float)s->guidance_scale);
+    DF_TRY(setup_parallel(r, c, err));
     r->shard_n = (size_t)(r->tok_count * latent_row_size(&r->dims));
     r->shape = (struct wan_shape){.frames = r->dims.T, .height = r->dims.H, .width = r->dims.W,
                                   .text_len = r->text_len, .tok_begin = r->tok_begin,
-                                  .tok_count = 0};
+                                  .tok_count = r->tok_count};
     DF_TRY(wan_model_reserve(r->dit, &r->shape, err));
 
-    r->guided = cfg_enabled((float)s->guidance_scale);
     DF_FAIL_IF(!(r->text_cond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)), err,
                DF_E_NOMEM, "%s", err ? err->msg : "");
     DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, "positive", err));
@@ -195,7 +250,8 @@ static int setup_latent(struct render *r, struct df_err *err)
         !(r->shard = alloc_floats(r->shard_n, "the latent shard", err)) ||
         !(r->vel_cond = alloc_floats(r->shard_n, "velocities", err)) ||
         !(r->vel_uncond = alloc_floats(r->shard_n, "velocities", err)) ||
-        !(r->vel = alloc_floats(r->shard_n, "velocities", err)))
+        !(r->vel = alloc_floats(r->shard_n, "velocities", err)) ||
+        !(r->all_rows = alloc_floats(r->latent_n, "the gathered latent", err)))
         return DF_E_NOMEM;
     /* The noise is defined on the canonical layout, whatever the sharding. */
     noise_fill(s->seed, 0, r->latent_n, r->stage);
@@ -228,13 +284,22 @@ static int run_branch(struct render *r, float t, const float *text, float *vel_r
 static int mkdir_parents(const char *path, struct df_err *err);
 
 /* Checkpoint tensors are global and canonical [C, T, H, W], so a job may
- * resume on another layout (latent_shard.h converts). */
+ * resume on another layout (latent_shard.h converts).  Every rank takes part
+ * in the gather; only rank 0 keeps the canonical result. */
+static int gather_canonical(struct render *r, const float *rows, float *canon, struct df_err *err)
+{
+    DF_TRY(render_par_gather_rows(&r->par, rows, r->all_rows, err));
+    if (is_root(r))
+        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), canon);
+    return 0;
+}
+
 static int ckpt_put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
                          struct df_err *err)
 {
     const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
-    latent_from_rows(&r->dims, rows, r->tok_begin, r->tok_count, r->out_full);
-    return ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err);
+    DF_TRY(gather_canonical(r, rows, r->out_full, err));
+    return w ? ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err) : 0;
 }
 
 static int ckpt_get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
@@ -246,45 +311,59 @@ static int ckpt_get_rows(struct render *r, ckpt_reader_t *rd, const char *name, 
     return 0;
 }
 
+/* Rank 0 writes; every rank gathers.  All ranks learn whether it worked. */
 static int ckpt_save(struct render *r, int next_step, struct df_err *err)
 {
     const struct shot *s = r->shot;
+    const struct layout *l = &r->par.lay;
     struct ckpt_meta meta = {.shot_hash = r->shot_hash, .weights_hash = r->weights_hash,
                              .step = next_step, .total_steps = s->steps, .seed = s->seed,
-                             .layout_cfg = 1, .layout_ulysses = 1, .layout_ring = 1,
-                             .layout_world = 1};
+                             .layout_cfg = (uint32_t)l->cfg,
+                             .layout_ulysses = (uint32_t)l->ulysses,
+                             .layout_ring = (uint32_t)l->ring, .layout_world = (uint32_t)l->world};
     snprintf(meta.shot_id, sizeof(meta.shot_id), "%s", s->id);
     struct ckpt_write_opts wo;
     ckpt_write_opts_init(&wo);
     wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
     ckpt_writer_t *w = NULL;
-    DF_TRY(ckpt_writer_create(&meta, &wo, &w, err));
+    struct df_err werr = {0}; /* rank 0's writer trouble; collectives keep going */
+    int wrc = is_root(r) ? ckpt_writer_create(&meta, &wo, &w, &werr) : 0;
     struct sampler_scalars sc;
     sampler_scalars_get(r->smp, &sc);
     const int64_t scal[5] = {sc.next_step, sc.lower_order_nums, sc.this_order,
                              sc.n_model_outputs, sc.has_last_sample};
-    int rc = ckpt_put_rows(r, w, "latent", r->shard, err);
-    if (rc == 0)
-        rc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, err);
+    int rc = ckpt_put_rows(r, wrc == 0 ? w : NULL, "latent", r->shard, &werr);
+    if (rc == 0 && w)
+        wrc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, &werr);
     for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
         char name[CKPT_NAME_CAP];
         snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
-        rc = ckpt_put_rows(r, w, name, sampler_history(r->smp, k), err);
+        rc = ckpt_put_rows(r, wrc == 0 ? w : NULL, name, sampler_history(r->smp, k), &werr);
     }
     struct ckpt_commit_info info;
-    if (rc == 0)
-        rc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, err);
+    if (rc == 0 && w && wrc == 0)
+        wrc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, &werr);
     ckpt_writer_free(w);
+    if (rc == 0) {
+        int any = render_par_any(&r->par, wrc < 0 || (w == NULL && is_root(r)), err);
+        if (any < 0)
+            return any;
+        if (any)
+            rc = is_root(r) ? (wrc < 0 ? wrc : DF_E_INTERNAL)
+                            : df_err_set(&werr, DF_E_IO, "rank 0 could not write it");
+    }
     if (rc < 0) {
+        *err = werr;
         df_err_prefix(err, "checkpoint at step %d", next_step);
         return rc;
     }
-    DF_INFO(r->log,
-            "shot %s: checkpoint at step %d/%d: %s (%.1f MB, %.1fx smaller; encode %.2f s, "
-            "write %.2f s, sync %.2f s)",
-            s->id, next_step, s->steps, info.path, info.file_bytes / 1e6,
-            info.file_bytes ? (double)info.raw_bytes / info.file_bytes : 0.0, info.encode_s,
-            info.write_s, info.sync_s);
+    if (is_root(r))
+        DF_INFO(r->log,
+                "shot %s: checkpoint at step %d/%d: %s (%.2f MB, %.1fx smaller; encode %.2f s, "
+                "write %.2f s, sync %.2f s)",
+                s->id, next_step, s->steps, info.path, info.file_bytes / 1e6,
+                info.file_bytes ? (double)info.raw_bytes / info.file_bytes : 0.0, info.encode_s,
+                info.write_s, info.sync_s);
     r->t_last_ckpt = now_s();
     return 0;
 }
@@ -292,23 +371,35 @@ static int ckpt_save(struct render *r, int next_step, struct df_err *err)
 static int ckpt_resume(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
-    char path[4096];
-    struct ckpt_skip_report skips;
-    struct df_err ferr = {0};
-    int rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->shot_hash, r->weights_hash, path,
+    char path[4096] = "";
+    int rc = 0;
+    if (is_root(r)) { /* rank 0 chooses; the others open the same file */
+        struct ckpt_skip_report skips;
+        struct df_err ferr = {0};
+        rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->shot_hash, r->weights_hash, path,
                               sizeof(path), &skips, &ferr);
-    for (int i = 0; i < skips.n; i++)
-        DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
-                skips.items[i].reason);
-    if (rc == DF_E_NOTFOUND) {
-        DF_INFO(r->log, "shot %s: no valid checkpoint in %s: starting at step 0", s->id,
-                r->o->ckpt_dir);
-        return 0;
+        for (int i = 0; i < skips.n; i++)
+            DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
+                    skips.items[i].reason);
+        if (rc == DF_E_NOTFOUND) {
+            DF_INFO(r->log, "shot %s: no valid checkpoint in %s: starting at step 0", s->id,
+                    r->o->ckpt_dir);
+            path[0] = '\0';
+            rc = 0;
+        } else if (rc < 0) {
+            *err = ferr;
+            snprintf(path, sizeof(path), "\x01"); /* tells the others to give up */
+        }
     }
-    if (rc < 0) {
-        *err = ferr;
+    int src = render_par_share_string(&r->par, path, sizeof(path), err);
+    if (src < 0)
+        return src;
+    if (rc < 0)
         return rc;
-    }
+    if (path[0] == '\x01')
+        return df_err_set(err, DF_E_IO, "rank 0 could not read the checkpoint directory");
+    if (!path[0])
+        return 0;
     ckpt_reader_t *rd = NULL;
     DF_TRY(ckpt_open(path, &rd, err));
     int64_t scal[5];
@@ -329,7 +420,7 @@ static int ckpt_resume(struct render *r, struct df_err *err)
     if (rc == 0 && meta->step != sampler_next_step(r->smp))
         rc = df_err_set(err, DF_E_CORRUPT, "header step %lld disagrees with sampler step %d",
                         (long long)meta->step, sampler_next_step(r->smp));
-    if (rc == 0)
+    if (rc == 0 && is_root(r))
         DF_INFO(r->log, "shot %s: resumed from %s at step %lld/%d (written on %u rank%s)", s->id,
                 path, (long long)meta->step, s->steps, meta->layout_world,
                 meta->layout_world == 1 ? "" : "s");
@@ -341,18 +432,22 @@ static int ckpt_resume(struct render *r, struct df_err *err)
 }
 
 /* A checkpoint is due after `done` steps by the step interval or the clock. */
-static int ckpt_due(const struct render *r, int done)
+static int ckpt_due(struct render *r, int done, struct df_err *err)
 {
     if (!r->o->ckpt_dir || done >= r->shot->steps)
         return 0;
     if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
         return 1;
-    return r->ckpt_every_s > 0 && now_s() - r->t_last_ckpt >= r->ckpt_every_s;
+    /* clocks differ between ranks: rank 0's decides */
+    int late = r->ckpt_every_s > 0 && now_s() - r->t_last_ckpt >= r->ckpt_every_s;
+    return r->par.size > 1 ? render_par_any(&r->par, late && is_root(r), err) : late;
 }
 
-static int stop_requested(const struct render *r, int done)
+/* 1 when any rank was asked to stop (all ranks must stop at the same step). */
+static int stop_requested(struct render *r, int done, struct df_err *err)
 {
-    return (r->o->stop && *r->o->stop) || (r->o->stop_after > 0 && done >= r->o->stop_after);
+    int mine = (r->o->stop && *r->o->stop) || (r->o->stop_after > 0 && done >= r->o->stop_after);
+    return r->par.size > 1 ? render_par_any(&r->par, mine, err) : mine;
 }
 
 static void fmt_duration(double s, char *buf, size_t cap)
@@ -369,16 +464,19 @@ static int denoise(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const int steps = s->steps;
-    double t_start = now_s();
+    double t_start = now_s(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
     int first = sampler_next_step(r->smp);
     for (int i = first; i < steps; i++) {
         double t0 = now_s();
         float t = sampler_timestep(r->smp, i);
         latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
-        DF_TRY(run_branch(r, t, r->text_cond, r->vel_cond, err));
+        if (r->do_cond)
+            DF_TRY(run_branch(r, t, r->text_cond, r->vel_cond, err));
+        if (r->do_uncond)
+            DF_TRY(run_branch(r, t, r->text_uncond, r->vel_uncond, err));
         const float *vel = r->vel_cond;
         if (r->guided) {
-            DF_TRY(run_branch(r, t, r->text_uncond, r->vel_uncond, err));
+            DF_TRY(render_par_swap_cfg(&r->par, r->vel_cond, r->vel_uncond, r->shard_n, err));
             cfg_combine(r->vel_cond, r->vel_uncond, (float)s->guidance_scale, r->shard_n, r->vel);
             vel = r->vel;
         }
@@ -388,25 +486,35 @@ static int denoise(struct render *r, struct df_err *err)
         char eta_s[32], dt_s[32];
         fmt_duration(eta, eta_s, sizeof(eta_s));
         fmt_duration(dt, dt_s, sizeof(dt_s));
-        DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t, dt_s,
-                eta_s, r->guided ? "cond+uncond computed" : "cond computed");
-        int stop = stop_requested(r, i + 1) && i + 1 < steps;
+        if (is_root(r))
+            DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t,
+                    dt_s, eta_s, r->guided ? "cond+uncond computed" : "cond computed");
+        int stop = stop_requested(r, i + 1, err);
+        if (stop < 0)
+            return stop;
+        stop = stop && i + 1 < steps;
         if (stop && !r->o->ckpt_dir)
             return df_err_set(err, DF_E_INVAL,
                               "asked to stop at step %d but no checkpoint directory was given",
                               i + 1);
-        if (stop || ckpt_due(r, i + 1))
+        int due = stop ? 1 : ckpt_due(r, i + 1, err);
+        if (due < 0)
+            return due;
+        if (due)
             DF_TRY(ckpt_save(r, i + 1, err));
         if (stop) {
-            DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
-                    s->id, i + 1, steps);
+            if (is_root(r))
+                DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
+                        s->id, i + 1, steps);
             return RENDER_CHECKPOINTED;
         }
     }
     r->t_denoise = now_s() - t_start;
-    /* canonical latent for the VAE and the latent file */
-    latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
-    return 0;
+    if (r->usp && is_root(r) && r->t_denoise > 0)
+        DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
+                s->id, 100.0 * (usp_attn_comm_seconds(r->usp) - comm0) / r->t_denoise);
+    /* the canonical latent, on rank 0, for the VAE and the latent file */
+    return gather_canonical(r, r->shard, r->stage, err);
 }
 
 static int write_latent(struct render *r, const char *path, struct df_err *err)
@@ -507,6 +615,10 @@ static int finish_video(struct render *r, char *out_path, size_t out_cap, struct
 static void render_cleanup(struct render *r)
 {
     sampler_free(r->smp);
+    free(r->all_rows);
+    usp_attn_free(r->usp);
+    if (r->par_open)
+        render_par_close(&r->par);
     free(r->stage);
     free(r->out_full);
     free(r->shard);
@@ -530,7 +642,8 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
         rc = setup_latent(&r, err);
     if (rc == 0) {
         const struct shot *s = r.shot;
-        DF_INFO(log,
+        if (is_root(&r))
+            DF_INFO(log,
                 "shot %s: %dx%d, %d frames, latent %dx%dx%d (%lld tokens), %d steps %s "
                 "shift %.2f, guidance %.2f, seed %llu",
                 s->id, s->width, s->height, s->frames, r.dims.T, r.dims.H, r.dims.W,
@@ -550,9 +663,9 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
         render_cleanup(&r);
         return rc;
     }
-    if (rc == 0 && o->latent_out)
+    if (rc == 0 && o->latent_out && is_root(&r))
         rc = write_latent(&r, o->latent_out, err);
-    if (rc == 0 && !o->no_video) {
+    if (rc == 0 && !o->no_video && is_root(&r)) {
         char out_path[PATH_MAX];
         rc = finish_video(&r, out_path, sizeof(out_path), err);
         if (rc == 0)

@@ -33,6 +33,7 @@ struct render_opts {
     int ckpt_every;          /* steps between checkpoints; 0: the shot's setting */
     int stop_after;          /* > 0: behave as if asked to stop after this many steps (tests) */
     const volatile sig_atomic_t *stop; /* set (by a signal handler) to checkpoint and stop */
+    int layout[3];           /* {cfg, ulysses, ring} to impose, or zeros: the planner's */
 };
 
 /* render_run's result when it stopped on request after a durable checkpoint. */

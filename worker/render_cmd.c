@@ -15,7 +15,8 @@ static void usage(FILE *out)
             "usage: ditfarm-worker render MANIFEST [--shot ID] [--backend cpu|cuda]\n"
             "                             [--threads N] [--output PATH] [--date YYYY-MM-DD]\n"
             "                             [--configs DIR] [--latent-out FILE] [--no-video]\n"
-            "                             [--ckpt-dir DIR] [--ckpt-every N] [--stop-after N]\n\n"
+            "                             [--ckpt-dir DIR] [--ckpt-every N] [--stop-after N]\n"
+            "                             [--layout CFGxULYSSESxRING]\n\n"
             "With --ckpt-dir the shot resumes from its newest valid checkpoint there, writes\n"
             "one every N steps (default: the manifest's checkpoint.every_steps), and on\n"
             "SIGUSR1/SIGTERM writes one at the next step boundary and exits with code 3\n"
@@ -30,7 +31,7 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
         {"date", required_argument, 0, 'd'},    {"configs", required_argument, 0, 'c'},
         {"latent-out", required_argument, 0, 'l'}, {"no-video", no_argument, 0, 'n'},
         {"ckpt-dir", required_argument, 0, 'k'},   {"ckpt-every", required_argument, 0, 'e'},
-        {"stop-after", required_argument, 0, 'a'},
+        {"stop-after", required_argument, 0, 'a'}, {"layout", required_argument, 0, 'y'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     struct render_opts o;
@@ -50,6 +51,14 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
         case 'k': o.ckpt_dir = optarg; break;
         case 'e': o.ckpt_every = atoi(optarg); break;
         case 'a': o.stop_after = atoi(optarg); break;
+        case 'y':
+            if (sscanf(optarg, "%dx%dx%d", &o.layout[0], &o.layout[1], &o.layout[2]) != 3 ||
+                o.layout[0] < 1 || o.layout[1] < 1 || o.layout[2] < 1) {
+                fprintf(stderr, "ditfarm-worker render: --layout wants CFGxULYSSESxRING, e.g. "
+                                "2x2x1, got '%s'\n", optarg);
+                return WORKER_EXIT_USAGE;
+            }
+            break;
         case 'h': usage(stdout); return WORKER_EXIT_DONE;
         default: usage(stderr); return WORKER_EXIT_USAGE;
         }

@@ -1,0 +1,127 @@
+/* render_par.c -- ranks, layout and groups of a shot's render (render_par.h). */
+#include "render_par.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int render_par_open(struct render_par *p, const struct model_geom *g, const struct model_grid *grid,
+                    int cfg_branches, int gpu, int64_t row, uint64_t agree, const int *force,
+                    struct df_err *err)
+{
+    memset(p, 0, sizeof(*p));
+    p->row = row;
+    DF_TRY(boot_init(&p->boot, err));
+    p->rank = p->boot.info.rank;
+    p->size = p->boot.info.size;
+    struct comm_opts co = comm_opts_default();
+    DF_TRY(comm_opts_from_env(&co, err));
+    DF_TRY(comm_open(p->size > 1 ? COMM_BACKEND_MPI : COMM_BACKEND_SELF, &p->boot, &co,
+                     &p->world, err));
+    comm_set_name(p->world, "world");
+
+    /* every rank plans for exactly the ranks it was started with */
+    int nodes = p->boot.info.n_nodes > 0 ? p->boot.info.n_nodes : 1;
+    if (p->size % nodes != 0)
+        nodes = 1;
+    struct cluster_shape c = {.nodes = nodes, .ranks_per_node = p->size / nodes,
+                              .device = gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU,
+                              .use_all = 1, .cfg_branches = cfg_branches};
+    int n = 0;
+    if (force)
+        DF_TRY(layout_make(g, grid, &c, NULL, force[0], force[1], force[2], 0, &p->lay, err));
+    else
+        DF_TRY(layout_plan(g, grid, &c, NULL, &p->lay, 1, &n, err));
+    struct {
+        int cfg, u, r, world;
+        int64_t seq, chunk;
+        uint64_t agree;
+    } id = {p->lay.cfg, p->lay.ulysses, p->lay.ring, p->lay.world, p->lay.seq_len,
+            p->lay.chunk, agree};
+    DF_TRY(comm_check_same(p->world, &id, sizeof(id), err));
+    DF_FAIL_IF(p->lay.empty_ranks > 0, err, DF_E_INVAL,
+               "%d ranks for %lld tokens leave %d rank(s) per group without a token; "
+               "run this shot on fewer ranks",
+               p->size, (long long)p->lay.seq_len, p->lay.empty_ranks);
+    DF_TRY(comm_groups_open(p->world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->g, err));
+    DF_TRY(layout_rank_coords(&p->lay, p->rank, &p->cfg_idx, &p->ring_idx, &p->uly_idx, err));
+    DF_TRY(layout_token_range(&p->lay, p->rank, &p->tok_begin, &p->tok_count, err));
+    p->rows_of = calloc((size_t)p->size, sizeof(int64_t));
+    p->begin_of = calloc((size_t)p->size, sizeof(int64_t));
+    DF_FAIL_IF(!p->rows_of || !p->begin_of, err, DF_E_NOMEM, "out of memory");
+    for (int j = 0; j < p->size; j++) {
+        int ci, ri, ui;
+        int64_t b, cnt;
+        DF_TRY(layout_rank_coords(&p->lay, j, &ci, &ri, &ui, err));
+        DF_TRY(layout_token_range(&p->lay, j, &b, &cnt, err));
+        p->begin_of[j] = b;
+        p->rows_of[j] = ci == 0 ? cnt : 0;
+    }
+    return 0;
+}
+
+void render_par_close(struct render_par *p)
+{
+    comm_groups_close(&p->g);
+    comm_close(p->world);
+    boot_fini(&p->boot);
+    free(p->rows_of);
+    free(p->begin_of);
+    p->world = NULL;
+    p->rows_of = p->begin_of = NULL;
+}
+
+int render_par_swap_cfg(struct render_par *p, float *cond, float *uncond, size_t n,
+                        struct df_err *err)
+{
+    if (p->lay.cfg != 2)
+        return 0;
+    /* cfg rank 0 computed cond, rank 1 uncond: send mine, receive the other */
+    float *mine = p->cfg_idx == 0 ? cond : uncond;
+    float *theirs = p->cfg_idx == 0 ? uncond : cond;
+    comm_req_t req;
+    int partner = 1 - p->cfg_idx;
+    DF_TRY(comm_sendrecv_start(p->g.cfg, mine, n, partner, theirs, n, partner, &req, err));
+    return comm_wait(req, err);
+}
+
+int render_par_gather_rows(struct render_par *p, const float *mine, float *all,
+                           struct df_err *err)
+{
+    size_t *counts = malloc((size_t)p->size * sizeof(size_t));
+    size_t *displs = malloc((size_t)p->size * sizeof(size_t));
+    int rc = 0;
+    if (!counts || !displs) {
+        rc = df_err_set(err, DF_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int j = 0; j < p->size; j++) {
+        counts[j] = (size_t)(p->rows_of[j] * p->row);
+        displs[j] = (size_t)(p->begin_of[j] * p->row);
+    }
+    rc = comm_allgatherv(p->world, mine, counts[p->rank], all, counts, displs, err);
+done:
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+int render_par_any(struct render_par *p, int flag, struct df_err *err)
+{
+    float v = flag ? 1.0f : 0.0f;
+    DF_TRY(comm_allreduce(p->world, &v, &v, 1, COMM_OP_MAX, err));
+    return v > 0.0f;
+}
+
+int render_par_share_string(struct render_par *p, char *buf, size_t cap, struct df_err *err)
+{
+    if (p->size == 1)
+        return 0;
+    char *all = malloc((size_t)p->size * cap);
+    DF_FAIL_IF(!all, err, DF_E_NOMEM, "out of memory");
+    buf[cap - 1] = '\0';
+    int rc = comm_allgather_bytes(p->world, buf, cap, all, err);
+    if (rc == 0)
+        memcpy(buf, all, cap); /* rank 0's */
+    free(all);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * render_par.h -- the parallel context of one shot's render: who this rank
+ * is, which layout the ranks run, the communicator groups, and the few
+ * collectives the render loop itself needs (the attention's are in
+ * usp_attn.c).
+ *
+ * One process (no PMIx server, or a step of 1) is rank 0 of 1 with the self
+ * comm; under `srun --mpi=pmix` or `mpirun` the ranks bootstrap through PMIx
+ * and talk over MPI.  Every rank plans the same layout for exactly its world
+ * size (lib/layout.h, use_all) and the ranks check they agree before any
+ * work.
+ */
+#ifndef DF_RENDER_PAR_H
+#define DF_RENDER_PAR_H
+
+#include "boot.h"
+#include "comm.h"
+#include "comm_groups.h"
+#include "layout.h"
+#include "log.h"
+
+#include <stdint.h>
+
+struct render_par {
+    struct boot boot;
+    comm_t world;
+    struct comm_groups g;     /* cfg, ulysses, ring */
+    struct layout lay;
+    int rank, size;
+    int cfg_idx, ring_idx, uly_idx;
+    int64_t tok_begin, tok_count; /* this rank's real tokens */
+    int64_t row;                  /* floats per token row of the latent */
+    int64_t *rows_of;             /* [size] real tokens of each world rank (0 for cfg 1) */
+    int64_t *begin_of;            /* [size] first token of each world rank */
+};
+
+/* Boot, open the world comm, plan the layout for the shot, check every rank
+ * agrees on it (and on `agree`, e.g. the shot hash), split the groups and
+ * find this rank's tokens.  row = latent floats per token.  `force` imposes
+ * a layout instead of the planner's choice (tests cover every combination
+ * the planner may emit that way); its product must equal the world size.  Returns 0 or a
+ * negative code (DF_E_COMM/TIMEOUT from peers, DF_E_INVAL for a layout that
+ * leaves a rank without tokens). */
+int render_par_open(struct render_par *p, const struct model_geom *g, const struct model_grid *grid,
+                    int cfg_branches, int gpu, int64_t row, uint64_t agree,
+                    const int *force /* NULL, or {cfg, ulysses, ring} to impose */,
+                    struct df_err *err);
+void render_par_close(struct render_par *p);
+
+/* Give the cfg partner my velocity rows and take theirs (cfg = 2 only):
+ * afterwards cond/uncond hold both branches whatever this rank computed. */
+int render_par_swap_cfg(struct render_par *p, float *cond, float *uncond, size_t n,
+                        struct df_err *err);
+
+/* Gather the token-major rows of the whole sequence on every rank from the
+ * cfg-0 ranks' shards: mine [tok_count·row] -> all [seq_len·row]. */
+int render_par_gather_rows(struct render_par *p, const float *mine, float *all,
+                           struct df_err *err);
+
+/* 1 on every rank when any rank's flag is set (a signal reaches ranks at
+ * different moments; all must stop at the same step).  < 0 on error. */
+int render_par_any(struct render_par *p, int flag, struct df_err *err);
+
+/* Rank 0's string (up to cap bytes) on every rank. */
+int render_par_share_string(struct render_par *p, char *buf, size_t cap, struct df_err *err);
+
+#endif
