@@ -277,18 +277,17 @@ static void rope_tables(const struct wan_config *c, const struct wan_shape *sh, 
 {
     const int Hp = sh->height / c->patch[1], Wp = sh->width / c->patch[2];
     const int half = c->head_dim / 2;
-    for (int64_t j = 0; j < sh->tok_count; j++) {
-        const int64_t g = sh->tok_begin + j;
-        const int64_t pos[3] = {g / ((int64_t)Hp * Wp), (g / Wp) % Hp, g % Wp};
-        float *cr = cos_out + j * half, *sr = sin_out + j * half;
-        int pair = 0;
-        for (int a = 0; a < 3; a++) {
-            const int n = c->rope_dims[a];
-            for (int i = 0; i < n / 2; i++, pair++) {
-                double freq = 1.0 / pow(10000.0, (double)(2 * i) / (double)n);
-                double ang = (double)pos[a] * freq;
-                cr[pair] = (float)cos(ang);
-                sr[pair] = (float)sin(ang);
+    int pair = 0;
+    for (int a = 0; a < 3; a++) {
+        const int n = c->rope_dims[a];
+        for (int i = 0; i < n / 2; i++, pair++) {
+            const double freq = 1.0 / pow(10000.0, (double)(2 * i) / (double)n);
+            for (int64_t j = 0; j < sh->tok_count; j++) {
+                const int64_t g = sh->tok_begin + j;
+                const int64_t pos = a == 0 ? g / ((int64_t)Hp * Wp) : a == 1 ? (g / Wp) % Hp : g % Wp;
+                const double ang = (double)pos * freq;
+                cos_out[j * half + pair] = (float)cos(ang);
+                sin_out[j * half + pair] = (float)sin(ang);
             }
         }
     }
@@ -297,6 +296,32 @@ static void rope_tables(const struct wan_config *c, const struct wan_shape *sh, 
 /* ---------------------------------------------------------------------------
  * Forward
  * ------------------------------------------------------------------------- */
+
+/* Timestep: sinusoid -> time_embedder (Linear, SiLU, Linear) -> temb;
+ * time_proj(SiLU(temb)) -> e0, six [d] modulation vectors; both copied to
+ * the host mirrors.  Shared by the forward and wan_model_time_embed() so a
+ * step cache sees exactly the values the forward uses. */
+static int time_embed(struct wan_model *m, float timestep, struct df_err *err)
+{
+    const struct wan_config *c = &m->cfg;
+    const struct wan_weights *w = m->w;
+    struct wan_state *s = &m->st;
+    kern_backend_t be = m->be;
+    const int d = c->dim;
+    timestep_sinusoid(timestep, c->freq_dim, s->h_tsin);
+    DF_TRY(kern_upload(be, s->tsin, s->h_tsin, (size_t)c->freq_dim, err));  /* [freq] */
+    DF_TRY(kern_linear(be, s->tsin, w->time_linear_1.w, w->time_linear_1.b, s->t_hidden, 1,
+                       c->freq_dim, d, err));                                  /* [d] */
+    DF_TRY(kern_silu(be, s->t_hidden, s->t_hidden, (size_t)d, err));          /* [d] */
+    DF_TRY(kern_linear(be, s->t_hidden, w->time_linear_2.w, w->time_linear_2.b, s->temb, 1, d, d,
+                       err));                                                  /* temb [d] */
+    DF_TRY(kern_silu(be, s->temb, s->temb_act, (size_t)d, err));              /* [d] */
+    DF_TRY(kern_linear(be, s->temb_act, w->time_proj.w, w->time_proj.b, s->e0, 1, d, 6 * d,
+                       err));                                                  /* e0 [6d] */
+    DF_TRY(kern_download(be, s->h_temb, s->temb, (size_t)d, err));
+    DF_TRY(kern_download(be, s->h_e0, s->e0, (size_t)6 * d, err));
+    return 0;
+}
 
 int wan_model_embed(struct wan_model *m, const struct wan_shape *shape, const float *latent,
                     float timestep, const float *text, struct df_err *err)
@@ -324,20 +349,8 @@ int wan_model_embed(struct wan_model *m, const struct wan_shape *shape, const fl
     m->cur = sh;
     m->cur_seq = S;
 
-    /* 1. Timestep: sinusoid -> time_embedder (Linear, SiLU, Linear) -> temb;
-     *    time_proj(SiLU(temb)) -> e0, six [d] modulation vectors. */
-    timestep_sinusoid(timestep, c->freq_dim, s->h_tsin);
-    DF_TRY(kern_upload(be, s->tsin, s->h_tsin, (size_t)c->freq_dim, err));  /* [freq] */
-    DF_TRY(kern_linear(be, s->tsin, w->time_linear_1.w, w->time_linear_1.b, s->t_hidden, 1,
-                       c->freq_dim, d, err));                                  /* [d] */
-    DF_TRY(kern_silu(be, s->t_hidden, s->t_hidden, (size_t)d, err));          /* [d] */
-    DF_TRY(kern_linear(be, s->t_hidden, w->time_linear_2.w, w->time_linear_2.b, s->temb, 1, d, d,
-                       err));                                                  /* temb [d] */
-    DF_TRY(kern_silu(be, s->temb, s->temb_act, (size_t)d, err));              /* [d] */
-    DF_TRY(kern_linear(be, s->temb_act, w->time_proj.w, w->time_proj.b, s->e0, 1, d, 6 * d,
-                       err));                                                  /* e0 [6d] */
-    DF_TRY(kern_download(be, s->h_temb, s->temb, (size_t)d, err));
-    DF_TRY(kern_download(be, s->h_e0, s->e0, (size_t)6 * d, err));
+    /* 1. Timestep -> temb, e0 (time_embed above). */
+    DF_TRY(time_embed(m, timestep, err));
 
     /* Per-block modulation = scale_shift_table [6, d] + e0, and the head's
      * (shift, scale) = scale_shift_table [2, d] + temb: small, on the host. */
@@ -494,6 +507,12 @@ int wan_model_forward(struct wan_model *m, const struct wan_shape *shape, const 
 /* ---------------------------------------------------------------------------
  * Accessors
  * ------------------------------------------------------------------------- */
+
+int wan_model_time_embed(struct wan_model *m, float timestep, struct df_err *err)
+{
+    DF_FAIL_IF(!m->st.temb, err, DF_E_INVAL, "wan_model_time_embed() before wan_model_reserve()");
+    return time_embed(m, timestep, err);
+}
 
 const float *wan_model_temb(const struct wan_model *m)
 {
