@@ -344,6 +344,7 @@ static void test_ffv1_exact(void **state)
     struct fx *fx = *state;
     round_trip(fx->dir, "a.mkv", CODEC_FFV1, 64, 48, INFINITY);
     round_trip(fx->dir, "b.mkv", CODEC_FFV1, 65, 33, INFINITY); /* odd sizes: RGB has no chroma */
+    round_trip(fx->dir, "c.mov", CODEC_FFV1, 64, 48, INFINITY);
 }
 
 static void test_png_exact(void **state)

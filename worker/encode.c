@@ -369,6 +369,15 @@ static int create_temp(struct encode_ctx *e, struct df_err *err)
     return 0;
 }
 
+/* mov writes FFV1 under its 'FFV1' sample entry (as `ffmpeg -c:v ffv1 x.mov`
+ * does), though its tag table, which avformat_query_codec reads, omits it. */
+static int container_holds(const AVOutputFormat *fmt, enum AVCodecID id)
+{
+    if (id == AV_CODEC_ID_FFV1 && strcmp(fmt->name, "mov") == 0)
+        return 1;
+    return avformat_query_codec(fmt, id, FF_COMPLIANCE_NORMAL) == 1;
+}
+
 static int open_muxer(struct encode_ctx *e, struct df_err *err)
 {
     /* The temporary name ends in .part, so the container comes from the final name. */
@@ -377,9 +386,9 @@ static int open_muxer(struct encode_ctx *e, struct df_err *err)
                "encode '%s': cannot tell the container from the file name (use .mp4, .mov or "
                ".mkv)", e->final_path);
     const AVCodec *codec = avcodec_find_encoder_by_name(k_codecs[e->codec].encoder);
-    DF_FAIL_IF(avformat_query_codec(fmt, codec->id, FF_COMPLIANCE_NORMAL) != 1, err, DF_E_INVAL,
-               "encode '%s': the %s container cannot hold %s (use .mkv%s)", e->final_path,
-               fmt->name, k_codecs[e->codec].name, e->codec == CODEC_FFV1 ? "" : " or .mov");
+    DF_FAIL_IF(!container_holds(fmt, codec->id), err, DF_E_INVAL,
+               "encode '%s': the %s container cannot hold %s (use .mkv or .mov)", e->final_path,
+               fmt->name, k_codecs[e->codec].name);
     int rc = avformat_alloc_output_context2(&e->oc, fmt, NULL, e->tmp_path);
     if (rc < 0)
         return av_fail(err, DF_E_NOMEM, e, "muxer", rc);

@@ -28,7 +28,7 @@
  *   h264   libx264     .mp4 .mov .mkv   default pix_fmt yuv420p,     crf 18
  *   hevc   libx265     .mp4 .mov .mkv   default pix_fmt yuv420p,     crf 20 (tagged hvc1 in mp4/mov)
  *   prores prores_ks   .mov .mkv        default pix_fmt yuv422p10le  (profile: HQ for 4:2:2, 4444 for 4:4:4)
- *   ffv1   ffv1        .mkv (.mov)      default pix_fmt bgr0         (lossless RGB: exact round trip)
+ *   ffv1   ffv1        .mkv .mov        default pix_fmt bgr0         (lossless RGB: exact round trip)
  *   png    png         a directory      default pix_fmt rgb24        (lossless), files frame_00000.png ...
  * crf and bitrate apply to h264/hevc only (they are ignored by the others);
  * bitrate > 0 selects average-bitrate mode and then crf must be -1.  YUV
