@@ -177,6 +177,48 @@ out:
     return rc;
 }
 
+/* Messages past the eager limit take other paths in MPI (rendezvous, single
+ * copy between processes): 4 MiB all-reduce and ring blocks of 1 MiB. */
+static int check_large(comm_t c, struct df_err *err)
+{
+    int r = comm_rank(c), n = comm_size(c);
+    size_t len = (size_t)1 << 20, blk = (size_t)1 << 18;
+    float *a = malloc(len * sizeof *a), *b = malloc(blk * sizeof *b);
+    int rc = DF_E_NOMEM;
+    if (a == NULL || b == NULL) {
+        df_err_set(err, rc, "selftest: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < len; i++)
+        a[i] = (float)(r + 1 + (int)(i % 7));
+    if ((rc = comm_allreduce(c, a, a, len, COMM_OP_SUM, err)) < 0)
+        goto out;
+    for (size_t i = 0; i < len; i++) {
+        float want = (float)(n * (n + 1) / 2 + n * (int)(i % 7));
+        if (a[i] != want) {
+            rc = df_err_set(err, DF_E_INVAL,
+                            "selftest large allreduce on group '%s' (rank %d): element %zu is %g, "
+                            "want %g",
+                            comm_name(c), r, i, (double)a[i], (double)want);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < blk; i++)
+        a[i] = (float)(r * 1000 + (int)(i % 1000));
+    comm_req_t rq;
+    int prev = (r + n - 1) % n;
+    if ((rc = comm_sendrecv_start(c, a, blk, (r + 1) % n, b, blk, prev, &rq, err)) < 0 ||
+        (rc = comm_wait(rq, err)) < 0)
+        goto out;
+    for (size_t i = 0; i < blk; i++)
+        a[i] = (float)(prev * 1000 + (int)(i % 1000));
+    rc = expect(c, "large ring sendrecv", b, a, blk, err);
+out:
+    free(a);
+    free(b);
+    return rc;
+}
+
 /* The members of a group, gathered by world rank, must follow the formula. */
 static int check_members(comm_t g, const struct comm_groups *L, int which, struct df_err *err)
 {
@@ -209,6 +251,7 @@ int comm_selftest(comm_t world, int cfg, int ulysses, int ring, struct df_err *e
     DF_FAIL_IF(comm_backend_of(world) == COMM_BACKEND_NCCL, err, DF_E_UNSUPPORTED,
                "selftest: the nccl backend needs device buffers; run it with mpi or self");
     DF_TRY(exercise(world, err));
+    DF_TRY(check_large(world, err));
     struct comm_groups g;
     DF_TRY(comm_groups_open(world, cfg, ulysses, ring, &g, err));
     comm_t groups[3] = {g.cfg, g.ulysses, g.ring};

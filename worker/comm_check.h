@@ -15,7 +15,9 @@
  * comm_groups.h and exercise every op on each group.  Ops: barrier, bcast,
  * allreduce (sum, max, in place), uneven allgatherv, uneven alltoallv, a full
  * ring of sendrecv with uneven block sizes, comm_check_same (equal blobs pass,
- * a different blob on the last rank is named).  Collective over world.
+ * a different blob on the last rank is named), and on the world a 4 MiB
+ * all-reduce and a 1 MiB ring step (MPI's large-message paths).  Collective
+ * over world.
  * Returns 0, DF_E_INVAL (a wrong value: the message names op, group, rank and
  * element), DF_E_UNSUPPORTED (nccl: device memory) or an op's error. */
 int comm_selftest(comm_t world, int cfg, int ulysses, int ring, struct df_err *err);

@@ -9,14 +9,15 @@
  * the nonblocking form and polls it with MPI_Testall until the comm's deadline;
  * then it returns DF_E_TIMEOUT and marks the whole family of comms (the world
  * and every split of it) broken, so that comm_close skips MPI_Comm_free and
- * MPI_Finalize, which would wait for the dead peer too.  The polling sleeps
- * with a growing back-off so oversubscribed ranks (tests: 6 ranks on 2 cores)
- * leave the CPU to the rank they wait for. */
+ * MPI_Finalize, which would wait for the dead peer too.  The polling yields
+ * and then sleeps so oversubscribed ranks (tests: 6 ranks on 2 cores) leave
+ * the CPU to the rank they wait for. */
 #include "comm_impl.h"
 
 #include <mpi.h>
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,30 +63,36 @@ static void pause_ns(long ns)
     nanosleep(&ts, NULL);
 }
 
-/* Poll n requests until done or the comm's timeout. */
+/* Poll n requests until done or the comm's timeout.  Open MPI progresses a
+ * nonblocking collective only inside MPI calls, so the first 2 ms poll
+ * without sleeping (yielding the core to oversubscribed ranks); after that the
+ * naps grow to 500 us, which costs little next to an op that slow. */
 static int wait_reqs(struct comm *c, MPI_Request *reqs, int n, const char *op, const char *peers,
                      struct df_err *err)
 {
-    double deadline = comm_now() + c->timeout_s;
-    long nap = 0;
-    for (long polls = 0;; polls++) {
+    double start = comm_now(), deadline = start + c->timeout_s;
+    long nap = 10000;
+    for (;;) {
         int done = 0;
         int rc = MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS)
             return mpi_fail(c, op, rc, err);
         if (done)
             return 0;
-        if (comm_now() > deadline) {
+        double now = comm_now();
+        if (now > deadline) {
             ctx_of(c)->fam->broken = 1;
             return df_err_set(err, DF_E_TIMEOUT,
                               "comm %s on group '%s' (mpi, rank %d/%d, world rank %d): no answer "
                               "from %s after %.1f s (a rank died or hangs; DITFARM_COMM_TIMEOUT)",
                               op, c->name, c->rank, c->size, c->world_rank, peers, c->timeout_s);
         }
-        /* Spin briefly for latency, then back off up to 1 ms. */
-        if (polls > 64) {
-            nap = nap == 0 ? 2000 : (nap < 1000000 ? nap * 2 : 1000000);
+        if (now - start < 0.002) {
+            sched_yield();
+        } else {
             pause_ns(nap);
+            if (nap < 500000)
+                nap *= 2;
         }
     }
 }
