@@ -28,9 +28,13 @@
 
 #include "vmath_cpu.h"
 
+#ifndef ATTN_MB_MAX
 #define ATTN_MB_MAX 128
+#endif
 #define ATTN_MB_MIN 16
+#ifndef ATTN_BLOCK_FLOATS
 #define ATTN_BLOCK_FLOATS ((size_t)1 << 18) /* 1 MiB of scores per thread */
+#endif
 
 struct attn_job {
     const float *q, *k, *v;
