@@ -719,15 +719,6 @@ static const char *what(const struct ynode *n)
                                                                         : "null");
 }
 
-int ynode_expect(const struct ynode *n, enum ynode_kind kind, struct diag_list *diags)
-{
-    if (n && n->kind == kind)
-        return 0;
-    ynode_diag(n, diags, "expected a %s, got %s", kind == YNODE_KIND_SEQ ? "list" : ynode_kind_name(kind),
-               n ? what(n) : "nothing");
-    return -1;
-}
-
 /* Short, printable excerpt of a scalar for messages. */
 static const char *excerpt(const char *s, char *buf, size_t cap)
 {
@@ -738,6 +729,19 @@ static const char *excerpt(const char *s, char *buf, size_t cap)
         snprintf(buf, cap, "%.*s...", (int)(cap - 4), s);
     }
     return buf;
+}
+
+int ynode_expect(const struct ynode *n, enum ynode_kind kind, struct diag_list *diags)
+{
+    if (n && n->kind == kind)
+        return 0;
+    const char *want = kind == YNODE_KIND_SEQ ? "list" : ynode_kind_name(kind);
+    char ex[48];
+    if (n && n->kind == YNODE_KIND_SCALAR)
+        ynode_diag(n, diags, "expected a %s, got '%s'", want, excerpt(n->str, ex, sizeof(ex)));
+    else
+        ynode_diag(n, diags, "expected a %s, got %s", want, n ? what(n) : "nothing");
+    return -1;
 }
 
 int ynode_int(const struct ynode *n, int64_t lo, int64_t hi, int64_t *out,

@@ -102,6 +102,11 @@ static const struct bad_case k_bad[] = {
      {
          "include_cycle.yaml:1:10: include: include cycle: {DATA}/bad/manifest/include_cycle_b.yaml -> {DATA}/bad/manifest/include_cycle.yaml -> {DATA}/bad/manifest/include_cycle_b.yaml",
      }},
+    {"include_missing.yaml",
+     {
+         "include_missing.yaml:1:11: include[0]: included file not found: {DATA}/bad/manifest/missing-include.yaml",
+         "include_missing.yaml:1:33: include[1]: cannot include {DATA}/bad/manifest/../manifest: is a directory, not a file",
+     }},
     {"latin1.yaml",
      {
          "latin1.yaml:2:13: not valid UTF-8 text (invalid trailing UTF-8 octet: byte 0x0A at offset 19); save the file as UTF-8",
@@ -122,6 +127,12 @@ static const struct bad_case k_bad[] = {
          "missing_required.yaml:2:5: shots[0]: missing required key 'id'",
          "missing_required.yaml:2:5: shots[0]: missing required key 'model' (a name from configs/models or a diffusers model folder)",
          "missing_required.yaml:3:5: shots[1]: a shot needs 'prompt' (text) or 'prompt_embeds' (a .safetensors)",
+     }},
+    {"model_path.yaml",
+     {
+         "model_path.yaml:3:12: shots[0].model: {DATA}/bad/manifest/../../manifest/base.yaml:2:1: defaults: unknown key 'defaults'",
+         "model_path.yaml:6:12: shots[1].model: {DATA}/bad/manifest/../../manifest/audio.wav:1:6: control character 0x06 at offset 5 is not allowed in YAML (is this a binary file?)",
+         "model_path.yaml:8:33: shots[1].output.audio: a png sequence cannot carry an audio track",
      }},
     {"multi_doc.yaml",
      {
@@ -186,6 +197,11 @@ static const struct bad_case k_bad[] = {
      {
          "tabs.yaml:3:1: tab character: YAML indentation must use spaces, not tabs",
      }},
+    {"top_types.yaml",
+     {
+         "top_types.yaml:1:11: defaults: expected a mapping, got a list",
+         "top_types.yaml:2:8: shots: expected a list, got '5'",
+     }},
     {"unknown_alias.yaml",
      {
          "unknown_alias.yaml:3:12: shots[0].model: unknown alias '*tiny' (anchors must be defined, with '&tiny', before use)",
@@ -205,9 +221,9 @@ static const struct bad_case k_bad[] = {
          "wrong_types.yaml:5:12: shots[0].width: expected an integer, got a quoted string '64'",
          "wrong_types.yaml:6:12: shots[0].steps: expected an integer, got a list",
          "wrong_types.yaml:7:21: shots[0].guidance_scale: expected a number, got 'lots'",
-         "wrong_types.yaml:8:13: shots[0].output: expected a mapping, got a string",
+         "wrong_types.yaml:8:13: shots[0].output: expected a mapping, got 'h264'",
          "wrong_types.yaml:9:12: shots[0].after: expected a string or a list of strings, got a mapping",
-         "wrong_types.yaml:10:5: shots[1]: expected a mapping, got a string",
+         "wrong_types.yaml:10:5: shots[1]: expected a mapping, got 'just a string'",
      }},
 };
 
@@ -278,7 +294,7 @@ static void test_bad_corpus_complete(void **state)
 {
     (void)state;
     size_t n = sizeof(k_bad) / sizeof(k_bad[0]);
-    assert_true(n >= 30);
+    assert_true(n >= 33);
     for (size_t c = 0; c < n; c++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s%s", BAD, k_bad[c].file);
