@@ -566,6 +566,37 @@ static void test_audio_copy(void **state)
     audio_case(fx->dir, "b.mov", CODEC_PRORES, "pcm_s16le", 1);
 }
 
+/* An AAC track (here from a file we made, which also holds video) is copied
+ * into mp4 as is, starting at 0 and cut to the video. */
+static void test_audio_copy_aac(void **state)
+{
+    struct fx *fx = *state;
+    char wav[256], src[256], out[256];
+    snprintf(wav, sizeof(wav), "%s/tone.wav", fx->dir);
+    snprintf(src, sizeof(src), "%s/src.mp4", fx->dir);
+    snprintf(out, sizeof(out), "%s/out.mp4", fx->dir);
+    write_wav(wav, 48000, 2, 2.0);
+    struct encode_opts o;
+    encode_opts_init(&o, CODEC_H264);
+    o.fps_num = 24;
+    o.audio_path = wav;
+    struct encode_result res;
+    struct df_err err = {0};
+    assert_int_equal(encode_pattern_file(src, 64, 48, 48, &o, &res, &err), 0); /* 2 s, AAC */
+    assert_int_equal(res.audio_copied, 0);
+    o.audio_path = src;
+    if (encode_pattern_file(out, 64, 48, 12, &o, &res, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(res.audio_copied, 1);
+    struct decoded d;
+    decode_file(out, &d);
+    assert_int_equal(d.n_frames, 12);
+    assert_string_equal(d.audio_codec, "aac");
+    if (fabs(d.audio_seconds - 0.5) > 0.05)
+        fail_msg("copied AAC lasts %.3f s, video 0.5 s", d.audio_seconds);
+    free(d.rgb);
+}
+
 /* Audio shorter than the video is kept as is (not padded). */
 static void test_audio_shorter(void **state)
 {
@@ -831,6 +862,7 @@ int main(void)
         T(test_float_10bit),
         T(test_audio_aac),
         T(test_audio_copy),
+        T(test_audio_copy_aac),
         T(test_audio_shorter),
         T(test_bad_codec_and_options),
         T(test_unwritable_path),
