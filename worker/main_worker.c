@@ -39,14 +39,17 @@ static int run_render(int argc, char **argv, struct df_log *log)
 }
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
+int cmd_wan_forward(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
     {"latent-diff", "(test) relative L2 distance of two latent files", cmd_latent_diff},
+    {"make-tiny", "write the demo model's synthetic transformer weights", cmd_make_tiny},
     {"render", "render one shot of a manifest on this rank", run_render},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
-    {"make-tiny", "write the demo model's synthetic transformer weights", cmd_make_tiny},
+    {"wan-forward", "(test) one DiT forward on a fixture's inputs, optional parity check",
+     cmd_wan_forward},
     {NULL, NULL, NULL},
 };
 
