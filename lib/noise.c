@@ -54,12 +54,12 @@ void noise_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t 
  * RODD[i] = 1.0 / (2i + 1) (step 5).  A wrong digit breaks the pinned samples
  * of tests/test_noise.c and the numpy twin used by tests/test_sampler.c. */
 static const double RFACT[24] = {
-    0x1p+0, /* 1/0! */
-    0x1p+0, /* 1/1! */
-    0x1p-1, /* 1/2! */
-    0x1.5555555555555p-3, /* 1/3! */
-    0x1.5555555555555p-5, /* 1/4! */
-    0x1.1111111111111p-7, /* 1/5! */
+    0x1p+0,                /* 1/0! */
+    0x1p+0,                /* 1/1! */
+    0x1p-1,                /* 1/2! */
+    0x1.5555555555555p-3,  /* 1/3! */
+    0x1.5555555555555p-5,  /* 1/4! */
+    0x1.1111111111111p-7,  /* 1/5! */
     0x1.6c16c16c16c17p-10, /* 1/6! */
     0x1.a01a01a01a01ap-13, /* 1/7! */
     0x1.a01a01a01a01ap-16, /* 1/8! */
@@ -80,7 +80,7 @@ static const double RFACT[24] = {
     0x1.761b413163819p-75, /* 1/23! */
 };
 static const double RODD[11] = {
-    0x1p+0, /* 1/1 */
+    0x1p+0,               /* 1/1 */
     0x1.5555555555555p-2, /* 1/3 */
     0x1.999999999999ap-3, /* 1/5 */
     0x1.2492492492492p-3, /* 1/7 */
@@ -128,10 +128,18 @@ static void noise_cos_sin_2pi(double u, double *cos_out, double *sin_out)
     }
     const double s = t * ps, c = pc;
     switch ((int)q) {
-    case 0: *cos_out = c, *sin_out = s; break;
-    case 1: *cos_out = -s, *sin_out = c; break;
-    case 2: *cos_out = -c, *sin_out = -s; break;
-    default: *cos_out = s, *sin_out = -c; break;
+    case 0:
+        *cos_out = c, *sin_out = s;
+        break;
+    case 1:
+        *cos_out = -s, *sin_out = c;
+        break;
+    case 2:
+        *cos_out = -c, *sin_out = -s;
+        break;
+    default:
+        *cos_out = s, *sin_out = -c;
+        break;
     }
 }
 

@@ -28,9 +28,10 @@
  *         rad = sqrt(-2 * noise_log(u1))          (IEEE sqrt, correctly rounded)
  *         z0 = rad * cos(2 pi u2),  z1 = rad * sin(2 pi u2)
  *     element 2p gets (float)z0, element 2p+1 gets (float)z1 (round to nearest).
- *  5. noise_log(u): frexp(u) = m * 2^e with m in [0.5, 1); if m < 0x1.6a09e667f3bcdp-1 (1/sqrt 2) then
- *     m = 2m, e = e - 1.  s = (m - 1) / (m + 1), s2 = s * s;
- *     poly = 1/21, then for k = 19, 17, ..., 3, 1: poly = poly * s2 + 1/k;
+ *  5. noise_log(u): frexp(u) = m * 2^e with m in [0.5, 1); if
+ *     m < 0x1.6a09e667f3bcdp-1 (1/sqrt 2) then m = 2m, e = e - 1.
+ *     s = (m - 1) / (m + 1), s2 = s * s, poly = 1/21, then for
+ *     k = 19, 17, ..., 3, 1: poly = poly * s2 + 1/k;
  *     log = e * LN2 + 2 * s * poly, with LN2 = 0x1.62e42fefa39efp-1.
  *     (The constants 1/k are the doubles nearest to 1/k, i.e. 1.0 / k.)
  *  6. sin/cos(2 pi u2): q = floor(4 u2) (0..3), f = 4 u2 - q (both exact),

@@ -146,8 +146,8 @@ static void test_moments(void **state)
         maxabs = fmax(maxabs, fabs(z[i]));
     }
     const double mean = sum / N, var = sq / N - mean * mean;
-    print_message("noise: mean %.5f var %.5f kurtosis %.4f P(z<-1) %.5f max|z| %.3f\n", mean,
-                  var, q4 / N / (var * var), (double)below / N, maxabs);
+    print_message("noise: mean %.5f var %.5f kurtosis %.4f P(z<-1) %.5f max|z| %.3f\n", mean, var,
+                  q4 / N / (var * var), (double)below / N, maxabs);
     assert_true(fabs(mean) < 0.01);
     assert_true(fabs(var - 1.0) < 0.01);
     assert_true(fabs(q4 / N / (var * var) - 3.0) < 0.05);
@@ -161,8 +161,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_philox_known_answers), cmocka_unit_test(test_pinned_samples),
         cmocka_unit_test(test_shards_equal_whole),   cmocka_unit_test(test_matches_libm_box_muller),
-        cmocka_unit_test(test_seeds_differ),
-        cmocka_unit_test(test_moments),
+        cmocka_unit_test(test_seeds_differ),         cmocka_unit_test(test_moments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,15 +24,14 @@
 /* ------------------------------------------------------------------------ */
 
 struct fake {
-    size_t offset;  /* global index of latent[0] */
+    size_t offset; /* global index of latent[0] */
     size_t n;
     int num_train;
     float guidance;
     float *cond, *uncond; /* [n] scratch */
 };
 
-static void fake_branches(const struct fake *f, const float *x, float t, float *cond,
-                          float *uncond)
+static void fake_branches(const struct fake *f, const float *x, float t, float *cond, float *uncond)
 {
     const double tau = (double)t / f->num_train;
     for (size_t i = 0; i < f->n; i++) {
@@ -43,8 +42,7 @@ static void fake_branches(const struct fake *f, const float *x, float t, float *
     }
 }
 
-static int fake_model(void *user, const float *latent, float t, float *velocity,
-                      struct df_err *err)
+static int fake_model(void *user, const float *latent, float t, float *velocity, struct df_err *err)
 {
     (void)err;
     struct fake *f = user;
@@ -55,8 +53,8 @@ static int fake_model(void *user, const float *latent, float t, float *velocity,
 
 static struct fake fake_make(size_t offset, size_t n, int num_train, float g)
 {
-    struct fake f = {offset, n, num_train, g, malloc((n + 1) * sizeof(float)),
-                     malloc((n + 1) * sizeof(float))};
+    struct fake f = {
+        offset, n, num_train, g, malloc((n + 1) * sizeof(float)), malloc((n + 1) * sizeof(float))};
     assert_non_null(f.cond);
     assert_non_null(f.uncond);
     return f;
@@ -89,8 +87,8 @@ static float *read_f32(const char *path, size_t count)
     unsigned char raw[4];
     for (size_t i = 0; i < count; i++) {
         assert_int_equal(fread(raw, 1, 4, fp), 4);
-        const uint32_t bits = (uint32_t)raw[0] | (uint32_t)raw[1] << 8 |
-                              (uint32_t)raw[2] << 16 | (uint32_t)raw[3] << 24;
+        const uint32_t bits = (uint32_t)raw[0] | (uint32_t)raw[1] << 8 | (uint32_t)raw[2] << 16 |
+                              (uint32_t)raw[3] << 24;
         memcpy(&buf[i], &bits, 4);
     }
     assert_int_equal(fgetc(fp), EOF); /* exactly the expected size */
@@ -184,10 +182,9 @@ static void test_trajectories_match_diffusers(void **state)
             continue;
         struct fixture_case c;
         memset(&c, 0, sizeof c);
-        const int got = sscanf(line, "%63s %15s %d %lf %d %d %7s %d %15s %llu %zu %lf %llu",
-                               c.name, c.kind, &c.steps, &c.shift, &c.num_train, &c.order,
-                               c.solver, &c.lof, c.final, &c.seed, &c.n, &c.guidance,
-                               &c.disable_corrector);
+        const int got = sscanf(line, "%63s %15s %d %lf %d %d %7s %d %15s %llu %zu %lf %llu", c.name,
+                               c.kind, &c.steps, &c.shift, &c.num_train, &c.order, c.solver, &c.lof,
+                               c.final, &c.seed, &c.n, &c.guidance, &c.disable_corrector);
         assert_int_equal(got, 13);
         const double r = run_fixture_case(&c);
         enum sampler_kind k;
@@ -215,8 +212,7 @@ struct shard {
     float *v;
 };
 
-static void shard_open(struct shard *sh, const struct sampler_config *cfg, size_t off,
-                       size_t n)
+static void shard_open(struct shard *sh, const struct sampler_config *cfg, size_t off, size_t n)
 {
     struct df_err err = {0};
     sh->off = off, sh->n = n;
@@ -241,8 +237,7 @@ static void shards_run(struct shard *sh, int nsh, float *x, int from, int to)
         for (int k = 0; k < nsh; k++) {
             const float t = sampler_timestep(sh[k].s, i);
             assert_int_equal(fake_model(&sh[k].f, x + sh[k].off, t, sh[k].v, &err), 0);
-            assert_int_equal(sampler_step(sh[k].s, i, sh[k].v, x + sh[k].off, sh[k].n, &err),
-                             0);
+            assert_int_equal(sampler_step(sh[k].s, i, sh[k].v, x + sh[k].off, sh[k].n, &err), 0);
         }
     }
 }

@@ -19,8 +19,7 @@ static const char *const FINAL_SIGMA_NAMES[] = {"zero", "sigma_min"};
 _Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == SAMPLER_KIND_COUNT, "kind names");
 _Static_assert(sizeof SOLVER_NAMES / sizeof SOLVER_NAMES[0] == SAMPLER_SOLVER_COUNT,
                "solver names");
-_Static_assert(sizeof FINAL_SIGMA_NAMES / sizeof FINAL_SIGMA_NAMES[0] ==
-                   SAMPLER_FINAL_SIGMA_COUNT,
+_Static_assert(sizeof FINAL_SIGMA_NAMES / sizeof FINAL_SIGMA_NAMES[0] == SAMPLER_FINAL_SIGMA_COUNT,
                "final sigma names");
 
 static const struct sampler_ops *const KIND_OPS[] = {&sampler_euler_ops, &sampler_unipc_ops};
@@ -79,8 +78,8 @@ int sampler_final_sigma_from_name(const char *name, enum sampler_final_sigma *ou
                                   struct df_err *err)
 {
     int v = 0;
-    DF_TRY(from_name("final sigma type", FINAL_SIGMA_NAMES, SAMPLER_FINAL_SIGMA_COUNT, name, &v,
-                     err));
+    DF_TRY(
+        from_name("final sigma type", FINAL_SIGMA_NAMES, SAMPLER_FINAL_SIGMA_COUNT, name, &v, err));
     *out = (enum sampler_final_sigma)v;
     return 0;
 }
@@ -105,15 +104,14 @@ void sampler_config_init(struct sampler_config *cfg, enum sampler_kind kind)
 
 static int config_check(const struct sampler_config *c, struct df_err *err)
 {
-    DF_FAIL_IF((unsigned)c->kind >= SAMPLER_KIND_COUNT, err, DF_E_INVAL,
-               "sampler: unknown kind %d", (int)c->kind);
+    DF_FAIL_IF((unsigned)c->kind >= SAMPLER_KIND_COUNT, err, DF_E_INVAL, "sampler: unknown kind %d",
+               (int)c->kind);
     DF_FAIL_IF(c->steps < 1 || c->steps > SAMPLER_MAX_STEPS, err, DF_E_RANGE,
                "sampler: steps %d out of range 1..%d", c->steps, SAMPLER_MAX_STEPS);
     DF_FAIL_IF(!(c->shift > 0.0) || !isfinite(c->shift), err, DF_E_RANGE,
                "sampler: shift %g must be a positive number", c->shift);
     DF_FAIL_IF(c->num_train_timesteps < 2 || c->num_train_timesteps > 1000000, err, DF_E_RANGE,
-               "sampler: num_train_timesteps %d out of range 2..1000000",
-               c->num_train_timesteps);
+               "sampler: num_train_timesteps %d out of range 2..1000000", c->num_train_timesteps);
     if (c->kind != SAMPLER_KIND_UNIPC)
         return 0;
     DF_FAIL_IF(c->solver_order < 1 || c->solver_order > SAMPLER_MAX_ORDER, err, DF_E_RANGE,
@@ -238,8 +236,7 @@ int sampler_step(sampler_t s, int i, const float *velocity, float *latent, size_
     return 0;
 }
 
-int sampler_run(sampler_t s, sampler_model_fn model, void *user, float *latent,
-                struct df_err *err)
+int sampler_run(sampler_t s, sampler_model_fn model, void *user, float *latent, struct df_err *err)
 {
     float *velocity = malloc((s->n ? s->n : 1) * sizeof *velocity);
     int rc = 0;

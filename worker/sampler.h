@@ -82,7 +82,7 @@ int sampler_final_sigma_from_name(const char *name, enum sampler_final_sigma *ou
 /* Configuration                                                              */
 /* ------------------------------------------------------------------------ */
 
-#define SAMPLER_MAX_ORDER 4    /* highest UniPC solver_order supported */
+#define SAMPLER_MAX_ORDER 4 /* highest UniPC solver_order supported */
 #define SAMPLER_MAX_STEPS 10000
 
 struct sampler_config {
@@ -112,8 +112,8 @@ typedef struct sampler *sampler_t;
 
 /* The model as the sampler's convenience loop (sampler_run) sees it: write the
  * (already guided) velocity for `latent` at `timestep`; return 0 or DF_E_*. */
-typedef int (*sampler_model_fn)(void *user, const float *latent, float timestep,
-                                float *velocity, struct df_err *err);
+typedef int (*sampler_model_fn)(void *user, const float *latent, float timestep, float *velocity,
+                                struct df_err *err);
 
 /* Create a sampler for the shard [offset, offset + n) of a latent of `total`
  * elements (offset + n <= total; n may be 0).  Computes the whole schedule.
@@ -154,8 +154,7 @@ int sampler_step(sampler_t s, int i, const float *velocity, float *latent, size_
 
 /* Run every remaining step on this shard with `model` (a single-process loop:
  * tests, tools, one rank).  Returns 0, DF_E_NOMEM, or the model's error. */
-int sampler_run(sampler_t s, sampler_model_fn model, void *user, float *latent,
-                struct df_err *err);
+int sampler_run(sampler_t s, sampler_model_fn model, void *user, float *latent, struct df_err *err);
 
 /* ------------------------------------------------------------------------ */
 /* State for checkpoints                                                      */

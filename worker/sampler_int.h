@@ -14,20 +14,20 @@
 #define SAMPLER_MAGIC 0x53414d50u /* "SAMP" */
 
 struct sampler {
-    uint32_t magic;             /* SAMPLER_MAGIC while alive */
-    struct sampler_config cfg;  /* validated at create */
-    size_t offset, n, total;    /* this shard: [offset, offset + n) of total */
-    float *sigmas;              /* [steps + 1] float32 values as diffusers holds them */
-    float *timesteps;           /* [steps] what the model gets at step i */
-    int next_step;              /* steps taken */
+    uint32_t magic;            /* SAMPLER_MAGIC while alive */
+    struct sampler_config cfg; /* validated at create */
+    size_t offset, n, total;   /* this shard: [offset, offset + n) of total */
+    float *sigmas;             /* [steps + 1] float32 values as diffusers holds them */
+    float *timesteps;          /* [steps] what the model gets at step i */
+    int next_step;             /* steps taken */
     /* UniPC history (unused by euler): */
-    int lower_order_nums;       /* diffusers' warm-up counter, <= solver_order */
-    int this_order;             /* order of the last predictor */
-    int n_out;                  /* x0 predictions held in out[0..n_out), oldest first */
-    bool has_last;              /* last_sample holds the last pre-predictor sample */
+    int lower_order_nums;              /* diffusers' warm-up counter, <= solver_order */
+    int this_order;                    /* order of the last predictor */
+    int n_out;                         /* x0 predictions held in out[0..n_out), oldest first */
+    bool has_last;                     /* last_sample holds the last pre-predictor sample */
     float *out[SAMPLER_MAX_ORDER + 1]; /* [n] each; one spare slot for the new x0 */
-    float *last_sample;         /* [n] */
-    float *arena;               /* the one allocation behind out[] and last_sample */
+    float *last_sample;                /* [n] */
+    float *arena;                      /* the one allocation behind out[] and last_sample */
 };
 
 struct sampler_ops {

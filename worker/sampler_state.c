@@ -64,23 +64,20 @@ int sampler_scalars_set(sampler_t s, const struct sampler_scalars *sc, struct df
     if (c->kind == SAMPLER_KIND_UNIPC) {
         /* Both counters grow by one per step up to the order (see unipc_step). */
         const int held = taken < c->solver_order ? taken : c->solver_order;
-        DF_FAIL_IF(sc->lower_order_nums != held || sc->n_model_outputs != held, err,
-                   DF_E_CORRUPT,
+        DF_FAIL_IF(sc->lower_order_nums != held || sc->n_model_outputs != held, err, DF_E_CORRUPT,
                    "sampler state: unipc after %d steps holds %d x0s, not %d (lower_order_nums "
                    "%d)",
                    taken, held, (int)sc->n_model_outputs, (int)sc->lower_order_nums);
         DF_FAIL_IF(sc->has_last_sample != (taken > 0), err, DF_E_CORRUPT,
-                   "sampler state: has_last_sample %d after %d steps",
-                   (int)sc->has_last_sample, taken);
-        DF_FAIL_IF(taken > 0 ? sc->this_order < 1 || sc->this_order > held
-                             : sc->this_order != 0,
+                   "sampler state: has_last_sample %d after %d steps", (int)sc->has_last_sample,
+                   taken);
+        DF_FAIL_IF(taken > 0 ? sc->this_order < 1 || sc->this_order > held : sc->this_order != 0,
                    err, DF_E_CORRUPT, "sampler state: this_order %d after %d steps",
                    (int)sc->this_order, taken);
     } else {
-        DF_FAIL_IF(sc->lower_order_nums || sc->n_model_outputs || sc->has_last_sample ||
-                       sc->this_order,
-                   err, DF_E_CORRUPT, "sampler state: %s keeps no history",
-                   sampler_kind_name(c->kind));
+        DF_FAIL_IF(
+            sc->lower_order_nums || sc->n_model_outputs || sc->has_last_sample || sc->this_order,
+            err, DF_E_CORRUPT, "sampler state: %s keeps no history", sampler_kind_name(c->kind));
     }
     s->next_step = sc->next_step;
     s->lower_order_nums = sc->lower_order_nums;
@@ -167,8 +164,8 @@ int sampler_state_save(const struct sampler *s, void *dst, size_t dst_cap, size_
                        struct df_err *err)
 {
     const size_t need = sampler_state_size(s);
-    DF_FAIL_IF(dst_cap < need, err, DF_E_RANGE,
-               "sampler state: needs %zu bytes, buffer has %zu", need, dst_cap);
+    DF_FAIL_IF(dst_cap < need, err, DF_E_RANGE, "sampler state: needs %zu bytes, buffer has %zu",
+               need, dst_cap);
     unsigned char *p = dst;
     const struct sampler_config *c = &s->cfg;
     memset(p, 0, STATE_HEADER);
@@ -260,8 +257,8 @@ int sampler_state_load(sampler_t s, const void *src, size_t src_len, struct df_e
     const size_t need = sampler_state_size(s);
     if (src_len != need) {
         sampler_scalars_set(s, &old, NULL);
-        return df_err_set(err, DF_E_CORRUPT, "sampler state: %zu bytes, expected %zu",
-                          src_len, need);
+        return df_err_set(err, DF_E_CORRUPT, "sampler state: %zu bytes, expected %zu", src_len,
+                          need);
     }
     const unsigned char *q = p + STATE_HEADER;
     for (int k = 0; k < sampler_history_count(s); k++) {

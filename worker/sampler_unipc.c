@@ -142,14 +142,35 @@ static void unipc_coefficients(const struct sampler_config *cfg, float sigma_t, 
     c->ct = corrector ? -alpha_t * b_h * rhos[order - 1] : 0.0;
 }
 
+#define UNIPC_BLOCK 512 /* elements per pass; the double accumulator stays in L1 */
+
+/* dst[j0 + j] = sum_t w[t] * src[t][j0 + j] for j < len, accumulated in
+ * double.  Called with the constant UNIPC_BLOCK for whole blocks, so the compiler
+ * knows the trip count and vectorizes even at -O2. */
+static inline __attribute__((always_inline)) void
+combine_block(int nt, const float *const *src, const double *w, size_t j0, size_t len, float *dst)
+{
+    double acc[UNIPC_BLOCK];
+    const float *s0 = src[0] + j0;
+    for (size_t j = 0; j < len; j++)
+        acc[j] = w[0] * s0[j];
+    for (int t = 1; t < nt; t++) {
+        const float *st = src[t] + j0;
+        const double wt = w[t];
+        for (size_t j = 0; j < len; j++)
+            acc[j] += wt * st[j];
+    }
+    for (size_t j = 0; j < len; j++)
+        dst[j0 + j] = (float)acc[j];
+}
+
 /* dst[j] = cx*x[j] + cm0*m0[j] + sum cd*(m_k[j] - m0[j]) [+ ct*(mt[j] - m0[j])]
- * with hist[0..n_hist) oldest first (m0 = hist[n_hist-1]).  dst may alias x.
- * Evaluated as one linear combination in double, a block at a time, so the
- * inner loops run over contiguous elements and vectorize. */
+ * with hist[0..n_hist) oldest first (m0 = hist[n_hist-1]), evaluated as one
+ * linear combination of the sources.  dst may alias x. */
 static void unipc_apply(const struct unipc_coef *c, int order, float *const *hist, int n_hist,
                         const float *mt, const float *x, float *dst, size_t n)
 {
-    enum { BLOCK = 512, MAX_TERMS = SAMPLER_MAX_ORDER + 2 };
+    enum { MAX_TERMS = SAMPLER_MAX_ORDER + 2 };
     const float *src[MAX_TERMS];
     double w[MAX_TERMS];
     int nt = 0;
@@ -165,21 +186,11 @@ static void unipc_apply(const struct unipc_coef *c, int order, float *const *his
     }
     src[nt] = hist[n_hist - 1], w[nt++] = w_m0;
 
-    double acc[BLOCK];
-    for (size_t j0 = 0; j0 < n; j0 += BLOCK) {
-        const size_t len = n - j0 < BLOCK ? n - j0 : BLOCK;
-        const float *s0 = src[0] + j0;
-        for (size_t j = 0; j < len; j++)
-            acc[j] = w[0] * s0[j];
-        for (int t = 1; t < nt; t++) {
-            const float *st = src[t] + j0;
-            const double wt = w[t];
-            for (size_t j = 0; j < len; j++)
-                acc[j] += wt * st[j];
-        }
-        for (size_t j = 0; j < len; j++)
-            dst[j0 + j] = (float)acc[j];
-    }
+    size_t j0 = 0;
+    for (; j0 + UNIPC_BLOCK <= n; j0 += UNIPC_BLOCK)
+        combine_block(nt, src, w, j0, UNIPC_BLOCK, dst);
+    if (j0 < n)
+        combine_block(nt, src, w, j0, n - j0, dst);
 }
 
 static void unipc_corrector(struct sampler *s, int i, const float *x0_t)
@@ -215,8 +226,8 @@ static void unipc_step(struct sampler *s, int i, const float *velocity, float *l
     for (size_t j = 0; j < s->n; j++)
         x0[j] = latent[j] - sigma_i * velocity[j];
 
-    const bool use_corrector = i > 0 && s->has_last &&
-                               !(i - 1 < 64 && (s->cfg.disable_corrector >> (i - 1)) & 1u);
+    const bool use_corrector =
+        i > 0 && s->has_last && !(i - 1 < 64 && (s->cfg.disable_corrector >> (i - 1)) & 1u);
     if (use_corrector)
         unipc_corrector(s, i, x0);
     else if (s->n > 0) /* an empty shard has no buffers at all */

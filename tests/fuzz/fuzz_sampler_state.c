@@ -27,8 +27,8 @@ static void put64(uint8_t *b, uint64_t v)
 }
 
 /* Overwrite the header fields that must match (layout: sampler_state.c). */
-static void fix_header(uint8_t *b, size_t len, const struct sampler_config *c, size_t off,
-                       size_t n, size_t total)
+static void fix_header(uint8_t *b, size_t len, const struct sampler_config *c, size_t off, size_t n,
+                       size_t total)
 {
     if (len < 128)
         return;
