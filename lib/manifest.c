@@ -223,8 +223,7 @@ static void set_name(struct loader *L, const char *path)
     if (L->name && !ynode_is_null(L->name) && ynode_str(L->name, &s, L->ld.diags) == 0) {
         if (!manifest_valid_id(s))
             ynode_diag(L->name, L->ld.diags,
-                       "invalid manifest name '%.64s' (letters, digits, '.', '_', '-'; at most "
-                       "63)",
+                       "invalid manifest name '%.64s' (" MANIFEST_ID_RULE ")",
                        s);
         m->name = strdup(s);
         return;

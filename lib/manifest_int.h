@@ -17,10 +17,16 @@ struct shot_src {
     int ok;                    /* the shot read without errors */
 };
 
+#define MLOAD_GEOM_CACHE 8
+
 struct mload {
     const char *configs_dir;
     struct diag_list *diags;
     struct ytree *arena; /* merges allocate here */
+    /* configs/models geometries already read: most manifests name one or two
+     * models for many shots. */
+    struct model_geom geom_cache[MLOAD_GEOM_CACHE];
+    int n_geom_cache;
 };
 
 /* Read one merged shot mapping into *out (zeroed by the caller); every problem
@@ -35,7 +41,9 @@ void manifest_shot_fini(struct shot *s);
 void manifest_check_shots(struct mload *ld, const struct manifest *m,
                           const struct shot_src *srcs);
 
-/* The first valid name: [A-Za-z0-9_.-], 1..63 characters. */
+/* 1 for a valid id or name: [A-Za-z0-9_.-], 1..63 characters, not starting
+ * with '.' or '-' (ids become file and directory names: no "..", no options). */
+#define MANIFEST_ID_RULE "letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63"
 int manifest_valid_id(const char *s);
 
 #endif /* DF_MANIFEST_INT_H */

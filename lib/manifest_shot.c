@@ -47,7 +47,7 @@ static const char *const k_sampler_aliases[] = {"uni_pc", "unipc", "unipcmultist
 int manifest_valid_id(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 63)
+    if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-')
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
@@ -342,7 +342,7 @@ static void read_name_field(const struct ynode *map, const char *key, char *dst,
     if (!n || ynode_str(n, &s, dl) < 0)
         return;
     if (*s && !manifest_valid_id(s)) {
-        ynode_diag(n, dl, "invalid %s name '%.64s' (letters, digits, '.', '_', '-'; at most 63)",
+        ynode_diag(n, dl, "invalid %s name '%.64s' (" MANIFEST_ID_RULE ")",
                    key, s);
         return;
     }
@@ -583,7 +583,16 @@ static int read_model(struct mload *ld, const struct ynode *shot, struct shot *s
         }
         name = path;
     }
+    for (int i = 0; !is_path && i < ld->n_geom_cache; i++)
+        if (strcmp(ld->geom_cache[i].name, name) == 0) {
+            s->geom = ld->geom_cache[i];
+            return (s->model = strdup(name)) ? 0 : -1;
+        }
     int rc = model_geom_load(name, ld->configs_dir, &s->geom, &e);
+    /* Cache only configs whose file name matches their name: (name, geometry). */
+    if (rc == 0 && !is_path && strcmp(s->geom.name, name) == 0 &&
+        ld->n_geom_cache < MLOAD_GEOM_CACHE)
+        ld->geom_cache[ld->n_geom_cache++] = s->geom;
     if (rc == DF_E_NOTFOUND && !is_path) {
         /* Not a configs/models name: maybe a model folder next to the manifest. */
         char dir[PATH_MAX];
@@ -680,7 +689,7 @@ int manifest_shot_read(struct mload *ld, const struct ynode *node, struct shot *
         return -1;
     else if (s->id && !manifest_valid_id(s->id))
         ynode_diag(src->id, dl,
-                   "invalid shot id '%.64s' (letters, digits, '.', '_', '-'; at most 63)", s->id);
+                   "invalid shot id '%.64s' (" MANIFEST_ID_RULE ")", s->id);
 
     if (get_strdup(node, "prompt", &s->prompt, dl) < 0 ||
         get_strdup(node, "negative_prompt", &s->negative_prompt, dl) < 0)

@@ -54,7 +54,8 @@ static const struct bad_case k_bad[] = {
      }},
     {"duplicate_ids.yaml",
      {
-         "duplicate_ids.yaml:6:9: shots[3].id: invalid shot id 'bad id!' (letters, digits, '.', '_', '-'; at most 63)",
+         "duplicate_ids.yaml:6:9: shots[3].id: invalid shot id 'bad id!' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
+         "duplicate_ids.yaml:7:9: shots[4].id: invalid shot id '..' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
          "duplicate_ids.yaml:5:9: shots[2].id: duplicate shot id 'intro' (first used at line 3)",
      }},
     {"duplicate_key.yaml",
@@ -179,7 +180,7 @@ static const struct bad_case k_bad[] = {
          "resources.yaml:4:88: shots[0].resources.acount: unknown key 'acount' (did you mean 'account'?)",
          "resources.yaml:4:27: shots[0].resources.max_gpus: -1 is out of range (allowed: 0 to 4096)",
          "resources.yaml:4:43: shots[0].resources.time_limit: bad time limit '1:2:3:4' (minutes, or Slurm's M:S, H:M:S, D-H, D-H:M, D-H:M:S; at most 366 days)",
-         "resources.yaml:4:75: shots[0].resources.qos: invalid qos name 'high prio' (letters, digits, '.', '_', '-'; at most 63)",
+         "resources.yaml:4:75: shots[0].resources.qos: invalid qos name 'high prio' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
          "resources.yaml:7:14: shots[1].notify[0]: webhook 'ftp://example.com/hook' must be an http:// or https:// URL",
          "resources.yaml:6:29: shots[1].resources.time_limit: 0 is out of range (allowed: 1 to 527040)",
      }},
