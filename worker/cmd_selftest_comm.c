@@ -48,7 +48,8 @@ static int parse_int(const char *opt, const char *s, int *out)
 static int parse_args(int argc, char **argv, struct selftest_args *a)
 {
     *a = (struct selftest_args){0, 0, 0, -1, -1, NULL};
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes one value: step over pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
         if (strcmp(o, "--cfg") == 0)
@@ -71,7 +72,6 @@ static int parse_args(int argc, char **argv, struct selftest_args *a)
         }
         if (rc < 0)
             return -1;
-        i++;
     }
     return 0;
 }
