@@ -63,7 +63,7 @@ typedef struct ckpt_writer ckpt_writer_t;
 
 struct ckpt_write_opts {
     enum ckpt_encoding encoding; /* for f32 tensors; default CKPT_ENCODING_SHUFFLE_ZSTD */
-    int zstd_level;              /* default 3 */
+    int zstd_level;              /* default 1 (see bench/RESULTS.md) */
     int zstd_threads;            /* zstd worker threads per tensor; 0 = in the caller */
     int keep_last;               /* after a commit keep this many of the shot; 0 = all */
     const struct ckpt_io *io;    /* NULL = plain write/fsync; not owned */

@@ -59,7 +59,7 @@ void ckpt_write_opts_init(struct ckpt_write_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->encoding = CKPT_ENCODING_SHUFFLE_ZSTD;
-    o->zstd_level = 3;
+    o->zstd_level = 1; /* level 3 compressed no better and 1.6-3x slower: bench/RESULTS.md */
 }
 
 int ckpt_writer_create(const struct ckpt_meta *meta, const struct ckpt_write_opts *opts,
