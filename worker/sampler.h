@@ -185,8 +185,8 @@ int sampler_history_count(const struct sampler *s);
  * the k-th x0 prediction, oldest first; the last one is the last sample.  Each
  * is this shard's n floats, owned by the sampler (read to save, write to
  * restore).  Returns NULL for k out of range or an empty shard.  Names for
- * logs and checkpoint
- * keys via sampler_history_name ("model_output.0", ..., "last_sample"). */
+ * logs and checkpoint keys come from sampler_history_name ("model_output.0",
+ * ..., "last_sample"). */
 float *sampler_history(sampler_t s, int k);
 const char *sampler_history_name(const struct sampler *s, int k);
 
