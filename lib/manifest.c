@@ -269,10 +269,45 @@ static int build(struct loader *L, const char *path, const char *data, size_t le
     return 0;
 }
 
+/* Messages in reading order: by file (in the order files first appear in the
+ * list), then line and column.  Insertion sort: stable, and the list is short
+ * (DIAG_MAX). */
+static void sort_diags(struct diag_list *dl, size_t from)
+{
+    size_t n = dl->count - from;
+    size_t *rank = malloc((n ? n : 1) * sizeof(*rank));
+    if (!rank)
+        return; /* unsorted is still correct */
+    struct diag *v = dl->items + from;
+    for (size_t i = 0; i < n; i++) {
+        rank[i] = i;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(v[k].file, v[i].file) == 0) {
+                rank[i] = rank[k];
+                break;
+            }
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct diag d = v[i];
+        size_t r = rank[i], j = i;
+        while (j > 0 && (rank[j - 1] > r ||
+                         (rank[j - 1] == r && (v[j - 1].line > d.line ||
+                                               (v[j - 1].line == d.line && v[j - 1].col > d.col))))) {
+            v[j] = v[j - 1];
+            rank[j] = rank[j - 1];
+            j--;
+        }
+        v[j] = d;
+        rank[j] = r;
+    }
+    free(rank);
+}
+
 static int finish(struct loader *L, const char *path, int rc, struct manifest **out,
-                  struct diag_list *caller, struct df_err *err)
+                  struct diag_list *caller, struct df_err *err, size_t first_diag)
 {
     struct diag_list *dl = L->ld.diags;
+    sort_diags(dl, first_diag);
     for (size_t i = 0; i < L->n_trees; i++)
         ytree_free(L->trees[i]);
     free(L->trees);
@@ -315,8 +350,9 @@ int manifest_load_buffer(const char *name, const char *data, size_t len, const c
     }
     /* A caller's list may already hold other files' diagnostics. */
     L.ld.diags->errors -= errors_before;
+    size_t first_diag = L.ld.diags->count;
     int rc = build(&L, name, data, len);
-    rc = finish(&L, name, rc, out, diags, err);
+    rc = finish(&L, name, rc, out, diags, err, first_diag);
     if (diags)
         diags->errors += errors_before;
     return rc;

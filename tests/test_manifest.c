@@ -32,7 +32,8 @@ struct bad_case {
 };
 
 /* Every file under tests/data/bad/manifest/ with ALL the messages one load
- * gives, in order.  Regenerate by hand: these are the product's words. */
+ * gives, in reading order (file, line, column).  Edit by hand: these are the
+ * product's words. */
 static const struct bad_case k_bad[] = {
     {"billion_laughs.yaml",
      {
@@ -48,15 +49,15 @@ static const struct bad_case k_bad[] = {
      }},
     {"dep_cycle.yaml",
      {
+         "dep_cycle.yaml:6:12: shots[1].after: dependency cycle: a -> c -> b -> a",
          "dep_cycle.yaml:10:13: shots[3].after[0]: shot 'd' cannot run after itself",
          "dep_cycle.yaml:10:16: shots[3].after[1]: no shot with id 'intro' (did you mean 'intro2'?)",
-         "dep_cycle.yaml:6:12: shots[1].after: dependency cycle: a -> c -> b -> a",
      }},
     {"duplicate_ids.yaml",
      {
+         "duplicate_ids.yaml:5:9: shots[2].id: duplicate shot id 'intro' (first used at line 3)",
          "duplicate_ids.yaml:6:9: shots[3].id: invalid shot id 'bad id!' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
          "duplicate_ids.yaml:7:9: shots[4].id: invalid shot id '..' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
-         "duplicate_ids.yaml:5:9: shots[2].id: duplicate shot id 'intro' (first used at line 3)",
      }},
     {"duplicate_key.yaml",
      {
@@ -69,12 +70,12 @@ static const struct bad_case k_bad[] = {
     {"enums.yaml",
      {
          "enums.yaml:4:14: shots[0].sampler: unknown sampler 'ddim' (choose euler or unipc)",
+         "enums.yaml:5:21: shots[0].output.codec: unknown codec 'h265x' (did you mean 'hevc'?)",
          "enums.yaml:6:21: shots[0].cache.policy: unknown cache policy 'teacach' (did you mean 'teacache'?)",
          "enums.yaml:6:36: shots[0].cache.mode: unknown cache mode 'e1' (did you mean 'e'?)",
-         "enums.yaml:5:21: shots[0].output.codec: unknown codec 'h265x' (did you mean 'hevc'?)",
          "enums.yaml:8:14: shots[1].sampler: unknown sampler 'Euler' (did you mean 'euler'?)",
-         "enums.yaml:10:12: shots[1].cache: unknown cache policy 'lazy' (choose off, teacache or prompttea)",
          "enums.yaml:9:21: shots[1].output.codec: unknown codec 'H265' (did you mean 'hevc'?)",
+         "enums.yaml:10:12: shots[1].cache: unknown cache policy 'lazy' (choose off, teacache or prompttea)",
      }},
     {"garbage.yaml",
      {
@@ -118,9 +119,9 @@ static const struct bad_case k_bad[] = {
      }},
     {"missing_files.yaml",
      {
+         "missing_files.yaml:3:12: shots[0].model: model '{DATA}/bad/manifest/no-such-model-folder': no such file or folder",
          "missing_files.yaml:4:20: shots[0].prompt_embeds: file not found: {DATA}/bad/manifest/embeds/missing.safetensors",
          "missing_files.yaml:5:29: shots[0].negative_prompt_embeds: file not found: /nonexistent/neg.safetensors",
-         "missing_files.yaml:3:12: shots[0].model: model '{DATA}/bad/manifest/no-such-model-folder': no such file or folder",
          "missing_files.yaml:7:14: shots[0].output.audio: file not found: {DATA}/bad/manifest/music/missing.wav",
      }},
     {"missing_required.yaml",
@@ -153,15 +154,15 @@ static const struct bad_case k_bad[] = {
      }},
     {"out_of_range.yaml",
      {
-         "out_of_range.yaml:9:10: shots[0].fps: 1000 is out of range (allowed: 1 to 240)",
          "out_of_range.yaml:8:12: shots[0].steps: 0 is out of range (allowed: 1 to 1000)",
+         "out_of_range.yaml:9:10: shots[0].fps: 1000 is out of range (allowed: 1 to 240)",
          "out_of_range.yaml:10:21: shots[0].guidance_scale: -1 is out of range (allowed: 0 to 100)",
          "out_of_range.yaml:11:17: shots[0].flow_shift: 101 is out of range (allowed: 0 to 100)",
+         "out_of_range.yaml:12:15: shots[0].priority: 5000 is out of range (allowed: -1000 to 1000)",
+         "out_of_range.yaml:13:19: shots[0].output.crf: 60 is out of range (allowed: 0 to 51)",
          "out_of_range.yaml:14:42: shots[0].cache.threshold: 11 is out of range (allowed: 0 to 10)",
          "out_of_range.yaml:15:31: shots[0].checkpoint.every_steps: -1 is out of range (allowed: 0 to 100000)",
          "out_of_range.yaml:15:41: shots[0].checkpoint.keep: 0 is out of range (allowed: 1 to 1000)",
-         "out_of_range.yaml:13:19: shots[0].output.crf: 60 is out of range (allowed: 0 to 51)",
-         "out_of_range.yaml:12:15: shots[0].priority: 5000 is out of range (allowed: -1000 to 1000)",
      }},
     {"output.yaml",
      {
@@ -170,19 +171,19 @@ static const struct bad_case k_bad[] = {
          "output.yaml:6:20: shots[1].output.path: codec prores cannot be written to a '.mp4' file (use .mov or .mkv)",
          "output.yaml:8:56: shots[2].output.bitrate: give crf or bitrate, not both",
          "output.yaml:10:56: shots[3].output.crf: crf does not apply to codec ffv1 (h264 and hevc only)",
-         "output.yaml:12:63: shots[4].output.bitrate: bad bitrate 'lots' (bits per second, e.g. 8000000, 8M or 800k)",
          "output.yaml:12:47: shots[4].output.pix_fmt: pixel format 'rgb24' is not supported with h264 (use yuv420p, yuv422p, yuv444p)",
+         "output.yaml:12:63: shots[4].output.bitrate: bad bitrate 'lots' (bits per second, e.g. 8000000, 8M or 800k)",
          "output.yaml:14:20: shots[5].output.path: png output is a directory of frames: drop the '.png' extension",
          "output.yaml:18:20: shots[7].output.path: output path 'out/same.mp4' is also the output of shot 'g' (put {shot} in the template)",
      }},
     {"resources.yaml",
      {
-         "resources.yaml:4:88: shots[0].resources.acount: unknown key 'acount' (did you mean 'account'?)",
          "resources.yaml:4:27: shots[0].resources.max_gpus: -1 is out of range (allowed: 0 to 4096)",
          "resources.yaml:4:43: shots[0].resources.time_limit: bad time limit '1:2:3:4' (minutes, or Slurm's M:S, H:M:S, D-H, D-H:M, D-H:M:S; at most 366 days)",
          "resources.yaml:4:75: shots[0].resources.qos: invalid qos name 'high prio' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
-         "resources.yaml:7:14: shots[1].notify[0]: webhook 'ftp://example.com/hook' must be an http:// or https:// URL",
+         "resources.yaml:4:88: shots[0].resources.acount: unknown key 'acount' (did you mean 'account'?)",
          "resources.yaml:6:29: shots[1].resources.time_limit: 0 is out of range (allowed: 1 to 527040)",
+         "resources.yaml:7:14: shots[1].notify[0]: webhook 'ftp://example.com/hook' must be an http:// or https:// URL",
      }},
     {"seed_bad.yaml",
      {
@@ -210,12 +211,12 @@ static const struct bad_case k_bad[] = {
     {"unknown_keys.yaml",
      {
          "unknown_keys.yaml:1:1: defualts: unknown key 'defualts' (did you mean 'defaults'?)",
+         "unknown_keys.yaml:4:5: shots[0]: a shot needs 'prompt' (text) or 'prompt_embeds' (a .safetensors)",
          "unknown_keys.yaml:6:5: shots[0].promt: unknown key 'promt' (did you mean 'prompt'?)",
          "unknown_keys.yaml:7:5: shots[0].widht: unknown key 'widht' (did you mean 'width'?)",
-         "unknown_keys.yaml:12:5: shots[0].zzzzzz: unknown key 'zzzzzz'",
-         "unknown_keys.yaml:4:5: shots[0]: a shot needs 'prompt' (text) or 'prompt_embeds' (a .safetensors)",
-         "unknown_keys.yaml:11:7: shots[0].cache.treshold: unknown key 'treshold' (did you mean 'threshold'?)",
          "unknown_keys.yaml:9:7: shots[0].output.codek: unknown key 'codek' (did you mean 'codec'?)",
+         "unknown_keys.yaml:11:7: shots[0].cache.treshold: unknown key 'treshold' (did you mean 'threshold'?)",
+         "unknown_keys.yaml:12:5: shots[0].zzzzzz: unknown key 'zzzzzz'",
      }},
     {"wrong_types.yaml",
      {
