@@ -266,6 +266,15 @@ static int build(struct loader *L, const char *path, const char *data, size_t le
     }
     manifest_check_shots(&L->ld, m, srcs);
     free(srcs);
+    /* shot.file points into a parse tree, freed at the end of the load: point
+     * it at the manifest's own copy of the name instead. */
+    for (size_t i = 0; i < m->n_shots; i++) {
+        const char *f = m->shots[i].file;
+        m->shots[i].file = m->path;
+        for (size_t k = 0; f && k < m->n_files; k++)
+            if (strcmp(m->files[k], f) == 0)
+                m->shots[i].file = m->files[k];
+    }
     return 0;
 }
 

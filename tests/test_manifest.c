@@ -438,6 +438,9 @@ static void test_good_all_fields(void **state)
     assert_string_equal(s->resources.qos, "high");
     assert_int_equal(s->grid.seq_len, 48);
     assert_int_equal(s->line, 14);
+    assert_string_equal(s->file, GOOD "good.yaml");
+    assert_string_equal(b->file, DF_TEST_DATA "/manifest/base.yaml"); /* the included file */
+    assert_int_equal(b->line, 14);
 
     const struct shot *f = &m->shots[manifest_find_shot(m, "folder-model")];
     assert_string_equal(f->model, DF_TEST_DATA "/manifest/wan-mini");
