@@ -148,8 +148,8 @@ static void test_names_and_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_selftest_passes), cmocka_unit_test(test_ops_copy),
-        cmocka_unit_test(test_bad_arguments),   cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_selftest_passes),   cmocka_unit_test(test_ops_copy),
+        cmocka_unit_test(test_bad_arguments),     cmocka_unit_test(test_groups),
         cmocka_unit_test(test_names_and_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,21 +36,21 @@
 #define BOOT_KEY_CAP 64     /* keys are at most PMIX_MAX_KEYLEN (63) characters */
 
 struct boot_info {
-    int rank;        /* this process in [0, size) */
-    int size;        /* number of ranks of the job step */
-    int local_rank;  /* rank among the ranks on this node */
-    int local_size;  /* ranks on this node */
-    int node_id;     /* this node in [0, n_nodes) */
-    int n_nodes;     /* nodes of the step */
-    int singleton;   /* 1: no PMIx server (plain process), rank 0 of 1 */
+    int rank;                     /* this process in [0, size) */
+    int size;                     /* number of ranks of the job step */
+    int local_rank;               /* rank among the ranks on this node */
+    int local_size;               /* ranks on this node */
+    int node_id;                  /* this node in [0, n_nodes) */
+    int n_nodes;                  /* nodes of the step */
+    int singleton;                /* 1: no PMIx server (plain process), rank 0 of 1 */
     char nspace[BOOT_NSPACE_CAP]; /* PMIx namespace (a singleton gets one too) */
 };
 
 /* Bootstrap context: plain data owned by the caller, filled by boot_init. */
 struct boot {
-    unsigned magic;     /* BOOT_MAGIC while initialised */
+    unsigned magic; /* BOOT_MAGIC while initialised */
     struct boot_info info;
-    int pmix_up;        /* PMIx_Init succeeded (also for a singleton) */
+    int pmix_up; /* PMIx_Init succeeded (also for a singleton) */
 };
 
 /* Connect to the PMIx server (or become a singleton) and fill b->info.
@@ -63,8 +63,7 @@ void boot_fini(struct boot *b);
 
 /* Build a key "df.<what>.<a>.<b>" into key[BOOT_KEY_CAP]; returns 0 or DF_E_RANGE
  * (too long).  Ranks that build the same (what, a, b) get the same key. */
-int boot_key(char key[BOOT_KEY_CAP], const char *what, unsigned a, unsigned b,
-             struct df_err *err);
+int boot_key(char key[BOOT_KEY_CAP], const char *what, unsigned a, unsigned b, struct df_err *err);
 
 /* Publish n bytes under `key` for the other ranks (PMIX_GLOBAL scope) and
  * commit.  Visible to others after the next boot_fence.  Returns 0 or DF_E_COMM. */

@@ -21,19 +21,44 @@
 static int value_to_long(const pmix_value_t *v, long *out)
 {
     switch (v->type) {
-    case PMIX_UINT8: *out = v->data.uint8; return 0;
-    case PMIX_UINT16: *out = v->data.uint16; return 0;
-    case PMIX_UINT32: *out = (long)v->data.uint32; return 0;
-    case PMIX_UINT64: *out = (long)v->data.uint64; return 0;
-    case PMIX_INT8: *out = v->data.int8; return 0;
-    case PMIX_INT16: *out = v->data.int16; return 0;
-    case PMIX_INT32: *out = v->data.int32; return 0;
-    case PMIX_INT64: *out = (long)v->data.int64; return 0;
-    case PMIX_INT: *out = v->data.integer; return 0;
-    case PMIX_UINT: *out = (long)v->data.uint; return 0;
-    case PMIX_SIZE: *out = (long)v->data.size; return 0;
-    case PMIX_PROC_RANK: *out = (long)v->data.rank; return 0;
-    default: return -1;
+    case PMIX_UINT8:
+        *out = v->data.uint8;
+        return 0;
+    case PMIX_UINT16:
+        *out = v->data.uint16;
+        return 0;
+    case PMIX_UINT32:
+        *out = (long)v->data.uint32;
+        return 0;
+    case PMIX_UINT64:
+        *out = (long)v->data.uint64;
+        return 0;
+    case PMIX_INT8:
+        *out = v->data.int8;
+        return 0;
+    case PMIX_INT16:
+        *out = v->data.int16;
+        return 0;
+    case PMIX_INT32:
+        *out = v->data.int32;
+        return 0;
+    case PMIX_INT64:
+        *out = (long)v->data.int64;
+        return 0;
+    case PMIX_INT:
+        *out = v->data.integer;
+        return 0;
+    case PMIX_UINT:
+        *out = (long)v->data.uint;
+        return 0;
+    case PMIX_SIZE:
+        *out = (long)v->data.size;
+        return 0;
+    case PMIX_PROC_RANK:
+        *out = (long)v->data.rank;
+        return 0;
+    default:
+        return -1;
     }
 }
 
@@ -69,19 +94,23 @@ static int fill_from_server(struct boot *b, const pmix_proc_t *me, struct df_err
     snprintf(in->nspace, sizeof in->nspace, "%s", me->nspace);
     in->rank = (int)me->rank;
     if (get_int(me->nspace, PMIX_RANK_WILDCARD, PMIX_JOB_SIZE, &v) < 0)
-        return df_err_set(err, DF_E_COMM, "boot: PMIx server of nspace %s gives no %s",
-                          me->nspace, PMIX_JOB_SIZE);
+        return df_err_set(err, DF_E_COMM, "boot: PMIx server of nspace %s gives no %s", me->nspace,
+                          PMIX_JOB_SIZE);
     in->size = (int)v;
     DF_FAIL_IF(in->size < 1 || in->rank >= in->size, err, DF_E_COMM,
                "boot: PMIx says rank %d of %d (nspace %s)", in->rank, in->size, me->nspace);
     in->local_size = get_int(me->nspace, PMIX_RANK_WILDCARD, PMIX_LOCAL_SIZE, &v) == 0
-                         ? (int)v : (int)env_long("SLURM_NTASKS_PER_NODE", in->size);
+                         ? (int)v
+                         : (int)env_long("SLURM_NTASKS_PER_NODE", in->size);
     in->local_rank = get_int(me->nspace, me->rank, PMIX_LOCAL_RANK, &v) == 0
-                         ? (int)v : (int)env_long("SLURM_LOCALID", in->rank);
+                         ? (int)v
+                         : (int)env_long("SLURM_LOCALID", in->rank);
     in->node_id = get_int(me->nspace, me->rank, PMIX_NODEID, &v) == 0
-                      ? (int)v : (int)env_long("SLURM_NODEID", 0);
+                      ? (int)v
+                      : (int)env_long("SLURM_NODEID", 0);
     in->n_nodes = get_int(me->nspace, PMIX_RANK_WILDCARD, PMIX_NUM_NODES, &v) == 0
-                      ? (int)v : (int)env_long("SLURM_NNODES", 1);
+                      ? (int)v
+                      : (int)env_long("SLURM_NNODES", 1);
     DF_FAIL_IF(in->local_rank < 0 || in->local_rank >= in->local_size || in->node_id < 0 ||
                    in->node_id >= in->n_nodes,
                err, DF_E_COMM,
@@ -110,8 +139,13 @@ int boot_init(struct boot *b, struct df_err *err)
                               ntasks, ntasks);
         }
         b->pmix_up = 1;
-        b->info = (struct boot_info){.rank = 0, .size = 1, .local_rank = 0, .local_size = 1,
-                                     .node_id = 0, .n_nodes = 1, .singleton = 1};
+        b->info = (struct boot_info){.rank = 0,
+                                     .size = 1,
+                                     .local_rank = 0,
+                                     .local_size = 1,
+                                     .node_id = 0,
+                                     .n_nodes = 1,
+                                     .singleton = 1};
         snprintf(b->info.nspace, sizeof b->info.nspace, "%s", me.nspace);
         b->magic = BOOT_MAGIC;
         return 0;
@@ -138,8 +172,7 @@ void boot_fini(struct boot *b)
     memset(b, 0, sizeof *b);
 }
 
-int boot_key(char key[BOOT_KEY_CAP], const char *what, unsigned a, unsigned b,
-             struct df_err *err)
+int boot_key(char key[BOOT_KEY_CAP], const char *what, unsigned a, unsigned b, struct df_err *err)
 {
     int n = snprintf(key, BOOT_KEY_CAP, "df.%s.%u.%u", what, a, b);
     DF_FAIL_IF(n < 0 || n >= BOOT_KEY_CAP || n > PMIX_MAX_KEYLEN, err, DF_E_RANGE,
@@ -188,8 +221,7 @@ int boot_fence(struct boot *b, const int *ranks, int n, struct df_err *err)
     PMIX_INFO_DESTRUCT(&info);
     PMIX_PROC_FREE(procs, nprocs);
     DF_FAIL_IF(st != PMIX_SUCCESS, err, DF_E_COMM, "boot: fence over %zu ranks (rank %d): %s",
-               ranks == NULL ? (size_t)b->info.size : nprocs, b->info.rank,
-               PMIx_Error_string(st));
+               ranks == NULL ? (size_t)b->info.size : nprocs, b->info.rank, PMIx_Error_string(st));
     return 0;
 }
 

@@ -5,8 +5,10 @@
  *   srun -n 4 --mpi=pmix ditfarm-worker selftest-comm --cfg 2 --ulysses 2 --ring 1
  *   mpirun -n 6 ditfarm-worker selftest-comm --ulysses 3 --ring 2
  *
- * Prints one "boot ..." line and one "selftest-comm ok ..." line per rank on
- * stdout.  Failure drills, after the comm is open:
+ * Checks the PMIx exchange (boot_put/fence/get, also a fence over a subset of
+ * ranks, as the nccl backend uses them) before the comm.  Prints one
+ * "boot ..." line and one "selftest-comm ok ..." line per rank on stdout.  Failure drills, after
+ * the comm is open:
  *   --die-rank K    rank K exits at once (code 9).  Under srun Slurm's pmix
  *                   plugin sees the early exit and cancels the whole step;
  *                   mpirun aborts the job likewise.
@@ -65,13 +67,46 @@ static int parse_args(int argc, char **argv, struct selftest_args *a)
         else if (strcmp(o, "--backend") == 0 && v != NULL)
             a->backend = v;
         else {
-            fprintf(stderr,
-                    "usage: ditfarm-worker selftest-comm [--backend self|mpi] [--cfg C] "
-                    "[--ulysses U] [--ring R] [--die-rank K] [--stall-rank K]\n");
+            fprintf(stderr, "usage: ditfarm-worker selftest-comm [--backend self|mpi] [--cfg C] "
+                            "[--ulysses U] [--ring R] [--die-rank K] [--stall-rank K]\n");
             return -1;
         }
         if (rc < 0)
             return -1;
+    }
+    return 0;
+}
+
+/* The PMIx exchange the nccl backend relies on: every rank puts a blob, a
+ * fence over all ranks, everyone reads everyone; then the same within the
+ * even and the odd ranks separately (a fence over a subset, as a split does). */
+static int boot_exchange_check(struct boot *b, struct df_err *err)
+{
+    int me = b->info.rank, n = b->info.size;
+    char key[BOOT_KEY_CAP];
+    for (int round = 0; round < 2; round++) {
+        int *set = malloc((size_t)n * sizeof *set), k = 0;
+        DF_FAIL_IF(set == NULL, err, DF_E_NOMEM, "boot check: out of memory");
+        for (int r = 0; r < n; r++)
+            if (round == 0 || r % 2 == me % 2)
+                set[k++] = r;
+        int rc = boot_key(key, "check", (unsigned)round, round == 0 ? 0u : (unsigned)(me % 2), err);
+        int val = 1000 * round + me;
+        if (rc == 0)
+            rc = boot_put(b, key, &val, sizeof val, err);
+        if (rc == 0)
+            rc = boot_fence(b, round == 0 ? NULL : set, round == 0 ? 0 : k, err);
+        for (int i = 0; rc == 0 && i < k; i++) {
+            int got = -1;
+            size_t len = 0;
+            rc = boot_get(b, set[i], key, &got, sizeof got, &len, err);
+            if (rc == 0 && (len != sizeof got || got != 1000 * round + set[i]))
+                rc = df_err_set(err, DF_E_COMM,
+                                "boot check: rank %d read %d (%zu bytes) from rank %d, want %d", me,
+                                got, len, set[i], 1000 * round + set[i]);
+        }
+        free(set);
+        DF_TRY(rc);
     }
     return 0;
 }
@@ -106,6 +141,12 @@ int cmd_selftest_comm(int argc, char **argv, struct df_log *log)
            in->singleton, in->nspace);
     fflush(stdout);
 
+    if (boot_exchange_check(&b, &err) < 0) {
+        DF_ERROR(log, "%s", err.msg);
+        boot_fini(&b);
+        return WORKER_EXIT_FAILED;
+    }
+
     enum comm_backend be = in->size == 1 ? COMM_BACKEND_SELF : COMM_BACKEND_MPI;
     struct comm_opts opts = comm_opts_default();
     comm_t world = NULL;
@@ -135,8 +176,8 @@ int cmd_selftest_comm(int argc, char **argv, struct df_log *log)
     }
     if ((rc = comm_selftest(world, a.cfg, a.ulysses, a.ring, &err)) < 0)
         goto out;
-    printf("selftest-comm ok rank=%d size=%d backend=%s layout=cfg%d.u%d.r%d\n", in->rank,
-           in->size, comm_backend_name(be), a.cfg, a.ulysses, a.ring);
+    printf("selftest-comm ok rank=%d size=%d backend=%s layout=cfg%d.u%d.r%d\n", in->rank, in->size,
+           comm_backend_name(be), a.cfg, a.ulysses, a.ring);
     fflush(stdout);
 out:
     if (rc < 0)

@@ -97,8 +97,7 @@ int comm_open(enum comm_backend be, struct boot *b, const struct comm_opts *opts
     case COMM_BACKEND_SELF:
         if (b != NULL && b->info.size != 1) {
             rc = df_err_set(err, DF_E_INVAL,
-                            "comm: the self backend runs one rank, this job has %d",
-                            b->info.size);
+                            "comm: the self backend runs one rank, this job has %d", b->info.size);
             break;
         }
         rc = comm_self_open(c, err);
@@ -138,19 +137,37 @@ void comm_set_name(comm_t c, const char *name)
     snprintf(c->name, sizeof c->name, "%s", name ? name : "?");
 }
 
-int comm_rank(const struct comm *c) { return c->rank; }
-int comm_size(const struct comm *c) { return c->size; }
-int comm_world_rank(const struct comm *c) { return c->world_rank; }
-const char *comm_name(const struct comm *c) { return c->name; }
-enum comm_backend comm_backend_of(const struct comm *c) { return c->backend; }
-int comm_is_broken(const struct comm *c) { return c->broken; }
+int comm_rank(const struct comm *c)
+{
+    return c->rank;
+}
+int comm_size(const struct comm *c)
+{
+    return c->size;
+}
+int comm_world_rank(const struct comm *c)
+{
+    return c->world_rank;
+}
+const char *comm_name(const struct comm *c)
+{
+    return c->name;
+}
+enum comm_backend comm_backend_of(const struct comm *c)
+{
+    return c->backend;
+}
+int comm_is_broken(const struct comm *c)
+{
+    return c->broken;
+}
 
 /* ---- checks shared by every op ----------------------------------------------------- */
 
 static int check_usable(const struct comm *c, const char *op, struct df_err *err)
 {
-    DF_FAIL_IF(c == NULL || c->magic != COMM_MAGIC, err, DF_E_INVAL,
-               "comm %s: not an open comm", op);
+    DF_FAIL_IF(c == NULL || c->magic != COMM_MAGIC, err, DF_E_INVAL, "comm %s: not an open comm",
+               op);
     DF_FAIL_IF(c->broken, err, DF_E_COMM,
                "comm %s on group '%s' (rank %d/%d, world rank %d): the group is broken by an "
                "earlier failure",

@@ -46,12 +46,7 @@ enum comm_backend {
     COMM_BACKEND_COUNT
 };
 
-enum comm_op {
-    COMM_OP_SUM,
-    COMM_OP_MAX,
-    COMM_OP_MIN,
-    COMM_OP_COUNT
-};
+enum comm_op { COMM_OP_SUM, COMM_OP_MAX, COMM_OP_MIN, COMM_OP_COUNT };
 
 /* "self", "mpi", "nccl"; "?" out of range. */
 const char *comm_backend_name(enum comm_backend be);

@@ -117,8 +117,8 @@ static int check_ring(comm_t c, float *cur, float *nxt, float *want, struct df_e
     for (int step = 1; step < n + 1; step++) {
         int incoming = (owner + n - 1) % n;
         comm_req_t rq;
-        DF_TRY(comm_sendrecv_start(c, cur, ring_count(owner), next, nxt, ring_count(incoming),
-                                   prev, &rq, err));
+        DF_TRY(comm_sendrecv_start(c, cur, ring_count(owner), next, nxt, ring_count(incoming), prev,
+                                   &rq, err));
         DF_TRY(comm_wait(rq, err));
         for (size_t k = 0; k < ring_count(incoming); k++)
             want[k] = (float)(100 * incoming + (int)k);

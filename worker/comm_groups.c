@@ -14,8 +14,8 @@ int comm_groups_open(comm_t world, int cfg, int ulysses, int ring, struct comm_g
 {
     memset(g, 0, sizeof *g);
     DF_FAIL_IF(cfg < 1 || ulysses < 1 || ring < 1, err, DF_E_INVAL,
-               "comm groups: layout cfg=%d ulysses=%d ring=%d has a factor below 1", cfg,
-               ulysses, ring);
+               "comm groups: layout cfg=%d ulysses=%d ring=%d has a factor below 1", cfg, ulysses,
+               ring);
     DF_FAIL_IF((long)cfg * ulysses * ring != comm_size(world), err, DF_E_INVAL,
                "comm groups: layout cfg=%d x ulysses=%d x ring=%d = %ld ranks, but the world "
                "has %d",

@@ -44,14 +44,14 @@ struct comm_i {
 };
 
 struct comm {
-    unsigned magic;            /* COMM_MAGIC while open */
+    unsigned magic; /* COMM_MAGIC while open */
     const struct comm_i *iface;
-    void *ctx;                 /* backend state */
+    void *ctx; /* backend state */
     enum comm_backend backend;
-    int rank;                  /* in this group */
+    int rank; /* in this group */
     int size;
     int world_rank;
-    int broken;                /* set after a timeout or a library failure */
+    int broken; /* set after a timeout or a library failure */
     double timeout_s;
     char name[COMM_NAME_CAP];
 };

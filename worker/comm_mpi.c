@@ -100,8 +100,7 @@ static int wait_reqs(struct comm *c, MPI_Request *reqs, int n, const char *op, c
 static int to_int(struct comm *c, const char *op, size_t v, int *out, struct df_err *err)
 {
     DF_FAIL_IF(v > (size_t)INT_MAX, err, DF_E_RANGE,
-               "comm %s on group '%s' (mpi): %zu elements exceed MPI's int counts", op, c->name,
-               v);
+               "comm %s on group '%s' (mpi): %zu elements exceed MPI's int counts", op, c->name, v);
     *out = (int)v;
     return 0;
 }
@@ -137,9 +136,8 @@ out:
     return rc;
 }
 
-static int mpi_sendrecv_start(struct comm *c, const float *send, size_t nsend, int dst,
-                              float *recv, size_t nrecv, int src, void **impl,
-                              struct df_err *err)
+static int mpi_sendrecv_start(struct comm *c, const float *send, size_t nsend, int dst, float *recv,
+                              size_t nrecv, int src, void **impl, struct df_err *err)
 {
     int ns = 0, nr = 0;
     DF_TRY(to_int(c, "sendrecv", nsend, &ns, err));
@@ -176,14 +174,17 @@ static int mpi_wait(struct comm *c, void *impl, struct df_err *err)
 static MPI_Op mpi_op(enum comm_op op)
 {
     switch (op) {
-    case COMM_OP_MAX: return MPI_MAX;
-    case COMM_OP_MIN: return MPI_MIN;
-    default: return MPI_SUM;
+    case COMM_OP_MAX:
+        return MPI_MAX;
+    case COMM_OP_MIN:
+        return MPI_MIN;
+    default:
+        return MPI_SUM;
     }
 }
 
-static int mpi_allreduce(struct comm *c, const float *send, float *recv, size_t n,
-                         enum comm_op op, struct df_err *err)
+static int mpi_allreduce(struct comm *c, const float *send, float *recv, size_t n, enum comm_op op,
+                         struct df_err *err)
 {
     int cnt = 0;
     DF_TRY(to_int(c, "allreduce", n, &cnt, err));

@@ -30,12 +30,12 @@
 struct nccl_ctx {
     ncclComm_t comm;
     cudaStream_t stream;
-    float *scratch;      /* one device float for barrier */
-    struct boot *boot;   /* must outlive the comm: control data goes through PMIx */
-    int *world_of;       /* group rank -> world rank */
-    unsigned id;         /* communicator id, part of every PMIx key */
-    unsigned seq;        /* control exchanges on this comm so far */
-    unsigned nsplit;     /* splits of this comm so far */
+    float *scratch;    /* one device float for barrier */
+    struct boot *boot; /* must outlive the comm: control data goes through PMIx */
+    int *world_of;     /* group rank -> world rank */
+    unsigned id;       /* communicator id, part of every PMIx key */
+    unsigned seq;      /* control exchanges on this comm so far */
+    unsigned nsplit;   /* splits of this comm so far */
     int device;
     int aborted;
 };
@@ -53,9 +53,10 @@ static int nccl_fail(struct comm *c, const char *op, ncclResult_t r, struct df_e
 
 static int cuda_fail(struct comm *c, const char *op, cudaError_t e, struct df_err *err)
 {
-    return df_err_set(err, DF_E_COMM, "comm %s on group '%s' (nccl, rank %d/%d, world rank %d): "
-                      "CUDA: %s", op, c->name, c->rank, c->size, c->world_rank,
-                      cudaGetErrorString(e));
+    return df_err_set(err, DF_E_COMM,
+                      "comm %s on group '%s' (nccl, rank %d/%d, world rank %d): "
+                      "CUDA: %s",
+                      op, c->name, c->rank, c->size, c->world_rank, cudaGetErrorString(e));
 }
 
 static void nap(long ns)
@@ -101,9 +102,12 @@ static int wait_gpu(struct comm *c, cudaEvent_t ev, const char *op, struct df_er
 static ncclRedOp_t red_op(enum comm_op op)
 {
     switch (op) {
-    case COMM_OP_MAX: return ncclMax;
-    case COMM_OP_MIN: return ncclMin;
-    default: return ncclSum;
+    case COMM_OP_MAX:
+        return ncclMax;
+    case COMM_OP_MIN:
+        return ncclMin;
+    default:
+        return ncclSum;
     }
 }
 
@@ -128,8 +132,7 @@ static int nccl_alltoallv(struct comm *c, const float *send, const size_t *scoun
 }
 
 static int nccl_sendrecv_start(struct comm *c, const float *send, size_t nsend, int dst,
-                               float *recv, size_t nrecv, int src, void **impl,
-                               struct df_err *err)
+                               float *recv, size_t nrecv, int src, void **impl, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
     ncclResult_t r = ncclGroupStart();
@@ -162,8 +165,8 @@ static int nccl_wait(struct comm *c, void *impl, struct df_err *err)
     return rc;
 }
 
-static int nccl_allreduce(struct comm *c, const float *send, float *recv, size_t n,
-                          enum comm_op op, struct df_err *err)
+static int nccl_allreduce(struct comm *c, const float *send, float *recv, size_t n, enum comm_op op,
+                          struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
     ncclResult_t r = ncclAllReduce(send, recv, n, ncclFloat, red_op(op), x->comm, x->stream);
@@ -202,8 +205,8 @@ static int nccl_bcast(struct comm *c, float *buf, size_t n, int root, struct df_
 static int nccl_barrier(struct comm *c, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
-    ncclResult_t r = ncclAllReduce(x->scratch, x->scratch, 1, ncclFloat, ncclSum, x->comm,
-                                   x->stream);
+    ncclResult_t r =
+        ncclAllReduce(x->scratch, x->scratch, 1, ncclFloat, ncclSum, x->comm, x->stream);
     if (r != ncclSuccess)
         return nccl_fail(c, "barrier", r, err);
     return wait_gpu(c, NULL, "barrier", err);
@@ -234,9 +237,8 @@ static const struct comm_i nccl_iface;
 /* Create a communicator of n members (world ranks world_of[]) where this rank
  * is `me`; `fence_ranks` (nf world ranks) are all the ranks taking part in the
  * creation (the parent group), which fence together. */
-static int nccl_create(struct comm *c, struct boot *b, int device, unsigned id,
-                       const int *world_of, int n, int me, const int *fence_ranks, int nf,
-                       struct df_err *err)
+static int nccl_create(struct comm *c, struct boot *b, int device, unsigned id, const int *world_of,
+                       int n, int me, const int *fence_ranks, int nf, struct df_err *err)
 {
     struct nccl_ctx *x = calloc(1, sizeof *x);
     int *w = malloc((size_t)n * sizeof *w);
@@ -282,8 +284,8 @@ static int nccl_create(struct comm *c, struct boot *b, int device, unsigned id,
     }
     ncclResult_t r = ncclCommInitRank(&x->comm, n, uid, me);
     if (r != ncclSuccess) {
-        rc = df_err_set(err, DF_E_COMM, "comm (nccl): ncclCommInitRank (rank %d of %d): %s", me,
-                        n, ncclGetErrorString(r));
+        rc = df_err_set(err, DF_E_COMM, "comm (nccl): ncclCommInitRank (rank %d of %d): %s", me, n,
+                        ncclGetErrorString(r));
         goto fail;
     }
     c->iface = &nccl_iface;

@@ -23,8 +23,7 @@ static int self_alltoallv(struct comm *c, const float *send, const size_t *scoun
 
 /* The copy happens at start: nothing is left for wait. */
 static int self_sendrecv_start(struct comm *c, const float *send, size_t nsend, int dst,
-                               float *recv, size_t nrecv, int src, void **impl,
-                               struct df_err *err)
+                               float *recv, size_t nrecv, int src, void **impl, struct df_err *err)
 {
     DF_FAIL_IF(nsend != nrecv, err, DF_E_INVAL,
                "comm sendrecv on group '%s' (self): sends %zu elements, expects %zu", c->name,
@@ -39,8 +38,8 @@ static int self_wait(struct comm *c, void *impl, struct df_err *err)
     return 0;
 }
 
-static int self_allreduce(struct comm *c, const float *send, float *recv, size_t n,
-                          enum comm_op op, struct df_err *err)
+static int self_allreduce(struct comm *c, const float *send, float *recv, size_t n, enum comm_op op,
+                          struct df_err *err)
 {
     copy(recv, send, n);
     return 0;
@@ -76,9 +75,7 @@ static int self_split(struct comm *c, int color, int key, struct comm *out, stru
     return comm_self_open(out, err);
 }
 
-static void self_free(struct comm *c)
-{
-}
+static void self_free(struct comm *c) {}
 
 static const struct comm_i self_iface = {
     .name = "self",
