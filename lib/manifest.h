@@ -160,9 +160,12 @@ struct manifest {
 /* Load and validate `path`.  `configs_dir` is where models/<name>.yaml live
  * (see paths_configs_dir); `diags` may be NULL.  Returns 0 and a manifest the
  * caller frees with manifest_free, or a negative code with *out = NULL: then
- * `diags` holds every problem found and err a summary ("shots.yaml: 3 errors").
- * DF_E_IO/DF_E_NOTFOUND when the file cannot be read, DF_E_PARSE for YAML
- * errors, DF_E_INVAL for schema errors. */
+ * `diags` holds every problem found, in reading order, and err a summary
+ * ("shots.yaml: 3 errors (first: ...)").  Diagnostics are appended: one list
+ * can collect several files.  DF_E_IO/DF_E_NOTFOUND when the file cannot be
+ * read, DF_E_RANGE when it is over MANIFEST_MAX_BYTES, DF_E_PARSE for YAML
+ * errors, DF_E_INVAL for schema errors.  Random seeds are drawn here; the
+ * rest is deterministic. */
 int manifest_load(const char *path, const char *configs_dir, struct manifest **out,
                   struct diag_list *diags, struct df_err *err);
 
