@@ -289,8 +289,9 @@ int cmd_ckpt(int argc, char **argv, const struct cli_ctx *ctx)
     if (argc < 2)
         return usage(stderr);
     const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)
-        return usage(stdout);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return usage(stdout);
     if (strcmp(sub, "inspect") == 0)
         return do_inspect(argc - 1, argv + 1);
     if (strcmp(sub, "list") == 0)
