@@ -103,6 +103,7 @@ static void test_groups(void **state)
     assert_string_equal(comm_name(g.ring), "ring");
     assert_string_equal(comm_name(g.ulysses), "ulysses");
     assert_string_equal(comm_name(g.cfg), "cfg");
+    assert_string_equal(comm_name(g.sp), "sp");
     assert_int_equal(comm_size(g.ring), 1);
     comm_groups_close(&g);
     assert_int_equal(comm_groups_open(c, 2, 1, 1, &g, &err), DF_E_INVAL);

@@ -233,8 +233,12 @@ static int check_members(comm_t g, const struct comm_groups *L, int which, struc
             c = i;
         else if (which == 1)
             u = i;
-        else
+        else if (which == 2)
             q = i;
+        else {
+            q = i / L->n_ulysses;
+            u = i % L->n_ulysses;
+        }
         int want = comm_groups_world_rank(c, q, u, L->n_ulysses, L->n_ring);
         if (all[i] != want)
             rc = df_err_set(err, DF_E_INVAL,
@@ -254,10 +258,10 @@ int comm_selftest(comm_t world, int cfg, int ulysses, int ring, struct df_err *e
     DF_TRY(check_large(world, err));
     struct comm_groups g;
     DF_TRY(comm_groups_open(world, cfg, ulysses, ring, &g, err));
-    comm_t groups[3] = {g.cfg, g.ulysses, g.ring};
-    int sizes[3] = {cfg, ulysses, ring};
+    comm_t groups[4] = {g.cfg, g.ulysses, g.ring, g.sp};
+    int sizes[4] = {cfg, ulysses, ring, ulysses * ring};
     int rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++) {
+    for (int i = 0; i < 4 && rc == 0; i++) {
         if (comm_size(groups[i]) != sizes[i])
             rc = df_err_set(err, DF_E_INVAL, "selftest: group '%s' has %d ranks, want %d",
                             comm_name(groups[i]), comm_size(groups[i]), sizes[i]);

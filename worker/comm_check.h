@@ -10,7 +10,7 @@
 
 #include "comm.h"
 
-/* Exercise every op on `world`, then split it into the cfg/ulysses/ring groups
+/* Exercise every op on `world`, then split it into the cfg/ulysses/ring/sp groups
  * of the layout, check each group's members against the rank formula of
  * comm_groups.h and exercise every op on each group.  Ops: barrier, bcast,
  * allreduce (sum, max, in place), uneven allgatherv, uneven alltoallv, a full

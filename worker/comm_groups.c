@@ -1,4 +1,4 @@
-/* comm_groups.c -- split the world into the cfg, ulysses and ring groups
+/* comm_groups.c -- split the world into the cfg, ulysses, ring and sp groups
  * (rank order and why: comm_groups.h). */
 #include "comm_groups.h"
 
@@ -34,6 +34,8 @@ int comm_groups_open(comm_t world, int cfg, int ulysses, int ring, struct comm_g
         rc = comm_split(world, g->cfg_idx * ulysses + g->ulysses_idx, g->ring_idx, &g->ring, err);
     if (rc == 0)
         rc = comm_split(world, w % ur, g->cfg_idx, &g->cfg, err);
+    if (rc == 0)
+        rc = comm_split(world, g->cfg_idx, w % ur, &g->sp, err);
     if (rc < 0) {
         df_err_prefix(err, "comm groups (cfg=%d ulysses=%d ring=%d)", cfg, ulysses, ring);
         comm_groups_close(g);
@@ -42,6 +44,7 @@ int comm_groups_open(comm_t world, int cfg, int ulysses, int ring, struct comm_g
     comm_set_name(g->ulysses, "ulysses");
     comm_set_name(g->ring, "ring");
     comm_set_name(g->cfg, "cfg");
+    comm_set_name(g->sp, "sp");
     return 0;
 }
 
@@ -49,8 +52,9 @@ void comm_groups_close(struct comm_groups *g)
 {
     if (g == NULL)
         return;
+    comm_close(g->sp);
     comm_close(g->cfg);
     comm_close(g->ring);
     comm_close(g->ulysses);
-    g->cfg = g->ring = g->ulysses = NULL;
+    g->sp = g->cfg = g->ring = g->ulysses = NULL;
 }
