@@ -126,6 +126,13 @@ int wan_model_forward(struct wan_model *m, const struct wan_shape *shape, const 
  * State for step caches (valid after wan_model_embed)
  * ------------------------------------------------------------------------- */
 
+/* Only the timestep path of wan_model_embed(): fill what wan_model_temb()
+ * and wan_model_timestep_proj() return for `timestep`, with the forward's
+ * own kernels (a step cache plans its skip mask from these).  Needs
+ * wan_model_reserve(); do not call it between embed and head of a forward
+ * whose e/e0 you still read.  Returns 0, DF_E_INVAL, or a backend error. */
+int wan_model_time_embed(struct wan_model *m, float timestep, struct df_err *err);
+
 /* temb = time_embedder(sinusoid(t)), host [dim]. */
 const float *wan_model_temb(const struct wan_model *m);
 /* e0 = time_proj(silu(temb)), host [6*dim] (shift, scale, gate, c_shift,

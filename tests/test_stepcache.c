@@ -1,0 +1,503 @@
+/* test_stepcache.c -- step caching (worker/stepcache.h): check values from
+ * design/prompttea.md, the shipped PromptTea references, refusal of tables
+ * used outside their setup, mask bytes, the fits, and cached vs uncached
+ * denoising on the tiny model (error bound, resume, rank independence). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+#include "noise.h"
+#include "sampler.h"
+#include "stepcache.h"
+#include "text_embed.h"
+#include "wan_model.h"
+#include "wan_synth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIGS DF_SOURCE_DIR "/configs"
+#define WAN14 CONFIGS "/models/wan2.1-t2v-14b.stepcache.json"
+
+static struct shot_cache policy(enum cache_policy p, enum cache_mode mode, double thr)
+{
+    return (struct shot_cache){.policy = p, .threshold = thr, .mode = mode, .thresh_lo = 0.09,
+                               .thresh_hi = 0.23, .k = 50.0, .cfg_threshold = 0.02};
+}
+
+/* ---- check values ---------------------------------------------------------- */
+
+static void test_teacache_polynomial(void **state)
+{
+    (void)state;
+    struct stepcache_calib c;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_calib_load(WAN14, &c, &err), 0);
+    assert_true(c.has_poly[CACHE_MODE_E0] && c.has_poly[CACHE_MODE_E]);
+    assert_true(fabs(stepcache_poly_eval(c.poly[CACHE_MODE_E0], 0.02) - 0.1409) < 5e-5);
+    stepcache_calib_clear(&c);
+    /* 1.3B ships polynomials only: prompttea is refused for it */
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 0.2);
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "wan2.1-t2v-1.3b", &pt, "unipc", 50, &c,
+                                             &err),
+                     DF_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "has no step model and CFG table for unipc with 50 steps"));
+}
+
+static void test_step_model_predictions(void **state)
+{
+    (void)state;
+    struct stepcache_calib c;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_calib_load(WAN14, &c, &err), 0);
+    assert_true(c.has_fit);
+    const struct {
+        double x;
+        int t;
+        double y;
+    } k[] = {{0.01, 10, 0.080173}, {0.02, 20, -0.070959}, {0.04, 1, 0.637052},
+             {0.08, 49, 0.262938}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        assert_true(fabs(stepcache_fit_eval(c.fit_b, c.fit_w, k[i].x, k[i].t) - k[i].y) < 1e-6);
+    stepcache_calib_clear(&c);
+}
+
+static void test_cfg_skip_list(void **state)
+{
+    (void)state;
+    struct stepcache_calib c;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_calib_load(WAN14, &c, &err), 0);
+    assert_int_equal(c.steps, 50);
+    assert_string_equal(c.sampler, "unipc");
+    uint8_t skip[50];
+    stepcache_cfg_skips(c.cfg_table, 50, 0.02, skip);
+    const int want[] = {11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 30, 32,
+                        33, 35, 36, 38, 39, 41, 42, 44, 45, 47, 48};
+    uint8_t expect[50] = {0};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        expect[want[i]] = 1;
+    assert_memory_equal(skip, expect, 50);
+    stepcache_calib_clear(&c);
+}
+
+static void test_prompt_threshold_refs(void **state)
+{
+    (void)state;
+    struct stepcache_calib c;
+    struct stepcache_refs r;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_calib_load(WAN14, &c, &err), 0);
+    assert_int_equal(c.ref_dim, 4096);
+    assert_int_equal(stepcache_refs_load(c.ref_simple, c.ref_complex, 4096, &r, &err), 0);
+    assert_int_equal(r.n_simple, 6);
+    assert_int_equal(r.n_complex, 7);
+    double tau, ratio;
+    assert_int_equal(stepcache_prompt_tau(&r, r.simple, 1, 4096, 0.09, 0.23, 50, &tau, &ratio,
+                                          &err), 0);
+    assert_true(fabs(ratio - 0.321) < 1e-3 && fabs(tau - 0.2300) < 5e-5);
+    assert_int_equal(stepcache_prompt_tau(&r, r.complex, 1, 4096, 0.09, 0.23, 50, &tau, &ratio,
+                                          &err), 0);
+    assert_true(fabs(ratio - 0.692) < 1e-3 && fabs(tau - 0.0900) < 5e-5);
+    /* midpoint of the two class means, as a 2-token "prompt" whose mean it is */
+    float *mid = calloc(2 * 4096, sizeof *mid);
+    for (int j = 0; j < 4096; j++) {
+        for (int i = 0; i < r.n_simple; i++)
+            mid[j] += r.simple[i * 4096 + j] / r.n_simple;
+        for (int i = 0; i < r.n_complex; i++)
+            mid[4096 + j] += r.complex[i * 4096 + j] / r.n_complex;
+    }
+    assert_int_equal(stepcache_prompt_tau(&r, mid, 2, 4096, 0.09, 0.23, 50, &tau, &ratio, &err),
+                     0);
+    assert_true(fabs(ratio - 0.531) < 1e-3 && fabs(tau - 0.1143) < 5e-4);
+    /* the policy path: tau and where it came from */
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 0.2);
+    char src[160];
+    assert_int_equal(stepcache_tau(&pt, &c, r.complex, 1, 4096, &tau, src, sizeof src, &err), 0);
+    assert_true(fabs(tau - 0.09) < 5e-5);
+    assert_non_null(strstr(src, "prompt complexity r=0.692"));
+    assert_int_equal(stepcache_tau(&pt, &c, mid, 2, 64, &tau, src, sizeof src, &err), 0);
+    assert_true(tau == 0.2);
+    assert_string_equal(src, "manifest threshold (no prompt-complexity references for text_dim 64)");
+    assert_int_equal(stepcache_prompt_tau(&r, mid, 2, 64, 0.09, 0.23, 50, &tau, NULL, &err),
+                     DF_E_INVAL);
+    free(mid);
+    stepcache_refs_free(&r);
+    stepcache_calib_clear(&c);
+}
+
+static void test_refuse_other_step_count(void **state)
+{
+    (void)state;
+    struct stepcache_calib c;
+    struct df_err err = {0};
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 0.2);
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "wan2.1-t2v-14b", &pt, "unipc", 60, &c,
+                                             &err),
+                     DF_E_UNSUPPORTED);
+    assert_string_equal(err.msg,
+                        "prompttea: " WAN14 " is calibrated for unipc with 50 steps, the shot "
+                        "asks for unipc with 60 steps; run `ditfarm-worker calibrate` for this "
+                        "setup or use cache policy teacache");
+    assert_null(c.cfg_table);
+    /* same step count, other sampler: refused too; teacache has no per-step table */
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "wan2.1-t2v-14b", &pt, "euler", 50, &c,
+                                             &err),
+                     DF_E_UNSUPPORTED);
+    struct shot_cache tc = policy(CACHE_POLICY_TEACACHE, CACHE_MODE_E0, 0.2);
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "wan2.1-t2v-14b", &tc, "unipc", 60, &c,
+                                             &err),
+                     0);
+    stepcache_calib_clear(&c);
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "no-such-model", &tc, "unipc", 60, &c,
+                                             &err),
+                     DF_E_NOTFOUND);
+    assert_non_null(strstr(err.msg, "no step-cache calibration for model 'no-such-model'"));
+}
+
+/* ---- mask bytes and the fits ------------------------------------------------ */
+
+static void test_mask_round_trip(void **state)
+{
+    (void)state;
+    uint8_t flags[7] = {7 & ~STEPCACHE_F_CFG_REUSE, 0, STEPCACHE_F_COND | STEPCACHE_F_CFG_REUSE,
+                        0, 3, 1, 3};
+    struct stepcache_mask m = {.steps = 7, .policy = CACHE_POLICY_PROMPTTEA,
+                               .mode = CACHE_MODE_E0, .guided = 1, .tau = 0.1143,
+                               .cfg_threshold = 0.02, .flags = flags};
+    snprintf(m.tau_source, sizeof m.tau_source, "prompt complexity r=0.531");
+    uint8_t buf[512];
+    size_t n = 0;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_mask_save(&m, buf, 10, &n, &err), DF_E_RANGE);
+    assert_int_equal(stepcache_mask_save(&m, buf, sizeof buf, &n, &err), 0);
+    assert_int_equal(n, stepcache_mask_size(&m));
+    struct stepcache_mask back;
+    assert_int_equal(stepcache_mask_load(buf, n, &back, &err), 0);
+    assert_int_equal(back.steps, 7);
+    assert_int_equal(back.policy, CACHE_POLICY_PROMPTTEA);
+    assert_true(back.tau == m.tau && back.cfg_threshold == m.cfg_threshold && back.guided);
+    assert_string_equal(back.tau_source, m.tau_source);
+    assert_memory_equal(back.flags, flags, 7);
+    char line[96];
+    assert_string_equal(stepcache_mask_describe(&back, 1, line, sizeof line),
+                        "cond skipped, uncond skipped");
+    assert_string_equal(stepcache_mask_describe(&back, 2, line, sizeof line),
+                        "cond computed, uncond reused cond");
+    assert_int_equal(stepcache_residual_needed(&back, 1, STEPCACHE_BRANCH_COND), 1);
+    assert_int_equal(stepcache_residual_needed(&back, 2, STEPCACHE_BRANCH_UNCOND), 0);
+    int64_t c, t;
+    stepcache_mask_passes(&back, &c, &t);
+    assert_int_equal(c, 8);
+    assert_int_equal(t, 14);
+    stepcache_mask_free(&back);
+    buf[n - 1] = 0x6; /* uncond computes AND reuses: refused */
+    assert_int_equal(stepcache_mask_load(buf, n, &back, &err), DF_E_CORRUPT);
+    assert_non_null(strstr(err.msg, "bad flags 0x06 at step 6"));
+    assert_int_equal(stepcache_mask_load(buf, n - 1, &back, &err), DF_E_CORRUPT);
+}
+
+static void test_fits_recover_models(void **state)
+{
+    (void)state;
+    const double c0[5] = {-3.0e3, 5.0e2, -20.0, 3.0, -0.05};
+    double x[40], y[40], c[5];
+    int st[200];
+    struct df_err err = {0};
+    for (int i = 0; i < 40; i++) {
+        x[i] = 0.002 + 0.003 * i;
+        y[i] = stepcache_poly_eval(c0, x[i]);
+    }
+    assert_int_equal(stepcache_fit_poly(x, y, 40, c, &err), 0);
+    for (int i = 0; i < 40; i++)
+        assert_true(fabs(stepcache_poly_eval(c, x[i]) - y[i]) < 1e-7);
+    /* the 12-feature model on a grid of (x, t) recovers the 14B weights' predictions */
+    struct stepcache_calib w;
+    assert_int_equal(stepcache_calib_load(WAN14, &w, &err), 0);
+    double xs[200], ys[200], b, wf[12];
+    for (int i = 0; i < 200; i++) {
+        xs[i] = 0.005 + 0.0004 * (i % 50) + 0.01 * (i / 50);
+        st[i] = (i * 7) % 50;
+        ys[i] = stepcache_fit_eval(w.fit_b, w.fit_w, xs[i], st[i]);
+    }
+    assert_int_equal(stepcache_fit_steps(xs, st, ys, 200, &b, wf, &err), 0);
+    assert_true(wf[0] == 0.0);
+    for (int i = 0; i < 200; i++)
+        assert_true(fabs(stepcache_fit_eval(b, wf, xs[i], st[i]) - ys[i]) < 1e-4);
+    stepcache_calib_clear(&w);
+}
+
+/* ---- the tiny model, cached vs uncached ------------------------------------- */
+
+#define STEPS 8
+
+struct tiny {
+    kern_backend_t be;
+    struct wan_model *m;
+    struct wan_shape sh;
+    size_t n;   /* latent floats */
+    int64_t S;  /* tokens */
+    float *text[2];
+};
+
+static void tiny_open(struct tiny *t)
+{
+    struct df_err err = {0};
+    struct wan_config c;
+    assert_int_equal(wan_config_load(CONFIGS "/models/tiny/transformer/config.json", &c, &err), 0);
+    assert_int_equal(kern_backend_create("cpu", 1, &t->be, &err), 0);
+    struct wan_synth ws = {.seed = 0};
+    struct wan_tensor_source src = {wan_synth_read, &ws};
+    assert_int_equal(wan_model_create(t->be, &c, &src, &t->m, &err), 0);
+    t->sh = (struct wan_shape){.frames = 3, .height = 8, .width = 8, .text_len = 16};
+    assert_int_equal(wan_model_reserve(t->m, &t->sh, &err), 0);
+    t->n = (size_t)c.in_channels * 3 * 8 * 8;
+    t->S = 3 * 4 * 4;
+    int n;
+    for (int b = 0; b < 2; b++) {
+        t->text[b] = calloc(16 * 64, sizeof(float));
+        text_embed_derive(b ? "" : "a red sun rising over a calm sea", 16, 64, t->text[b], &n);
+    }
+}
+
+static void tiny_close(struct tiny *t)
+{
+    free(t->text[0]);
+    free(t->text[1]);
+    wan_model_free(t->m);
+    kern_backend_free(t->be);
+}
+
+static void tiny_plan(struct tiny *t, const struct shot_cache *p, struct stepcache_mask *mask)
+{
+    struct df_err err = {0};
+    struct stepcache_calib cal;
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "tiny", p, "euler", STEPS, &cal, &err), 0);
+    struct sampler_config sc;
+    sampler_config_init(&sc, SAMPLER_KIND_EULER);
+    sc.steps = STEPS;
+    sc.shift = 3.0;
+    sampler_t smp;
+    assert_int_equal(sampler_create(&sc, 0, 1, 1, &smp, &err), 0);
+    float ts[STEPS];
+    for (int i = 0; i < STEPS; i++)
+        ts[i] = sampler_timestep(smp, i);
+    sampler_free(smp);
+    struct stepcache_plan_in in = {.policy = p, .calib = &cal, .sampler = "euler", .steps = STEPS,
+                                   .timesteps = ts, .guided = 1, .tau = p->threshold,
+                                   .tau_source = "test", .time_embed = stepcache_wan_time_embed,
+                                   .user = t->m, .dim = wan_model_config(t->m)->dim};
+    assert_int_equal(stepcache_plan(&in, mask, &err), 0);
+    stepcache_calib_clear(&cal);
+}
+
+/* Run steps [from, to) of a guided euler shot with cache `sc` on latent. */
+static void tiny_denoise(struct tiny *t, stepcache_t *sc, sampler_t smp, float *lat, int from,
+                         int to)
+{
+    struct df_err err = {0};
+    float *o[2] = {malloc(t->n * 4), malloc(t->n * 4)}, *v = malloc(t->n * 4);
+    for (int i = from; i < to; i++) {
+        float ts = sampler_timestep(smp, i);
+        for (int b = 0; b < 2; b++)
+            assert_int_equal(stepcache_forward(sc, t->m, &t->sh, lat, ts, t->text[b], i,
+                                               (enum stepcache_branch)b, o[b], &err),
+                             0);
+        cfg_combine(o[0], o[1], 5.0f, t->n, v);
+        assert_int_equal(sampler_step(smp, i, v, lat, t->n, &err), 0);
+    }
+    free(o[0]);
+    free(o[1]);
+    free(v);
+}
+
+static sampler_t tiny_sampler(const struct tiny *t)
+{
+    struct sampler_config sc;
+    sampler_config_init(&sc, SAMPLER_KIND_EULER);
+    sc.steps = STEPS;
+    sc.shift = 3.0;
+    sampler_t smp;
+    struct df_err err = {0};
+    assert_int_equal(sampler_create(&sc, 0, t->n, t->n, &smp, &err), 0);
+    return smp;
+}
+
+/* Final latent of a whole run under policy p; counts of skipped passes. */
+static float *tiny_run(struct tiny *t, const struct shot_cache *p, int64_t *computed)
+{
+    struct stepcache_mask mask;
+    tiny_plan(t, p, &mask);
+    stepcache_t *sc;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_create(&mask, t->be, t->S, 64, &sc, &err), 0);
+    sampler_t smp = tiny_sampler(t);
+    float *lat = malloc(t->n * 4);
+    noise_fill(42, 0, t->n, lat);
+    tiny_denoise(t, sc, smp, lat, 0, STEPS);
+    int64_t total;
+    stepcache_mask_passes(&mask, computed, &total);
+    struct stepcache_counts cnt;
+    stepcache_get_counts(sc, &cnt);
+    assert_int_equal(cnt.n[0][STEPCACHE_ACTION_COMPUTE] + cnt.n[1][STEPCACHE_ACTION_COMPUTE],
+                     *computed);
+    sampler_free(smp);
+    stepcache_free(sc);
+    stepcache_mask_free(&mask);
+    return lat;
+}
+
+static double rel_err(const float *a, const float *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
+        den += (double)ref[i] * ref[i];
+    }
+    return sqrt(num / den);
+}
+
+/* Stated bound: at these thresholds the cached 8-step latent stays within 5%
+ * (relative L2) of the uncached one while skipping at least one pass. */
+static void test_tiny_cached_close_to_uncached(void **state)
+{
+    (void)state;
+    struct tiny t;
+    tiny_open(&t);
+    int64_t c_off, c_tea, c_pt;
+    struct shot_cache off = policy(CACHE_POLICY_OFF, CACHE_MODE_E0, 0);
+    float *ref = tiny_run(&t, &off, &c_off);
+    assert_int_equal(c_off, 2 * STEPS);
+    struct shot_cache tea = policy(CACHE_POLICY_TEACACHE, CACHE_MODE_E, 0.4);
+    float *a = tiny_run(&t, &tea, &c_tea);
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 0.4);
+    float *b = tiny_run(&t, &pt, &c_pt);
+    double ea = rel_err(a, ref, t.n), eb = rel_err(b, ref, t.n);
+    print_message("tiny: teacache %lld/%d passes, rel err %.4f; prompttea %lld/%d, %.4f\n",
+                  (long long)c_tea, 2 * STEPS, ea, (long long)c_pt, 2 * STEPS, eb);
+    assert_true(c_tea < c_off && c_pt < c_off);
+    assert_true(ea < 0.05 && eb < 0.05);
+    assert_true(ea > 0 && eb > 0);
+    free(ref);
+    free(a);
+    free(b);
+    tiny_close(&t);
+}
+
+/* Stop after 4 steps, keep only what a checkpoint keeps (mask bytes, sampler
+ * state, residual rows), rebuild everything, finish: same latent, bit for bit. */
+static void test_tiny_resume_mid_shot(void **state)
+{
+    (void)state;
+    struct tiny t;
+    tiny_open(&t);
+    struct shot_cache tea = policy(CACHE_POLICY_TEACACHE, CACHE_MODE_E, 0.4);
+    int64_t computed;
+    float *whole = tiny_run(&t, &tea, &computed);
+
+    struct df_err err = {0};
+    struct stepcache_mask mask;
+    tiny_plan(&t, &tea, &mask);
+    uint8_t mbytes[512];
+    size_t mlen;
+    assert_int_equal(stepcache_mask_save(&mask, mbytes, sizeof mbytes, &mlen, &err), 0);
+    stepcache_t *sc;
+    assert_int_equal(stepcache_create(&mask, t.be, t.S, 64, &sc, &err), 0);
+    stepcache_mask_free(&mask);
+    sampler_t smp = tiny_sampler(&t);
+    float *lat = malloc(t.n * 4);
+    noise_fill(42, 0, t.n, lat);
+    tiny_denoise(&t, sc, smp, lat, 0, 4);
+    size_t blob_n = sampler_state_size(smp), blob_len;
+    void *blob = malloc(blob_n);
+    assert_int_equal(sampler_state_save(smp, blob, blob_n, &blob_len, &err), 0);
+    float *res[2] = {malloc((size_t)t.S * 64 * 4), malloc((size_t)t.S * 64 * 4)};
+    int need[2];
+    for (int b = 0; b < 2; b++) {
+        need[b] = stepcache_residual_needed(stepcache_get_mask(sc), 4, (enum stepcache_branch)b);
+        if (need[b])
+            assert_int_equal(stepcache_residual_get(sc, (enum stepcache_branch)b, res[b], &err), 0);
+    }
+    stepcache_free(sc);
+    sampler_free(smp);
+
+    struct stepcache_mask back;
+    assert_int_equal(stepcache_mask_load(mbytes, mlen, &back, &err), 0);
+    assert_int_equal(stepcache_create(&back, t.be, t.S, 64, &sc, &err), 0);
+    stepcache_mask_free(&back);
+    for (int b = 0; b < 2; b++)
+        if (need[b])
+            assert_int_equal(stepcache_residual_set(sc, (enum stepcache_branch)b, res[b], &err), 0);
+    smp = tiny_sampler(&t);
+    assert_int_equal(sampler_state_load(smp, blob, blob_len, &err), 0);
+    tiny_denoise(&t, sc, smp, lat, 4, STEPS);
+    assert_memory_equal(lat, whole, t.n * 4);
+    free(res[0]);
+    free(res[1]);
+    free(blob);
+    free(lat);
+    free(whole);
+    sampler_free(smp);
+    stepcache_free(sc);
+    tiny_close(&t);
+}
+
+/* A mask depends on the schedule, tau and tables only: planned by another
+ * instance of the model ("another rank"), it is the same bytes; a rank that
+ * receives the bytes applies the same decisions. */
+static void test_mask_same_on_every_rank(void **state)
+{
+    (void)state;
+    struct tiny r0, r1;
+    tiny_open(&r0);
+    tiny_open(&r1);
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 0.4);
+    struct stepcache_mask a, b;
+    tiny_plan(&r0, &pt, &a);
+    tiny_plan(&r1, &pt, &b);
+    uint8_t ba[512], bb[512];
+    size_t la, lb;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_mask_save(&a, ba, sizeof ba, &la, &err), 0);
+    assert_int_equal(stepcache_mask_save(&b, bb, sizeof bb, &lb, &err), 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    /* a rank holding a shard of 10 tokens applies the received mask */
+    struct stepcache_mask got;
+    assert_int_equal(stepcache_mask_load(ba, la, &got, &err), 0);
+    stepcache_t *sc;
+    assert_int_equal(stepcache_create(&got, r1.be, 10, 64, &sc, &err), 0);
+    for (int i = 0; i < STEPS; i++)
+        for (int br = 0; br < 2; br++)
+            assert_int_equal(stepcache_mask_action(stepcache_get_mask(sc), i, br),
+                             stepcache_mask_action(&a, i, br));
+    stepcache_free(sc);
+    stepcache_mask_free(&got);
+    stepcache_mask_free(&a);
+    stepcache_mask_free(&b);
+    tiny_close(&r0);
+    tiny_close(&r1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_teacache_polynomial),
+        cmocka_unit_test(test_step_model_predictions),
+        cmocka_unit_test(test_cfg_skip_list),
+        cmocka_unit_test(test_prompt_threshold_refs),
+        cmocka_unit_test(test_refuse_other_step_count),
+        cmocka_unit_test(test_mask_round_trip),
+        cmocka_unit_test(test_fits_recover_models),
+        cmocka_unit_test(test_tiny_cached_close_to_uncached),
+        cmocka_unit_test(test_tiny_resume_mid_shot),
+        cmocka_unit_test(test_mask_same_on_every_rank),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
