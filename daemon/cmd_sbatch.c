@@ -40,6 +40,7 @@ struct sbatch_opts {
     int submit;
     const char *only[256];
     int n_only;
+    char worker_args[1024]; /* extra worker arguments, shell-quoted */
 };
 
 static void usage(FILE *out)
@@ -48,7 +49,7 @@ static void usage(FILE *out)
             "usage: ditfarm sbatch MANIFEST [--submit] [--jobs-dir DIR] [--shot ID]...\n"
             "                      [--gpus G | --nodes N --gpus-per-node G | --cpu-ranks P]\n"
             "                      [--backend cpu|cuda] [--worker PATH] [--grace SECONDS]\n"
-            "                      [--cpus-per-task N] [--configs DIR]\n\n"
+            "                      [--cpus-per-task N] [--configs DIR] [--worker-arg ARG]...\n\n"
             "Write one Slurm batch job per shot (job directory, normalized manifest, script)\n"
             "and print a submit script that works with plain sbatch; --submit runs sbatch.\n"
             "Default cluster: one node with 8 GPUs; --cpu-ranks P plans CPU ranks instead.\n");
@@ -68,7 +69,7 @@ static int parse_pos(const char *opt, const char *v, int lo, int hi, int *out)
 static int parse_args(int argc, char **argv, struct sbatch_opts *o)
 {
     enum { O_SUBMIT = 256, O_JOBS, O_SHOT, O_GPUS, O_NODES, O_PER, O_CPU, O_BACKEND, O_WORKER,
-           O_GRACE, O_CPT, O_CONFIGS, O_HELP };
+           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_HELP };
     static const struct option longs[] = {
         {"submit", no_argument, 0, O_SUBMIT},          {"jobs-dir", required_argument, 0, O_JOBS},
         {"shot", required_argument, 0, O_SHOT},        {"gpus", required_argument, 0, O_GPUS},
@@ -76,7 +77,8 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         {"cpu-ranks", required_argument, 0, O_CPU},    {"backend", required_argument, 0, O_BACKEND},
         {"worker", required_argument, 0, O_WORKER},    {"grace", required_argument, 0, O_GRACE},
         {"cpus-per-task", required_argument, 0, O_CPT}, {"configs", required_argument, 0, O_CONFIGS},
-        {"help", no_argument, 0, O_HELP},              {0, 0, 0, 0},
+        {"worker-arg", required_argument, 0, O_WARG},  {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
     };
     int ch, rc = 0;
     optind = 1;
@@ -98,6 +100,18 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         case O_GRACE: rc = parse_pos("--grace", optarg, 10, 65535, &o->grace_s); break;
         case O_CPT: rc = parse_pos("--cpus-per-task", optarg, 1, 1024, &o->cpus_per_task); break;
         case O_CONFIGS: o->configs = optarg; break;
+        case O_WARG: {
+            /* single-quote for the batch shell; a quote inside becomes '\'' */
+            size_t len = strlen(o->worker_args);
+            len += (size_t)snprintf(o->worker_args + len, sizeof(o->worker_args) - len, " '");
+            for (const char *c = optarg; *c && len + 5 < sizeof(o->worker_args); c++)
+                len += (size_t)snprintf(o->worker_args + len, sizeof(o->worker_args) - len, "%s",
+                                        *c == '\'' ? "'\\''" : (char[]){*c, 0});
+            if (len + 2 >= sizeof(o->worker_args))
+                return cli_usage_error("sbatch", "--worker-arg values too long");
+            snprintf(o->worker_args + len, sizeof(o->worker_args) - len, "'");
+            break;
+        }
         case 'h':
         case O_HELP: usage(stdout); return 1;
         default: return cli_usage_error("sbatch", "unknown option '%s'", argv[optind - 1]);
@@ -246,7 +260,7 @@ static int write_job(const struct sbatch_opts *o, const struct manifest *m, cons
     DF_TRY(write_manifest_json(m, sub, err));
 
     int gpu = !o->cpu_ranks;
-    struct tvar v[16];
+    struct tvar v[20];
     int n = 0;
     char desc[256];
     layout_describe(l, desc, sizeof(desc));
@@ -284,6 +298,7 @@ static int write_job(const struct sbatch_opts *o, const struct manifest *m, cons
     if (s->resources.qos[0])
         snprintf(extra + e, sizeof(extra) - e, "#SBATCH --qos=%s\n", s->resources.qos);
     set_var(&v[n++], "SBATCH_EXTRA", "%s", extra);
+    set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
 
     snprintf(job->script, sizeof(job->script), "%s/job.sbatch", job->dir);
     FILE *f = fopen(job->script, "w");

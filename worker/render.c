@@ -610,6 +610,20 @@ static int finish_video(struct render *r, char *out_path, size_t out_cap, struct
     return rc;
 }
 
+/* <ckpt_dir>/<shot>.done names the finished output: the batch script trusts
+ * an exit code of 0 only when this file exists (a step that Slurm failed to
+ * launch must not pass for a finished shot). */
+static int write_done_marker(struct render *r, const char *out_path, struct df_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/%s.done", r->o->ckpt_dir, r->shot->id);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s\n", out_path) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
+    return 0;
+}
+
 /* ---- driver -------------------------------------------------------------- */
 
 static void render_cleanup(struct render *r)
@@ -671,6 +685,8 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
         if (rc == 0)
             DF_INFO(log, "shot %s: done in %.1f s (denoise %.1f s, decode+encode %.1f s): %s",
                     r.shot->id, r.t_denoise + r.t_decode, r.t_denoise, r.t_decode, out_path);
+        if (rc == 0 && o->ckpt_dir)
+            rc = write_done_marker(&r, out_path, err);
     }
     if (rc < 0 && r.shot)
         df_err_prefix(err, "shot %s", r.shot->id);
