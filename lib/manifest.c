@@ -81,6 +81,15 @@ static const char *strip_path(const char *msg, const char *path)
 
 static int load_text(struct loader *L, const char *file, const char *data, size_t len);
 
+/* Append to a NUL-terminated buffer, truncating (messages may be cut short). */
+static void append(char *dst, size_t cap, const char *s)
+{
+    size_t o = strlen(dst);
+    while (*s && o + 1 < cap)
+        dst[o++] = *s++;
+    dst[o] = '\0';
+}
+
 static void load_include(struct loader *L, const struct ynode *n, const char *dir)
 {
     const char *rel;
@@ -99,10 +108,11 @@ static void load_include(struct loader *L, const struct ynode *n, const char *di
     for (int i = 0; i < L->depth; i++)
         if (strcmp(L->chain[i], real) == 0) {
             char text[700] = "";
-            for (int j = i; j < L->depth; j++)
-                snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s -> ",
-                         L->chain[j]);
-            snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s", real);
+            for (int j = i; j < L->depth; j++) {
+                append(text, sizeof(text), L->chain[j]);
+                append(text, sizeof(text), " -> ");
+            }
+            append(text, sizeof(text), real);
             ynode_diag(n, L->ld.diags, "include cycle: %s", text);
             return;
         }

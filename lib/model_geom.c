@@ -146,7 +146,9 @@ static void basename_noext(const char *path, char *dst, size_t cap)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
-    snprintf(dst, cap, "%s", b);
+    size_t n = strnlen(b, cap - 1); /* a long name is cut to fit */
+    memcpy(dst, b, n);
+    dst[n] = '\0';
     char *dot = strrchr(dst, '.');
     if (dot && (strcmp(dot, ".yaml") == 0 || strcmp(dot, ".yml") == 0))
         *dot = '\0';
