@@ -94,7 +94,7 @@ static void test_file_sidecar(void **state)
     assert_string_equal(get(j, "shot")->valuestring, "s1");
     assert_string_equal(get(j, "prompt")->valuestring, "a fox \"quoted\"");
     assert_string_equal(get(j, "model.name")->valuestring, "wan2.1-t2v-1.3b");
-    assert_string_equal(get(j, "model.weights_sha256")->valuestring, "00ff");
+    assert_string_equal(get(j, "model.weights_fingerprint")->valuestring, "00ff");
     assert_int_equal(get(j, "layout.cfg")->valueint, 2);
     assert_int_equal(get(j, "layout.world")->valueint, 4);
     assert_int_equal(get(j, "steps")->valueint, 50);

@@ -32,6 +32,7 @@
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
+#include "sidecar.h"
 #include "text_embed.h"
 #include "usp_attn.h"
 #include "vae.h"
@@ -71,7 +72,8 @@ struct render {
     float *out_full;                /* canonical model output */
     float *vel_cond, *vel_uncond, *vel; /* shard-sized */
     float *all_rows;                /* token-major rows of every token (gathers) */
-    double t_denoise, t_decode;
+    double t_load, t_denoise, t_decode;
+    time_t started;
     uint64_t shot_hash, weights_hash; /* checkpoint identity */
     int ckpt_every;                   /* 0: none by step count */
     double ckpt_every_s;              /* 0: none by time */
@@ -206,8 +208,8 @@ static int setup_model(struct render *r, struct df_err *err)
     const struct wan_config *c = wan_model_config(r->dit);
     DF_DEBUG(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
             c->num_layers, c->dim, c->num_heads, now_s() - t0, kern_backend_name(r->be));
+    DF_TRY(model_id_weights(dir, &r->weights_hash, err));
     if (r->o->ckpt_dir) {
-        DF_TRY(model_id_weights(dir, &r->weights_hash, err));
         r->shot_hash = manifest_shot_hash(s);
         r->ckpt_every = r->o->ckpt_every > 0 ? r->o->ckpt_every : s->checkpoint.every_steps;
         r->ckpt_every_s = s->checkpoint.every_minutes * 60.0;
@@ -549,6 +551,32 @@ static int on_frame(void *user, int index, const float *rgb, int height, int wid
     return encode_frame_f32((encode_t)user, rgb, err);
 }
 
+static int write_sidecar(struct render *r, const char *out_path, int width, int height,
+                         const struct encode_result *res, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    const struct layout *l = &r->par.lay;
+    char weights[24];
+    snprintf(weights, sizeof(weights), "%016llx", (unsigned long long)r->weights_hash);
+    int steps_run = s->steps; /* every step computes both branches until caching lands */
+    struct sidecar_cache_stat cache[] = {{"cond", steps_run, 0},
+                                         {"uncond", r->guided ? steps_run : 0, 0}};
+    struct sidecar_timing timings[] = {{"load", r->t_load},
+                                       {"denoise", r->t_denoise},
+                                       {"vae_decode+encode", r->t_decode}};
+    struct sidecar_info si = {
+        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .model = s->model,
+        .weights_hash = weights,
+        .layout = {l->cfg, l->ulysses, l->ring, l->world},
+        .steps = s->steps, .sampler = sampler_name(s->sampler), .width = width,
+        .height = height, .fps_num = s->fps, .fps_den = 1, .codec = codec_name(s->output.codec),
+        .encode = res, .audio_source = s->output.audio, .cache = cache,
+        .n_cache = r->guided ? 2 : 1, .timings = timings,
+        .n_timings = sizeof(timings) / sizeof(timings[0]), .started = r->started,
+        .finished = time(NULL)};
+    return sidecar_write(out_path, &si, err);
+}
+
 static int finish_video(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
 {
     const struct shot *s = r->shot;
@@ -603,6 +631,8 @@ static int finish_video(struct render *r, char *out_path, size_t out_cap, struct
             DF_INFO(r->log, "shot %s: decoded %d frames %dx%d in %.2f s, encoded %s (%s, %s)",
                     s->id, frames, width, height, r->t_decode, out_path, res.encoder,
                     res.pix_fmt);
+        if (rc == 0)
+            rc = write_sidecar(r, out_path, width, height, &res, err);
     } else {
         encode_abort(enc);
     }
@@ -648,10 +678,12 @@ static void render_cleanup(struct render *r)
 
 int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err)
 {
-    struct render r = {.o = o, .log = log};
+    struct render r = {.o = o, .log = log, .started = time(NULL)};
+    double t0 = now_s();
     int rc = load_shot(&r, err);
     if (rc == 0)
         rc = setup_model(&r, err);
+    r.t_load = now_s() - t0;
     if (rc == 0)
         rc = setup_latent(&r, err);
     if (rc == 0) {

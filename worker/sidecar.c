@@ -126,7 +126,7 @@ static cJSON *build(const char *output, const struct sidecar_info *si, const cha
     cJSON_AddItemToObject(j, "prompt", str_or_null(si->prompt));
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     cJSON_AddItemToObject(m, "name", str_or_null(si->model));
-    cJSON_AddItemToObject(m, "weights_sha256", str_or_null(si->weights_hash));
+    cJSON_AddItemToObject(m, "weights_fingerprint", str_or_null(si->weights_hash));
     cJSON *l = cJSON_AddObjectToObject(j, "layout");
     cJSON_AddNumberToObject(l, "cfg", si->layout.cfg);
     cJSON_AddNumberToObject(l, "ulysses", si->layout.ulysses);

@@ -12,7 +12,7 @@
  *
  * JSON (version 1; keys are never renamed, new ones may appear):
  *   sidecar_version 1, ditfarm_version, shot, seed (an exact integer, up to
- *   2^64-1), prompt, model {name, weights_sha256}, layout {cfg, ulysses, ring,
+ *   2^64-1), prompt, model {name, weights_fingerprint}, layout {cfg, ulysses, ring,
  *   world}, steps, sampler, video {width, height, frames, fps ("16/1"),
  *   codec, encoder, container, pix_fmt, audio {source, mode: copy|aac} | null},
  *   cache [{branch, computed, skipped}], timings_s {phase: seconds},
@@ -57,7 +57,7 @@ struct sidecar_info {
     uint64_t seed;
     const char *prompt;
     const char *model;        /* model name as in the manifest */
-    const char *weights_hash; /* SHA-256 hex of the weights */
+    const char *weights_hash; /* weights fingerprint (model_id.h), hex */
     struct sidecar_layout layout;
     int steps;
     const char *sampler;      /* "unipc", "euler" */

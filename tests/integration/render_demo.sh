@@ -23,7 +23,10 @@ for shot in red-sunrise blue-forest; do
     [ "$probe" = "h264,64,64,8/1,9" ] || fail "$f: ffprobe says '$probe', want h264,64,64,8/1,9"
     ffprobe -v error -show_entries format_tags=seed -of csv=p=0 "$f" | grep -qE '^(42|7)$' ||
         fail "$f: seed tag missing"
-    echo "ok: $f ($probe)"
+    [ -s "$f.json" ] || fail "$f.json (sidecar) missing"
+    want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["output"]["sha256"])' "$f.json")
+    [ "$want" = "$(sha256sum "$f" | cut -d' ' -f1)" ] || fail "$f: sidecar sha256 differs"
+    echo "ok: $f ($probe), sidecar checksum verified"
 done
 sha1=$(sha256sum out/demo/red-sunrise.mp4 | cut -d' ' -f1)
 "$B/daemon/ditfarm" render "$S/configs/examples/demo.yaml" --shot red-sunrise >/dev/null 2>&1
