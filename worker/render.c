@@ -454,7 +454,9 @@ static int stop_requested(struct render *r, int done, struct df_err *err)
 
 static void fmt_duration(double s, char *buf, size_t cap)
 {
-    if (s < 60)
+    if (s < 10)
+        snprintf(buf, cap, "%.3fs", s);
+    else if (s < 60)
         snprintf(buf, cap, "%.1fs", s);
     else if (s < 3600)
         snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
