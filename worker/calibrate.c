@@ -55,8 +55,8 @@ void calibrate_opts_init(struct calibrate_opts *o)
 /* Everything one calibration holds; freed by ctx_free. */
 struct ctx {
     const struct calibrate_opts *o;
-    kern_backend_t be;     /* owned, when the model is loaded here */
-    kern_backend_t be_use; /* the model's backend */
+    kern_backend_t be;           /* owned, when the model is loaded here */
+    kern_backend_t be_use;       /* the model's backend */
     struct wan_model *m, *own_m; /* the model; own_m when loaded here */
     struct wan_shape sh;
     int P, N, dim, text_len, text_dim;
@@ -68,9 +68,9 @@ struct ctx {
 
 static void ctx_free(struct ctx *c)
 {
-    void *p[] = {c->text[0], c->text[1], c->latent, c->out[0],   c->out[1],   c->vel,
+    void *p[] = {c->text[0], c->text[1], c->latent,    c->out[0],    c->out[1],    c->vel,
                  c->x_in,    c->x_out,   c->r_prev[0], c->r_prev[1], c->v_prev[0], c->v_prev[1],
-                 c->rel_e,   c->rel_e0,  c->rel_r, c->q};
+                 c->rel_e,   c->rel_e0,  c->rel_r,     c->q};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         free(p[i]);
     wan_model_free(c->own_m);
@@ -101,8 +101,10 @@ static int ctx_setup(struct ctx *c, struct df_err *err)
     c->dim = w->dim;
     c->text_dim = w->text_dim;
     c->text_len = 16;
-    c->sh = (struct wan_shape){.frames = o->latent[0], .height = o->latent[1],
-                               .width = o->latent[2], .text_len = c->text_len};
+    c->sh = (struct wan_shape){.frames = o->latent[0],
+                               .height = o->latent[1],
+                               .width = o->latent[2],
+                               .text_len = c->text_len};
     long long S = wan_config_tokens(w, o->latent[0], o->latent[1], o->latent[2], err);
     DF_TRY((int)(S < 0 ? S : 0));
     DF_TRY(wan_model_reserve(c->m, &c->sh, err));
@@ -114,15 +116,22 @@ static int ctx_setup(struct ctx *c, struct df_err *err)
     struct {
         void **p;
         size_t bytes;
-    } a[] = {{(void **)&c->text[0], tn * 4},     {(void **)&c->text[1], tn * 4},
-             {(void **)&c->latent, c->latent_n * 4}, {(void **)&c->out[0], c->latent_n * 4},
-             {(void **)&c->out[1], c->latent_n * 4}, {(void **)&c->vel, c->latent_n * 4},
-             {(void **)&c->x_in, c->hid_n * 4},  {(void **)&c->x_out, c->hid_n * 4},
-             {(void **)&c->r_prev[0], c->hid_n * 4}, {(void **)&c->r_prev[1], c->hid_n * 4},
+    } a[] = {{(void **)&c->text[0], tn * 4},
+             {(void **)&c->text[1], tn * 4},
+             {(void **)&c->latent, c->latent_n * 4},
+             {(void **)&c->out[0], c->latent_n * 4},
+             {(void **)&c->out[1], c->latent_n * 4},
+             {(void **)&c->vel, c->latent_n * 4},
+             {(void **)&c->x_in, c->hid_n * 4},
+             {(void **)&c->x_out, c->hid_n * 4},
+             {(void **)&c->r_prev[0], c->hid_n * 4},
+             {(void **)&c->r_prev[1], c->hid_n * 4},
              {(void **)&c->v_prev[0], (size_t)7 * c->dim * 4},
              {(void **)&c->v_prev[1], (size_t)7 * c->dim * 4},
-             {(void **)&c->rel_e, rec * 8},      {(void **)&c->rel_e0, rec * 8},
-             {(void **)&c->rel_r, 2 * rec * 8},  {(void **)&c->q, rec * 8}};
+             {(void **)&c->rel_e, rec * 8},
+             {(void **)&c->rel_e0, rec * 8},
+             {(void **)&c->rel_r, 2 * rec * 8},
+             {(void **)&c->q, rec * 8}};
     for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
         *a[i].p = calloc(1, a[i].bytes ? a[i].bytes : 1);
         DF_FAIL_IF(!*a[i].p, err, DF_E_NOMEM, "calibrate: out of memory");
@@ -139,8 +148,7 @@ static int branch_pass(struct ctx *c, int p, int i, int b, float t, struct df_er
         memcpy(cur, wan_model_temb(c->m), (size_t)c->dim * 4);
         memcpy(cur + c->dim, wan_model_timestep_proj(c->m), (size_t)6 * c->dim * 4);
         c->rel_e[p * c->N + i] = i ? rel_l1(cur, prev, (size_t)c->dim) : 0.0;
-        c->rel_e0[p * c->N + i] =
-            i ? rel_l1(cur + c->dim, prev + c->dim, (size_t)6 * c->dim) : 0.0;
+        c->rel_e0[p * c->N + i] = i ? rel_l1(cur + c->dim, prev + c->dim, (size_t)6 * c->dim) : 0.0;
     }
     int64_t rows = 0;
     float *x = wan_model_hidden(c->m, &rows);
@@ -293,8 +301,7 @@ int calibrate_run(const struct calibrate_opts *o, struct stepcache_calib *out,
 }
 
 int calibrate_run_model(const struct calibrate_opts *o, kern_backend_t be, struct wan_model *m,
-                        struct stepcache_calib *out, struct cJSON **provenance,
-                        struct df_err *err)
+                        struct stepcache_calib *out, struct cJSON **provenance, struct df_err *err)
 {
     return run(o, be, m, out, provenance, err);
 }

@@ -30,8 +30,8 @@
 struct cJSON;
 
 struct calibrate_opts {
-    const char *model_dir;      /* folder with transformer/ */
-    const char *model_name;     /* written into the file; NULL: model_dir's basename */
+    const char *model_dir;  /* folder with transformer/ */
+    const char *model_name; /* written into the file; NULL: model_dir's basename */
     enum sampler_kind sampler;
     int steps;
     double shift;
@@ -63,7 +63,6 @@ int calibrate_run(const struct calibrate_opts *o, struct stepcache_calib *out,
  * the model is reserved for the calibration latent.  o->model_dir may be
  * NULL (then name the model with o->model_name). */
 int calibrate_run_model(const struct calibrate_opts *o, kern_backend_t be, struct wan_model *m,
-                        struct stepcache_calib *out, struct cJSON **provenance,
-                        struct df_err *err);
+                        struct stepcache_calib *out, struct cJSON **provenance, struct df_err *err);
 
 #endif

@@ -18,10 +18,9 @@
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: ditfarm-worker calibrate MODEL_DIR --sampler euler|unipc --steps N "
-            "[--shift X] [--prompts FILE | --n-prompts K] [--latent T,H,W] [--guidance G] "
-            "[--seed N] [--name NAME] [--backend B] [--threads N] --out FILE\n");
+    fprintf(stderr, "usage: ditfarm-worker calibrate MODEL_DIR --sampler euler|unipc --steps N "
+                    "[--shift X] [--prompts FILE | --n-prompts K] [--latent T,H,W] [--guidance G] "
+                    "[--seed N] [--name NAME] [--backend B] [--threads N] --out FILE\n");
     return WORKER_EXIT_USAGE;
 }
 

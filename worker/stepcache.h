@@ -52,8 +52,8 @@ struct cJSON;
 
 /* ==== calibration data (stepcache_calib.c) ================================ */
 
-#define STEPCACHE_POLY_TERMS 5  /* c0·x⁴ + c1·x³ + c2·x² + c3·x + c4 (numpy poly1d) */
-#define STEPCACHE_FIT_TERMS 12  /* [1, x, t, x², t², xt, x³, t³, x²t, xt², x⁴, t⁴] */
+#define STEPCACHE_POLY_TERMS 5 /* c0·x⁴ + c1·x³ + c2·x² + c3·x + c4 (numpy poly1d) */
+#define STEPCACHE_FIT_TERMS 12 /* [1, x, t, x², t², xt, x³, t³, x²t, xt², x⁴, t⁴] */
 #define STEPCACHE_MAX_STEPS 10000
 #define STEPCACHE_CALIB_FORMAT "ditfarm-stepcache/1"
 
@@ -62,19 +62,19 @@ struct cJSON;
  * holds the PromptTea step model and CFG table, valid ONLY for its sampler
  * and step count. */
 struct stepcache_calib {
-    char path[4096];                          /* the file it was read from ("" if built) */
-    char model[64];                           /* model name */
-    char source[512];                         /* where the numbers come from */
-    int has_poly[CACHE_MODE_COUNT];           /* TeaCache polynomial present, per mode */
+    char path[4096];                /* the file it was read from ("" if built) */
+    char model[64];                 /* model name */
+    char source[512];               /* where the numbers come from */
+    int has_poly[CACHE_MODE_COUNT]; /* TeaCache polynomial present, per mode */
     double poly[CACHE_MODE_COUNT][STEPCACHE_POLY_TERMS];
     /* per-setup part: steps == 0 when absent */
-    char sampler[16];                         /* "euler" / "unipc" */
-    int steps;                                /* N the tables were fitted for */
-    double shift;                             /* flow shift of the calibration */
-    int has_fit;                              /* PromptTea step model present */
-    double fit_b;                             /* intercept */
-    double fit_w[STEPCACHE_FIT_TERMS];        /* weights, feature order above */
-    double *cfg_table;                        /* [steps] q_i, or NULL (owned) */
+    char sampler[16];                  /* "euler" / "unipc" */
+    int steps;                         /* N the tables were fitted for */
+    double shift;                      /* flow shift of the calibration */
+    int has_fit;                       /* PromptTea step model present */
+    double fit_b;                      /* intercept */
+    double fit_w[STEPCACHE_FIT_TERMS]; /* weights, feature order above */
+    double *cfg_table;                 /* [steps] q_i, or NULL (owned) */
     /* PromptTea prompt-complexity defaults and references ("" = none) */
     double thresh_lo, thresh_hi, k;           /* 0 when the file gives none */
     char ref_simple[4096], ref_complex[4096]; /* bf16 [n, ref_dim] files, absolute */
@@ -143,8 +143,8 @@ void stepcache_refs_free(struct stepcache_refs *r);
  * sigmoid(k(r - 0.5)); tau = w·lo + (1 - w)·hi.  In double (the reference's
  * bf16 arithmetic differs by up to ~0.007 near r = 0.5).  *r_out may be NULL.
  * Returns 0 or DF_E_INVAL (dim mismatch, no tokens, zero mean vector). */
-int stepcache_prompt_tau(const struct stepcache_refs *refs, const float *emb, int n_tokens,
-                         int dim, double lo, double hi, double k, double *tau, double *r_out,
+int stepcache_prompt_tau(const struct stepcache_refs *refs, const float *emb, int n_tokens, int dim,
+                         double lo, double hi, double k, double *tau, double *r_out,
                          struct df_err *err);
 
 /* The shot's tau and where it came from (for logs and the sidecar):
@@ -203,13 +203,13 @@ struct stepcache_plan_in {
     const struct stepcache_calib *calib; /* checked with stepcache_calib_check */
     const char *sampler;                 /* for the check */
     int steps;
-    const float *timesteps;              /* [steps], the sampler's t per step */
-    int guided;                          /* classifier-free guidance on */
-    double tau;                          /* from stepcache_tau */
+    const float *timesteps; /* [steps], the sampler's t per step */
+    int guided;             /* classifier-free guidance on */
+    double tau;             /* from stepcache_tau */
     const char *tau_source;
-    stepcache_time_embed_fn time_embed;  /* not called for policy off */
+    stepcache_time_embed_fn time_embed; /* not called for policy off */
     void *user;
-    int dim;                             /* model dim */
+    int dim; /* model dim */
 };
 
 /* Plan the mask (rules: prompttea.md sections 1, 2.3, 2.4).  Policy off:
@@ -276,6 +276,8 @@ void stepcache_free(stepcache_t *sc);
 
 /* The mask in use. */
 const struct stepcache_mask *stepcache_get_mask(const stepcache_t *sc);
+/* The local rows and width the cache was created for. */
+void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim);
 
 /* One branch's forward on this rank's token range, as wan_model_forward but
  * with the block stack replaced by the mask's action for (step, branch):
@@ -304,6 +306,45 @@ int stepcache_residual_get(const stepcache_t *sc, enum stepcache_branch b, float
 int stepcache_residual_set(stepcache_t *sc, enum stepcache_branch b, const float *host,
                            struct df_err *err);
 
+/* ==== checkpoints (stepcache_ckpt.c) ====================================== */
+
+/* Section names: the mask (bytes of stepcache_mask_save) and the residuals,
+ * f32 tensors of GLOBAL extents [tokens, dim] (token-major, all ranks'
+ * shards gathered), so a run may resume on another rank count.  A resumed
+ * run applies the STORED mask (same decisions even if the calibration file
+ * changed), and only the residuals the next step reads are stored
+ * (stepcache_residual_needed): a checkpoint before a step that computes
+ * both branches holds no residual at all. */
+#define STEPCACHE_CKPT_MASK "stepcache.mask"
+#define STEPCACHE_CKPT_RESIDUAL_COND "stepcache.residual.cond"
+#define STEPCACHE_CKPT_RESIDUAL_UNCOND "stepcache.residual.uncond"
+
+struct ckpt_writer;
+struct ckpt_reader;
+
+/* Put the mask.  Returns 0 or the writer's codes. */
+int stepcache_ckpt_put_mask(struct ckpt_writer *w, const struct stepcache_mask *m,
+                            struct df_err *err);
+/* Get the mask into *out (stepcache_mask_free).  Returns 0, DF_E_NOTFOUND
+ * (checkpoint of an uncached run), DF_E_CORRUPT, or the reader's codes. */
+int stepcache_ckpt_get_mask(const struct ckpt_reader *r, struct stepcache_mask *out,
+                            struct df_err *err);
+/* Put/get branch b's residual, global [tokens, dim].  Return 0 or the
+ * writer's/reader's codes (get: DF_E_NOTFOUND when not stored). */
+int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b,
+                                const float *global, int64_t tokens, int dim, struct df_err *err);
+int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b,
+                                float *global, int64_t tokens, int dim, struct df_err *err);
+
+/* Single-rank convenience (the cache holds every token): put the mask and
+ * the residuals the step `next` needs / restore them.  The restore returns
+ * the stored mask in *mask_out (caller frees) and creates nothing: call it
+ * on a cache created from that mask.  Return 0 or the codes above. */
+int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next,
+                        struct df_err *err);
+int stepcache_ckpt_restore(const struct ckpt_reader *r, stepcache_t *sc, int next,
+                           struct df_err *err);
+
 /* ==== fitting, for calibration (stepcache_fit.c) ========================== */
 
 /* Least squares min |A w - y|² + ridge·|D w|² in double, A [m, n] row-major,
@@ -316,8 +357,8 @@ int stepcache_lsq(const double *A, const double *y, int m, int n, double ridge, 
                   struct df_err *err);
 
 /* numpy.polyfit(x, y, 4): c[0..4] highest power first.  Returns as above. */
-int stepcache_fit_poly(const double *x, const double *y, int m,
-                       double c[STEPCACHE_POLY_TERMS], struct df_err *err);
+int stepcache_fit_poly(const double *x, const double *y, int m, double c[STEPCACHE_POLY_TERMS],
+                       struct df_err *err);
 
 /* sklearn LinearRegression on the 12 features of (x_i, step_i): *b and w[12]
  * (w[0], the constant feature, is 0; the intercept is b).  Returns as above. */

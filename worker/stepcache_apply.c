@@ -22,12 +22,12 @@
 
 struct stepcache {
     uint32_t magic;
-    struct stepcache_mask mask;             /* copy */
+    struct stepcache_mask mask; /* copy */
     kern_backend_t be;
-    int64_t rows;                           /* local tokens */
+    int64_t rows; /* local tokens */
     int dim;
-    float *res[STEPCACHE_BRANCH_COUNT];     /* b: [rows, dim], NULL when unused */
-    int valid[STEPCACHE_BRANCH_COUNT];      /* res holds a residual */
+    float *res[STEPCACHE_BRANCH_COUNT]; /* b: [rows, dim], NULL when unused */
+    int valid[STEPCACHE_BRANCH_COUNT];  /* res holds a residual */
     struct stepcache_counts counts;
 };
 
@@ -74,6 +74,12 @@ const struct stepcache_mask *stepcache_get_mask(const stepcache_t *sc)
     return &sc->mask;
 }
 
+void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim)
+{
+    *rows = sc->rows;
+    *dim = sc->dim;
+}
+
 void stepcache_get_counts(const stepcache_t *sc, struct stepcache_counts *out)
 {
     *out = sc->counts;
@@ -88,7 +94,7 @@ static int residual_pass(stepcache_t *sc, struct wan_model *m, enum stepcache_ac
                          enum stepcache_branch b, int step, struct df_err *err)
 {
     int64_t rows = 0;
-    float *x = wan_model_hidden(m, &rows);                          /* [s, d] backend */
+    float *x = wan_model_hidden(m, &rows); /* [s, d] backend */
     const size_t n = (size_t)rows * (size_t)sc->dim;
     DF_FAIL_IF(rows != sc->rows || wan_model_config(m)->dim != sc->dim, err, DF_E_INVAL,
                "step cache holds %lld tokens of %d, the forward has %lld of %d",
@@ -96,8 +102,8 @@ static int residual_pass(stepcache_t *sc, struct wan_model *m, enum stepcache_ac
     if (a == STEPCACHE_ACTION_COMPUTE) {
         DF_TRY(kern_zero(sc->be, sc->res[b], n, err));
         DF_TRY(kern_scale_add(sc->be, sc->res[b], x, -1.0f, n, err)); /* R_b = -x_in (exact) */
-        DF_TRY(wan_model_blocks(m, err));                           /* x = x_out */
-        DF_TRY(kern_add(sc->be, sc->res[b], x, n, err));            /* R_b = x_out - x_in */
+        DF_TRY(wan_model_blocks(m, err));                             /* x = x_out */
+        DF_TRY(kern_add(sc->be, sc->res[b], x, n, err));              /* R_b = x_out - x_in */
         sc->valid[b] = 1;
         return 0;
     }
@@ -105,7 +111,7 @@ static int residual_pass(stepcache_t *sc, struct wan_model *m, enum stepcache_ac
     DF_FAIL_IF(!sc->valid[src], err, DF_E_INTERNAL,
                "step %d: %s pass %s but the %s residual was never computed or restored", step,
                stepcache_branch_name(b), stepcache_action_name(a), stepcache_branch_name(src));
-    DF_TRY(kern_add(sc->be, x, sc->res[src], n, err));              /* x_out = x_in + R */
+    DF_TRY(kern_add(sc->be, x, sc->res[src], n, err)); /* x_out = x_in + R */
     if (a == STEPCACHE_ACTION_REUSE_COND) {
         DF_TRY(kern_copy(sc->be, sc->res[b], sc->res[src], n, err)); /* R_u := R_c */
         sc->valid[b] = 1;
@@ -117,8 +123,8 @@ int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_sha
                       const float *latent, float t, const float *text, int step,
                       enum stepcache_branch b, float *out, struct df_err *err)
 {
-    DF_FAIL_IF((unsigned)b >= STEPCACHE_BRANCH_COUNT || (b == STEPCACHE_BRANCH_UNCOND &&
-                                                         !sc->mask.guided),
+    DF_FAIL_IF((unsigned)b >= STEPCACHE_BRANCH_COUNT ||
+                   (b == STEPCACHE_BRANCH_UNCOND && !sc->mask.guided),
                err, DF_E_INVAL, "step cache: branch %d on a %s shot", (int)b,
                sc->mask.guided ? "guided" : "unguided");
     const enum stepcache_action a = stepcache_mask_action(&sc->mask, step, b);

@@ -40,10 +40,9 @@ double stepcache_poly_eval(const double c[STEPCACHE_POLY_TERMS], double x)
 
 void stepcache_fit_features(double x, double t, double phi[STEPCACHE_FIT_TERMS])
 {
-    const double f[STEPCACHE_FIT_TERMS] = {1.0,       x,         t,         x * x,
-                                           t * t,     x * t,     x * x * x, t * t * t,
-                                           x * x * t, x * t * t, x * x * x * x,
-                                           t * t * t * t};
+    const double f[STEPCACHE_FIT_TERMS] = {
+        1.0,       x,         t,         x * x,     t * t,         x * t,
+        x * x * x, t * t * t, x * x * t, x * t * t, x * x * x * x, t * t * t * t};
     memcpy(phi, f, sizeof f);
 }
 
@@ -71,8 +70,7 @@ static int read_text(const char *path, char **out, struct df_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "cannot open %s",
-                            path);
+        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "cannot open %s", path);
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -216,9 +214,8 @@ static int parse_calib(const cJSON *root, const char *path, struct stepcache_cal
         DF_TRY(get_string(setup, "sampler", "setup", c->sampler, sizeof c->sampler, 1, err));
         DF_TRY(get_number(setup, "steps", "setup", &steps, 1, err));
         DF_TRY(get_number(setup, "shift", "setup", &c->shift, 0, err));
-        DF_FAIL_IF(steps < 1 || steps > STEPCACHE_MAX_STEPS || steps != (int)steps, err,
-                   DF_E_PARSE, "setup.steps %g is not an integer in [1, %d]", steps,
-                   STEPCACHE_MAX_STEPS);
+        DF_FAIL_IF(steps < 1 || steps > STEPCACHE_MAX_STEPS || steps != (int)steps, err, DF_E_PARSE,
+                   "setup.steps %g is not an integer in [1, %d]", steps, STEPCACHE_MAX_STEPS);
         c->steps = (int)steps;
     }
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "prompttea");
@@ -265,7 +262,8 @@ static cJSON *calib_json(const struct stepcache_calib *c, const cJSON *provenanc
     cJSON *tea = cJSON_AddObjectToObject(o, "teacache");
     for (int m = 0; m < CACHE_MODE_COUNT; m++)
         if (c->has_poly[m])
-            cJSON_AddItemToObject(tea, cache_mode_name(m), numbers(c->poly[m], STEPCACHE_POLY_TERMS));
+            cJSON_AddItemToObject(tea, cache_mode_name(m),
+                                  numbers(c->poly[m], STEPCACHE_POLY_TERMS));
     if (c->steps > 0) {
         cJSON *s = cJSON_AddObjectToObject(o, "setup");
         cJSON_AddStringToObject(s, "sampler", c->sampler);
@@ -329,8 +327,7 @@ int stepcache_calib_check(const struct stepcache_calib *c, const struct shot_cac
     }
     /* prompttea: per-step tables, only for their own setup */
     const int need_cfg = policy->cfg_threshold > 0;
-    DF_FAIL_IF(c->steps <= 0 || !c->has_fit || (need_cfg && !c->cfg_table), err,
-               DF_E_UNSUPPORTED,
+    DF_FAIL_IF(c->steps <= 0 || !c->has_fit || (need_cfg && !c->cfg_table), err, DF_E_UNSUPPORTED,
                "prompttea: %s has no step model%s for %s with %d steps; run `ditfarm-worker "
                "calibrate` for this setup or use cache policy teacache",
                file, need_cfg ? " and CFG table" : "", sampler, steps);
@@ -356,8 +353,8 @@ int stepcache_calib_resolve(const char *configs_dir, const char *model,
     if (policy->policy == CACHE_POLICY_OFF)
         return 0;
     char setup[4096], level[4096];
-    snprintf(setup, sizeof setup, "%s/models/%s/stepcache-%s-%d.json", configs_dir, model,
-             sampler, steps);
+    snprintf(setup, sizeof setup, "%s/models/%s/stepcache-%s-%d.json", configs_dir, model, sampler,
+             steps);
     snprintf(level, sizeof level, "%s/models/%s.stepcache.json", configs_dir, model);
     const char *path = exists(setup) ? setup : exists(level) ? level : NULL;
     DF_FAIL_IF(!path, err, DF_E_NOTFOUND,

@@ -86,8 +86,8 @@ done:
     return rc;
 }
 
-int stepcache_fit_poly(const double *x, const double *y, int m,
-                       double c[STEPCACHE_POLY_TERMS], struct df_err *err)
+int stepcache_fit_poly(const double *x, const double *y, int m, double c[STEPCACHE_POLY_TERMS],
+                       struct df_err *err)
 {
     double *A = malloc((size_t)m * STEPCACHE_POLY_TERMS * sizeof *A);
     DF_FAIL_IF(!A, err, DF_E_NOMEM, "out of memory");

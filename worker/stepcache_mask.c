@@ -110,8 +110,8 @@ static int schedule_rel(const struct stepcache_plan_in *in, int use_e0, double *
         const int cur = i & 1;
         rc = in->time_embed(in->user, in->timesteps[i], e[cur], e0[cur], err);
         if (rc == 0)
-            rel[i] = i == 0 ? 0.0
-                            : rel_l1(use_e0 ? e0[cur] : e[cur], use_e0 ? e0[!cur] : e[!cur], n);
+            rel[i] =
+                i == 0 ? 0.0 : rel_l1(use_e0 ? e0[cur] : e[cur], use_e0 ? e0[!cur] : e[!cur], n);
     }
     free(buf);
     if (rc < 0)
@@ -166,8 +166,8 @@ int stepcache_plan(const struct stepcache_plan_in *in, struct stepcache_mask *ou
     DF_FAIL_IF((unsigned)p->policy >= CACHE_POLICY_COUNT || (unsigned)p->mode >= CACHE_MODE_COUNT,
                err, DF_E_INVAL, "step cache: bad policy or mode");
     if (p->policy != CACHE_POLICY_OFF) {
-        DF_TRY(stepcache_calib_check(in->calib, p, in->sampler ? in->sampler : "?", in->steps,
-                                     err));
+        DF_TRY(
+            stepcache_calib_check(in->calib, p, in->sampler ? in->sampler : "?", in->steps, err));
         DF_FAIL_IF(!in->time_embed || !in->timesteps || in->dim <= 0, err, DF_E_INVAL,
                    "step cache: no time embedding to plan with");
     }
@@ -280,8 +280,8 @@ int stepcache_mask_save(const struct stepcache_mask *m, void *dst, size_t cap, s
                         struct df_err *err)
 {
     const size_t need = stepcache_mask_size(m);
-    DF_FAIL_IF(cap < need, err, DF_E_RANGE, "step-cache mask needs %zu bytes, buffer has %zu",
-               need, cap);
+    DF_FAIL_IF(cap < need, err, DF_E_RANGE, "step-cache mask needs %zu bytes, buffer has %zu", need,
+               cap);
     uint8_t *p = dst;
     memset(p, 0, MASK_HEADER);
     memcpy(p, MASK_MAGIC, 4);
@@ -299,8 +299,7 @@ int stepcache_mask_save(const struct stepcache_mask *m, void *dst, size_t cap, s
     return 0;
 }
 
-int stepcache_mask_load(const void *src, size_t len, struct stepcache_mask *out,
-                        struct df_err *err)
+int stepcache_mask_load(const void *src, size_t len, struct stepcache_mask *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
     const uint8_t *p = src;
@@ -352,8 +351,7 @@ double stepcache_mask_speedup(const struct stepcache_mask *m, double block_share
     return cost > 0 ? (double)t / cost : 1.0;
 }
 
-const char *stepcache_mask_describe(const struct stepcache_mask *m, int step, char *buf,
-                                    size_t cap)
+const char *stepcache_mask_describe(const struct stepcache_mask *m, int step, char *buf, size_t cap)
 {
     const enum stepcache_action a = stepcache_mask_action(m, step, STEPCACHE_BRANCH_COND);
     int n = snprintf(buf, cap, "cond %s", stepcache_action_name(a));

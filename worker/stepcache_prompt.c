@@ -22,8 +22,7 @@ static int load_bf16(const char *path, int dim, float **out, int *rows, struct d
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "cannot open %s",
-                            path);
+        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "cannot open %s", path);
     int rc = 0;
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0)
@@ -94,8 +93,8 @@ static double cosine(const double *m, double m_norm, const float *ref, int dim)
     return rr > 0 ? dot / (m_norm * sqrt(rr)) : 0.0;
 }
 
-int stepcache_prompt_tau(const struct stepcache_refs *refs, const float *emb, int n_tokens,
-                         int dim, double lo, double hi, double k, double *tau, double *r_out,
+int stepcache_prompt_tau(const struct stepcache_refs *refs, const float *emb, int n_tokens, int dim,
+                         double lo, double hi, double k, double *tau, double *r_out,
                          struct df_err *err)
 {
     DF_FAIL_IF(dim != refs->dim, err, DF_E_INVAL,
@@ -148,8 +147,7 @@ int stepcache_tau(const struct shot_cache *policy, const struct stepcache_calib 
     }
     if (!cal->ref_dim || cal->ref_dim != text_dim || !text || n_tokens <= 0) {
         snprintf(source, source_cap,
-                 "manifest threshold (no prompt-complexity references for text_dim %d)",
-                 text_dim);
+                 "manifest threshold (no prompt-complexity references for text_dim %d)", text_dim);
         return 0;
     }
     struct stepcache_refs refs;
