@@ -9,7 +9,6 @@
 
 #include "diag.h"
 #include "manifest.h"
-#include "paths.h"
 #include "ytree.h"
 
 #include <cjson/cJSON.h>
@@ -701,47 +700,6 @@ static void test_time_and_bitrate_forms(void **state)
     }
 }
 
-static void test_diag_format_and_cap(void **state)
-{
-    (void)state;
-    struct diag_list dl = {0};
-    diag_add(&dl, DIAG_SEVERITY_ERROR, "f.yaml", 3, 7, "shots[0].width", "bad %d", 5);
-    diag_add(&dl, DIAG_SEVERITY_ERROR, "f.yaml", 3, 7, "shots[1].width", "bad %d", 5); /* dup */
-    diag_add(&dl, DIAG_SEVERITY_WARNING, "", 0, 0, "", "note");
-    assert_int_equal(dl.count, 2);
-    assert_int_equal(dl.errors, 1);
-    char line[DIAG_LINE_CAP];
-    diag_format(&dl.items[0], line, sizeof(line));
-    assert_string_equal(line, "f.yaml:3:7: error: shots[0].width: bad 5");
-    diag_format(&dl.items[1], line, sizeof(line));
-    assert_string_equal(line, "warning: note");
-    for (int i = 0; i < DIAG_MAX + 50; i++)
-        diag_add(&dl, DIAG_SEVERITY_ERROR, "f.yaml", i + 10, 1, "", "e");
-    assert_int_equal(dl.count, DIAG_MAX);
-    assert_int_equal(dl.dropped, 52);
-    diag_list_clear(&dl);
-    diag_list_clear(NULL);
-    diag_add(NULL, DIAG_SEVERITY_ERROR, "", 0, 0, "", "ignored");
-}
-
-static void test_configs_dir(void **state)
-{
-    (void)state;
-    char dir[PATH_MAX];
-    struct df_err err = {0};
-    assert_int_equal(paths_configs_dir(CONFIGS, dir, sizeof(dir), &err), 0);
-    assert_int_equal(paths_configs_dir(DF_TEST_DATA, dir, sizeof(dir), &err), DF_E_NOTFOUND);
-    assert_non_null(strstr(err.msg, "no models/ inside"));
-    setenv("DITFARM_CONFIGS", CONFIGS, 1);
-    assert_int_equal(paths_configs_dir(NULL, dir, sizeof(dir), &err), 0);
-    unsetenv("DITFARM_CONFIGS");
-    /* Fallback: the compiled-in source dir. */
-    assert_int_equal(paths_configs_dir(NULL, dir, sizeof(dir), &err), 0);
-    char want[PATH_MAX];
-    assert_non_null(realpath(CONFIGS, want));
-    assert_string_equal(dir, want);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,8 +718,6 @@ int main(void)
         cmocka_unit_test(test_enum_names),
         cmocka_unit_test(test_edit_distance),
         cmocka_unit_test(test_time_and_bitrate_forms),
-        cmocka_unit_test(test_diag_format_and_cap),
-        cmocka_unit_test(test_configs_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
