@@ -2,6 +2,7 @@
  * distance of the latents of two safetensors files (as render --latent-out
  * writes them).  Exit 0 within the tolerance, 1 beyond it or on error.  The
  * parity tests use it so CI needs no Python. */
+#include "log.h"
 #include "safetensors.h"
 #include "worker_exit.h"
 
