@@ -241,7 +241,9 @@ static void test_attention(void **state)
 {
     struct parity *p = *state;
     NEED_BACKEND(p);
-    const int cases[][5] = {{37, 37, 3, 20, 37}, {37, 50, 3, 20, 41}, {200, 333, 2, 128, 300}};
+    /* last case: the VAE mid-block shape (one head, D = channels) */
+    const int cases[][5] = {
+        {37, 37, 3, 20, 37}, {37, 50, 3, 20, 41}, {200, 333, 2, 128, 300}, {50, 61, 1, 384, 61}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int Sq = cases[c][0], Sk = cases[c][1], H = cases[c][2], D = cases[c][3];
         int skv = cases[c][4];

@@ -5,8 +5,11 @@
 // Per tile, lane j scores key j, the warp takes the tile max and updates
 // the running (max m, sum l, accumulator o) online-softmax state:
 //     m' = max(m, max_j s_j);  o = o·e^(m−m') + Σ_j e^(s_j−m')·v_j;  l likewise
-// so memory is O(tile) whatever Sk is.  Each lane keeps D/32 accumulator
-// columns (d = lane + 32·t).  Keys >= sk_valid score −inf and weigh 0.
+// so memory is O(tile) whatever Sk is.  Each lane keeps NT = ceil(D/32)
+// accumulator columns (d = lane + 32·t; NT a template parameter so the
+// accumulator stays in registers).  Keys >= sk_valid score −inf and weigh 0.
+// D up to 512 (the VAE's mid-block attention has D = channels); above 48 KiB
+// of shared memory the launch opts in to the larger carve-out.
 // fp32 throughout (correctness first; a tensor-core version can replace
 // this behind the same slot).  K tile rows are padded to D+1 floats so the
 // 32 lanes reading 32 different keys hit 32 different banks.
@@ -17,8 +20,9 @@
 
 #define ATTN_BK 32
 #define ATTN_WARPS 8
-#define ATTN_DMAX 128
+#define ATTN_DMAX 512
 
+template <int NT>
 static __global__ void attn_fwd(const float *__restrict__ q, const float *__restrict__ k,
                                 const float *__restrict__ v, float *__restrict__ o,
                                 float *__restrict__ lse, int Sq, int H, int D, int skv,
@@ -38,8 +42,8 @@ static __global__ void attn_fwd(const float *__restrict__ q, const float *__rest
         for (int d = lane; d < D; d += 32)
             qw[d] = q[(size_t)i * ld + (size_t)h * D + d] * scale;
 
-    float acc[ATTN_DMAX / 32];
-    for (int t = 0; t < ATTN_DMAX / 32; t++)
+    float acc[NT];
+    for (int t = 0; t < NT; t++)
         acc[t] = 0.0f;
     float m = -INFINITY, l = 0.0f;
 
@@ -65,12 +69,12 @@ static __global__ void attn_fwd(const float *__restrict__ q, const float *__rest
         const float p = j < skv ? expf(s - m_new) : 0.0f;
         const float alpha = expf(m - m_new); // 0 on the first tile (m = −inf)
         l = l * alpha + warp_sum(p);
-        for (int t = 0; t < ATTN_DMAX / 32; t++)
+        for (int t = 0; t < NT; t++)
             acc[t] *= alpha;
         const int n_keys = skv - j0 < ATTN_BK ? skv - j0 : ATTN_BK;
         for (int jj = 0; jj < n_keys; jj++) {
             const float pj = __shfl_sync(CUDA_FULL_MASK, p, jj);
-            for (int t = 0; t < ATTN_DMAX / 32; t++) {
+            for (int t = 0; t < NT; t++) {
                 const int d = lane + 32 * t;
                 if (d < D)
                     acc[t] += pj * vs[jj * dp + d];
@@ -81,13 +85,30 @@ static __global__ void attn_fwd(const float *__restrict__ q, const float *__rest
     if (!active)
         return;
     const float inv = 1.0f / l;
-    for (int t = 0; t < ATTN_DMAX / 32; t++) {
+    for (int t = 0; t < NT; t++) {
         const int d = lane + 32 * t;
         if (d < D)
             o[(size_t)i * ld + (size_t)h * D + d] = acc[t] * inv;
     }
     if (lse != NULL && lane == 0)
         lse[(size_t)h * Sq + i] = m + logf(l);
+}
+
+template <int NT>
+static int attn_launch(struct cuda_ctx *ctx, const float *q, const float *k, const float *v,
+                       float *o, float *lse, int Sq, int H, int D, int sk_valid, float scale,
+                       struct df_err *err)
+{
+    const size_t smem = (2 * (size_t)ATTN_BK * (D + 1) + (size_t)ATTN_WARPS * D) * sizeof(float);
+    if (smem > 48 * 1024)
+        DF_TRY(cuda_check(cudaFuncSetAttribute(attn_fwd<NT>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               (int)smem),
+                          "kern_attention: shared memory opt-in", err));
+    dim3 grid((unsigned)((Sq + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)H);
+    attn_fwd<NT><<<grid, ATTN_WARPS * 32, smem, ctx->stream>>>(q, k, v, o, lse, Sq, H, D,
+                                                              sk_valid, scale);
+    return cuda_check_launch("kern_attention", err);
 }
 
 extern "C" int attn_cuda(void *vctx, const float *q, const float *k, const float *v, float *o,
@@ -99,11 +120,15 @@ extern "C" int attn_cuda(void *vctx, const float *q, const float *k, const float
         return df_err_set(err, DF_E_UNSUPPORTED,
                           "kern_attention: cuda backend supports head dim <= %d, got D=%d",
                           ATTN_DMAX, D);
-    const size_t smem = (2 * (size_t)ATTN_BK * (D + 1) + (size_t)ATTN_WARPS * D) * sizeof(float);
-    dim3 grid((unsigned)((Sq + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)H);
-    attn_fwd<<<grid, ATTN_WARPS * 32, smem, ctx->stream>>>(q, k, v, o, lse, Sq, H, D, sk_valid,
-                                                          scale);
-    return cuda_check_launch("kern_attention", err);
+    if (D <= 32)
+        return attn_launch<1>(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
+    if (D <= 64)
+        return attn_launch<2>(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
+    if (D <= 128)
+        return attn_launch<4>(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
+    if (D <= 256)
+        return attn_launch<8>(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
+    return attn_launch<16>(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
 }
 
 // One warp per (query, head): weights from the two LSEs (max-subtracted, so

@@ -4,7 +4,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* Slot kern_backend_i.attention; head dim D <= 128 (else DF_E_UNSUPPORTED). */
+/* Slot kern_backend_i.attention; head dim D <= 512 (else DF_E_UNSUPPORTED). */
 int attn_cuda(void *ctx, const float *q, const float *k, const float *v, float *o, float *lse,
               int Sq, int Sk, int H, int D, int sk_valid, float scale, struct df_err *err);
 /* Slot kern_backend_i.attention_merge. */
