@@ -169,7 +169,8 @@ int kern_rope(kern_backend_t be, float *x, int S, int H, int D, const float *cos
  * sum of exp of the scaled scores of each row, for kern_attention_merge().
  * Sq may differ from Sk (cross-attention to text).  o must not overlap
  * q/k/v.  Returns 0, DF_E_INVAL (sk_valid outside [1, Sk], bad sizes),
- * DF_E_NOMEM (CPU score scratch). */
+ * DF_E_NOMEM (CPU score scratch: (Mb + 2·D)·sk_valid floats per thread),
+ * DF_E_UNSUPPORTED ("cuda" with D > 512). */
 int kern_attention(kern_backend_t be, const float *q, const float *k, const float *v, float *o,
                    float *lse, int Sq, int Sk, int H, int D, int sk_valid, float scale,
                    struct df_err *err);
