@@ -21,7 +21,8 @@
  *
  * put_* does the compression (CPU work); commit only does I/O, so commit may
  * run on a helper thread while the ranks compute the next step (a writer is
- * used by one thread at a time; distinct writers are independent).
+ * used by one thread at a time; distinct writers are independent).  Until
+ * commit the writer holds the encoded bytes, about the size of the file.
  *
  * Resuming:
  *
