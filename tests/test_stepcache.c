@@ -19,6 +19,7 @@
 #include "wan_synth.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,8 +439,13 @@ static void test_tiny_resume_mid_shot(void **state)
     /* a real checkpoint file: latent, sampler state, the cache's sections */
     char dir[] = "/tmp/test_stepcache_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    struct ckpt_meta meta = {.step = split, .total_steps = STEPS, .seed = 42, .layout_cfg = 1,
-                             .layout_ulysses = 1, .layout_ring = 1, .layout_world = 1};
+    struct ckpt_meta meta = {.step = split,
+                             .total_steps = STEPS,
+                             .seed = 42,
+                             .layout_cfg = 1,
+                             .layout_ulysses = 1,
+                             .layout_ring = 1,
+                             .layout_world = 1};
     snprintf(meta.shot_id, sizeof meta.shot_id, "s1");
     ckpt_writer_t *w;
     assert_int_equal(ckpt_writer_create(&meta, NULL, &w, &err), 0);
@@ -509,6 +515,24 @@ static void test_mask_same_on_every_rank(void **state)
     assert_int_equal(stepcache_mask_save(&b, bb, sizeof bb, &lb, &err), 0);
     assert_int_equal(la, lb);
     assert_memory_equal(ba, bb, la);
+    /* the one-call shot set-up plans the same mask */
+    struct stepcache_mask c;
+    sampler_t smp = tiny_sampler(&r1);
+    struct stepcache_shot_in si = {.configs_dir = CONFIGS,
+                                   .model = "tiny",
+                                   .policy = &pt,
+                                   .smp = smp,
+                                   .guided = 1,
+                                   .text = r1.text[0],
+                                   .n_tokens = 8,
+                                   .text_dim = 64,
+                                   .model_handle = r1.m};
+    assert_int_equal(stepcache_plan_shot(&si, &c, &err), 0);
+    assert_memory_equal(c.flags, a.flags, STEPS);
+    assert_string_equal(c.tau_source,
+                        "manifest threshold (no prompt-complexity references for text_dim 64)");
+    stepcache_mask_free(&c);
+    sampler_free(smp);
     /* a rank holding a shard of 10 tokens applies the received mask */
     struct stepcache_mask got;
     assert_int_equal(stepcache_mask_load(ba, la, &got, &err), 0);
@@ -526,6 +550,137 @@ static void test_mask_same_on_every_rank(void **state)
     tiny_close(&r1);
 }
 
+/* ---- two sequence-parallel ranks as two threads ------------------------------ */
+
+/* Self-attention over the whole sequence for a rank that computes only its
+ * token range: each rank publishes its K/V rows into shared buffers, waits
+ * for the other, attends over all of them, and waits again before the next
+ * layer overwrites them (an in-process stand-in for Ulysses/ring). */
+struct sp_shared {
+    pthread_barrier_t bar;
+    float *K, *V; /* [S, H, D] */
+    int64_t S;
+    float *lat, *out[2], *vel;
+    sampler_t smp;
+    const struct stepcache_mask *mask;
+    const float *text[2];
+};
+
+struct sp_rank {
+    struct sp_shared *sh;
+    int rank;
+    int64_t begin, count;
+    struct stepcache_counts counts;
+    int rc;
+};
+
+static int sp_attend(void *ctx, kern_backend_t be, int layer, const float *q, const float *k,
+                     const float *v, float *o, int64_t s_local, int heads, int head_dim,
+                     struct df_err *err)
+{
+    (void)layer;
+    struct sp_rank *r = ctx;
+    const size_t row = (size_t)heads * head_dim;
+    memcpy(r->sh->K + (size_t)r->begin * row, k, (size_t)s_local * row * 4);
+    memcpy(r->sh->V + (size_t)r->begin * row, v, (size_t)s_local * row * 4);
+    pthread_barrier_wait(&r->sh->bar);
+    int rc = kern_attention(be, q, r->sh->K, r->sh->V, o, NULL, (int)s_local, (int)r->sh->S, heads,
+                            head_dim, (int)r->sh->S, 1.0f / sqrtf((float)head_dim), err);
+    pthread_barrier_wait(&r->sh->bar);
+    return rc;
+}
+
+static void *sp_rank_main(void *arg)
+{
+    struct sp_rank *r = arg;
+    struct sp_shared *sh = r->sh;
+    struct tiny t;
+    tiny_open(&t);
+    struct wan_attn_hook hook = {sp_attend, r};
+    wan_model_set_attn_hook(t.m, &hook);
+    struct wan_shape shape = t.sh;
+    shape.tok_begin = r->begin;
+    shape.tok_count = r->count;
+    struct df_err err = {0};
+    stepcache_t *sc = NULL;
+    r->rc = stepcache_create(sh->mask, t.be, r->count, 64, &sc, &err);
+    for (int i = 0; r->rc == 0 && i < STEPS; i++) {
+        const float ts = sampler_timestep(sh->smp, i);
+        for (int b = 0; b < 2 && r->rc == 0; b++)
+            r->rc = stepcache_forward(sc, t.m, &shape, sh->lat, ts, sh->text[b], i,
+                                      (enum stepcache_branch)b, sh->out[b], &err);
+        pthread_barrier_wait(&sh->bar);
+        if (r->rank == 0) {
+            cfg_combine(sh->out[0], sh->out[1], 5.0f, t.n, sh->vel);
+            r->rc = sampler_step(sh->smp, i, sh->vel, sh->lat, t.n, &err);
+        }
+        pthread_barrier_wait(&sh->bar);
+    }
+    if (r->rc < 0)
+        print_message("rank %d: %s\n", r->rank, err.msg);
+    if (sc)
+        stepcache_get_counts(sc, &r->counts);
+    stepcache_free(sc);
+    tiny_close(&t);
+    return NULL;
+}
+
+/* Two ranks with a token shard each, one mask planned by "rank 0" and passed
+ * as bytes: every pass makes the same decision as on one rank (identical
+ * counts per branch and action), residuals stay per shard, and the latent
+ * matches the one-rank cached run to float rounding (bit-exact on the dev VM). */
+static void test_two_ranks_match_one(void **state)
+{
+    (void)state;
+    struct tiny t;
+    tiny_open(&t);
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 1.0);
+    int64_t computed;
+    float *one = tiny_run(&t, &pt, &computed);
+    assert_true(computed < 2 * STEPS);
+    struct stepcache_mask planned, got;
+    tiny_plan(&t, &pt, &planned);
+    uint8_t bytes[512];
+    size_t len;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_mask_save(&planned, bytes, sizeof bytes, &len, &err), 0);
+    assert_int_equal(stepcache_mask_load(bytes, len, &got, &err), 0); /* "broadcast" */
+
+    struct sp_shared sh = {.S = t.S, .mask = &got, .text = {t.text[0], t.text[1]}};
+    pthread_barrier_init(&sh.bar, NULL, 2);
+    sh.K = malloc((size_t)t.S * 64 * 4);
+    sh.V = malloc((size_t)t.S * 64 * 4);
+    sh.lat = malloc(t.n * 4);
+    sh.out[0] = malloc(t.n * 4);
+    sh.out[1] = malloc(t.n * 4);
+    sh.vel = malloc(t.n * 4);
+    noise_fill(42, 0, t.n, sh.lat);
+    sh.smp = tiny_sampler(&t);
+    struct sp_rank r[2] = {{.sh = &sh, .rank = 0, .begin = 0, .count = 20},
+                           {.sh = &sh, .rank = 1, .begin = 20, .count = t.S - 20}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, sp_rank_main, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(r[0].rc, 0);
+    assert_int_equal(r[1].rc, 0);
+    assert_memory_equal(&r[0].counts, &r[1].counts, sizeof r[0].counts);
+    int64_t c =
+        r[0].counts.n[0][STEPCACHE_ACTION_COMPUTE] + r[0].counts.n[1][STEPCACHE_ACTION_COMPUTE];
+    assert_int_equal(c, computed);
+    double e = rel_err(sh.lat, one, t.n);
+    print_message("two ranks vs one, cached: rel err %.2e\n", e);
+    assert_true(e < 1e-4);
+    pthread_barrier_destroy(&sh.bar);
+    sampler_free(sh.smp);
+    free(sh.K), free(sh.V), free(sh.lat), free(sh.out[0]), free(sh.out[1]), free(sh.vel);
+    free(one);
+    stepcache_mask_free(&planned);
+    stepcache_mask_free(&got);
+    tiny_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_tiny_cached_close_to_uncached),
         cmocka_unit_test(test_tiny_resume_mid_shot),
         cmocka_unit_test(test_mask_same_on_every_rank),
+        cmocka_unit_test(test_two_ranks_match_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -263,6 +263,31 @@ struct cJSON *stepcache_mask_json(const struct stepcache_mask *m);
  * first pass from `next` on is a skip); 0 when that pass recomputes it. */
 int stepcache_residual_needed(const struct stepcache_mask *m, int next, enum stepcache_branch b);
 
+/* ==== one call at shot start (stepcache_shot.c) =========================== */
+
+struct sampler;
+
+struct stepcache_shot_in {
+    const char *configs_dir;         /* paths_configs_dir() */
+    const char *model;               /* the manifest's model name (configs/models/<model>...) */
+    const struct shot_cache *policy; /* the shot's cache section */
+    const struct sampler *smp;       /* the shot's sampler: kind, steps, timesteps */
+    int guided;                      /* cfg_enabled(guidance_scale) */
+    const float *text;               /* positive prompt embeddings [n_tokens, text_dim] */
+    int n_tokens;                    /* real tokens (not padding) */
+    int text_dim;
+    struct wan_model *model_handle; /* reserved model: its time embedding plans the mask */
+};
+
+/* stepcache_calib_resolve + stepcache_tau + stepcache_plan for a shot, on
+ * the rank that plans (then broadcast stepcache_mask_save()'s bytes).
+ * Policy off: an all-compute mask, no file read.  Returns 0 and *out
+ * (stepcache_mask_free), or the codes of those functions -- a prompttea shot
+ * whose setup has no calibration fails with the message of
+ * stepcache_calib_check, never with a silent default. */
+int stepcache_plan_shot(const struct stepcache_shot_in *in, struct stepcache_mask *out,
+                        struct df_err *err);
+
 /* ==== applying the mask on one rank (stepcache_apply.c) =================== */
 
 typedef struct stepcache stepcache_t;
@@ -331,17 +356,16 @@ int stepcache_ckpt_get_mask(const struct ckpt_reader *r, struct stepcache_mask *
                             struct df_err *err);
 /* Put/get branch b's residual, global [tokens, dim].  Return 0 or the
  * writer's/reader's codes (get: DF_E_NOTFOUND when not stored). */
-int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b,
-                                const float *global, int64_t tokens, int dim, struct df_err *err);
-int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b,
-                                float *global, int64_t tokens, int dim, struct df_err *err);
+int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b, const float *global,
+                                int64_t tokens, int dim, struct df_err *err);
+int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b, float *global,
+                                int64_t tokens, int dim, struct df_err *err);
 
 /* Single-rank convenience (the cache holds every token): put the mask and
  * the residuals the step `next` needs / restore them.  The restore returns
  * the stored mask in *mask_out (caller frees) and creates nothing: call it
  * on a cache created from that mask.  Return 0 or the codes above. */
-int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next,
-                        struct df_err *err);
+int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next, struct df_err *err);
 int stepcache_ckpt_restore(const struct ckpt_reader *r, stepcache_t *sc, int next,
                            struct df_err *err);
 

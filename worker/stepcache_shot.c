@@ -1,0 +1,51 @@
+/*
+ * stepcache_shot.c -- plan a shot's step-cache mask in one call
+ * (stepcache.h): calibration lookup and checks, tau and its source, the
+ * sampler's timesteps, the mask.
+ */
+#include "stepcache.h"
+
+#include "sampler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int stepcache_plan_shot(const struct stepcache_shot_in *in, struct stepcache_mask *out,
+                        struct df_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const struct sampler_config *sc = sampler_get_config(in->smp);
+    const char *sampler = sampler_kind_name(sc->kind);
+    const int steps = sc->steps;
+    struct stepcache_calib cal;
+    DF_TRY(
+        stepcache_calib_resolve(in->configs_dir, in->model, in->policy, sampler, steps, &cal, err));
+    double tau = 0;
+    char src[160];
+    float *ts = malloc((size_t)steps * sizeof *ts);
+    int rc = ts ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = stepcache_tau(in->policy, &cal, in->text, in->n_tokens, in->text_dim, &tau, src,
+                           sizeof src, err);
+    for (int i = 0; rc == 0 && i < steps; i++)
+        ts[i] = sampler_timestep(in->smp, i);
+    if (rc == 0) {
+        struct stepcache_plan_in p = {.policy = in->policy,
+                                      .calib = &cal,
+                                      .sampler = sampler,
+                                      .steps = steps,
+                                      .timesteps = ts,
+                                      .guided = in->guided,
+                                      .tau = tau,
+                                      .tau_source = src,
+                                      .time_embed = stepcache_wan_time_embed,
+                                      .user = in->model_handle,
+                                      .dim = wan_model_config(in->model_handle)->dim};
+        rc = stepcache_plan(&p, out, err);
+    }
+    free(ts);
+    stepcache_calib_clear(&cal);
+    if (rc < 0)
+        df_err_prefix(err, "step cache (%s)", cache_policy_name(in->policy->policy));
+    return rc;
+}
