@@ -335,3 +335,45 @@ int kern_unpatchify(kern_backend_t be, const float *tokens, float *latent, int C
     return be->iface->unpatchify(be->ctx, tokens, latent, C, T, H, W, pt, ph, pw, tok_begin,
                                  tok_count, err);
 }
+
+/* ------------------------------------------------------------------------- */
+
+int kern_im2col_causal(kern_backend_t be, const float *const *frames, int kt, int H, int W, int C,
+                       int kh, int kw, int y0, int y1, float *cols, struct df_err *err)
+{
+    FRONT(be, err, im2col_causal);
+    NEED(frames && cols, err, "kern_im2col_causal: NULL frames or cols");
+    NEED(kt >= 1 && kt <= KERN_IM2COL_MAX_KT, err, "kern_im2col_causal: kt=%d outside [1, %d]",
+         kt, KERN_IM2COL_MAX_KT);
+    NEED(kh > 0 && kw > 0 && kh % 2 == 1 && kw % 2 == 1, err,
+         "kern_im2col_causal: kernel %dx%d must be odd", kh, kw);
+    NEED(H > 0 && W > 0 && C > 0, err, "kern_im2col_causal: bad frame [H=%d, W=%d, C=%d]", H, W,
+         C);
+    NEED(y0 >= 0 && y0 <= y1 && y1 <= H, err, "kern_im2col_causal: rows [%d, %d) outside [0, %d]",
+         y0, y1, H);
+    if (y0 == y1)
+        return 0;
+    return be->iface->im2col_causal(be->ctx, frames, kt, H, W, C, kh, kw, y0, y1, cols, err);
+}
+
+int kern_upsample2x(kern_backend_t be, const float *x, float *y, int frames, int H, int W, int C,
+                    struct df_err *err)
+{
+    FRONT(be, err, upsample2x);
+    NEED(x && y, err, "kern_upsample2x: NULL x or y");
+    NEED(frames > 0 && H > 0 && W > 0 && C > 0, err,
+         "kern_upsample2x: bad sizes frames=%d H=%d W=%d C=%d", frames, H, W, C);
+    return be->iface->upsample2x(be->ctx, x, y, frames, H, W, C, err);
+}
+
+int kern_copy_2d(kern_backend_t be, float *dst, size_t dst_ld, const float *src, size_t src_ld,
+                 size_t rows, size_t cols, struct df_err *err)
+{
+    FRONT(be, err, copy_2d);
+    NEED(dst && src, err, "kern_copy_2d: NULL dst or src");
+    NEED(dst_ld >= cols && src_ld >= cols, err,
+         "kern_copy_2d: leading dimensions dst %zu / src %zu < %zu columns", dst_ld, src_ld, cols);
+    if (rows == 0 || cols == 0)
+        return 0;
+    return be->iface->copy_2d(be->ctx, dst, dst_ld, src, src_ld, rows, cols, err);
+}

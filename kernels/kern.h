@@ -241,6 +241,40 @@ int kern_unpatchify(kern_backend_t be, const float *tokens, float *latent, int C
                     int W, int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                     struct df_err *err);
 
+/* ---------------------------------------------------------------------------
+ * Convolution helpers (the VAE decoder: causal Conv3d as im2col + linear,
+ * over channel-last frames [H·W, C])
+ * ------------------------------------------------------------------------- */
+
+#define KERN_IM2COL_MAX_KT 8 /* most input frames one im2col reads */
+
+/* im2col of a causal 3D convolution, output rows [y0, y1) of one output
+ * frame.  frames[dt], dt < kt, is input frame dt of the temporal window: a
+ * backend buffer [H·W, C], or NULL for a zero frame (the causal padding);
+ * the `frames` array itself is host memory.  Spatial zero padding is kh/2,
+ * kw/2 (odd kernels keep the size).  cols is [(y1−y0)·W, C·kt·kh·kw]: row
+ * (y−y0)·W + x, column ((c·kt + dt)·kh + dy)·kw + dx holds
+ *   frames[dt][((y + dy − kh/2)·W + x + dx − kw/2)·C + c]   (0 outside)
+ * i.e. the torch Conv3d weight [out, C, kt, kh, kw] flattened, so the conv
+ * is kern_linear(cols, weight viewed as [out, C·kt·kh·kw]).  Returns 0 or
+ * DF_E_INVAL (kt outside [1, KERN_IM2COL_MAX_KT], even kh or kw, bad sizes,
+ * rows outside [0, H]). */
+int kern_im2col_causal(kern_backend_t be, const float *const *frames, int kt, int H, int W, int C,
+                       int kh, int kw, int y0, int y1, float *cols, struct df_err *err);
+
+/* Nearest 2× spatial up-sampling of channel-last frames: x [frames, H, W, C]
+ * -> y [frames, 2H, 2W, C], y[f, i, j, c] = x[f, i/2, j/2, c].  x and y must
+ * not overlap.  Returns 0 or DF_E_INVAL. */
+int kern_upsample2x(kern_backend_t be, const float *x, float *y, int frames, int H, int W, int C,
+                    struct df_err *err);
+
+/* Strided 2D copy of rows × cols floats: dst[r·dst_ld + c] = src[r·src_ld + c]
+ * (cudaMemcpy2D's shape; splits column blocks such as q/k/v out of a fused
+ * projection, or interleaves them).  Both ld >= cols; the regions must not
+ * overlap.  Returns 0 or DF_E_INVAL. */
+int kern_copy_2d(kern_backend_t be, float *dst, size_t dst_ld, const float *src, size_t src_ld,
+                 size_t rows, size_t cols, struct df_err *err);
+
 #ifdef __cplusplus
 }
 #endif

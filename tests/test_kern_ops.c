@@ -433,6 +433,98 @@ static void test_patch(void **state)
 
 /* ------------------------------------------------------------------------- */
 
+/* Causal im2col of rows [y0, y1) against the formula in kern.h; frame 0 of
+ * the window is NULL (causal zero padding) when kt > 1. */
+static void check_im2col(struct fixture *f, int kt, int H, int W, int C, int kh, int kw, int y0,
+                         int y1)
+{
+    struct df_err err = {0};
+    const float *frames[KERN_IM2COL_MAX_KT] = {0};
+    float *data[KERN_IM2COL_MAX_KT] = {0};
+    for (int dt = kt > 1 ? 1 : 0; dt < kt; dt++)
+        frames[dt] = data[dt] = rng_floats(&f->rng, (size_t)H * W * C, -1, 1);
+    const int taps = kt * kh * kw;
+    const size_t ncol = (size_t)C * taps, n = (size_t)(y1 - y0) * W * ncol;
+    float *cols = malloc(n * sizeof *cols);
+    double *ref = malloc(n * sizeof *ref);
+    for (size_t i = 0; i < n; i++)
+        cols[i] = NAN;
+    assert_int_equal(kern_im2col_causal(f->be, frames, kt, H, W, C, kh, kw, y0, y1, cols, &err), 0);
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < C; c++)
+                for (int dt = 0; dt < kt; dt++)
+                    for (int dy = 0; dy < kh; dy++)
+                        for (int dx = 0; dx < kw; dx++) {
+                            int sy = y + dy - kh / 2, sx = x + dx - kw / 2;
+                            size_t row = (size_t)(y - y0) * W + x;
+                            size_t col = (((size_t)c * kt + dt) * kh + dy) * kw + dx;
+                            int in = frames[dt] && sy >= 0 && sy < H && sx >= 0 && sx < W;
+                            ref[row * ncol + col] =
+                                in ? frames[dt][((size_t)sy * W + sx) * C + c] : 0.0;
+                        }
+    char what[96];
+    snprintf(what, sizeof what, "im2col kt=%d %dx%dx%d k=%dx%d rows [%d,%d)", kt, H, W, C, kh, kw,
+             y0, y1);
+    assert_true(close_ratio(what, cols, ref, n, 0, 0) <= 1.0);
+    for (int dt = 0; dt < kt; dt++)
+        free(data[dt]);
+    free(cols), free(ref);
+}
+
+static void test_conv_helpers(void **state)
+{
+    struct fixture *f = *state;
+    struct df_err err = {0};
+    check_im2col(f, 3, 5, 7, 3, 3, 3, 0, 5);   /* the VAE's causal 3x3x3 */
+    check_im2col(f, 3, 6, 9, 5, 3, 3, 2, 5);   /* a band of rows */
+    check_im2col(f, 1, 4, 6, 4, 3, 3, 1, 4);   /* conv2d (up-sampler) */
+    check_im2col(f, 3, 3, 4, 2, 1, 1, 0, 3);   /* time conv (3, 1, 1) */
+    check_im2col(f, 2, 40, 37, 9, 5, 3, 3, 38); /* big enough for the pool */
+
+    /* nearest 2x */
+    const int F = 2, H = 3, W = 5, C = 4;
+    size_t nx = (size_t)F * H * W * C, ny = nx * 4;
+    float *x = rng_floats(&f->rng, nx, -1, 1), *y = malloc(ny * sizeof *y);
+    double *ref = malloc(ny * sizeof *ref);
+    assert_int_equal(kern_upsample2x(f->be, x, y, F, H, W, C, &err), 0);
+    for (int fr = 0; fr < F; fr++)
+        for (int i = 0; i < 2 * H; i++)
+            for (int j = 0; j < 2 * W; j++)
+                for (int c = 0; c < C; c++)
+                    ref[(((size_t)fr * 2 * H + i) * 2 * W + j) * C + c] =
+                        x[(((size_t)fr * H + i / 2) * W + j / 2) * C + c];
+    assert_true(close_ratio("upsample2x", y, ref, ny, 0, 0) <= 1.0);
+    free(x), free(y), free(ref);
+
+    /* strided 2D copy leaves the gaps alone */
+    const size_t rows = 7, cols = 5, sld = 12, dld = 9;
+    float *src = rng_floats(&f->rng, rows * sld, -1, 1), *dst = malloc(rows * dld * sizeof *dst);
+    double *dref = malloc(rows * dld * sizeof *dref);
+    for (size_t i = 0; i < rows * dld; i++)
+        dst[i] = 7.0f, dref[i] = 7.0;
+    assert_int_equal(kern_copy_2d(f->be, dst, dld, src + 3, sld, rows, cols, &err), 0);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            dref[r * dld + c] = src[r * sld + 3 + c];
+    assert_true(close_ratio("copy_2d", dst, dref, rows * dld, 0, 0) <= 1.0);
+    free(src), free(dst), free(dref);
+
+    /* argument checks */
+    float buf[64];
+    const float *fr[1] = {buf};
+    assert_int_equal(kern_im2col_causal(f->be, fr, 1, 4, 4, 1, 2, 3, 0, 4, buf, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "must be odd"));
+    assert_int_equal(kern_im2col_causal(f->be, fr, 9, 4, 4, 1, 3, 3, 0, 4, buf, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "kt=9"));
+    assert_int_equal(kern_im2col_causal(f->be, fr, 1, 4, 4, 1, 3, 3, 2, 5, buf, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "rows [2, 5)"));
+    assert_int_equal(kern_copy_2d(f->be, buf, 3, buf + 32, 8, 2, 4, &err), DF_E_INVAL);
+    assert_int_equal(kern_upsample2x(f->be, buf, buf + 8, 1, 0, 2, 1, &err), DF_E_INVAL);
+}
+
+/* ------------------------------------------------------------------------- */
+
 static void test_backend_lifecycle(void **state)
 {
     (void)state;
@@ -484,6 +576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_activations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elementwise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_patch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conv_helpers, setup, teardown),
         cmocka_unit_test(test_backend_lifecycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

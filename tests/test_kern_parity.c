@@ -382,6 +382,45 @@ static void test_patch(void **state)
 
 /* ------------------------------------------------------------------------- */
 
+/* The VAE's conv helpers: causal im2col (first window frame NULL), nearest
+ * 2x and the strided copy; pure data movement, so bit-identical. */
+static float *run_conv(kern_backend_t be, int op, const float *src, size_t n_src, size_t n_dst)
+{
+    struct df_err err = {0};
+    const int kt = 3, H = 6, W = 9, C = 5;
+    const size_t fsz = (size_t)H * W * C;
+    float *ds = up(be, src, n_src), *dd = up(be, NULL, n_dst);
+    if (op == 0) {
+        const float *frames[3] = {NULL, ds, ds + fsz};
+        assert_int_equal(kern_im2col_causal(be, frames, kt, H, W, C, 3, 3, 1, 5, dd, &err), 0);
+    } else if (op == 1) {
+        assert_int_equal(kern_upsample2x(be, ds, dd, 2, H, W, C, &err), 0);
+    } else {
+        assert_int_equal(kern_copy_2d(be, dd + 1, 7, ds + 2, 11, 9, 4, &err), 0);
+    }
+    kern_release(be, ds);
+    return down(be, dd, n_dst);
+}
+
+static void test_conv_helpers(void **state)
+{
+    struct parity *p = *state;
+    NEED_BACKEND(p);
+    static const char *const names[] = {"im2col_causal", "upsample2x", "copy_2d"};
+    const size_t fsz = 6 * 9 * 5;
+    const size_t n_src[] = {2 * fsz, 2 * fsz, 9 * 11};
+    const size_t n_dst[] = {4 * 9 * 5 * 27, 8 * fsz, 9 * 7};
+    for (int op = 0; op < 3; op++) {
+        float *src = rng_floats(&p->rng, n_src[op], -1, 1);
+        float *want = run_conv(p->ref, op, src, n_src[op], n_dst[op]);
+        float *got = run_conv(p->be, op, src, n_src[op], n_dst[op]);
+        expect_close(names[op], got, want, n_dst[op], 0.0);
+        free(src), free(want), free(got);
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+
 #define PARITY_TESTS(setup)                                                                        \
     cmocka_unit_test_setup_teardown(test_linear, setup, teardown),                                 \
         cmocka_unit_test_setup_teardown(test_norms, setup, teardown),                              \
@@ -389,7 +428,8 @@ static void test_patch(void **state)
         cmocka_unit_test_setup_teardown(test_attention, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(test_attention_merge, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_elementwise, setup, teardown),                        \
-        cmocka_unit_test_setup_teardown(test_patch, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_patch, setup, teardown),                              \
+        cmocka_unit_test_setup_teardown(test_conv_helpers, setup, teardown)
 
 int main(void)
 {

@@ -19,8 +19,12 @@
  * (or its sharded index); only `decoder.*` and `post_quant_conv.*` are read.
  * Wan2.2's residual VAE (is_residual=true) and patchified VAEs are refused.
  *
- * Backends: today the decoder runs on the "cpu" backend (its im2col works on
- * host memory); another backend gives DF_E_UNSUPPORTED.
+ * Backends: every step is a kern_* op on backend buffers, so the decoder
+ * runs on whichever backend it is loaded with ("cpu", "cuda"); the latent
+ * and the frames handed to the callback are host memory.
+ *
+ * For big frames and for several ranks, vae_tiles.h decodes overlapping
+ * spatial tiles (diffusers' tiled_decode) and spreads them over a comm.
  */
 #ifndef DF_VAE_H
 #define DF_VAE_H

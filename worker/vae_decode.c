@@ -9,14 +9,16 @@
  * becomes 1 output frame for the first latent frame and stride_t after it
  * (each 3D up-sampler's time conv skips the very first frame, diffusers' "Rep").
  *
- * Activations are `struct act`: channel-last frames [frames][h·w][c] in host
- * memory, each op returning a new one that the caller frees.
+ * Activations are `struct act`: channel-last frames [frames][h·w][c] in
+ * backend buffers, each op returning a new one that the caller frees.  Every
+ * step is a kern_* op (im2col, linear, norms, attention, up-sampling, strided
+ * copies), so the decoder runs on any backend; only the latent going in and
+ * the RGB frames coming out cross to the host.
  */
 #include "vae_int.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* im2col scratch cap: convs over large frames run in bands of pixel rows. */
 #define VAE_COLS_CAP_FLOATS ((size_t)16 << 20)
@@ -25,7 +27,7 @@
 #define VAE_RMS_EPS 1e-24f
 
 struct act {
-    float *d;   /* [frames][h*w][c] */
+    float *d; /* [frames][h*w][c], a backend buffer */
     int frames, h, w, c;
 };
 
@@ -34,82 +36,65 @@ static size_t act_frame(const struct act *a)
     return (size_t)a->h * a->w * a->c;
 }
 
-static int act_new(struct act *a, int frames, int h, int w, int c, struct df_err *err)
+static int act_new(struct vae *v, struct act *a, int frames, int h, int w, int c,
+                   struct df_err *err)
 {
     a->frames = frames, a->h = h, a->w = w, a->c = c;
-    a->d = malloc((size_t)frames * h * w * c * sizeof(float));
-    if (!a->d)
-        return df_err_set(err, DF_E_NOMEM, "VAE decode: out of memory for a %dx%dx%dx%d activation",
-                          frames, h, w, c);
+    a->d = kern_alloc(v->be, (size_t)frames * h * w * c, err);
+    if (!a->d) {
+        df_err_prefix(err, "VAE decode: a %dx%dx%dx%d activation", frames, h, w, c);
+        return DF_E_NOMEM;
+    }
     return 0;
 }
 
-static void act_free(struct act *a)
+static void act_free(struct vae *v, struct act *a)
 {
-    free(a->d);
+    kern_release(v->be, a->d);
     a->d = NULL;
 }
 
-static int grow(float **buf, size_t *cap, size_t n, struct df_err *err)
+/* Scratch backend buffer of at least n floats (contents not kept). */
+static int grow(struct vae *v, float **buf, size_t *cap, size_t n, struct df_err *err)
 {
     if (n <= *cap)
         return 0;
-    float *p = realloc(*buf, n * sizeof(float));
-    if (!p)
-        return df_err_set(err, DF_E_NOMEM, "VAE decode: out of memory (%zu floats)", n);
-    *buf = p;
+    kern_release(v->be, *buf);
+    *cap = 0;
+    *buf = kern_alloc(v->be, n, err);
+    if (!*buf) {
+        df_err_prefix(err, "VAE decode: scratch");
+        return DF_E_NOMEM;
+    }
     *cap = n;
     return 0;
 }
 
-/* im2col of output rows [y0, y1) of one output frame.  src[dt] is input
- * frame dt of the temporal window, or NULL for a zero (causal pad) frame. */
-static void im2col(const struct vae_conv *c, const float *const *src, int h, int w, int y0, int y1,
-                   float *cols)
-{
-    const int K = c->cin * c->kt * c->kh * c->kw;
-    const int ph = c->kh / 2, pw = c->kw / 2;
-    for (int y = y0; y < y1; y++) {
-        for (int x = 0; x < w; x++) {
-            float *row = cols + ((size_t)(y - y0) * w + x) * K;
-            for (int dt = 0; dt < c->kt; dt++) {
-                for (int dy = 0; dy < c->kh; dy++) {
-                    int sy = y + dy - ph;
-                    for (int dx = 0; dx < c->kw; dx++) {
-                        int sx = x + dx - pw;
-                        int kidx = (dt * c->kh + dy) * c->kw + dx;
-                        int inside = src[dt] && sy >= 0 && sy < h && sx >= 0 && sx < w;
-                        const float *px =
-                            inside ? src[dt] + ((size_t)sy * w + sx) * c->cin : NULL;
-                        for (int ci = 0; ci < c->cin; ci++)
-                            row[ci * c->kt * c->kh * c->kw + kidx] = px ? px[ci] : 0.0f;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /* Remember the last kt-1 frames of (cache ++ input) for the next chunk. */
-static int conv_update_cache(struct vae_conv *c, const struct act *in, struct df_err *err)
+static int conv_update_cache(struct vae *v, struct vae_conv *c, const struct act *in,
+                             struct df_err *err)
 {
     int keep = c->kt - 1;
     size_t fsz = (size_t)in->h * in->w * c->cin;
     if (!c->cache || c->cache_hw != in->h * in->w) {
-        free(c->cache);
-        c->cache = malloc((size_t)keep * fsz * sizeof(float));
-        if (!c->cache)
-            return df_err_set(err, DF_E_NOMEM, "VAE decode: out of memory for a conv cache");
+        kern_release(v->be, c->cache);
+        c->cache = kern_alloc(v->be, (size_t)keep * fsz, err);
+        if (!c->cache) {
+            df_err_prefix(err, "VAE decode: a conv cache");
+            return DF_E_NOMEM;
+        }
         c->cache_hw = in->h * in->w;
         c->n_cached = 0;
     }
     for (int f = 0; f < in->frames; f++) {
-        if (c->n_cached == keep) /* drop the oldest */
-            memmove(c->cache, c->cache + fsz, (size_t)(keep - 1) * fsz * sizeof(float));
+        if (c->n_cached == keep) /* drop the oldest, one frame at a time (no overlap) */
+            for (int k = 0; k + 1 < keep; k++)
+                DF_TRY(kern_copy(v->be, c->cache + (size_t)k * fsz,
+                                 c->cache + (size_t)(k + 1) * fsz, fsz, err));
         else
             c->n_cached++;
-        memcpy(c->cache + (size_t)(c->n_cached - 1) * fsz, in->d + (size_t)f * fsz,
-               fsz * sizeof(float));
+        DF_TRY(kern_copy(v->be, c->cache + (size_t)(c->n_cached - 1) * fsz, in->d + (size_t)f * fsz,
+                         fsz, err));
     }
     return 0;
 }
@@ -119,12 +104,13 @@ static int conv_update_cache(struct vae_conv *c, const struct act *in, struct df
 static int conv_forward(struct vae *v, struct vae_conv *c, const struct act *in, struct act *out,
                         struct df_err *err)
 {
-    DF_TRY(act_new(out, in->frames, in->h, in->w, c->cout, err));
+    DF_TRY(act_new(v, out, in->frames, in->h, in->w, c->cout, err));
     const int hw = in->h * in->w;
     const int K = c->cin * c->kt * c->kh * c->kw;
     int rc = 0;
     if (K == c->cin) { /* 1x1x1: a per-pixel linear over all frames at once */
-        rc = kern_linear(v->be, in->d, c->w, c->bias, out->d, in->frames * hw, c->cin, c->cout, err);
+        rc =
+            kern_linear(v->be, in->d, c->w, c->bias, out->d, in->frames * hw, c->cin, c->cout, err);
         goto done;
     }
     const int pad = c->kt - 1;
@@ -135,7 +121,7 @@ static int conv_forward(struct vae *v, struct vae_conv *c, const struct act *in,
         band = 1;
     if (band > in->h)
         band = in->h;
-    if ((rc = grow(&v->cols, &v->cols_cap, (size_t)band * in->w * K, err)) < 0)
+    if ((rc = grow(v, &v->cols, &v->cols_cap, (size_t)band * in->w * K, err)) < 0)
         goto done;
     for (int f = 0; f < in->frames; f++) {
         const float *src[8] = {0};
@@ -150,7 +136,9 @@ static int conv_forward(struct vae *v, struct vae_conv *c, const struct act *in,
         }
         for (int y0 = 0; y0 < in->h; y0 += band) {
             int y1 = y0 + band < in->h ? y0 + band : in->h;
-            im2col(c, src, in->h, in->w, y0, y1, v->cols);
+            if ((rc = kern_im2col_causal(v->be, src, c->kt, in->h, in->w, c->cin, c->kh, c->kw, y0,
+                                         y1, v->cols, err)) < 0)
+                goto done;
             float *dst = out->d + (size_t)f * hw * c->cout + (size_t)y0 * in->w * c->cout;
             if ((rc = kern_linear(v->be, v->cols, c->w, c->bias, dst, (y1 - y0) * in->w, K, c->cout,
                                   err)) < 0)
@@ -158,10 +146,10 @@ static int conv_forward(struct vae *v, struct vae_conv *c, const struct act *in,
         }
     }
     if (c->kt > 1)
-        rc = conv_update_cache(c, in, err);
+        rc = conv_update_cache(v, c, in, err);
 done:
     if (rc < 0)
-        act_free(out);
+        act_free(v, out);
     return rc;
 }
 
@@ -169,13 +157,13 @@ done:
 static int rms_act(struct vae *v, const struct vae_rms *r, const struct act *in, int silu,
                    struct act *out, struct df_err *err)
 {
-    DF_TRY(act_new(out, in->frames, in->h, in->w, in->c, err));
+    DF_TRY(act_new(v, out, in->frames, in->h, in->w, in->c, err));
     int rows = in->frames * in->h * in->w;
     int rc = kern_rmsnorm(v->be, in->d, out->d, rows, in->c, VAE_RMS_EPS, r->gamma, err);
     if (rc == 0 && silu)
         rc = kern_silu(v->be, out->d, out->d, (size_t)rows * in->c, err);
     if (rc < 0)
-        act_free(out);
+        act_free(v, out);
     return rc;
 }
 
@@ -187,10 +175,10 @@ static int resblock(struct vae *v, struct vae_resblock *b, struct act *x, struct
     if ((rc = rms_act(v, &b->norm1, x, 1, &t, err)) < 0 ||
         (rc = conv_forward(v, &b->conv1, &t, &u, err)) < 0)
         goto done;
-    act_free(&t);
+    act_free(v, &t);
     if ((rc = rms_act(v, &b->norm2, &u, 1, &t, err)) < 0)
         goto done;
-    act_free(&u);
+    act_free(v, &u);
     if ((rc = conv_forward(v, &b->conv2, &t, &u, err)) < 0)
         goto done;
     if (b->has_shortcut) {
@@ -201,14 +189,14 @@ static int resblock(struct vae *v, struct vae_resblock *b, struct act *x, struct
         rc = kern_add(v->be, u.d, x->d, (size_t)u.frames * act_frame(&u), err);
     }
     if (rc == 0) {
-        act_free(x);
+        act_free(v, x);
         *x = u;
         u.d = NULL;
     }
 done:
-    act_free(&h);
-    act_free(&t);
-    act_free(&u);
+    act_free(v, &h);
+    act_free(v, &t);
+    act_free(v, &u);
     return rc;
 }
 
@@ -218,20 +206,19 @@ static int attn_block(struct vae *v, struct vae_attn *a, struct act *x, struct d
     const int C = a->dim, hw = x->h * x->w;
     struct act n = {0};
     DF_TRY(rms_act(v, &a->norm, x, 0, &n, err));
-    int rc = grow(&v->attn_tmp, &v->attn_cap, (size_t)hw * C * 6, err);
-    float *qkv = v->attn_tmp;                  /* [hw, 3C] */
-    float *q = qkv + (size_t)hw * 3 * C;       /* [hw, C] each: q, k, v */
+    int rc = grow(v, &v->attn_tmp, &v->attn_cap, (size_t)hw * C * 6, err);
+    float *qkv = v->attn_tmp;            /* [hw, 3C] */
+    float *q = qkv + (size_t)hw * 3 * C; /* [hw, C] each: q, k, v */
     float *k = q + (size_t)hw * C, *vv = k + (size_t)hw * C;
     for (int f = 0; rc == 0 && f < x->frames; f++) {
         const float *xf = n.d + (size_t)f * hw * C;
         float *yf = x->d + (size_t)f * hw * C;
         if ((rc = kern_linear(v->be, xf, a->qkv, a->qkv_bias, qkv, hw, C, 3 * C, err)) < 0)
             break;
-        for (int p = 0; p < hw; p++) {
-            memcpy(q + (size_t)p * C, qkv + (size_t)p * 3 * C, C * sizeof(float));
-            memcpy(k + (size_t)p * C, qkv + (size_t)p * 3 * C + C, C * sizeof(float));
-            memcpy(vv + (size_t)p * C, qkv + (size_t)p * 3 * C + 2 * C, C * sizeof(float));
-        }
+        if ((rc = kern_copy_2d(v->be, q, C, qkv, 3 * (size_t)C, hw, C, err)) < 0 ||
+            (rc = kern_copy_2d(v->be, k, C, qkv + C, 3 * (size_t)C, hw, C, err)) < 0 ||
+            (rc = kern_copy_2d(v->be, vv, C, qkv + 2 * C, 3 * (size_t)C, hw, C, err)) < 0)
+            break;
         /* o reuses the qkv scratch, which is no longer needed */
         if ((rc = kern_attention(v->be, q, k, vv, qkv, NULL, hw, hw, 1, C, hw,
                                  1.0f / sqrtf((float)C), err)) < 0)
@@ -241,22 +228,18 @@ static int attn_block(struct vae *v, struct vae_attn *a, struct act *x, struct d
             break;
         rc = kern_add(v->be, yf, q, (size_t)hw * C, err);
     }
-    act_free(&n);
+    act_free(v, &n);
     return rc;
 }
 
 /* Nearest 2x spatial up-sampling of every frame. */
-static int upsample2x(const struct act *in, struct act *out, struct df_err *err)
+static int upsample2x(struct vae *v, const struct act *in, struct act *out, struct df_err *err)
 {
-    DF_TRY(act_new(out, in->frames, in->h * 2, in->w * 2, in->c, err));
-    const int C = in->c;
-    for (int f = 0; f < in->frames; f++)
-        for (int y = 0; y < out->h; y++)
-            for (int x = 0; x < out->w; x++)
-                memcpy(out->d + (((size_t)f * out->h + y) * out->w + x) * C,
-                       in->d + (((size_t)f * in->h + y / 2) * in->w + x / 2) * C,
-                       C * sizeof(float));
-    return 0;
+    DF_TRY(act_new(v, out, in->frames, in->h * 2, in->w * 2, in->c, err));
+    int rc = kern_upsample2x(v->be, in->d, out->d, in->frames, in->h, in->w, in->c, err);
+    if (rc < 0)
+        act_free(v, out);
+    return rc;
 }
 
 /* WanResample (upsample2d / upsample3d). */
@@ -272,43 +255,53 @@ static int upsampler(struct vae *v, struct vae_upblock *u, struct act *x, struct
                 return rc;
             /* channels [0,C) become frame 2i, [C,2C) frame 2i+1 */
             const int C = x->c, hw = x->h * x->w;
-            if ((rc = act_new(&s, x->frames * 2, x->h, x->w, C, err)) < 0)
+            if ((rc = act_new(v, &s, x->frames * 2, x->h, x->w, C, err)) < 0)
                 goto done;
-            for (int f = 0; f < x->frames; f++)
-                for (int p = 0; p < hw; p++)
-                    for (int half = 0; half < 2; half++)
-                        memcpy(s.d + (((size_t)(2 * f + half)) * hw + p) * C,
-                               t.d + ((size_t)f * hw + p) * 2 * C + half * C, C * sizeof(float));
-            act_free(&t);
-            act_free(x);
+            for (int f = 0; rc == 0 && f < x->frames; f++)
+                for (int half = 0; rc == 0 && half < 2; half++)
+                    rc = kern_copy_2d(v->be, s.d + (size_t)(2 * f + half) * hw * C, C,
+                                      t.d + (size_t)f * hw * 2 * C + half * C, 2 * (size_t)C, hw, C,
+                                      err);
+            if (rc < 0)
+                goto done;
+            act_free(v, &t);
+            act_free(v, x);
             *x = s;
             s.d = NULL;
         }
     }
-    if ((rc = upsample2x(x, &t, err)) < 0 || (rc = conv_forward(v, &u->resample, &t, &s, err)) < 0)
+    if ((rc = upsample2x(v, x, &t, err)) < 0 ||
+        (rc = conv_forward(v, &u->resample, &t, &s, err)) < 0)
         goto done;
-    act_free(x);
+    act_free(v, x);
     *x = s;
     s.d = NULL;
 done:
-    act_free(&t);
-    act_free(&s);
+    act_free(v, &t);
+    act_free(v, &s);
     return rc;
 }
 
-static int emit_frames(const struct act *x, int first_index, vae_frame_fn on_frame, void *user,
-                       struct df_err *err)
+/* Download each frame, [h·w][3] -> planar [3][h·w], clamped to [-1, 1]
+ * unless the caller blends raw frames first (tiled decode). */
+static int emit_frames(struct vae *v, const struct act *x, int first_index, int clamp,
+                       vae_frame_fn on_frame, void *user, struct df_err *err)
 {
     const int hw = x->h * x->w;
-    float *rgb = malloc((size_t)3 * hw * sizeof(float));
+    float *rgb = malloc((size_t)6 * hw * sizeof(float));
     if (!rgb)
         return df_err_set(err, DF_E_NOMEM, "VAE decode: out of memory for a frame");
+    float *px = rgb + (size_t)3 * hw;
     int rc = 0;
     for (int f = 0; rc == 0 && f < x->frames; f++) {
+        if ((rc = kern_download(v->be, px, x->d + (size_t)f * hw * 3, (size_t)hw * 3, err)) < 0)
+            break;
         for (int p = 0; p < hw; p++)
             for (int c = 0; c < 3; c++) {
-                float val = x->d[((size_t)f * hw + p) * 3 + c];
-                rgb[(size_t)c * hw + p] = val < -1.0f ? -1.0f : val > 1.0f ? 1.0f : val;
+                float val = px[(size_t)p * 3 + c];
+                if (clamp)
+                    val = val < -1.0f ? -1.0f : val > 1.0f ? 1.0f : val;
+                rgb[(size_t)c * hw + p] = val;
             }
         rc = on_frame(user, first_index + f, rgb, x->h, x->w, err);
     }
@@ -337,10 +330,10 @@ static int decode_chunk(struct vae *v, struct act *x, struct df_err *err)
 {
     struct act t = {0};
     DF_TRY(conv_forward(v, &v->post_quant, x, &t, err));
-    act_free(x);
+    act_free(v, x);
     *x = t;
     DF_TRY(conv_forward(v, &v->conv_in, x, &t, err));
-    act_free(x);
+    act_free(v, x);
     *x = t;
     DF_TRY(resblock(v, &v->mid_res[0], x, err));
     DF_TRY(attn_block(v, &v->mid_attn, x, err));
@@ -353,37 +346,47 @@ static int decode_chunk(struct vae *v, struct act *x, struct df_err *err)
             DF_TRY(upsampler(v, u, x, err));
     }
     DF_TRY(rms_act(v, &v->norm_out, x, 1, &t, err));
-    act_free(x);
+    act_free(v, x);
     *x = t;
     DF_TRY(conv_forward(v, &v->conv_out, x, &t, err));
-    act_free(x);
+    act_free(v, x);
     *x = t;
     return 0;
+}
+
+int vae_decode_raw(struct vae *v, const float *latent, int T, int h, int w, int clamp,
+                   vae_frame_fn on_frame, void *user, struct df_err *err)
+{
+    DF_FAIL_IF(T < 1 || h < 1 || w < 1, err, DF_E_INVAL, "VAE decode: bad latent size %dx%dx%d", T,
+               h, w);
+    reset_caches(v);
+    const int Z = v->info.z_dim, hw = h * w;
+    float *frame = malloc((size_t)hw * Z * sizeof(float));
+    DF_FAIL_IF(!frame, err, DF_E_NOMEM, "VAE decode: out of memory for a %dx%d latent frame", h, w);
+    int next_frame = 0, rc = 0;
+    for (int i = 0; rc == 0 && i < T; i++) {
+        struct act x = {0};
+        for (int c = 0; c < Z; c++) /* [Z, T, h, w] -> channel-last frame */
+            for (int p = 0; p < hw; p++)
+                frame[(size_t)p * Z + c] = latent[((size_t)c * T + i) * hw + p];
+        rc = act_new(v, &x, 1, h, w, Z, err);
+        if (rc == 0)
+            rc = kern_upload(v->be, x.d, frame, (size_t)hw * Z, err);
+        if (rc == 0)
+            rc = decode_chunk(v, &x, err);
+        if (rc == 0)
+            rc = emit_frames(v, &x, next_frame, clamp, on_frame, user, err);
+        next_frame += x.frames;
+        act_free(v, &x);
+        if (rc < 0)
+            df_err_prefix(err, "VAE decode of latent frame %d/%d", i + 1, T);
+    }
+    free(frame);
+    return rc;
 }
 
 int vae_decode(struct vae *v, const float *latent, int T, int h, int w, vae_frame_fn on_frame,
                void *user, struct df_err *err)
 {
-    DF_FAIL_IF(T < 1 || h < 1 || w < 1, err, DF_E_INVAL, "VAE decode: bad latent size %dx%dx%d",
-               T, h, w);
-    reset_caches(v);
-    const int Z = v->info.z_dim, hw = h * w;
-    int next_frame = 0;
-    for (int i = 0; i < T; i++) {
-        struct act x = {0};
-        DF_TRY(act_new(&x, 1, h, w, Z, err));
-        for (int c = 0; c < Z; c++) /* [Z, T, h, w] -> channel-last frame */
-            for (int p = 0; p < hw; p++)
-                x.d[(size_t)p * Z + c] = latent[((size_t)c * T + i) * hw + p];
-        int rc = decode_chunk(v, &x, err);
-        if (rc == 0)
-            rc = emit_frames(&x, next_frame, on_frame, user, err);
-        next_frame += x.frames;
-        act_free(&x);
-        if (rc < 0) {
-            df_err_prefix(err, "VAE decode of latent frame %d/%d", i + 1, T);
-            return rc;
-        }
-    }
-    return 0;
+    return vae_decode_raw(v, latent, T, h, w, 1, on_frame, user, err);
 }

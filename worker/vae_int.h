@@ -20,7 +20,7 @@ struct vae_conv {
     struct kern_weight *w;   /* [cout, cin·kt·kh·kw], torch Conv3d/Conv2d weight flattened */
     float *bias;             /* [cout] */
     /* feature cache: the last kt-1 input frames seen, oldest first */
-    float *cache;            /* [kt-1][cache_hw][cin] */
+    float *cache;            /* [kt-1][cache_hw][cin], a backend buffer */
     int n_cached;            /* frames held, 0 .. kt-1 */
     int cache_hw;            /* H·W the cache was sized for */
 };
@@ -68,13 +68,17 @@ struct vae {
     struct vae_upblock up[VAE_MAX_STAGES];
     struct vae_rms norm_out;
     struct vae_conv conv_out;
-    /* scratch, grown on demand (host memory: see vae.h on backends) */
-    float *buf[4];
-    size_t buf_cap[4];
+    /* backend scratch, grown on demand */
     float *cols;
     size_t cols_cap;
     float *attn_tmp;
     size_t attn_cap;
 };
+
+/* vae_decode() with the clamp to [-1, 1] optional (clamp = 0 hands out the
+ * raw decoder output: the tiled decode blends raw tiles and clamps after,
+ * as diffusers does).  Returns as vae_decode(). */
+int vae_decode_raw(struct vae *vae, const float *latent, int T, int h, int w, int clamp,
+                   vae_frame_fn on_frame, void *user, struct df_err *err);
 
 #endif

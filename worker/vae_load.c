@@ -309,10 +309,6 @@ static int load_decoder(struct loader *L, const int *dim_mult, const int *tempor
 
 int vae_load(kern_backend_t be, const char *dir, struct vae **out, struct df_err *err)
 {
-    if (strcmp(kern_backend_name(be), "cpu") != 0)
-        return df_err_set(err, DF_E_UNSUPPORTED,
-                          "VAE decode runs on the cpu backend only for now (asked: %s)",
-                          kern_backend_name(be));
     struct vae *v = calloc(1, sizeof(*v));
     if (!v)
         return df_err_set(err, DF_E_NOMEM, "%s: out of memory", dir);
@@ -341,7 +337,7 @@ static void conv_free(kern_backend_t be, struct vae_conv *c)
 {
     kern_weight_free(be, c->w);
     kern_release(be, c->bias);
-    free(c->cache);
+    kern_release(be, c->cache);
 }
 
 static void res_free(kern_backend_t be, struct vae_resblock *b)
@@ -375,10 +371,8 @@ void vae_free(struct vae *v)
     }
     kern_release(be, v->norm_out.gamma);
     conv_free(be, &v->conv_out);
-    for (int i = 0; i < 4; i++)
-        free(v->buf[i]);
-    free(v->cols);
-    free(v->attn_tmp);
+    kern_release(be, v->cols);
+    kern_release(be, v->attn_tmp);
     free(v);
 }
 

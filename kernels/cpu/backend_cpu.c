@@ -124,6 +124,9 @@ static const struct kern_backend_i cpu_iface = {
     .scale_add = elem_cpu_scale_add,
     .patchify = patch_cpu_patchify,
     .unpatchify = patch_cpu_unpatchify,
+    .im2col_causal = conv_cpu_im2col_causal,
+    .upsample2x = conv_cpu_upsample2x,
+    .copy_2d = conv_cpu_copy_2d,
 };
 
 int kern_cpu_open(int n_threads, const struct kern_backend_i **iface, void **out,

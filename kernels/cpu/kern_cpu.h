@@ -64,4 +64,12 @@ int patch_cpu_unpatchify(void *ctx, const float *tokens, float *latent, int C, i
                          int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                          struct df_err *err);
 
+/* conv_cpu.c */
+int conv_cpu_im2col_causal(void *ctx, const float *const *frames, int kt, int H, int W, int C,
+                           int kh, int kw, int y0, int y1, float *cols, struct df_err *err);
+int conv_cpu_upsample2x(void *ctx, const float *x, float *y, int frames, int H, int W, int C,
+                        struct df_err *err);
+int conv_cpu_copy_2d(void *ctx, float *dst, size_t dst_ld, const float *src, size_t src_ld,
+                     size_t rows, size_t cols, struct df_err *err);
+
 #endif

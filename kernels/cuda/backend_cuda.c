@@ -196,6 +196,9 @@ static const struct kern_backend_i cuda_iface = {
     .scale_add = elem_cuda_scale_add,
     .patchify = patch_cuda_patchify,
     .unpatchify = patch_cuda_unpatchify,
+    .im2col_causal = conv_cuda_im2col_causal,
+    .upsample2x = conv_cuda_upsample2x,
+    .copy_2d = conv_cuda_copy_2d,
 };
 
 int kern_cuda_open(int n_threads, const struct kern_backend_i **iface, void **out,

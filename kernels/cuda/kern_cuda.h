@@ -41,6 +41,7 @@ int cuda_scratch_reserve(struct cuda_ctx *ctx, size_t bytes, struct df_err *err)
 #endif
 
 #include "attn_cuda.cuh"
+#include "conv_cuda.cuh"
 #include "elem_cuda.cuh"
 #include "linear_cuda.cuh"
 #include "norm_cuda.cuh"
