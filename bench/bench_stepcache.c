@@ -12,7 +12,8 @@
  * stack's measured share of a pass (stepcache_mask_speedup).  Each cached
  * run is paired with an uncached run just before it ("speedup" = their
  * ratio; times are the best of `reps`), because the shared dev VM's load
- * drifts during a sweep.  Record the
+ * drifts during a sweep; with 1 backend thread (default) times are this
+ * thread's CPU seconds, which other processes do not inflate.  Record the
  * printout in bench/RESULTS.md.
  *
  *     bench_stepcache [threads] [reps]     (defaults: 1 thread, 1 rep)
@@ -40,10 +41,12 @@
         exit(1);                                                                                   \
     } while (0)
 
+/* CPU time of this thread: with the backend on 1 thread (the default) it
+ * does not count the time other processes of the shared VM take from us. */
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -205,12 +208,12 @@ static void bench_model(const struct model_case *mc, int threads, int reps)
         e.ts[i] = sampler_timestep(smp, i);
     sampler_free(smp);
     const double share = block_share(&e);
-    printf("%s: %d layers, dim %d, %lld tokens, euler %d steps; calibration %.1f s; block "
+    printf("%s: %d layers, dim %d, %lld tokens, euler %d steps; calibration %.1f cpu s; block "
            "stack %.0f%% of a pass\n",
            mc->name, mc->cfg.num_layers, mc->cfg.dim, (long long)e.S, mc->steps, t_cal,
            100 * share);
     printf("  %-10s %-4s %6s %6s  %7s %8s %7s %7s  %s\n", "policy", "mode", "tau", "cfg", "passes",
-           "time s", "speedup", "pred", "latent rel err");
+           "cpu s", "speedup", "pred", "latent rel err");
     float *ref = malloc(e.n * 4), *lat = malloc(e.n * 4);
     struct shot_cache off = {.policy = CACHE_POLICY_OFF};
     struct stepcache_mask mask;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "cfg.h"
+#include <cjson/cJSON.h>
 #include "ckpt.h"
 #include "noise.h"
 #include "sampler.h"
@@ -204,6 +205,14 @@ static void test_mask_round_trip(void **state)
     stepcache_mask_passes(&back, &c, &t);
     assert_int_equal(c, 8);
     assert_int_equal(t, 14);
+    assert_true(fabs(stepcache_mask_speedup(&back, 1.0) - 14.0 / 8.0) < 1e-12);
+    cJSON *j = stepcache_mask_json(&back);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "cond")), "C.C.CCC");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "uncond")), "C.R.C.C");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "policy")), "prompttea");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "tau_source")),
+                        "prompt complexity r=0.531");
+    cJSON_Delete(j);
     stepcache_mask_free(&back);
     buf[n - 1] = 0x6; /* uncond computes AND reuses: refused */
     assert_int_equal(stepcache_mask_load(buf, n, &back, &err), DF_E_CORRUPT);

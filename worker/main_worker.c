@@ -14,6 +14,7 @@
 #include <string.h>
 
 /* Add a declaration and a row per subcommand (alphabetical). */
+int cmd_cache_plan(int argc, char **argv, struct df_log *log);
 int cmd_calibrate(int argc, char **argv, struct df_log *log);
 int cmd_encode_pattern(int argc, char **argv, struct df_log *log);
 int cmd_latent_diff(int argc, char **argv, struct df_log *log);
@@ -42,6 +43,7 @@ int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
 int cmd_wan_forward(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
+    {"cache-plan", "print a shot's step-cache decisions and predicted speed-up", cmd_cache_plan},
     {"calibrate", "fit a model's step-cache calibration for a sampler and step count",
      cmd_calibrate},
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",

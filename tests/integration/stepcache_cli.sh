@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `ditfarm-worker calibrate` on the demo model: writes a step-cache
-# calibration the cache policy loads (same tables as the committed
-# configs/models/tiny/stepcache-euler-8.json), reads prompts from a file, and
-# refuses bad command lines with exit 2.
+# Step caching from the command line, on the demo model:
+#  - `ditfarm-worker calibrate` writes a calibration the cache policy loads
+#    (same tables as the committed configs/models/tiny/stepcache-euler-8.json),
+#    reads prompts from a file, refuses bad command lines with exit 2;
+#  - `ditfarm-worker cache-plan` prints a shot's decisions and predicted
+#    speed-up (text and JSON) and refuses a setup without calibration.
 set -euo pipefail
 B="${DF_BUILD_DIR:?}" S="${DF_SOURCE_DIR:?}"
 W="$B/worker/ditfarm-worker"
@@ -46,3 +48,46 @@ rc=0; "$W" calibrate "$S/configs/models/tiny" --steps 8 --guidance 1 --out x.jso
 [ "$rc" = 1 ] || fail "guidance 1: exit $rc, want 1"
 grep -q "the CFG table needs both branches" err.txt || { cat err.txt; fail "guidance message"; }
 echo "ok: bad command lines refused"
+
+cat > m.yaml <<YAML
+name: cp
+defaults:
+  model: tiny
+  width: 64
+  height: 64
+  frames: 9
+  steps: 8
+  guidance_scale: 5.0
+  flow_shift: 3.0
+  output:
+    path: out/{shot}.mp4
+shots:
+  - id: tea
+    prompt: a red sun rising over a calm sea
+    sampler: euler
+    cache: {policy: teacache, mode: e, threshold: 1.0}
+  - id: pt
+    prompt: a red sun rising over a calm sea
+    sampler: unipc
+    cache: {policy: prompttea, threshold: 1.0}
+  - id: pt60
+    prompt: a red sun
+    sampler: unipc
+    steps: 60
+    cache: prompttea
+YAML
+"$W" cache-plan m.yaml --shot tea >plan.txt 2>err.txt || { cat err.txt; fail "cache-plan tea"; }
+grep -q "^shot tea: cache teacache, mode e, tau 1 (manifest threshold)$" plan.txt ||
+    { cat plan.txt; fail "cache-plan header"; }
+[ "$(grep -c '^  step ' plan.txt)" = 8 ] || fail "one line per step"
+grep -q "^  step 1/8 t=1000.0: cond computed, uncond computed$" plan.txt || fail "step 1 forced"
+grep -Eq "^passes computed [0-9]+/16; predicted denoise speed-up [0-9.]+x" plan.txt ||
+    fail "summary line"
+"$W" cache-plan m.yaml --shot pt --json >plan.json 2>err.txt || { cat err.txt; fail "--json"; }
+python3 -c 'import json; d=json.load(open("plan.json")); assert d["policy"]=="prompttea" and len(d["cond"])==8 and d["cond"][0]=="C" and d["predicted_speedup"]>=1, d' ||
+    fail "cache-plan JSON"
+rc=0; "$W" cache-plan m.yaml --shot pt60 >/dev/null 2>err.txt || rc=$?
+[ "$rc" = 1 ] || fail "60 steps without calibration: exit $rc, want 1"
+grep -q "prompttea: no step-cache calibration for model 'tiny' (tried .*stepcache-unipc-60.json" err.txt ||
+    { cat err.txt; fail "refusal message"; }
+echo "ok: cache-plan (text, JSON, refusal)"

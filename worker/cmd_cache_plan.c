@@ -1,0 +1,190 @@
+/* cmd_cache_plan.c -- `ditfarm-worker cache-plan MANIFEST [--shot ID]
+ * [--configs DIR] [--json]`: plan a shot's step-cache mask exactly as its
+ * render will (stepcache_plan_shot: calibration lookup and refusals, tau and
+ * its source, the sampler's schedule) and print the decision of every pass
+ * and the predicted denoise speed-up, without rendering.  Loads the model's
+ * weights (the mask comes from its time embedding). */
+#include "kern.h"
+#include "log.h"
+#include "manifest.h"
+#include "paths.h"
+#include "sampler.h"
+#include "stepcache.h"
+#include "text_embed.h"
+#include "wan_model.h"
+#include "worker_exit.h"
+
+#include "cfg.h"
+
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Share of a pass's FLOPs in the block stack (what a skip saves). */
+static double block_share(const struct wan_config *c, const struct wan_shape *sh)
+{
+    struct wan_config none = *c;
+    none.num_layers = 0;
+    const double all = wan_model_flops(c, sh);
+    return all > 0 ? 1.0 - wan_model_flops(&none, sh) / all : 1.0;
+}
+
+static void print_text(const struct shot *s, const struct stepcache_mask *m, sampler_t smp,
+                       double share)
+{
+    printf("shot %s: cache %s, mode %s, tau %.4g (%s)", s->id, cache_policy_name(m->policy),
+           cache_mode_name(m->mode), m->tau, m->tau_source);
+    if (m->cfg_threshold > 0)
+        printf(", cfg_threshold %g", m->cfg_threshold);
+    printf("\n");
+    char line[96];
+    for (int i = 0; i < m->steps; i++)
+        printf("  step %d/%d t=%.1f: %s\n", i + 1, m->steps, sampler_timestep(smp, i),
+               stepcache_mask_describe(m, i, line, sizeof line));
+    int64_t c, t;
+    stepcache_mask_passes(m, &c, &t);
+    printf("passes computed %lld/%lld; predicted denoise speed-up %.2fx (block stack %.1f%% of "
+           "a pass's FLOPs)\n",
+           (long long)c, (long long)t, stepcache_mask_speedup(m, share), 100 * share);
+}
+
+static int plan(const char *manifest, const char *shot_id, const char *configs_opt, int json,
+                struct df_err *err)
+{
+    char configs[4096];
+    DF_TRY(paths_configs_dir(configs_opt, configs, sizeof configs, err));
+    struct manifest *man = NULL;
+    struct diag_list dl = {0};
+    int rc = manifest_load(manifest, configs, &man, &dl, err);
+    for (size_t i = 0; rc < 0 && i < dl.count; i++) {
+        char line[DIAG_LINE_CAP];
+        diag_format(&dl.items[i], line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    }
+    diag_list_clear(&dl);
+    DF_TRY(rc);
+    kern_backend_t be = NULL;
+    struct wan_model *m = NULL;
+    sampler_t smp = NULL;
+    float *text = NULL;
+    int idx = shot_id ? manifest_find_shot(man, shot_id) : (man->n_shots == 1 ? 0 : -1);
+    const struct shot *s = idx >= 0 ? &man->shots[idx] : NULL;
+    if (!s) {
+        rc = df_err_set(err, DF_E_NOTFOUND, "%s: %s", manifest,
+                        shot_id ? "no such shot" : "several shots: name one with --shot");
+        goto done;
+    }
+    if (!s->geom.path[0]) {
+        rc = df_err_set(err, DF_E_UNSUPPORTED, "model '%s' has no weights folder", s->model);
+        goto done;
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/transformer", s->geom.path);
+    if ((rc = kern_backend_create("cpu", 0, &be, err)) < 0 ||
+        (rc = wan_model_load(be, dir, &m, err)) < 0)
+        goto done;
+    const struct wan_config *c = wan_model_config(m);
+    struct wan_shape sh = {.frames = s->grid.latent[0],
+                           .height = s->grid.latent[1],
+                           .width = s->grid.latent[2],
+                           .text_len = s->geom.text_len > 0 ? s->geom.text_len : 512};
+    if ((rc = wan_model_reserve(m, &sh, err)) < 0)
+        goto done;
+    struct sampler_config sc;
+    enum sampler_kind kind;
+    if ((rc = sampler_kind_from_name(sampler_name(s->sampler), &kind, err)) < 0)
+        goto done;
+    sampler_config_init(&sc, kind);
+    sc.steps = s->steps;
+    sc.shift = s->flow_shift;
+    if ((rc = sampler_create(&sc, 0, 1, 1, &smp, err)) < 0)
+        goto done;
+    int n_tok = 0;
+    text = calloc((size_t)sh.text_len * c->text_dim, sizeof *text);
+    if (!text) {
+        rc = df_err_set(err, DF_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if (s->prompt_embeds)
+        rc = text_embed_load(s->prompt_embeds, sh.text_len, c->text_dim, text, &n_tok, err);
+    else
+        text_embed_derive(s->prompt ? s->prompt : "", sh.text_len, c->text_dim, text, &n_tok);
+    struct stepcache_mask mask;
+    struct stepcache_shot_in in = {.configs_dir = configs,
+                                   .model = s->model,
+                                   .policy = &s->cache,
+                                   .smp = smp,
+                                   .guided = cfg_enabled((float)s->guidance_scale),
+                                   .text = text,
+                                   .n_tokens = n_tok,
+                                   .text_dim = c->text_dim,
+                                   .model_handle = m};
+    if (rc == 0 && (rc = stepcache_plan_shot(&in, &mask, err)) == 0) {
+        const double share = block_share(c, &sh);
+        if (json) {
+            cJSON *j = stepcache_mask_json(&mask);
+            cJSON_AddStringToObject(j, "shot", s->id);
+            cJSON_AddNumberToObject(j, "predicted_speedup", stepcache_mask_speedup(&mask, share));
+            char *t = cJSON_Print(j);
+            printf("%s\n", t ? t : "null");
+            free(t);
+            cJSON_Delete(j);
+        } else {
+            print_text(s, &mask, smp, share);
+        }
+        stepcache_mask_free(&mask);
+    }
+    if (rc < 0)
+        df_err_prefix(err, "shot %s", s->id);
+done:
+    free(text);
+    sampler_free(smp);
+    wan_model_free(m);
+    kern_backend_free(be);
+    manifest_free(man);
+    return rc;
+}
+
+int cmd_cache_plan(int argc, char **argv, struct df_log *log)
+{
+    static const struct option opts[] = {
+        {"shot", required_argument, 0, 's'},
+        {"configs", required_argument, 0, 'c'},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *shot = NULL, *configs = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            shot = optarg;
+            break;
+        case 'c':
+            configs = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        default:
+            fprintf(stderr, "usage: ditfarm-worker cache-plan MANIFEST [--shot ID] "
+                            "[--configs DIR] [--json]\n");
+            return c == 'h' ? WORKER_EXIT_DONE : WORKER_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr,
+                "usage: ditfarm-worker cache-plan MANIFEST [--shot ID] [--configs DIR] [--json]\n");
+        return WORKER_EXIT_USAGE;
+    }
+    struct df_err err = {0};
+    if (plan(argv[optind], shot, configs, json, &err) < 0) {
+        DF_ERROR(log, "cache-plan: %s", err.msg);
+        return WORKER_EXIT_FAILED;
+    }
+    return WORKER_EXIT_DONE;
+}
