@@ -50,22 +50,21 @@ int stepcache_ckpt_get_mask(const struct ckpt_reader *r, struct stepcache_mask *
     return rc;
 }
 
-int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b,
-                                const float *global, int64_t tokens, int dim, struct df_err *err)
+int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b, const float *global,
+                                int64_t tokens, int dim, struct df_err *err)
 {
     const int64_t ext[2] = {tokens, dim};
     return ckpt_writer_put_tensor(w, residual_name(b), global, ext, 2, err);
 }
 
-int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b,
-                                float *global, int64_t tokens, int dim, struct df_err *err)
+int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b, float *global,
+                                int64_t tokens, int dim, struct df_err *err)
 {
     const int64_t ext[2] = {tokens, dim};
     return ckpt_get_tensor(r, residual_name(b), global, ext, 2, err);
 }
 
-int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next,
-                        struct df_err *err)
+int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next, struct df_err *err)
 {
     const struct stepcache_mask *m = stepcache_get_mask(sc);
     DF_TRY(stepcache_ckpt_put_mask(w, m, err));
