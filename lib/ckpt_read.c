@@ -129,6 +129,10 @@ int ckpt_open(const char *path, ckpt_reader_t **out, struct df_err *err)
         close(fd);
         return rc;
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return df_err_set(err, DF_E_IO, "%s: not a regular file", path);
+    }
     void *map = NULL;
     size_t len = (size_t)st.st_size;
     if (len > 0) {

@@ -321,6 +321,13 @@ static void test_truncated(void **state)
     assert_string_equal(err.msg, want);
     spit(path, b, 0);
     assert_int_equal(ckpt_open(path, &r, &err), DF_E_CORRUPT);
+    assert_int_equal(ckpt_open(dir, &r, &err), DF_E_IO);
+    snprintf(want, sizeof(want), "%s: not a regular file", dir);
+    assert_string_equal(err.msg, want);
+    snprintf(path, sizeof(path), "%s/nope.dfck", dir);
+    assert_int_equal(ckpt_open(path, &r, &err), DF_E_NOTFOUND);
+    snprintf(want, sizeof(want), "open %s: No such file or directory", path);
+    assert_string_equal(err.msg, want);
     remove_dir(dir);
     free(b);
 }
