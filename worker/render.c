@@ -296,7 +296,7 @@ static int gather_canonical(struct render *r, const float *rows, float *canon, s
     return 0;
 }
 
-static int ckpt_put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
+static int put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
                          struct df_err *err)
 {
     const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
@@ -304,7 +304,7 @@ static int ckpt_put_rows(struct render *r, ckpt_writer_t *w, const char *name, c
     return w ? ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err) : 0;
 }
 
-static int ckpt_get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
+static int get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
                          struct df_err *err)
 {
     const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
@@ -314,7 +314,7 @@ static int ckpt_get_rows(struct render *r, ckpt_reader_t *rd, const char *name, 
 }
 
 /* Rank 0 writes; every rank gathers.  All ranks learn whether it worked. */
-static int ckpt_save(struct render *r, int next_step, struct df_err *err)
+static int save_checkpoint(struct render *r, int next_step, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const struct layout *l = &r->par.lay;
@@ -334,13 +334,13 @@ static int ckpt_save(struct render *r, int next_step, struct df_err *err)
     sampler_scalars_get(r->smp, &sc);
     const int64_t scal[5] = {sc.next_step, sc.lower_order_nums, sc.this_order,
                              sc.n_model_outputs, sc.has_last_sample};
-    int rc = ckpt_put_rows(r, wrc == 0 ? w : NULL, "latent", r->shard, &werr);
+    int rc = put_rows(r, wrc == 0 ? w : NULL, "latent", r->shard, &werr);
     if (rc == 0 && w)
         wrc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, &werr);
     for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
         char name[CKPT_NAME_CAP];
         snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
-        rc = ckpt_put_rows(r, wrc == 0 ? w : NULL, name, sampler_history(r->smp, k), &werr);
+        rc = put_rows(r, wrc == 0 ? w : NULL, name, sampler_history(r->smp, k), &werr);
     }
     struct ckpt_commit_info info;
     if (rc == 0 && w && wrc == 0)
@@ -370,7 +370,7 @@ static int ckpt_save(struct render *r, int next_step, struct df_err *err)
     return 0;
 }
 
-static int ckpt_resume(struct render *r, struct df_err *err)
+static int resume_checkpoint(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     char path[4096] = "";
@@ -405,7 +405,7 @@ static int ckpt_resume(struct render *r, struct df_err *err)
     ckpt_reader_t *rd = NULL;
     DF_TRY(ckpt_open(path, &rd, err));
     int64_t scal[5];
-    rc = ckpt_get_rows(r, rd, "latent", r->shard, err);
+    rc = get_rows(r, rd, "latent", r->shard, err);
     if (rc == 0)
         rc = ckpt_get_i64s(rd, "sampler.scalars", scal, 5, err);
     if (rc == 0) {
@@ -416,7 +416,7 @@ static int ckpt_resume(struct render *r, struct df_err *err)
     for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
         char name[CKPT_NAME_CAP];
         snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
-        rc = ckpt_get_rows(r, rd, name, sampler_history(r->smp, k), err);
+        rc = get_rows(r, rd, name, sampler_history(r->smp, k), err);
     }
     const struct ckpt_meta *meta = ckpt_reader_meta(rd);
     if (rc == 0 && meta->step != sampler_next_step(r->smp))
@@ -434,7 +434,7 @@ static int ckpt_resume(struct render *r, struct df_err *err)
 }
 
 /* A checkpoint is due after `done` steps by the step interval or the clock. */
-static int ckpt_due(struct render *r, int done, struct df_err *err)
+static int checkpoint_due(struct render *r, int done, struct df_err *err)
 {
     if (!r->o->ckpt_dir || done >= r->shot->steps)
         return 0;
@@ -501,11 +501,11 @@ static int denoise(struct render *r, struct df_err *err)
             return df_err_set(err, DF_E_INVAL,
                               "asked to stop at step %d but no checkpoint directory was given",
                               i + 1);
-        int due = stop ? 1 : ckpt_due(r, i + 1, err);
+        int due = stop ? 1 : checkpoint_due(r, i + 1, err);
         if (due < 0)
             return due;
         if (due)
-            DF_TRY(ckpt_save(r, i + 1, err));
+            DF_TRY(save_checkpoint(r, i + 1, err));
         if (stop) {
             if (is_root(r))
                 DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
@@ -702,7 +702,7 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
             snprintf(probe, sizeof(probe), "%s/", o->ckpt_dir);
             rc = mkdir_parents(probe, err);
             if (rc == 0)
-                rc = ckpt_resume(&r, err);
+                rc = resume_checkpoint(&r, err);
         }
         if (rc == 0)
             rc = denoise(&r, err);
