@@ -559,6 +559,92 @@ static void test_mask_same_on_every_rank(void **state)
     tiny_close(&r1);
 }
 
+/* DynCFGCache: on a "reused cond" pass the uncond output equals the cond
+ * output up to the rounding of x_in + (x_out - x_in) (same latent, same e;
+ * the text only enters inside the skipped blocks), and an unguided shot has
+ * one branch. */
+static void test_tiny_cfg_reuse_and_unguided(void **state)
+{
+    (void)state;
+    struct tiny t;
+    tiny_open(&t);
+    struct shot_cache pt = policy(CACHE_POLICY_PROMPTTEA, CACHE_MODE_E0, 1.0);
+    pt.cfg_threshold = 0.5;
+    struct stepcache_mask mask;
+    tiny_plan(&t, &pt, &mask);
+    int reused = 0;
+    for (int i = 0; i < STEPS; i++)
+        reused +=
+            stepcache_mask_action(&mask, i, STEPCACHE_BRANCH_UNCOND) == STEPCACHE_ACTION_REUSE_COND;
+    assert_true(reused > 0);
+    struct df_err err = {0};
+    stepcache_t *sc;
+    assert_int_equal(stepcache_create(&mask, t.be, t.S, 64, &sc, &err), 0);
+    sampler_t smp = tiny_sampler(&t);
+    float *lat = malloc(t.n * 4), *o[2] = {malloc(t.n * 4), malloc(t.n * 4)}, *v = malloc(t.n * 4);
+    noise_fill(42, 0, t.n, lat);
+    int checked = 0;
+    for (int i = 0; i < STEPS; i++) {
+        const float ts = sampler_timestep(smp, i);
+        for (int b = 0; b < 2; b++)
+            assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, ts, t.text[b], i,
+                                               (enum stepcache_branch)b, o[b], &err),
+                             0);
+        if (stepcache_mask_action(&mask, i, STEPCACHE_BRANCH_UNCOND) ==
+            STEPCACHE_ACTION_REUSE_COND) {
+            assert_true(rel_err(o[1], o[0], t.n) < 1e-5);
+            checked++;
+        } else if (stepcache_mask_action(&mask, i, STEPCACHE_BRANCH_UNCOND) ==
+                   STEPCACHE_ACTION_COMPUTE) {
+            assert_true(rel_err(o[1], o[0], t.n) > 1e-3);
+        }
+        cfg_combine(o[0], o[1], 5.0f, t.n, v);
+        assert_int_equal(sampler_step(smp, i, v, lat, t.n, &err), 0);
+    }
+    assert_int_equal(checked, reused);
+    struct stepcache_counts cnt;
+    stepcache_get_counts(sc, &cnt);
+    assert_int_equal(cnt.n[STEPCACHE_BRANCH_UNCOND][STEPCACHE_ACTION_REUSE_COND], reused);
+    stepcache_free(sc);
+    stepcache_mask_free(&mask);
+    sampler_free(smp);
+
+    /* guidance off: one branch, no uncond residual, uncond passes refused */
+    struct stepcache_calib cal;
+    struct shot_cache tea = policy(CACHE_POLICY_TEACACHE, CACHE_MODE_E, 1.0);
+    assert_int_equal(stepcache_calib_resolve(CONFIGS, "tiny", &tea, "euler", STEPS, &cal, &err), 0);
+    float ts[STEPS];
+    smp = tiny_sampler(&t);
+    for (int i = 0; i < STEPS; i++)
+        ts[i] = sampler_timestep(smp, i);
+    struct stepcache_plan_in in = {.policy = &tea,
+                                   .calib = &cal,
+                                   .sampler = "euler",
+                                   .steps = STEPS,
+                                   .timesteps = ts,
+                                   .guided = 0,
+                                   .tau = 1.0,
+                                   .time_embed = stepcache_wan_time_embed,
+                                   .user = t.m,
+                                   .dim = 64};
+    assert_int_equal(stepcache_plan(&in, &mask, &err), 0);
+    for (int i = 0; i < STEPS; i++)
+        assert_int_equal(mask.flags[i] & ~STEPCACHE_F_COND, 0);
+    char line[64];
+    assert_string_equal(stepcache_mask_describe(&mask, 0, line, sizeof line), "cond computed");
+    assert_int_equal(stepcache_create(&mask, t.be, t.S, 64, &sc, &err), 0);
+    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, ts[0], t.text[1], 0,
+                                       STEPCACHE_BRANCH_UNCOND, o[1], &err),
+                     DF_E_INVAL);
+    assert_int_equal(stepcache_residual_needed(&mask, 1, STEPCACHE_BRANCH_UNCOND), 0);
+    stepcache_free(sc);
+    stepcache_mask_free(&mask);
+    stepcache_calib_clear(&cal);
+    sampler_free(smp);
+    free(lat), free(o[0]), free(o[1]), free(v);
+    tiny_close(&t);
+}
+
 /* ---- two sequence-parallel ranks as two threads ------------------------------ */
 
 /* Self-attention over the whole sequence for a rank that computes only its
@@ -704,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_tiny_resume_mid_shot),
         cmocka_unit_test(test_mask_same_on_every_rank),
         cmocka_unit_test(test_two_ranks_match_one),
+        cmocka_unit_test(test_tiny_cfg_reuse_and_unguided),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
