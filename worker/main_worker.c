@@ -41,6 +41,7 @@ static int run_render(int argc, char **argv, struct df_log *log)
 }
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
+int cmd_vae_decode(int argc, char **argv, struct df_log *log);
 int cmd_wan_forward(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"cache-plan", "print a shot's step-cache decisions and predicted speed-up", cmd_cache_plan},
@@ -53,6 +54,7 @@ static const struct worker_cmd k_cmds[] = {
     {"render", "render one shot of a manifest on this rank", run_render},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
+    {"vae-decode", "(test) tiled VAE decode of a latent over the job's ranks", cmd_vae_decode},
     {"wan-forward", "(test) one DiT forward on a fixture's inputs, optional parity check",
      cmd_wan_forward},
     {NULL, NULL, NULL},
