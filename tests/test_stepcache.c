@@ -542,6 +542,21 @@ static void test_mask_same_on_every_rank(void **state)
                         "manifest threshold (no prompt-complexity references for text_dim 64)");
     stepcache_mask_free(&c);
     sampler_free(smp);
+    /* a prompttea table used at another flow shift: planned, with a warning */
+    struct sampler_config cfg5;
+    sampler_config_init(&cfg5, SAMPLER_KIND_EULER);
+    cfg5.steps = STEPS;
+    cfg5.shift = 5.0;
+    assert_int_equal(sampler_create(&cfg5, 0, 1, 1, &smp, &err), 0);
+    char warn[512];
+    si.smp = smp;
+    si.warning = warn;
+    si.warning_cap = sizeof warn;
+    assert_int_equal(stepcache_plan_shot(&si, &c, &err), 0);
+    assert_non_null(strstr(warn, "stepcache-euler-8.json was calibrated at flow shift 3, the "
+                                 "shot uses 5"));
+    stepcache_mask_free(&c);
+    sampler_free(smp);
     /* a rank holding a shard of 10 tokens applies the received mask */
     struct stepcache_mask got;
     assert_int_equal(stepcache_mask_load(ba, la, &got, &err), 0);

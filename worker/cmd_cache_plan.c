@@ -112,6 +112,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
     else
         text_embed_derive(s->prompt ? s->prompt : "", sh.text_len, c->text_dim, text, &n_tok);
     struct stepcache_mask mask;
+    char warning[1024];
     struct stepcache_shot_in in = {.configs_dir = configs,
                                    .model = s->model,
                                    .policy = &s->cache,
@@ -120,9 +121,13 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                                    .text = text,
                                    .n_tokens = n_tok,
                                    .text_dim = c->text_dim,
-                                   .model_handle = m};
+                                   .model_handle = m,
+                                   .warning = warning,
+                                   .warning_cap = sizeof warning};
     if (rc == 0 && (rc = stepcache_plan_shot(&in, &mask, err)) == 0) {
         const double share = block_share(c, &sh);
+        if (warning[0])
+            fprintf(stderr, "warning: %s\n", warning);
         if (json) {
             cJSON *j = stepcache_mask_json(&mask);
             cJSON_AddStringToObject(j, "shot", s->id);

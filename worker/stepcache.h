@@ -277,11 +277,16 @@ struct stepcache_shot_in {
     int n_tokens;                    /* real tokens (not padding) */
     int text_dim;
     struct wan_model *model_handle; /* reserved model: its time embedding plans the mask */
+    char *warning;                  /* out, may be NULL: "" or why the plan may be off */
+    size_t warning_cap;
 };
 
 /* stepcache_calib_resolve + stepcache_tau + stepcache_plan for a shot, on
  * the rank that plans (then broadcast stepcache_mask_save()'s bytes).
- * Policy off: an all-compute mask, no file read.  Returns 0 and *out
+ * Policy off: an all-compute mask, no file read.  A prompttea table
+ * calibrated at another flow shift is used with a warning (the step model
+ * and CFG table are per step index; the shift moves the schedule under
+ * them).  Returns 0 and *out
  * (stepcache_mask_free), or the codes of those functions -- a prompttea shot
  * whose setup has no calibration fails with the message of
  * stepcache_calib_check, never with a silent default. */

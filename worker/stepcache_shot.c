@@ -7,6 +7,8 @@
 
 #include "sampler.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +20,16 @@ int stepcache_plan_shot(const struct stepcache_shot_in *in, struct stepcache_mas
     const char *sampler = sampler_kind_name(sc->kind);
     const int steps = sc->steps;
     struct stepcache_calib cal;
+    if (in->warning && in->warning_cap)
+        in->warning[0] = '\0';
     DF_TRY(
         stepcache_calib_resolve(in->configs_dir, in->model, in->policy, sampler, steps, &cal, err));
+    if (in->warning && in->policy->policy == CACHE_POLICY_PROMPTTEA && cal.steps > 0 &&
+        cal.shift > 0 && fabs(cal.shift - sc->shift) > 1e-9)
+        snprintf(in->warning, in->warning_cap,
+                 "prompttea: %s was calibrated at flow shift %g, the shot uses %g: the per-step "
+                 "tables may skip the wrong steps; calibrate this setup",
+                 cal.path, cal.shift, sc->shift);
     double tau = 0;
     char src[160];
     float *ts = malloc((size_t)steps * sizeof *ts);
