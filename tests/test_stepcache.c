@@ -620,6 +620,20 @@ static void test_tiny_cfg_reuse_and_unguided(void **state)
     struct stepcache_counts cnt;
     stepcache_get_counts(sc, &cnt);
     assert_int_equal(cnt.n[STEPCACHE_BRANCH_UNCOND][STEPCACHE_ACTION_REUSE_COND], reused);
+    /* never a decision past the mask's end, never a reuse before its cond pass */
+    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, 1.0f, t.text[0], STEPS,
+                                       STEPCACHE_BRANCH_COND, o[0], &err),
+                     DF_E_INVAL);
+    assert_string_equal(err.msg, "step cache: step 8 outside the planned mask of 8 steps");
+    stepcache_free(sc);
+    assert_int_equal(stepcache_create(&mask, t.be, t.S, 64, &sc, &err), 0);
+    int r = 0;
+    while (stepcache_mask_action(&mask, r, STEPCACHE_BRANCH_UNCOND) != STEPCACHE_ACTION_REUSE_COND)
+        r++;
+    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, 1.0f, t.text[1], r,
+                                       STEPCACHE_BRANCH_UNCOND, o[1], &err),
+                     DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "the cond pass of this step has not run on this rank"));
     stepcache_free(sc);
     stepcache_mask_free(&mask);
     sampler_free(smp);

@@ -312,8 +312,10 @@ void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim);
 /* One branch's forward on this rank's token range, as wan_model_forward but
  * with the block stack replaced by the mask's action for (step, branch):
  * embed -> blocks (and R_b = out - in) | x += R_b | x += R_cond -> head.
- * Passes of one step must come cond before uncond.  Returns 0, the model's
- * codes, DF_E_INVAL (the shape's rows differ from the cache's), or
+ * Passes of one step must come cond before uncond (a "reused cond" pass
+ * needs this step's cond residual on this rank).  Returns 0, the model's
+ * codes, DF_E_INVAL (rows differ from the cache's, a step outside the mask,
+ * a reuse before this step's cond pass), or
  * DF_E_INTERNAL (a skip with no residual: a resume without the residuals). */
 int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_shape *shape,
                       const float *latent, float t, const float *text, int step,

@@ -29,6 +29,7 @@ struct stepcache {
     float *res[STEPCACHE_BRANCH_COUNT]; /* b: [rows, dim], NULL when unused */
     int valid[STEPCACHE_BRANCH_COUNT];  /* res holds a residual */
     struct stepcache_counts counts;
+    int cond_step; /* last step whose cond pass ran (-1: none): a reuse needs this step's */
 };
 
 int stepcache_create(const struct stepcache_mask *mask, kern_backend_t be, int64_t rows, int dim,
@@ -43,6 +44,7 @@ int stepcache_create(const struct stepcache_mask *mask, kern_backend_t be, int64
     sc->be = be;
     sc->rows = rows;
     sc->dim = dim;
+    sc->cond_step = -1;
     int rc = stepcache_mask_copy(mask, &sc->mask, err);
     const int branches = mask->guided ? 2 : 1;
     for (int b = 0; rc == 0 && mask->policy != CACHE_POLICY_OFF && b < branches; b++) {
@@ -127,7 +129,14 @@ int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_sha
                    (b == STEPCACHE_BRANCH_UNCOND && !sc->mask.guided),
                err, DF_E_INVAL, "step cache: branch %d on a %s shot", (int)b,
                sc->mask.guided ? "guided" : "unguided");
+    DF_FAIL_IF(sc->mask.policy != CACHE_POLICY_OFF && (step < 0 || step >= sc->mask.steps), err,
+               DF_E_INVAL, "step cache: step %d outside the planned mask of %d steps", step,
+               sc->mask.steps);
     const enum stepcache_action a = stepcache_mask_action(&sc->mask, step, b);
+    DF_FAIL_IF(a == STEPCACHE_ACTION_REUSE_COND && sc->cond_step != step, err, DF_E_INVAL,
+               "step %d: the uncond pass reuses the cond residual of this step, but the cond "
+               "pass of this step has not run on this rank",
+               step);
     DF_TRY(wan_model_embed(m, shape, latent, t, text, err));
     if (sc->mask.policy == CACHE_POLICY_OFF)
         DF_TRY(wan_model_blocks(m, err));
@@ -135,6 +144,8 @@ int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_sha
         DF_TRY(residual_pass(sc, m, a, b, step, err));
     DF_TRY(wan_model_head(m, out, err));
     sc->counts.n[b][a]++;
+    if (b == STEPCACHE_BRANCH_COND)
+        sc->cond_step = step;
     return 0;
 }
 
