@@ -6,15 +6,19 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_cancel(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_ckpt(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_plan(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_render(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_status(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_submit(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* Keep alphabetical: `ditfarm --help` prints them in this order. */
 const struct cli_cmd cli_commands[] = {
+    {"cancel", "SHOT|MANIFEST", "cancel shots in ditfarmd (scancel their jobs)", cmd_cancel},
     {"ckpt", "inspect|list|synth ...", "inspect, list or write checkpoint files", cmd_ckpt},
     {"plan", "MANIFEST|--model ... [--gpus G]", "pick each shot's cfg x ulysses x ring layout",
      cmd_plan},
@@ -22,6 +26,8 @@ const struct cli_cmd cli_commands[] = {
      cmd_render},
     {"sbatch", "MANIFEST [--submit]", "write Slurm batch jobs per shot (and submit them)",
      cmd_sbatch},
+    {"status", "[--json]", "shots in ditfarmd: state, job, progress, ETA", cmd_status},
+    {"submit", "MANIFEST [--cpu-ranks P|--gpus G]", "hand a manifest to ditfarmd", cmd_submit},
     {"validate", "[--json] FILE...", "check manifests; print shots or every error", cmd_validate},
     {"version", "", "print the version and build features", cmd_version},
     {NULL, NULL, NULL, NULL},

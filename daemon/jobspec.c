@@ -1,0 +1,282 @@
+/* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
+#include "jobspec.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const char sbatch_template[]; /* generated from slurm/shot.sbatch.in */
+
+void jobspec_opts_init(struct jobspec_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->worker = "ditfarm-worker";
+}
+
+int jobspec_add_worker_arg(struct jobspec_opts *o, const char *arg, struct df_err *err)
+{
+    /* single-quote for the batch shell; a quote inside becomes '\'' */
+    char *w = o->worker_args;
+    size_t cap = sizeof(o->worker_args), len = strlen(w);
+    len += (size_t)snprintf(w + len, cap - len, " '");
+    for (const char *c = arg; *c && len + 5 < cap; c++)
+        len += (size_t)snprintf(w + len, cap - len, "%s", *c == '\'' ? "'\\''" : (char[]){*c, 0});
+    if (len + 2 >= cap)
+        return df_err_set(err, DF_E_RANGE, "worker arguments too long (%zu bytes at most)", cap);
+    snprintf(w + len, cap - len, "'");
+    return 0;
+}
+
+/* ---- template ------------------------------------------------------------ */
+
+struct tvar {
+    const char *name;
+    char value[1024];
+};
+
+/* Expand @NAME@ from vars; an unknown or empty name leaves the '@' as is
+ * (the script itself contains "USR1@<seconds>"). */
+static int expand(const char *tpl, const struct tvar *vars, int n_vars, FILE *out)
+{
+    for (const char *p = tpl; *p;) {
+        if (*p == '@') {
+            const char *end = strchr(p + 1, '@');
+            int matched = 0;
+            for (int i = 0; end && i < n_vars; i++) {
+                size_t len = strlen(vars[i].name);
+                if ((size_t)(end - p - 1) == len && strncmp(p + 1, vars[i].name, len) == 0) {
+                    fputs(vars[i].value, out);
+                    p = end + 1;
+                    matched = 1;
+                    break;
+                }
+            }
+            if (matched)
+                continue;
+        }
+        fputc(*p++, out);
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+static void set_var(struct tvar *v, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_var(struct tvar *v, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    v->name = name;
+    va_start(ap, fmt);
+    vsnprintf(v->value, sizeof(v->value), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+int jobspec_mkdirs(const char *path, struct df_err *err)
+{
+    char buf[PATH_MAX];
+    int n = snprintf(buf, sizeof(buf), "%s/", path);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return df_err_set(err, DF_E_RANGE, "path too long: %s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
+        *p = '/';
+    }
+    return 0;
+}
+
+static int write_manifest_json(const struct manifest *m, const char *path, struct df_err *err)
+{
+    cJSON *j = manifest_to_json(m);
+    char *text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (!text)
+        return df_err_set(err, DF_E_NOMEM, "out of memory writing %s", path);
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int rc = 0;
+    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0) {
+        rc = df_err_errno(err, DF_E_IO, "cannot write %s", tmp);
+        f = NULL;
+    } else if (rename(tmp, path) != 0) {
+        rc = df_err_errno(err, DF_E_IO, "cannot rename %s to %s", tmp, path);
+    }
+    free(text);
+    if (rc < 0)
+        remove(tmp);
+    return rc;
+}
+
+/* ---- one shot ------------------------------------------------------------ */
+
+int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
+                 struct df_err *err)
+{
+    struct cluster_shape c = {.nodes = 1, .ranks_per_node = 8};
+    if (o->gpus)
+        c.ranks_per_node = o->gpus;
+    if (o->nodes)
+        c.nodes = o->nodes, c.ranks_per_node = o->per_node;
+    if (o->cpu_ranks)
+        c.device = LAYOUT_DEVICE_CPU, c.ranks_per_node = o->cpu_ranks;
+    /* resources.max_gpus caps what the shot may take */
+    c.max_ranks = s->resources.max_gpus;
+    c.cfg_branches = s->guidance_scale > 1.0 ? 2 : 1;
+    int n = 0;
+    int rc = layout_plan(&s->geom, &s->grid, &c, NULL, out, 1, &n, err);
+    if (rc < 0)
+        df_err_prefix(err, "shot %s", s->id);
+    return rc;
+}
+
+/* #SBATCH lines that depend on the shot: GPUs, time, partition, account, qos. */
+static void sbatch_extra(const struct shot *s, int gpu, const struct layout *l, char *dst,
+                         size_t cap)
+{
+    size_t e = 0;
+    dst[0] = '\0';
+    if (gpu)
+        e += (size_t)snprintf(dst + e, cap - e, "#SBATCH --gpus-per-node=%d\n", l->ranks_per_node);
+    if (s->resources.time_limit_min > 0)
+        e += (size_t)snprintf(dst + e, cap - e, "#SBATCH --time=%d\n", s->resources.time_limit_min);
+    if (s->resources.partition[0])
+        e += (size_t)snprintf(dst + e, cap - e, "#SBATCH --partition=%s\n", s->resources.partition);
+    if (s->resources.account[0])
+        e += (size_t)snprintf(dst + e, cap - e, "#SBATCH --account=%s\n", s->resources.account);
+    if (s->resources.qos[0])
+        snprintf(dst + e, cap - e, "#SBATCH --qos=%s\n", s->resources.qos);
+}
+
+int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
+                  const char *date, const char *jobs_dir, struct jobspec *job, struct df_err *err)
+{
+    DF_TRY(jobspec_plan(o, s, &job->lay, err));
+    const struct layout *l = &job->lay;
+    char jobs_abs[PATH_MAX];
+    DF_TRY(jobspec_mkdirs(jobs_dir, err));
+    if (!realpath(jobs_dir, jobs_abs))
+        return df_err_errno(err, DF_E_IO, "cannot resolve %s", jobs_dir);
+    snprintf(job->dir, sizeof(job->dir), "%.2000s/%.1000s/%.500s", jobs_abs, m->name, s->id);
+    char sub[PATH_MAX + 16];
+    snprintf(sub, sizeof(sub), "%s/logs", job->dir);
+    DF_TRY(jobspec_mkdirs(sub, err));
+    snprintf(sub, sizeof(sub), "%s/ckpt", job->dir);
+    DF_TRY(jobspec_mkdirs(sub, err));
+    snprintf(sub, sizeof(sub), "%s/manifest.json", job->dir);
+    DF_TRY(write_manifest_json(m, sub, err));
+
+    int gpu = !o->cpu_ranks;
+    struct tvar v[20];
+    int n = 0;
+    char desc[256];
+    layout_describe(l, desc, sizeof(desc));
+    set_var(&v[n++], "SHOT", "%s", s->id);
+    set_var(&v[n++], "MANIFEST", "%s", m->name);
+    set_var(&v[n++], "LAYOUT", "%s; %.1f%% padding", desc, l->pad_pct);
+    set_var(&v[n++], "JOB_NAME", "df-%s-%s", m->name, s->id);
+    set_var(&v[n++], "NODES", "%d", l->nodes);
+    set_var(&v[n++], "TASKS_PER_NODE", "%d", l->ranks_per_node);
+    set_var(&v[n++], "CPUS_PER_TASK", "%d", o->cpus_per_task ? o->cpus_per_task : gpu ? 4 : 1);
+    /* the warning must come while there is time left to checkpoint: at most
+     * half the time limit */
+    int grace = o->grace_s ? o->grace_s : 120;
+    if (s->resources.time_limit_min > 0 && grace > s->resources.time_limit_min * 30)
+        grace = s->resources.time_limit_min * 30;
+    set_var(&v[n++], "GRACE", "%d", grace);
+    set_var(&v[n++], "JOB_DIR", "%s", job->dir);
+    set_var(&v[n++], "WORKER", "%s", o->worker);
+    set_var(&v[n++], "DATE", "%s", date);
+    set_var(&v[n++], "BACKEND", "%s", o->backend ? o->backend : gpu ? "cuda" : "cpu");
+    v[n].name = "SBATCH_EXTRA";
+    sbatch_extra(s, gpu, l, v[n++].value, sizeof(v[0].value));
+    set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
+
+    snprintf(job->script, sizeof(job->script), "%s/job.sbatch", job->dir);
+    FILE *f = fopen(job->script, "w");
+    if (!f)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", job->script);
+    int rc = expand(sbatch_template, v, n, f);
+    if (fclose(f) != 0 || rc < 0)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", job->script);
+    chmod(job->script, 0755);
+    return 0;
+}
+
+/* ---- submission ------------------------------------------------------------ */
+
+void jobspec_submit_cmd(const char *deps, const char *script, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "sbatch --parsable %s '%s'", deps, script);
+}
+
+int jobspec_submit_parse(const char *script, int status, int timed_out, char *out, char *id,
+                         size_t id_cap, struct df_err *err)
+{
+    size_t n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    if (timed_out)
+        return df_err_set(err, DF_E_SLURM, "sbatch %s: no answer in time%s%s", script,
+                          n ? ": " : "", out);
+    if (status != 0 || n == 0 || strspn(out, "0123456789;") != n)
+        return df_err_set(err, DF_E_SLURM, "sbatch %s: %s", script,
+                          n ? out : "failed with no output (is Slurm installed?)");
+    char *semi = strchr(out, ';'); /* "id;cluster" on federated setups */
+    if (semi)
+        *semi = '\0';
+    snprintf(id, id_cap, "%s", out);
+    return 0;
+}
+
+int jobspec_submit(const char *deps, const char *script, char *id, size_t id_cap,
+                   struct df_err *err)
+{
+    char cmd[PATH_MAX * 2];
+    jobspec_submit_cmd(deps, script, cmd, sizeof(cmd) - 8);
+    strcat(cmd, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return df_err_errno(err, DF_E_SLURM, "cannot run sbatch");
+    char out[2048] = "";
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return jobspec_submit_parse(script, status, 0, out, id, id_cap, err);
+}
+
+void jobspec_find_worker(const char *given, char *dst, size_t cap)
+{
+    if (given) {
+        if (!realpath(given, dst))
+            snprintf(dst, cap, "%s", given);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            const char *cands[] = {"%s/ditfarm-worker", "%s/../worker/ditfarm-worker"};
+            for (size_t i = 0; i < 2; i++) {
+                char path[PATH_MAX + 32];
+                int len = snprintf(path, sizeof(path), cands[i], self);
+                if (len > 0 && (size_t)len < sizeof(path) && access(path, X_OK) == 0 &&
+                    realpath(path, dst))
+                    return;
+            }
+        }
+    }
+    snprintf(dst, cap, "ditfarm-worker");
+}

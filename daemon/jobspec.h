@@ -1,0 +1,87 @@
+/*
+ * jobspec.h -- a shot becomes a Slurm job: job directory, normalized manifest,
+ * batch script (from slurm/shot.sbatch.in), and the sbatch call that submits it.
+ *
+ * Shared by `ditfarm sbatch` and the daemon, so a shot submitted either way
+ * gets the very same job directory <jobs_dir>/<manifest>/<shot>/:
+ *   manifest.json  the normalized manifest (defaults applied, seeds drawn)
+ *   job.sbatch     the batch script
+ *   logs/          slurm-<jobid>.out (the worker's log; "step i/N" lines)
+ *   ckpt/          checkpoints and the <shot>.done marker (names the output)
+ * A resubmitted shot reuses the directory and resumes from ckpt/.
+ *
+ *     struct jobspec_opts o;
+ *     jobspec_opts_init(&o);
+ *     o.cpu_ranks = 2;
+ *     struct jobspec js;
+ *     if (jobspec_write(&o, m, &m->shots[i], "2026-11-23", "jobs", &js, &err) < 0) ...
+ *     char id[32];
+ *     if (jobspec_submit(js.script, "", id, sizeof(id), &err) < 0) ... err.msg is sbatch's words
+ */
+#ifndef DF_JOBSPEC_H
+#define DF_JOBSPEC_H
+
+#include "err.h"
+#include "layout.h"
+#include "manifest.h"
+
+#include <limits.h>
+#include <stddef.h>
+
+struct jobspec_opts {
+    int gpus;            /* one node with this many GPUs (0: see below) */
+    int nodes, per_node; /* or nodes x GPUs per node */
+    int cpu_ranks;       /* or this many CPU ranks on one node */
+    const char *backend; /* "cpu"/"cuda"; NULL: cuda for GPUs, cpu for CPU ranks */
+    const char *worker;  /* absolute path of ditfarm-worker */
+    int grace_s;         /* USR1 warning before the time limit; 0: 120 s */
+    int cpus_per_task;   /* 0: 4 per GPU rank, 1 per CPU rank */
+    char worker_args[1024]; /* extra worker arguments, already shell-quoted */
+};
+
+struct jobspec {
+    char dir[PATH_MAX];         /* absolute job directory */
+    char script[PATH_MAX + 16]; /* <dir>/job.sbatch */
+    struct layout lay;          /* the planned layout */
+};
+
+/* Defaults: one node with 8 GPUs, worker "ditfarm-worker" from PATH. */
+void jobspec_opts_init(struct jobspec_opts *o);
+
+/* Append ARG, single-quoted for the batch shell, to o->worker_args.
+ * Returns 0, or DF_E_RANGE when the arguments no longer fit. */
+int jobspec_add_worker_arg(struct jobspec_opts *o, const char *arg, struct df_err *err);
+
+/* Plan shot `s` for the cluster shape in `o`.  Returns 0 or the planner's error
+ * (prefixed with the shot id). */
+int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
+                 struct df_err *err);
+
+/* Make the job directory of `s` under jobs_dir (created as needed) and write
+ * manifest.json and job.sbatch; `date` (YYYY-MM-DD) fills {date} in outputs.
+ * Returns 0 and fills *out, or DF_E_IO / the planner's error. */
+int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
+                  const char *date, const char *jobs_dir, struct jobspec *out,
+                  struct df_err *err);
+
+/* Run `sbatch --parsable DEPS SCRIPT` and wait for it.  Returns 0 and the job
+ * id in id[id_cap], or DF_E_SLURM with Slurm's own message verbatim in err
+ * ("sbatch SCRIPT: sbatch: error: ..."). */
+int jobspec_submit(const char *deps, const char *script, char *id, size_t id_cap,
+                   struct df_err *err);
+
+/* The same in two halves, for callers that run the command themselves (the
+ * daemon, in the background): the command line, then its output (out is
+ * modified: trailing blanks trimmed) and exit status read as above. */
+void jobspec_submit_cmd(const char *deps, const char *script, char *dst, size_t cap);
+int jobspec_submit_parse(const char *script, int status, int timed_out, char *out, char *id,
+                         size_t id_cap, struct df_err *err);
+
+/* Where ditfarm-worker is: `given` resolved, else next to this program or in
+ * ../worker/ (build tree), else "ditfarm-worker" (from PATH).  Never fails. */
+void jobspec_find_worker(const char *given, char *dst, size_t cap);
+
+/* mkdir -p.  Returns 0 or DF_E_IO / DF_E_RANGE. */
+int jobspec_mkdirs(const char *path, struct df_err *err);
+
+#endif /* DF_JOBSPEC_H */

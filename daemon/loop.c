@@ -1,0 +1,457 @@
+/*
+ * loop.c -- ditfarmd's loop: one thread, one poll() on the control socket,
+ * one daemon_tick() holding every periodic job (Redis's serverCron idea).
+ *
+ * Sources of truth, in order: the job directory (the worker's done marker
+ * <job_dir>/ckpt/<shot>.done and its checkpoints), then Slurm.  Slurm forgets
+ * a finished job after MinJobAge and forgets everything when slurmctld starts
+ * clean, so a job that squeue no longer lists is judged by its directory,
+ * never assumed lost or done.  When squeue itself fails (controller down),
+ * nothing is concluded: the shots keep their state until Slurm answers.
+ */
+#include "daemon.h"
+
+#include "ctl.h"
+#include "jobspec.h"
+#include "notify.h"
+#include "slurmq.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 when `interval_ms` has passed since the timer last fired (then re-arms it). */
+static int every_ms(struct daemon *d, enum daemon_timer t, int interval_ms, int64_t now_ms)
+{
+    if (d->last_ms[t] && now_ms - d->last_ms[t] < interval_ms)
+        return 0;
+    d->last_ms[t] = now_ms;
+    return 1;
+}
+
+/* ---- lifetime --------------------------------------------------------------- */
+
+int daemon_open(struct daemon *d, const struct config *c, struct df_log *log,
+                struct df_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->q_jobs.fd = d->q_nodes.fd = d->q_sbatch.fd = -1;
+    d->cfg = *c;
+    d->log = log;
+    d->listen_fd = -1;
+    d->magic = DAEMON_MAGIC;
+    struct config *cfg = &d->cfg;
+    char path[PATH_MAX + 32];
+    int rc;
+    if ((rc = jobspec_mkdirs(cfg->state_dir, err)) < 0)
+        goto fail;
+    if (!cfg->jobs_dir[0])
+        snprintf(cfg->jobs_dir, sizeof(cfg->jobs_dir), "%.4000s/jobs", cfg->state_dir);
+    snprintf(path, sizeof(path), "%s/manifests", cfg->state_dir);
+    if ((rc = jobspec_mkdirs(cfg->jobs_dir, err)) < 0 || (rc = jobspec_mkdirs(path, err)) < 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/ditfarmd.db", cfg->state_dir);
+    if ((rc = store_open(path, &d->st, err)) < 0)
+        goto fail;
+    if ((rc = ctl_socket_path(cfg->state_dir, d->sock_path, sizeof(d->sock_path), err)) < 0 ||
+        (rc = ctl_listen(d->sock_path, &d->listen_fd, err)) < 0)
+        goto fail;
+    return 0;
+fail:
+    d->sock_path[0] = '\0'; /* not ours to remove */
+    daemon_close(d);
+    return rc;
+}
+
+void daemon_close(struct daemon *d)
+{
+    if (d->listen_fd >= 0) {
+        close(d->listen_fd);
+        if (d->sock_path[0])
+            unlink(d->sock_path);
+    }
+    d->listen_fd = -1;
+    proc_free(&d->q_jobs);
+    proc_free(&d->q_nodes);
+    proc_free(&d->q_sbatch);
+    free(d->polled);
+    d->polled = NULL;
+    store_close(d->st);
+    d->st = NULL;
+    d->magic = 0;
+}
+
+/* ---- transitions ---------------------------------------------------------------- */
+
+int daemon_apply(struct daemon *d, struct job_shot *s, enum job_state from, enum job_event ev,
+                 struct df_err *err)
+{
+    if (s->state == from && ev == JOB_EVENT_NONE) {
+        /* same state, maybe new fields (retry time): save quietly */
+        return store_shot_save(d->st, s, from, err);
+    }
+    DF_TRY(store_shot_save(d->st, s, from, err));
+    const char *job = s->job_id[0] ? s->job_id : "-";
+    if (s->state == JOB_STATE_FAILED || s->state == JOB_STATE_RETRYING)
+        DF_WARN(d->log, "shot %s/%s: %s -> %s (job %s): %s", s->manifest, s->shot,
+                job_state_name(from), job_state_name(s->state), job, s->reason);
+    else
+        DF_INFO(d->log, "shot %s/%s: %s -> %s (job %s)%s%s%s", s->manifest, s->shot,
+                job_state_name(from), job_state_name(s->state), job,
+                s->state == JOB_STATE_DONE ? ": " : s->reason[0] ? ": " : "",
+                s->state == JOB_STATE_DONE ? s->output : "",
+                s->state == JOB_STATE_DONE ? "" : s->reason);
+    return notify_queue_shot(d->st, &d->cfg, s, ev, time(NULL), err);
+}
+
+static void apply_or_log(struct daemon *d, struct job_shot *s, enum job_state from,
+                         enum job_event ev)
+{
+    struct df_err err = {0};
+    if (daemon_apply(d, s, from, ev, &err) < 0)
+        DF_ERROR(d->log, "shot %s/%s: %s", s->manifest, s->shot, err.msg);
+}
+
+/* ---- tick jobs -------------------------------------------------------------------- */
+
+/* Start squeue, remembering which shots (and job ids) its answer is about:
+ * a shot submitted while it runs is not in its answer yet. */
+static void start_poll_jobs(struct daemon *d)
+{
+    struct job_shot *act = NULL;
+    size_t n = 0;
+    struct df_err err = {0};
+    if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0) {
+        DF_ERROR(d->log, "%s", err.msg);
+        return;
+    }
+    free(d->polled);
+    d->polled = calloc(n ? n : 1, sizeof(*d->polled));
+    d->n_polled = 0;
+    for (size_t i = 0; d->polled && i < n; i++) {
+        if (act[i].state != JOB_STATE_SUBMITTED && act[i].state != JOB_STATE_RUNNING)
+            continue;
+        d->polled[d->n_polled].row = act[i].row;
+        snprintf(d->polled[d->n_polled++].job_id, sizeof(d->polled[0].job_id), "%s",
+                 act[i].job_id);
+    }
+    free(act);
+    if (d->n_polled && proc_start(&d->q_jobs, SLURMQ_JOBS_CMD, d->cfg.sbatch_timeout_s * 1000,
+                                  &err) < 0)
+        DF_ERROR(d->log, "%s", err.msg);
+}
+
+static int was_polled(const struct daemon *d, const struct job_shot *s)
+{
+    for (size_t i = 0; i < d->n_polled; i++)
+        if (d->polled[i].row == s->row && strcmp(d->polled[i].job_id, s->job_id) == 0)
+            return 1;
+    return 0;
+}
+
+/* squeue answered: move submitted and running shots; jobs Slurm no longer
+ * runs are judged by their job directory. */
+static void finish_poll_jobs(struct daemon *d, int64_t now)
+{
+    struct slurmq_item *jobs = NULL;
+    size_t nj = 0;
+    struct df_err err = {0};
+    if (slurmq_parse(SLURMQ_JOBS_CMD, d->q_jobs.status, d->q_jobs.out, &jobs, &nj, &err) < 0) {
+        if (!d->slurm_unreachable)
+            DF_WARN(d->log, "Slurm does not answer; job states are kept until it does: %s",
+                    err.msg);
+        d->slurm_unreachable = 1;
+        return;
+    }
+    if (d->slurm_unreachable)
+        DF_INFO(d->log, "Slurm answers again");
+    d->slurm_unreachable = 0;
+    struct job_shot *act = NULL;
+    size_t n = 0;
+    if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0)
+        DF_ERROR(d->log, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        struct job_shot *s = &act[i];
+        if ((s->state != JOB_STATE_SUBMITTED && s->state != JOB_STATE_RUNNING) ||
+            !was_polled(d, s))
+            continue;
+        enum job_state from = s->state;
+        const char *st = slurmq_lookup(jobs, nj, s->job_id);
+        if (st && !job_slurm_state_final(st)) {
+            apply_or_log(d, s, from, job_on_slurm_state(s, st, now));
+            continue;
+        }
+        struct job_end end;
+        if (job_inspect_end(s, &end, &err) < 0) {
+            DF_ERROR(d->log, "%s", err.msg);
+            continue;
+        }
+        apply_or_log(d, s, from, job_on_job_end(s, &end, st ? st : "", d->cfg.max_attempts, now));
+    }
+    free(act);
+    free(jobs);
+}
+
+/* How many `after:` shots of s are done; *failed names one that never will be. */
+static int deps_done(const struct job_shot *s, const struct job_shot *all, size_t n_all,
+                     int *n_deps, const char **failed)
+{
+    char buf[JOB_TEXT_CAP], *save = NULL;
+    int done = 0;
+    *n_deps = 0;
+    *failed = NULL;
+    snprintf(buf, sizeof(buf), "%s", s->deps);
+    for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
+        (*n_deps)++;
+        for (size_t k = 0; k < n_all; k++) {
+            const struct job_shot *o = &all[k];
+            if (o->manifest_row != s->manifest_row || strcmp(o->shot, id) != 0)
+                continue;
+            if (o->state == JOB_STATE_DONE)
+                done++;
+            else if (o->state == JOB_STATE_FAILED || o->state == JOB_STATE_CANCELLED)
+                *failed = o->shot;
+        }
+    }
+    return done;
+}
+
+/* Release waiting shots whose dependencies are done, then start sbatch for
+ * the first ready shot (one sbatch at a time: while Slurm is down each would
+ * wait out the same MessageTimeout). */
+static void start_submit(struct daemon *d, int64_t now)
+{
+    struct job_shot *all = NULL;
+    size_t n = 0;
+    struct df_err err = {0};
+    if (store_shots_list(d->st, STORE_ALL, &all, &n, &err) < 0) {
+        DF_ERROR(d->log, "%s", err.msg);
+        return;
+    }
+    const struct job_shot *next = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct job_shot *s = &all[i];
+        enum job_state from = s->state;
+        if (s->state == JOB_STATE_WAITING) {
+            int n_deps;
+            const char *failed;
+            int done = deps_done(s, all, n, &n_deps, &failed);
+            apply_or_log(d, s, from, job_on_deps(s, n_deps, done, failed, now));
+        }
+        int ready = s->state == JOB_STATE_QUEUED ||
+                    (s->state == JOB_STATE_RETRYING && s->next_try <= now);
+        /* highest priority first, then oldest */
+        if (ready && (!next || s->priority > next->priority))
+            next = s;
+    }
+    if (next) {
+        char script[PATH_MAX + 16], cmd[PATH_MAX + 64];
+        snprintf(script, sizeof(script), "%.4000s/job.sbatch", next->job_dir);
+        jobspec_submit_cmd("", script, cmd, sizeof(cmd));
+        if (proc_start(&d->q_sbatch, cmd, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+            DF_ERROR(d->log, "%s", err.msg);
+        else
+            d->sbatch_row = next->row;
+    }
+    free(all);
+}
+
+/* sbatch answered for shot sbatch_row. */
+static void finish_submit(struct daemon *d, int64_t now)
+{
+    struct job_shot *act = NULL, *s = NULL;
+    size_t n = 0;
+    struct df_err err = {0};
+    char id[32] = "";
+    char script[PATH_MAX + 16];
+    if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0)
+        DF_ERROR(d->log, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        if (act[i].row == d->sbatch_row)
+            s = &act[i];
+    snprintf(script, sizeof(script), "%s", "job.sbatch");
+    if (s)
+        snprintf(script, sizeof(script), "%.4000s/job.sbatch", s->job_dir);
+    if (!s) {
+        /* cancelled while sbatch ran: cancel whatever sbatch made */
+        if (jobspec_submit_parse(script, d->q_sbatch.status, 0, d->q_sbatch.out, id, sizeof(id),
+                                 &err) == 0 &&
+            slurmq_cancel(id, d->cfg.sbatch_timeout_s, &err) < 0)
+            DF_WARN(d->log, "%s", err.msg);
+        free(act);
+        return;
+    }
+    enum job_state from = s->state;
+    enum job_event ev;
+    if (jobspec_submit_parse(script, d->q_sbatch.status, d->q_sbatch.status == PROC_TIMED_OUT,
+                             d->q_sbatch.out, id, sizeof(id), &err) == 0) {
+        ev = job_on_submitted(s, id, now);
+    } else {
+        ev = job_on_submit_error(s, err.msg, d->cfg.submit_retry_base_s,
+                                 d->cfg.submit_retry_max_s, now);
+        if (s->state == JOB_STATE_RETRYING && ev == JOB_EVENT_NONE)
+            DF_WARN(d->log, "shot %s/%s: sbatch failed again (try %d, next in %llds): %s",
+                    s->manifest, s->shot, s->submit_tries, (long long)(s->next_try - now),
+                    s->reason);
+    }
+    apply_or_log(d, s, from, ev);
+    free(act);
+}
+
+/* Node states: a change is logged; a node turning bad is notified. */
+static void finish_poll_nodes(struct daemon *d, int64_t now)
+{
+    struct slurmq_item *nodes = NULL;
+    size_t n = 0;
+    struct df_err err = {0};
+    if (slurmq_parse(SLURMQ_NODES_CMD, d->q_nodes.status, d->q_nodes.out, &nodes, &n, &err) <
+        0) {
+        DF_DEBUG(d->log, "sinfo: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char old[64];
+        int changed = store_node_update(d->st, nodes[i].name, nodes[i].state, now, old,
+                                        sizeof(old), &err);
+        if (changed <= 0) {
+            if (changed < 0)
+                DF_ERROR(d->log, "%s", err.msg);
+            continue;
+        }
+        int bad = slurmq_node_bad(nodes[i].state);
+        if (bad)
+            DF_WARN(d->log, "node %s is %s (was %s): it takes no new jobs", nodes[i].name,
+                    nodes[i].state, old[0] ? old : "unknown");
+        else
+            DF_INFO(d->log, "node %s is %s (was %s)", nodes[i].name, nodes[i].state,
+                    old[0] ? old : "unknown");
+        if (bad && notify_queue_node(d->st, &d->cfg, nodes[i].name, nodes[i].state, old, now,
+                                     &err) < 0)
+            DF_ERROR(d->log, "%s", err.msg);
+    }
+    free(nodes);
+}
+
+static void flush_webhooks(struct daemon *d, int64_t now)
+{
+    struct notify_report rep;
+    struct df_err err = {0};
+    if (notify_flush(d->st, &d->cfg, now, &rep, &err) < 0) {
+        DF_ERROR(d->log, "webhooks: %s", err.msg);
+        return;
+    }
+    if (rep.failed)
+        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped); last: %s", rep.sent,
+                rep.failed, rep.dropped, rep.last_error);
+    else if (rep.sent)
+        DF_DEBUG(d->log, "webhooks: %d sent", rep.sent);
+}
+
+/* Run a background Slurm query: finish it when it has answered, else start
+ * it when its interval is due. */
+static void background(struct daemon *d, struct proc *p, enum daemon_timer t, int interval_ms,
+                       int64_t now_ms, int64_t now, void (*start)(struct daemon *, int64_t),
+                       void (*finish)(struct daemon *, int64_t))
+{
+    if (proc_active(p)) {
+        if (proc_poll(p)) {
+            finish(d, now);
+            proc_free(p);
+        }
+        return;
+    }
+    if (every_ms(d, t, interval_ms, now_ms))
+        start(d, now);
+}
+
+static void start_poll_jobs_at(struct daemon *d, int64_t now)
+{
+    (void)now;
+    start_poll_jobs(d);
+}
+
+static void start_poll_nodes(struct daemon *d, int64_t now)
+{
+    struct df_err err = {0};
+    (void)now;
+    if (proc_start(&d->q_nodes, SLURMQ_NODES_CMD, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+        DF_ERROR(d->log, "%s", err.msg);
+}
+
+/*
+ * daemon_tick -- every periodic job.  Slurm commands run in the background
+ * (proc.h): a tick starts one when its interval is due and handles its answer
+ * on a later tick, so a controller that does not answer never stalls the loop.
+ *   - squeue-interval-ms: job states -> submitted/running shots move (running,
+ *     requeued, done, resubmit after an unfinished end, failed);
+ *   - submit-interval-ms: release waiting shots whose dependencies are done;
+ *     sbatch the first queued shot, or a retrying one whose backoff passed;
+ *   - sinfo-interval-ms: node states (drain/down logged and notified);
+ *   - webhook-interval-ms: deliver due webhooks (at most webhook-batch, each
+ *     bounded by webhook-timeout-ms).
+ */
+void daemon_tick(struct daemon *d, int64_t now_ms)
+{
+    int64_t now = time(NULL);
+    background(d, &d->q_jobs, DAEMON_TIMER_SQUEUE, d->cfg.squeue_interval_ms, now_ms, now,
+               start_poll_jobs_at, finish_poll_jobs);
+    background(d, &d->q_sbatch, DAEMON_TIMER_SUBMIT, d->cfg.submit_interval_ms, now_ms, now,
+               start_submit, finish_submit);
+    background(d, &d->q_nodes, DAEMON_TIMER_SINFO, d->cfg.sinfo_interval_ms, now_ms, now,
+               start_poll_nodes, finish_poll_nodes);
+    if (every_ms(d, DAEMON_TIMER_WEBHOOK, d->cfg.webhook_interval_ms, now_ms))
+        flush_webhooks(d, now);
+}
+
+/* Answer the clients waiting on the socket (a few per pass, so a flood of
+ * status calls cannot starve the tick). */
+static void serve_clients(struct daemon *d)
+{
+    for (int k = 0; k < 8; k++) {
+        int client;
+        char *req = NULL;
+        struct df_err err = {0};
+        int got = ctl_accept(d->listen_fd, &client, &req, &err);
+        if (got <= 0) {
+            if (got < 0)
+                DF_WARN(d->log, "control socket: %s", err.msg);
+            return;
+        }
+        char *reply = serve_request(d, req);
+        if (ctl_reply(client, reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}",
+                      &err) < 0)
+            DF_WARN(d->log, "%s", err.msg);
+        free(reply);
+        free(req);
+    }
+}
+
+int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
+{
+    DF_INFO(d->log, "listening on %s; store %s/ditfarmd.db; jobs in %s", d->sock_path,
+            d->cfg.state_dir, d->cfg.jobs_dir);
+    while (!*stop) {
+        struct pollfd p = {.fd = d->listen_fd, .events = POLLIN};
+        int r = poll(&p, 1, d->cfg.tick_ms);
+        if (r < 0 && errno != EINTR)
+            DF_WARN(d->log, "poll: %s", strerror(errno));
+        if (*stop)
+            break;
+        if (r > 0)
+            serve_clients(d);
+        daemon_tick(d, mono_ms());
+    }
+    DF_INFO(d->log, "stopping: store closed, socket removed");
+    return 0;
+}

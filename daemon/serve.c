@@ -1,0 +1,314 @@
+/*
+ * serve.c -- the daemon's answers on the control socket (protocol in ctl.h,
+ * fields in docs/daemon.md): ping, submit (intake of a normalized manifest:
+ * job directories written at once, shots queued or waiting), status, cancel.
+ */
+#include "daemon.h"
+
+#include "df_version.h"
+#include "jobspec.h"
+#include "manifest.h"
+#include "notify.h"
+#include "progress.h"
+#include "slurmq.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *reply_error(const char *fmt, ...)
+{
+    char msg[DF_ERR_MSG_CAP + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "ok", 0);
+    cJSON_AddStringToObject(r, "error", msg);
+    char *text = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    return text;
+}
+
+static char *reply_take(cJSON *r)
+{
+    char *text = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    return text;
+}
+
+static int opt_int(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valueint : 0;
+}
+
+static const char *opt_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* ---- submit ------------------------------------------------------------------ */
+
+/* Write the normalized manifest into the state dir, where it stays: the
+ * record of what was submitted, and what the job directories were made from. */
+static int save_manifest(struct daemon *d, const char *name, const char *json, char *path,
+                         size_t cap, struct df_err *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(path, cap, "%.3000s/manifests/%.200s.%lld%03ld.json", d->cfg.state_dir, name,
+             (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(json, f) < 0 || fclose(f) != 0)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
+    return 0;
+}
+
+static void join_words(char **words, size_t n, char *dst, size_t cap)
+{
+    size_t len = 0;
+    dst[0] = '\0';
+    for (size_t i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(dst + len, cap - len, "%s%s", i ? " " : "", words[i]);
+}
+
+/* A shot's record from the manifest and its job directory; a done marker left
+ * by an earlier submission is removed (this one must render again), its
+ * checkpoints stay (the worker checks they belong to this very shot). */
+static void shot_record(const struct manifest *m, const struct shot *s, int64_t mrow,
+                        const struct jobspec *js, struct job_shot *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->manifest_row = mrow;
+    snprintf(r->manifest, sizeof(r->manifest), "%s", m->name);
+    snprintf(r->shot, sizeof(r->shot), "%s", s->id);
+    snprintf(r->job_dir, sizeof(r->job_dir), "%s", js->dir);
+    join_words(s->after, s->n_after, r->deps, sizeof(r->deps));
+    join_words(s->notify, s->n_notify, r->notify, sizeof(r->notify));
+    r->priority = s->priority;
+    char marker[PATH_MAX + 80];
+    snprintf(marker, sizeof(marker), "%.4000s/ckpt/%s.done", js->dir, s->id);
+    unlink(marker);
+}
+
+static char *serve_submit(struct daemon *d, const cJSON *req)
+{
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(req, "manifest");
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(req, "opts");
+    const char *name = opt_str(mj, "name"), *configs = opt_str(req, "configs");
+    const char *src = opt_str(req, "path");
+    if (!cJSON_IsObject(mj) || !name || !configs)
+        return reply_error("submit: the request needs \"manifest\" (with a name) and \"configs\"");
+    struct df_err err = {0};
+    int active = store_manifest_active(d->st, name, &err);
+    if (active < 0)
+        return reply_error("%s", err.msg);
+    if (active > 0)
+        return reply_error("manifest %s has %d active shot%s: wait, or `ditfarm cancel %s` first",
+                           name, active, active == 1 ? "" : "s", name);
+    char *json = cJSON_PrintUnformatted(mj), *opts_json = cJSON_PrintUnformatted(opts);
+    char path[PATH_MAX];
+    struct manifest *m = NULL;
+    struct diag_list dl = {0};
+    cJSON *r = NULL;
+    char *reply = NULL;
+    if (!json || !opts_json) {
+        reply = reply_error("out of memory");
+        goto done;
+    }
+    if (save_manifest(d, name, json, path, sizeof(path), &err) < 0 ||
+        manifest_load(path, configs, &m, &dl, &err) < 0) {
+        reply = reply_error("%s%s%s", err.msg, dl.count ? ": " : "",
+                            dl.count ? dl.items[0].msg : "");
+        goto done;
+    }
+    struct jobspec_opts jo;
+    jobspec_opts_init(&jo);
+    jo.cpu_ranks = opt_int(opts, "cpu_ranks");
+    jo.gpus = opt_int(opts, "gpus");
+    jo.nodes = opt_int(opts, "nodes");
+    jo.per_node = opt_int(opts, "gpus_per_node");
+    jo.grace_s = opt_int(opts, "grace");
+    jo.cpus_per_task = opt_int(opts, "cpus_per_task");
+    jo.backend = opt_str(opts, "backend");
+    if (opt_str(opts, "worker"))
+        jo.worker = opt_str(opts, "worker");
+    char date[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+
+    int64_t mrow;
+    r = cJSON_CreateObject();
+    cJSON *shots = cJSON_CreateArray();
+    if (store_begin(d->st, &err) < 0 ||
+        store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) <
+            0)
+        goto fail;
+    for (size_t i = 0; i < m->n_shots; i++) {
+        struct jobspec js;
+        struct job_shot rec;
+        if (jobspec_write(&jo, m, &m->shots[i], date, d->cfg.jobs_dir, &js, &err) < 0)
+            goto fail;
+        shot_record(m, &m->shots[i], mrow, &js, &rec);
+        job_on_intake(&rec, now);
+        if (store_shot_add(d->st, &rec, &err) < 0)
+            goto fail;
+        char desc[256];
+        layout_describe(&js.lay, desc, sizeof(desc));
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "shot", rec.shot);
+        cJSON_AddStringToObject(o, "state", job_state_name(rec.state));
+        cJSON_AddStringToObject(o, "layout", desc);
+        cJSON_AddStringToObject(o, "job_dir", rec.job_dir);
+        cJSON_AddItemToArray(shots, o);
+    }
+    if (store_commit(d->st, &err) < 0)
+        goto fail;
+    DF_INFO(d->log, "manifest %s: %zu shot%s accepted from %s", m->name, m->n_shots,
+            m->n_shots == 1 ? "" : "s", src ? src : path);
+    cJSON_AddBoolToObject(r, "ok", 1);
+    cJSON_AddStringToObject(r, "manifest", m->name);
+    cJSON_AddItemToObject(r, "shots", shots);
+    reply = reply_take(r);
+    r = NULL;
+    goto done;
+fail:
+    store_rollback(d->st);
+    cJSON_Delete(shots);
+    reply = reply_error("manifest %s: %s", name, err.msg);
+done:
+    cJSON_Delete(r);
+    manifest_free(m);
+    diag_list_clear(&dl);
+    free(json);
+    free(opts_json);
+    return reply;
+}
+
+/* ---- status ---------------------------------------------------------------------- */
+
+static cJSON *shot_json(const struct job_shot *s)
+{
+    struct progress p;
+    progress_read(s->job_dir, s->job_id, s->state == JOB_STATE_DONE ? s->output : NULL, &p);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "manifest", s->manifest);
+    cJSON_AddStringToObject(o, "shot", s->shot);
+    cJSON_AddStringToObject(o, "state", job_state_name(s->state));
+    cJSON_AddStringToObject(o, "job_id", s->job_id);
+    cJSON_AddNumberToObject(o, "attempts", s->attempts);
+    cJSON_AddNumberToObject(o, "step", p.step);
+    cJSON_AddNumberToObject(o, "steps", p.steps);
+    cJSON_AddStringToObject(o, "eta", p.eta);
+    if (p.cache_hit >= 0)
+        cJSON_AddNumberToObject(o, "cache_hit_rate", p.cache_hit);
+    else
+        cJSON_AddNullToObject(o, "cache_hit_rate");
+    cJSON_AddStringToObject(o, "reason", s->reason);
+    cJSON_AddStringToObject(o, "output", s->output);
+    cJSON_AddStringToObject(o, "job_dir", s->job_dir);
+    cJSON_AddStringToObject(o, "after", s->deps);
+    cJSON_AddNumberToObject(o, "updated", (double)s->updated);
+    return o;
+}
+
+static char *serve_status(struct daemon *d)
+{
+    struct job_shot *all = NULL;
+    size_t n = 0;
+    struct df_err err = {0};
+    if (store_shots_list(d->st, STORE_ALL, &all, &n, &err) < 0)
+        return reply_error("%s", err.msg);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "ok", 1);
+    cJSON *shots = cJSON_AddArrayToObject(r, "shots");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(shots, shot_json(&all[i]));
+    free(all);
+    cJSON *wh = cJSON_AddObjectToObject(r, "webhooks");
+    const char *statuses[] = {"pending", "sent", "dropped"};
+    for (int i = 0; i < 3; i++)
+        cJSON_AddNumberToObject(wh, statuses[i], store_events_count(d->st, statuses[i], NULL));
+    cJSON_AddBoolToObject(r, "slurm_reachable", !d->slurm_unreachable);
+    return reply_take(r);
+}
+
+/* ---- cancel ---------------------------------------------------------------------- */
+
+static char *serve_cancel(struct daemon *d, const cJSON *req)
+{
+    const char *target = opt_str(req, "target");
+    if (!target)
+        return reply_error("cancel: the request needs \"target\" (a shot id or manifest name)");
+    struct job_shot *act = NULL;
+    size_t n = 0;
+    struct df_err err = {0};
+    if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0)
+        return reply_error("%s", err.msg);
+    cJSON *r = cJSON_CreateObject();
+    cJSON *done = cJSON_CreateArray(), *errors = cJSON_CreateArray();
+    int64_t now = time(NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct job_shot *s = &act[i];
+        if (strcmp(s->shot, target) != 0 && strcmp(s->manifest, target) != 0)
+            continue;
+        enum job_state from = s->state;
+        /* Slurm first: a shot marked cancelled is never looked at again */
+        if ((from == JOB_STATE_SUBMITTED || from == JOB_STATE_RUNNING) &&
+            slurmq_cancel(s->job_id, d->cfg.sbatch_timeout_s, &err) < 0)
+            cJSON_AddItemToArray(errors, cJSON_CreateString(err.msg));
+        if (daemon_apply(d, s, from, job_on_cancel(s, now), &err) < 0)
+            cJSON_AddItemToArray(errors, cJSON_CreateString(err.msg));
+        char both[2 * JOB_ID_CAP + 2];
+        snprintf(both, sizeof(both), "%s/%s", s->manifest, s->shot);
+        cJSON_AddItemToArray(done, cJSON_CreateString(both));
+    }
+    free(act);
+    if (cJSON_GetArraySize(done) == 0) {
+        cJSON_Delete(r);
+        cJSON_Delete(done);
+        cJSON_Delete(errors);
+        return reply_error("no active shot or manifest named '%s'", target);
+    }
+    cJSON_AddBoolToObject(r, "ok", 1);
+    cJSON_AddItemToObject(r, "cancelled", done);
+    cJSON_AddItemToObject(r, "errors", errors);
+    return reply_take(r);
+}
+
+char *serve_request(struct daemon *d, const char *request)
+{
+    cJSON *req = cJSON_Parse(request);
+    const char *cmd = opt_str(req, "cmd");
+    char *reply;
+    if (!req || !cmd) {
+        reply = reply_error("bad request: expected one JSON object with \"cmd\"");
+    } else if (strcmp(cmd, "ping") == 0) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddBoolToObject(r, "ok", 1);
+        cJSON_AddStringToObject(r, "version", DITFARM_VERSION);
+        cJSON_AddNumberToObject(r, "pid", (double)getpid());
+        cJSON_AddStringToObject(r, "state_dir", d->cfg.state_dir);
+        reply = reply_take(r);
+    } else if (strcmp(cmd, "submit") == 0) {
+        reply = serve_submit(d, req);
+    } else if (strcmp(cmd, "status") == 0) {
+        reply = serve_status(d);
+    } else if (strcmp(cmd, "cancel") == 0) {
+        reply = serve_cancel(d, req);
+    } else {
+        reply = reply_error("unknown command '%s' (ping, submit, status, cancel)", cmd);
+    }
+    cJSON_Delete(req);
+    return reply;
+}
