@@ -27,7 +27,8 @@
 #define VAE_RMS_EPS 1e-24f
 
 struct act {
-    float *d; /* [frames][h*w][c], a backend buffer */
+    float *d;   /* [frames][h*w][c], a backend buffer */
+    size_t cap; /* floats in d (it may come bigger from the pool) */
     int frames, h, w, c;
 };
 
@@ -36,11 +37,28 @@ static size_t act_frame(const struct act *a)
     return (size_t)a->h * a->w * a->c;
 }
 
+/* Activations come from a small pool of released buffers when one fits
+ * (at most twice the size asked), else from kern_alloc: every chunk asks for
+ * the same sizes again, and on "cuda" an allocation and a release each cost
+ * a device synchronization. */
 static int act_new(struct vae *v, struct act *a, int frames, int h, int w, int c,
                    struct df_err *err)
 {
+    const size_t n = (size_t)frames * h * w * c;
     a->frames = frames, a->h = h, a->w = w, a->c = c;
-    a->d = kern_alloc(v->be, (size_t)frames * h * w * c, err);
+    int best = -1;
+    for (int i = 0; i < v->n_pool; i++)
+        if (v->pool[i].cap >= n && v->pool[i].cap <= 2 * n &&
+            (best < 0 || v->pool[i].cap < v->pool[best].cap))
+            best = i;
+    if (best >= 0) {
+        a->d = v->pool[best].d;
+        a->cap = v->pool[best].cap;
+        v->pool[best] = v->pool[--v->n_pool];
+        return 0;
+    }
+    a->d = kern_alloc(v->be, n, err);
+    a->cap = n;
     if (!a->d) {
         df_err_prefix(err, "VAE decode: a %dx%dx%dx%d activation", frames, h, w, c);
         return DF_E_NOMEM;
@@ -50,7 +68,10 @@ static int act_new(struct vae *v, struct act *a, int frames, int h, int w, int c
 
 static void act_free(struct vae *v, struct act *a)
 {
-    kern_release(v->be, a->d);
+    if (a->d && v->n_pool < VAE_POOL_CAP)
+        v->pool[v->n_pool++] = (struct vae_buf){a->d, a->cap};
+    else
+        kern_release(v->be, a->d);
     a->d = NULL;
 }
 

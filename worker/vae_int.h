@@ -46,6 +46,14 @@ struct vae_attn {
     int dim;
 };
 
+/* A released activation buffer kept for reuse (vae_decode.c). */
+struct vae_buf {
+    float *d;   /* backend buffer */
+    size_t cap; /* floats */
+};
+
+#define VAE_POOL_CAP 8 /* released activations kept; a resblock has ~4 alive */
+
 enum vae_up_mode { VAE_UP_NONE, VAE_UP_2D, VAE_UP_3D };
 
 struct vae_upblock {
@@ -73,6 +81,8 @@ struct vae {
     size_t cols_cap;
     float *attn_tmp;
     size_t attn_cap;
+    struct vae_buf pool[VAE_POOL_CAP]; /* released activations, reused by size */
+    int n_pool;
 };
 
 /* vae_decode() with the clamp to [-1, 1] optional (clamp = 0 hands out the

@@ -373,6 +373,8 @@ void vae_free(struct vae *v)
     conv_free(be, &v->conv_out);
     kern_release(be, v->cols);
     kern_release(be, v->attn_tmp);
+    for (int i = 0; i < v->n_pool; i++)
+        kern_release(be, v->pool[i].d);
     free(v);
 }
 
