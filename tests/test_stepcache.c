@@ -166,6 +166,41 @@ static void test_refuse_other_step_count(void **state)
     assert_non_null(strstr(err.msg, "no step-cache calibration for model 'no-such-model'"));
 }
 
+/* Every file of tests/data/bad/stepcache is refused with its exact message. */
+static void test_bad_calibration_files(void **state)
+{
+    (void)state;
+    const struct {
+        const char *file, *msg;
+    } k[] = {
+        {"format.json", "format is 'ditfarm-stepcache/2', expected 'ditfarm-stepcache/1'"},
+        {"no-model.json", "model must be a string"},
+        {"poly-string.json", "teacache.e0[0] is not a number"},
+        {"poly-short.json", "teacache.e must be an array of 5 numbers"},
+        {"weights-11.json", "prompttea.fit.weights must be an array of 12 numbers"},
+        {"table-no-setup.json",
+         "prompttea.cfg_table needs setup.steps (the step count it was fitted for)"},
+        {"table-short.json", "prompttea.cfg_table must be an array of 50 numbers"},
+        {"steps-fraction.json", "setup.steps 2.5 is not an integer in [1, 10000]"},
+        {"refs-missing.json", "prompttea.references.complex must be a string"},
+        {"truncated.json", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        char path[512], want[1024];
+        snprintf(path, sizeof path, "%s/bad/stepcache/%s", DF_TEST_DATA, k[i].file);
+        snprintf(want, sizeof want, "%s: %s", path, k[i].msg);
+        struct stepcache_calib c;
+        struct df_err err = {0};
+        assert_int_equal(stepcache_calib_load(path, &c, &err), DF_E_PARSE);
+        assert_string_equal(err.msg, want);
+        assert_null(c.cfg_table);
+    }
+    struct stepcache_calib c;
+    struct df_err err = {0};
+    assert_int_equal(stepcache_calib_load(DF_TEST_DATA "/bad/stepcache/none.json", &c, &err),
+                     DF_E_NOTFOUND);
+}
+
 /* ---- mask bytes and the fits ------------------------------------------------ */
 
 static void test_mask_round_trip(void **state)
@@ -218,6 +253,16 @@ static void test_mask_round_trip(void **state)
     assert_int_equal(stepcache_mask_load(buf, n, &back, &err), DF_E_CORRUPT);
     assert_non_null(strstr(err.msg, "bad flags 0x06 at step 6"));
     assert_int_equal(stepcache_mask_load(buf, n - 1, &back, &err), DF_E_CORRUPT);
+    /* the committed golden mask (format version 1) still loads */
+    FILE *f = fopen(DF_TEST_DATA "/stepcache/mask-8.bin", "rb");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(n, 200);
+    assert_int_equal(stepcache_mask_load(buf, n, &back, &err), 0);
+    assert_true(back.steps == 8 && back.policy == CACHE_POLICY_PROMPTTEA && back.tau == 0.1143);
+    assert_memory_equal(back.flags, ((const uint8_t[]){3, 0, 5, 0, 3, 1, 3, 3}), 8);
+    stepcache_mask_free(&back);
 }
 
 static void test_fits_recover_models(void **state)
@@ -813,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_cfg_skip_list),
         cmocka_unit_test(test_prompt_threshold_refs),
         cmocka_unit_test(test_refuse_other_step_count),
+        cmocka_unit_test(test_bad_calibration_files),
         cmocka_unit_test(test_mask_round_trip),
         cmocka_unit_test(test_fits_recover_models),
         cmocka_unit_test(test_tiny_cached_close_to_uncached),

@@ -86,6 +86,11 @@ struct stepcache_calib {
  * (JSON, or a field of the wrong type or length: the message names it). */
 int stepcache_calib_load(const char *path, struct stepcache_calib *out, struct df_err *err);
 
+/* The same from text[0..len) (need not be NUL-terminated); `path` names it
+ * in messages and anchors relative reference paths. */
+int stepcache_calib_parse(const char *text, size_t len, const char *path,
+                          struct stepcache_calib *out, struct df_err *err);
+
 /* Write a calibration JSON (atomically); `provenance` (may be NULL) is an
  * object added under "provenance" (not consumed).  Returns 0 or DF_E_IO. */
 int stepcache_calib_save(const char *path, const struct stepcache_calib *c,

@@ -66,7 +66,7 @@ void stepcache_calib_clear(struct stepcache_calib *c)
     memset(c, 0, sizeof *c);
 }
 
-static int read_text(const char *path, char **out, struct df_err *err)
+static int read_text(const char *path, char **out, size_t *out_len, struct df_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -97,6 +97,7 @@ static int read_text(const char *path, char **out, struct df_err *err)
     }
     buf[len] = '\0';
     *out = buf;
+    *out_len = len;
     return 0;
 }
 
@@ -106,12 +107,13 @@ static int get_numbers(const cJSON *obj, const char *key, const char *where, dou
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
     DF_FAIL_IF(!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n, err, DF_E_PARSE,
-               "%s.%s must be an array of %d numbers", where, key, n);
+               "%s%s%s must be an array of %d numbers", where, *where ? "." : "", key, n);
     int i = 0;
     const cJSON *v;
     cJSON_ArrayForEach(v, a)
     {
-        DF_FAIL_IF(!cJSON_IsNumber(v), err, DF_E_PARSE, "%s.%s[%d] is not a number", where, key, i);
+        DF_FAIL_IF(!cJSON_IsNumber(v), err, DF_E_PARSE, "%s%s%s[%d] is not a number", where,
+                   *where ? "." : "", key, i);
         dst[i++] = v->valuedouble;
     }
     return 0;
@@ -123,7 +125,8 @@ static int get_number(const cJSON *obj, const char *key, const char *where, doub
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v && !required)
         return 0;
-    DF_FAIL_IF(!cJSON_IsNumber(v), err, DF_E_PARSE, "%s.%s must be a number", where, key);
+    DF_FAIL_IF(!cJSON_IsNumber(v), err, DF_E_PARSE, "%s%s%s must be a number", where,
+               *where ? "." : "", key);
     *dst = v->valuedouble;
     return 0;
 }
@@ -134,8 +137,10 @@ static int get_string(const cJSON *obj, const char *key, const char *where, char
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v && !required)
         return 0;
-    DF_FAIL_IF(!cJSON_IsString(v), err, DF_E_PARSE, "%s.%s must be a string", where, key);
-    DF_FAIL_IF(strlen(v->valuestring) >= cap, err, DF_E_PARSE, "%s.%s is too long", where, key);
+    DF_FAIL_IF(!cJSON_IsString(v), err, DF_E_PARSE, "%s%s%s must be a string", where,
+               *where ? "." : "", key);
+    DF_FAIL_IF(strlen(v->valuestring) >= cap, err, DF_E_PARSE, "%s%s%s is too long", where,
+               *where ? "." : "", key);
     snprintf(dst, cap, "%s", v->valuestring);
     return 0;
 }
@@ -224,13 +229,11 @@ static int parse_calib(const cJSON *root, const char *path, struct stepcache_cal
     return 0;
 }
 
-int stepcache_calib_load(const char *path, struct stepcache_calib *out, struct df_err *err)
+int stepcache_calib_parse(const char *text, size_t len, const char *path,
+                          struct stepcache_calib *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    char *text = NULL;
-    DF_TRY(read_text(path, &text, err));
-    cJSON *root = cJSON_Parse(text);
-    free(text);
+    cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root)
         return df_err_set(err, DF_E_PARSE, "%s: not valid JSON", path);
     snprintf(out->path, sizeof out->path, "%s", path);
@@ -240,6 +243,17 @@ int stepcache_calib_load(const char *path, struct stepcache_calib *out, struct d
         df_err_prefix(err, "%s", path);
         stepcache_calib_clear(out);
     }
+    return rc;
+}
+
+int stepcache_calib_load(const char *path, struct stepcache_calib *out, struct df_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char *text = NULL;
+    size_t len = 0;
+    DF_TRY(read_text(path, &text, &len, err));
+    int rc = stepcache_calib_parse(text, len, path, out, err);
+    free(text);
     return rc;
 }
 
