@@ -5,8 +5,10 @@
  * memory that activations live in and runs the handful of ops a video DiT
  * forward needs: linear, norms, RoPE, attention with a log-sum-exp output
  * (so partial results over key shards can be merged, ring-attention style),
- * elementwise helpers and the patch embedding's im2col.  Model code sees only
- * the opaque handle and these calls; the op table behind them lives in
+ * elementwise helpers and the patch embedding's im2col, plus the VAE
+ * decoder's conv helpers (causal im2col, nearest 2x up-sampling, strided 2D
+ * copy).  Model code sees only the opaque handle and these calls; the op
+ * table behind them lives in
  * kern_impl.h.  All tensors are fp32, row-major and token-major.
  *
  *     kern_backend_t be;
