@@ -8,8 +8,8 @@
  * elementwise helpers and the patch embedding's im2col, plus the VAE
  * decoder's conv helpers (causal im2col, nearest 2x up-sampling, strided 2D
  * copy).  Model code sees only the opaque handle and these calls; the op
- * table behind them lives in
- * kern_impl.h.  All tensors are fp32, row-major and token-major.
+ * table behind them lives in kern_impl.h.  All tensors are fp32, row-major
+ * and token-major.
  *
  *     kern_backend_t be;
  *     if (kern_backend_create("cpu", 0, &be, &err) < 0) ...
