@@ -24,14 +24,17 @@ int cmd_cancel(int argc, char **argv, const struct cli_ctx *ctx)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (ch) {
-        case O_STATE: state_dir = optarg; break;
+        case O_STATE:
+            state_dir = optarg;
+            break;
         case 'h':
         case O_HELP:
             printf("usage: ditfarm cancel SHOT|MANIFEST [--state-dir DIR]\n\n"
                    "Cancel the active shots with that id, or every active shot of that\n"
                    "manifest; their Slurm jobs get scancel (they checkpoint on TERM).\n");
             return CLI_EXIT_OK;
-        default: return cli_usage_error("cancel", "unknown option '%s'", argv[optind - 1]);
+        default:
+            return cli_usage_error("cancel", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

@@ -70,14 +70,19 @@ int cmd_status(int argc, char **argv, const struct cli_ctx *ctx)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (ch) {
-        case O_STATE: state_dir = optarg; break;
-        case O_JSON: json = 1; break;
+        case O_STATE:
+            state_dir = optarg;
+            break;
+        case O_JSON:
+            json = 1;
+            break;
         case 'h':
         case O_HELP:
             printf("usage: ditfarm status [--json] [--state-dir DIR]\n\n"
                    "Shots known to ditfarmd: state, job id, progress, ETA, cache hit rate.\n");
             return CLI_EXIT_OK;
-        default: return cli_usage_error("status", "unknown option '%s'", argv[optind - 1]);
+        default:
+            return cli_usage_error("status", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc)

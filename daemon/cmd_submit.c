@@ -34,8 +34,8 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out)
     char *end;
     long x = strtol(v, &end, 10);
     if (end == v || *end || x < lo || x > hi)
-        return cli_usage_error("submit", "%s must be an integer in %d..%d, got '%s'", opt, lo,
-                               hi, v);
+        return cli_usage_error("submit", "%s must be an integer in %d..%d, got '%s'", opt, lo, hi,
+                               v);
     *out = (int)x;
     return 0;
 }
@@ -47,35 +47,74 @@ struct submit_args {
 
 static int parse_args(int argc, char **argv, struct submit_args *a)
 {
-    enum { O_STATE = 256, O_GPUS, O_NODES, O_PER, O_CPU, O_BACKEND, O_WORKER, O_GRACE, O_CPT,
-           O_CONFIGS, O_HELP };
+    enum {
+        O_STATE = 256,
+        O_GPUS,
+        O_NODES,
+        O_PER,
+        O_CPU,
+        O_BACKEND,
+        O_WORKER,
+        O_GRACE,
+        O_CPT,
+        O_CONFIGS,
+        O_HELP
+    };
     static const struct option longs[] = {
-        {"state-dir", required_argument, 0, O_STATE}, {"gpus", required_argument, 0, O_GPUS},
-        {"nodes", required_argument, 0, O_NODES},    {"gpus-per-node", required_argument, 0, O_PER},
-        {"cpu-ranks", required_argument, 0, O_CPU},  {"backend", required_argument, 0, O_BACKEND},
-        {"worker", required_argument, 0, O_WORKER},  {"grace", required_argument, 0, O_GRACE},
-        {"cpus-per-task", required_argument, 0, O_CPT}, {"configs", required_argument, 0, O_CONFIGS},
-        {"help", no_argument, 0, O_HELP},            {0, 0, 0, 0},
+        {"state-dir", required_argument, 0, O_STATE},
+        {"gpus", required_argument, 0, O_GPUS},
+        {"nodes", required_argument, 0, O_NODES},
+        {"gpus-per-node", required_argument, 0, O_PER},
+        {"cpu-ranks", required_argument, 0, O_CPU},
+        {"backend", required_argument, 0, O_BACKEND},
+        {"worker", required_argument, 0, O_WORKER},
+        {"grace", required_argument, 0, O_GRACE},
+        {"cpus-per-task", required_argument, 0, O_CPT},
+        {"configs", required_argument, 0, O_CONFIGS},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
     };
     int ch, rc = 0;
     optind = 1;
     while (rc == 0 && (ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (ch) {
-        case O_STATE: a->state_dir = optarg; break;
-        case O_GPUS: rc = parse_int("--gpus", optarg, 1, LAYOUT_MAX_RANKS, &a->js.gpus); break;
-        case O_NODES: rc = parse_int("--nodes", optarg, 1, LAYOUT_MAX_NODES, &a->js.nodes); break;
-        case O_PER:
-            rc = parse_int("--gpus-per-node", optarg, 1, LAYOUT_MAX_RANKS_PER_NODE, &a->js.per_node);
+        case O_STATE:
+            a->state_dir = optarg;
             break;
-        case O_CPU: rc = parse_int("--cpu-ranks", optarg, 1, LAYOUT_MAX_RANKS, &a->js.cpu_ranks); break;
-        case O_BACKEND: a->js.backend = optarg; break;
-        case O_WORKER: a->worker = optarg; break;
-        case O_GRACE: rc = parse_int("--grace", optarg, 10, 65535, &a->js.grace_s); break;
-        case O_CPT: rc = parse_int("--cpus-per-task", optarg, 1, 1024, &a->js.cpus_per_task); break;
-        case O_CONFIGS: a->configs = optarg; break;
+        case O_GPUS:
+            rc = parse_int("--gpus", optarg, 1, LAYOUT_MAX_RANKS, &a->js.gpus);
+            break;
+        case O_NODES:
+            rc = parse_int("--nodes", optarg, 1, LAYOUT_MAX_NODES, &a->js.nodes);
+            break;
+        case O_PER:
+            rc =
+                parse_int("--gpus-per-node", optarg, 1, LAYOUT_MAX_RANKS_PER_NODE, &a->js.per_node);
+            break;
+        case O_CPU:
+            rc = parse_int("--cpu-ranks", optarg, 1, LAYOUT_MAX_RANKS, &a->js.cpu_ranks);
+            break;
+        case O_BACKEND:
+            a->js.backend = optarg;
+            break;
+        case O_WORKER:
+            a->worker = optarg;
+            break;
+        case O_GRACE:
+            rc = parse_int("--grace", optarg, 10, 65535, &a->js.grace_s);
+            break;
+        case O_CPT:
+            rc = parse_int("--cpus-per-task", optarg, 1, 1024, &a->js.cpus_per_task);
+            break;
+        case O_CONFIGS:
+            a->configs = optarg;
+            break;
         case 'h':
-        case O_HELP: usage(stdout); return 1;
-        default: return cli_usage_error("submit", "unknown option '%s'", argv[optind - 1]);
+        case O_HELP:
+            usage(stdout);
+            return 1;
+        default:
+            return cli_usage_error("submit", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (rc)
@@ -85,7 +124,8 @@ static int parse_args(int argc, char **argv, struct submit_args *a)
     a->manifest = argv[optind];
     const struct jobspec_opts *o = &a->js;
     if ((o->gpus != 0) + (o->nodes != 0 || o->per_node != 0) + (o->cpu_ranks != 0) > 1)
-        return cli_usage_error("submit", "give one of --gpus, --nodes/--gpus-per-node, --cpu-ranks");
+        return cli_usage_error("submit",
+                               "give one of --gpus, --nodes/--gpus-per-node, --cpu-ranks");
     if ((o->nodes != 0) != (o->per_node != 0))
         return cli_usage_error("submit", "--nodes and --gpus-per-node go together");
     return 0;

@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INT_ROW(k, lo, hi, def, field, help)                                                      \
-    {k, CONFIG_TYPE_INT, lo, hi, #def, offsetof(struct config, field), help}
+#define INT_ROW(k, lo, hi, def, field, help)                                                       \
+    {                                                                                              \
+        k, CONFIG_TYPE_INT, lo, hi, #def, offsetof(struct config, field), help                     \
+    }
 #define STR_ROW(k, def, field, help)                                                               \
-    {k, CONFIG_TYPE_STRING, 0, sizeof(((struct config *)0)->field), def,                          \
-     offsetof(struct config, field), help}
+    {                                                                                              \
+        k, CONFIG_TYPE_STRING, 0, sizeof(((struct config *)0)->field), def,                        \
+            offsetof(struct config, field), help                                                   \
+    }
 
 const struct config_row config_table[] = {
     STR_ROW("state-dir", "", state_dir,

@@ -20,24 +20,24 @@
 #include <stdio.h>
 
 struct config {
-    char state_dir[PATH_MAX];     /* store, socket, manifests, default jobs dir */
-    char jobs_dir[PATH_MAX];      /* "" -> <state_dir>/jobs */
-    char notify_url[1024];        /* receives every event as well ("" none) */
-    int tick_ms;                  /* loop period: poll() timeout on the socket */
-    int squeue_interval_ms;       /* how often Slurm's job states are read */
-    int sinfo_interval_ms;        /* how often node states are read */
-    int submit_interval_ms;       /* how often ready shots are submitted */
-    int sbatch_timeout_s;         /* one sbatch/squeue/scancel call at most */
-    int submit_retry_base_s;      /* first wait after "Slurm unreachable" */
-    int submit_retry_max_s;       /* cap of the doubling wait */
-    int max_attempts;             /* job submissions per shot (resubmits after a checkpoint) */
-    int webhook_interval_ms;      /* how often the webhook queue is flushed */
-    int webhook_timeout_ms;       /* one POST at most */
+    char state_dir[PATH_MAX];       /* store, socket, manifests, default jobs dir */
+    char jobs_dir[PATH_MAX];        /* "" -> <state_dir>/jobs */
+    char notify_url[1024];          /* receives every event as well ("" none) */
+    int tick_ms;                    /* loop period: poll() timeout on the socket */
+    int squeue_interval_ms;         /* how often Slurm's job states are read */
+    int sinfo_interval_ms;          /* how often node states are read */
+    int submit_interval_ms;         /* how often ready shots are submitted */
+    int sbatch_timeout_s;           /* one sbatch/squeue/scancel call at most */
+    int submit_retry_base_s;        /* first wait after "Slurm unreachable" */
+    int submit_retry_max_s;         /* cap of the doubling wait */
+    int max_attempts;               /* job submissions per shot (resubmits after a checkpoint) */
+    int webhook_interval_ms;        /* how often the webhook queue is flushed */
+    int webhook_timeout_ms;         /* one POST at most */
     int webhook_connect_timeout_ms; /* its connect phase at most */
-    int webhook_retry_base_s;     /* first wait after a failed POST */
-    int webhook_retry_max_s;      /* cap of the doubling wait */
-    int webhook_max_tries;        /* then the event is marked dropped (kept in the store) */
-    int webhook_batch;            /* POSTs per flush at most (bounds the time a tick takes) */
+    int webhook_retry_base_s;       /* first wait after a failed POST */
+    int webhook_retry_max_s;        /* cap of the doubling wait */
+    int webhook_max_tries;          /* then the event is marked dropped (kept in the store) */
+    int webhook_batch;              /* POSTs per flush at most (bounds the time a tick takes) */
 };
 
 enum config_type { CONFIG_TYPE_INT, CONFIG_TYPE_STRING, CONFIG_TYPE_COUNT };

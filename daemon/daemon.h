@@ -36,30 +36,29 @@ enum daemon_timer {
 };
 
 struct daemon {
-    unsigned magic;                       /* DAEMON_MAGIC while open */
-    struct config cfg;                    /* in effect (state_dir, jobs_dir resolved) */
-    struct df_log *log;                   /* not owned */
-    store_t *st;                          /* <state_dir>/ditfarmd.db */
-    int listen_fd;                        /* control socket, -1 when closed */
-    char sock_path[PATH_MAX];             /* <state_dir>/ditfarmd.sock */
-    int64_t last_ms[DAEMON_TIMER_COUNT];  /* when each every_ms block last ran */
-    struct proc q_jobs;                   /* squeue in flight (proc_active) */
-    struct proc q_nodes;                  /* sinfo in flight */
-    struct proc q_sbatch;                 /* sbatch in flight, for shot sbatch_row */
-    int64_t sbatch_row;                   /* the shot q_sbatch submits */
+    unsigned magic;                      /* DAEMON_MAGIC while open */
+    struct config cfg;                   /* in effect (state_dir, jobs_dir resolved) */
+    struct df_log *log;                  /* not owned */
+    store_t *st;                         /* <state_dir>/ditfarmd.db */
+    int listen_fd;                       /* control socket, -1 when closed */
+    char sock_path[PATH_MAX];            /* <state_dir>/ditfarmd.sock */
+    int64_t last_ms[DAEMON_TIMER_COUNT]; /* when each every_ms block last ran */
+    struct proc q_jobs;                  /* squeue in flight (proc_active) */
+    struct proc q_nodes;                 /* sinfo in flight */
+    struct proc q_sbatch;                /* sbatch in flight, for shot sbatch_row */
+    int64_t sbatch_row;                  /* the shot q_sbatch submits */
     struct {
-        int64_t row;                      /* shots in Slurm when squeue started: */
-        char job_id[32];                  /* only these are judged by its answer */
-    } *polled;
+        int64_t row;     /* shots in Slurm when squeue started: */
+        char job_id[32]; /* only these are judged by its answer */
+    } * polled;
     size_t n_polled;
-    int slurm_unreachable;                /* the last squeue failed (log once per outage) */
-    int webhook_failing;                  /* the last flush had failures */
+    int slurm_unreachable; /* the last squeue failed (log once per outage) */
+    int webhook_failing;   /* the last flush had failures */
 };
 
 /* Create the state and jobs directories, open the store, listen on the
  * socket.  Returns 0 or the first error (nothing is left open). */
-int daemon_open(struct daemon *d, const struct config *c, struct df_log *log,
-                struct df_err *err);
+int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, struct df_err *err);
 /* Close socket (removing its file) and store; safe on a half-open daemon. */
 void daemon_close(struct daemon *d);
 /* Serve and tick until *stop is set.  Returns 0. */

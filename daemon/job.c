@@ -54,8 +54,8 @@ _Static_assert(sizeof(state_names) / sizeof(state_names[0]) == JOB_STATE_COUNT,
                "one name per job state");
 
 static const char *const event_names[] = {
-    "none",      "shot.submitted", "shot.running", "shot.retrying",
-    "shot.resubmit", "shot.done",  "shot.failed",  "shot.cancelled",
+    "none",          "shot.submitted", "shot.running", "shot.retrying",
+    "shot.resubmit", "shot.done",      "shot.failed",  "shot.cancelled",
 };
 _Static_assert(sizeof(event_names) / sizeof(event_names[0]) == JOB_EVENT_COUNT,
                "one name per job event");
@@ -87,7 +87,7 @@ int job_state_terminal(enum job_state s)
 
 /* The edges of the diagram above, row = from, column = to. */
 static const unsigned char edges[JOB_STATE_COUNT][JOB_STATE_COUNT] = {
-    /*              Q  W  S  R  Y  D  F  C */
+    /* columns: queued waiting submitted running retrying done failed cancelled */
     [JOB_STATE_QUEUED] = {0, 0, 1, 0, 1, 0, 1, 1},
     [JOB_STATE_WAITING] = {1, 0, 0, 0, 0, 0, 1, 1},
     [JOB_STATE_SUBMITTED] = {1, 0, 0, 1, 0, 1, 1, 1},
@@ -149,9 +149,14 @@ int job_submit_error_transient(const char *msg)
     /* what sbatch and the `timeout` wrapper say when slurmctld is down,
      * restarting or overloaded (Slurm 22.05 wording) */
     static const char *const words[] = {
-        "Unable to contact slurm controller", "Socket timed out", "Connection refused",
-        "Zero Bytes were transmitted", "Slurm temporarily unable", "no answer within",
-        "Connection timed out", "slurm_persist_conn_open",
+        "Unable to contact slurm controller",
+        "Socket timed out",
+        "Connection refused",
+        "Zero Bytes were transmitted",
+        "Slurm temporarily unable",
+        "no answer in time",
+        "Connection timed out",
+        "slurm_persist_conn_open",
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strstr(msg, words[i]))
@@ -187,9 +192,8 @@ enum job_event job_on_submit_error(struct job_shot *s, const char *msg, int retr
 int job_slurm_state_final(const char *st)
 {
     static const char *const finals[] = {
-        "COMPLETED", "CANCELLED", "FAILED",   "TIMEOUT",      "NODE_FAIL",
-        "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "SPECIAL_EXIT",
-        "REVOKED",
+        "COMPLETED", "CANCELLED", "FAILED",        "TIMEOUT",      "NODE_FAIL", "PREEMPTED",
+        "BOOT_FAIL", "DEADLINE",  "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED",
     };
     for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
         if (strncmp(st, finals[i], strlen(finals[i])) == 0)

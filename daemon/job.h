@@ -59,22 +59,22 @@ const char *job_event_name(enum job_event e);
 #define JOB_TEXT_CAP 1024
 
 struct job_shot {
-    int64_t row;                 /* store key */
-    int64_t manifest_row;        /* the submission it belongs to */
-    char manifest[JOB_ID_CAP];   /* manifest name */
-    char shot[JOB_ID_CAP];       /* shot id */
-    enum job_state state;        /* see the diagram in job.c */
-    char job_id[32];             /* Slurm job id of the latest submission, "" before */
-    char job_dir[PATH_MAX];      /* <jobs_dir>/<manifest>/<shot> */
-    char deps[JOB_TEXT_CAP];     /* `after:` shot ids, space-separated */
-    char notify[JOB_TEXT_CAP];   /* webhook URLs, space-separated */
-    int priority;                /* higher is submitted first */
-    int attempts;                /* submissions that got a job id */
-    int submit_tries;            /* sbatch failures in a row (retrying) */
-    int64_t next_try;            /* unix time of the next sbatch attempt */
-    char reason[JOB_TEXT_CAP];   /* why failed/retrying/resubmitted ("" otherwise) */
-    char output[PATH_MAX];       /* the video, once done */
-    int64_t updated;             /* unix time of the last change */
+    int64_t row;               /* store key */
+    int64_t manifest_row;      /* the submission it belongs to */
+    char manifest[JOB_ID_CAP]; /* manifest name */
+    char shot[JOB_ID_CAP];     /* shot id */
+    enum job_state state;      /* see the diagram in job.c */
+    char job_id[32];           /* Slurm job id of the latest submission, "" before */
+    char job_dir[PATH_MAX];    /* <jobs_dir>/<manifest>/<shot> */
+    char deps[JOB_TEXT_CAP];   /* `after:` shot ids, space-separated */
+    char notify[JOB_TEXT_CAP]; /* webhook URLs, space-separated */
+    int priority;              /* higher is submitted first */
+    int attempts;              /* submissions that got a job id */
+    int submit_tries;          /* sbatch failures in a row (retrying) */
+    int64_t next_try;          /* unix time of the next sbatch attempt */
+    char reason[JOB_TEXT_CAP]; /* why failed/retrying/resubmitted ("" otherwise) */
+    char output[PATH_MAX];     /* the video, once done */
+    int64_t updated;           /* unix time of the last change */
 };
 
 /* ---- transitions (each names its edge of the diagram) --------------------- */
@@ -97,10 +97,10 @@ int job_submit_error_transient(const char *msg);
 
 /* What the job directory says about a job that Slurm no longer runs. */
 struct job_end {
-    int done;             /* the done marker exists */
-    char output[PATH_MAX];/* what it names */
-    int has_ckpt;         /* a checkpoint of the shot is in ckpt/ */
-    char last_line[512];  /* the batch script's last "ditfarm: ..." line, or "" */
+    int done;              /* the done marker exists */
+    char output[PATH_MAX]; /* what it names */
+    int has_ckpt;          /* a checkpoint of the shot is in ckpt/ */
+    char last_line[512];   /* the batch script's last "ditfarm: ..." line, or "" */
 };
 /* Read <job_dir>/ckpt/<shot>.done, look for ckpt-<shot>-* files and the last
  * "ditfarm:" line of logs/slurm-<job_id>.out.  Returns 0 (missing files are

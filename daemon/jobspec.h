@@ -29,13 +29,13 @@
 #include <stddef.h>
 
 struct jobspec_opts {
-    int gpus;            /* one node with this many GPUs (0: see below) */
-    int nodes, per_node; /* or nodes x GPUs per node */
-    int cpu_ranks;       /* or this many CPU ranks on one node */
-    const char *backend; /* "cpu"/"cuda"; NULL: cuda for GPUs, cpu for CPU ranks */
-    const char *worker;  /* absolute path of ditfarm-worker */
-    int grace_s;         /* USR1 warning before the time limit; 0: 120 s */
-    int cpus_per_task;   /* 0: 4 per GPU rank, 1 per CPU rank */
+    int gpus;               /* one node with this many GPUs (0: see below) */
+    int nodes, per_node;    /* or nodes x GPUs per node */
+    int cpu_ranks;          /* or this many CPU ranks on one node */
+    const char *backend;    /* "cpu"/"cuda"; NULL: cuda for GPUs, cpu for CPU ranks */
+    const char *worker;     /* absolute path of ditfarm-worker */
+    int grace_s;            /* USR1 warning before the time limit; 0: 120 s */
+    int cpus_per_task;      /* 0: 4 per GPU rank, 1 per CPU rank */
     char worker_args[1024]; /* extra worker arguments, already shell-quoted */
 };
 
@@ -61,8 +61,7 @@ int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layo
  * manifest.json and job.sbatch; `date` (YYYY-MM-DD) fills {date} in outputs.
  * Returns 0 and fills *out, or DF_E_IO / the planner's error. */
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
-                  const char *date, const char *jobs_dir, struct jobspec *out,
-                  struct df_err *err);
+                  const char *date, const char *jobs_dir, struct jobspec *out, struct df_err *err);
 
 /* Run `sbatch --parsable DEPS SCRIPT` and wait for it.  Returns 0 and the job
  * id in id[id_cap], or DF_E_SLURM with Slurm's own message verbatim in err

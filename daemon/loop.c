@@ -42,8 +42,7 @@ static int every_ms(struct daemon *d, enum daemon_timer t, int interval_ms, int6
 
 /* ---- lifetime --------------------------------------------------------------- */
 
-int daemon_open(struct daemon *d, const struct config *c, struct df_log *log,
-                struct df_err *err)
+int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, struct df_err *err)
 {
     memset(d, 0, sizeof(*d));
     d->q_jobs.fd = d->q_nodes.fd = d->q_sbatch.fd = -1;
@@ -109,7 +108,9 @@ int daemon_apply(struct daemon *d, struct job_shot *s, enum job_state from, enum
     else
         DF_INFO(d->log, "shot %s/%s: %s -> %s (job %s)%s%s%s", s->manifest, s->shot,
                 job_state_name(from), job_state_name(s->state), job,
-                s->state == JOB_STATE_DONE ? ": " : s->reason[0] ? ": " : "",
+                s->state == JOB_STATE_DONE ? ": "
+                : s->reason[0]             ? ": "
+                                           : "",
                 s->state == JOB_STATE_DONE ? s->output : "",
                 s->state == JOB_STATE_DONE ? "" : s->reason);
     return notify_queue_shot(d->st, &d->cfg, s, ev, time(NULL), err);
@@ -143,12 +144,11 @@ static void start_poll_jobs(struct daemon *d)
         if (act[i].state != JOB_STATE_SUBMITTED && act[i].state != JOB_STATE_RUNNING)
             continue;
         d->polled[d->n_polled].row = act[i].row;
-        snprintf(d->polled[d->n_polled++].job_id, sizeof(d->polled[0].job_id), "%s",
-                 act[i].job_id);
+        snprintf(d->polled[d->n_polled++].job_id, sizeof(d->polled[0].job_id), "%s", act[i].job_id);
     }
     free(act);
-    if (d->n_polled && proc_start(&d->q_jobs, SLURMQ_JOBS_CMD, d->cfg.sbatch_timeout_s * 1000,
-                                  &err) < 0)
+    if (d->n_polled &&
+        proc_start(&d->q_jobs, SLURMQ_JOBS_CMD, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
         DF_ERROR(d->log, "%s", err.msg);
 }
 
@@ -183,8 +183,7 @@ static void finish_poll_jobs(struct daemon *d, int64_t now)
         DF_ERROR(d->log, "%s", err.msg);
     for (size_t i = 0; i < n; i++) {
         struct job_shot *s = &act[i];
-        if ((s->state != JOB_STATE_SUBMITTED && s->state != JOB_STATE_RUNNING) ||
-            !was_polled(d, s))
+        if ((s->state != JOB_STATE_SUBMITTED && s->state != JOB_STATE_RUNNING) || !was_polled(d, s))
             continue;
         enum job_state from = s->state;
         const char *st = slurmq_lookup(jobs, nj, s->job_id);
@@ -249,8 +248,8 @@ static void start_submit(struct daemon *d, int64_t now)
             int done = deps_done(s, all, n, &n_deps, &failed);
             apply_or_log(d, s, from, job_on_deps(s, n_deps, done, failed, now));
         }
-        int ready = s->state == JOB_STATE_QUEUED ||
-                    (s->state == JOB_STATE_RETRYING && s->next_try <= now);
+        int ready =
+            s->state == JOB_STATE_QUEUED || (s->state == JOB_STATE_RETRYING && s->next_try <= now);
         /* highest priority first, then oldest */
         if (ready && (!next || s->priority > next->priority))
             next = s;
@@ -298,8 +297,8 @@ static void finish_submit(struct daemon *d, int64_t now)
                              d->q_sbatch.out, id, sizeof(id), &err) == 0) {
         ev = job_on_submitted(s, id, now);
     } else {
-        ev = job_on_submit_error(s, err.msg, d->cfg.submit_retry_base_s,
-                                 d->cfg.submit_retry_max_s, now);
+        ev = job_on_submit_error(s, err.msg, d->cfg.submit_retry_base_s, d->cfg.submit_retry_max_s,
+                                 now);
         if (s->state == JOB_STATE_RETRYING && ev == JOB_EVENT_NONE)
             DF_WARN(d->log, "shot %s/%s: sbatch failed again (try %d, next in %llds): %s",
                     s->manifest, s->shot, s->submit_tries, (long long)(s->next_try - now),
@@ -315,15 +314,14 @@ static void finish_poll_nodes(struct daemon *d, int64_t now)
     struct slurmq_item *nodes = NULL;
     size_t n = 0;
     struct df_err err = {0};
-    if (slurmq_parse(SLURMQ_NODES_CMD, d->q_nodes.status, d->q_nodes.out, &nodes, &n, &err) <
-        0) {
+    if (slurmq_parse(SLURMQ_NODES_CMD, d->q_nodes.status, d->q_nodes.out, &nodes, &n, &err) < 0) {
         DF_DEBUG(d->log, "sinfo: %s", err.msg);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         char old[64];
-        int changed = store_node_update(d->st, nodes[i].name, nodes[i].state, now, old,
-                                        sizeof(old), &err);
+        int changed =
+            store_node_update(d->st, nodes[i].name, nodes[i].state, now, old, sizeof(old), &err);
         if (changed <= 0) {
             if (changed < 0)
                 DF_ERROR(d->log, "%s", err.msg);
@@ -336,8 +334,8 @@ static void finish_poll_nodes(struct daemon *d, int64_t now)
         else
             DF_INFO(d->log, "node %s is %s (was %s)", nodes[i].name, nodes[i].state,
                     old[0] ? old : "unknown");
-        if (bad && notify_queue_node(d->st, &d->cfg, nodes[i].name, nodes[i].state, old, now,
-                                     &err) < 0)
+        if (bad &&
+            notify_queue_node(d->st, &d->cfg, nodes[i].name, nodes[i].state, old, now, &err) < 0)
             DF_ERROR(d->log, "%s", err.msg);
     }
     free(nodes);
@@ -352,8 +350,8 @@ static void flush_webhooks(struct daemon *d, int64_t now)
         return;
     }
     if (rep.failed)
-        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped); last: %s", rep.sent,
-                rep.failed, rep.dropped, rep.last_error);
+        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped); last: %s", rep.sent, rep.failed,
+                rep.dropped, rep.last_error);
     else if (rep.sent)
         DF_DEBUG(d->log, "webhooks: %d sent", rep.sent);
 }
@@ -429,8 +427,8 @@ static void serve_clients(struct daemon *d)
             return;
         }
         char *reply = serve_request(d, req);
-        if (ctl_reply(client, reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}",
-                      &err) < 0)
+        if (ctl_reply(client, reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}", &err) <
+            0)
             DF_WARN(d->log, "%s", err.msg);
         free(reply);
         free(req);

@@ -24,19 +24,18 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ditfarmd [--state-dir DIR] [--config FILE] [--set KEY=VALUE]...\n"
-            "                [--print-config] [--help] [--version]\n\n"
-            "The ditfarm controller daemon: accepts manifests from `ditfarm submit`, submits\n"
-            "their shots to Slurm when their dependencies are done, follows the jobs,\n"
-            "resubmits a shot whose job ended unfinished with a checkpoint, retries sbatch\n"
-            "while Slurm is unreachable, and sends webhooks.  Runs in the foreground and\n"
-            "logs to stderr; SIGTERM/SIGINT stop it cleanly.\n\n"
-            "  --state-dir DIR   store, control socket and job directories (default\n"
-            "                    $DITFARM_STATE_DIR, else ~/.local/state/ditfarm)\n"
-            "  --config FILE     directives (see configs/ditfarmd.conf)\n"
-            "  --set KEY=VALUE   one directive, after the file\n"
-            "  --print-config    print the configuration in effect and exit\n");
+    fprintf(out, "usage: ditfarmd [--state-dir DIR] [--config FILE] [--set KEY=VALUE]...\n"
+                 "                [--print-config] [--help] [--version]\n\n"
+                 "The ditfarm controller daemon: accepts manifests from `ditfarm submit`, submits\n"
+                 "their shots to Slurm when their dependencies are done, follows the jobs,\n"
+                 "resubmits a shot whose job ended unfinished with a checkpoint, retries sbatch\n"
+                 "while Slurm is unreachable, and sends webhooks.  Runs in the foreground and\n"
+                 "logs to stderr; SIGTERM/SIGINT stop it cleanly.\n\n"
+                 "  --state-dir DIR   store, control socket and job directories (default\n"
+                 "                    $DITFARM_STATE_DIR, else ~/.local/state/ditfarm)\n"
+                 "  --config FILE     directives (see configs/ditfarmd.conf)\n"
+                 "  --set KEY=VALUE   one directive, after the file\n"
+                 "  --print-config    print the configuration in effect and exit\n");
 }
 
 int main(int argc, char **argv)
@@ -48,16 +47,21 @@ int main(int argc, char **argv)
     struct df_err err = {0};
     enum { O_STATE = 256, O_CONFIG, O_SET, O_PRINT, O_HELP, O_VERSION };
     static const struct option longs[] = {
-        {"state-dir", required_argument, 0, O_STATE}, {"config", required_argument, 0, O_CONFIG},
-        {"set", required_argument, 0, O_SET},         {"print-config", no_argument, 0, O_PRINT},
-        {"help", no_argument, 0, O_HELP},             {"version", no_argument, 0, O_VERSION},
+        {"state-dir", required_argument, 0, O_STATE},
+        {"config", required_argument, 0, O_CONFIG},
+        {"set", required_argument, 0, O_SET},
+        {"print-config", no_argument, 0, O_PRINT},
+        {"help", no_argument, 0, O_HELP},
+        {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0},
     };
     const char *state_dir = NULL, *sets[64];
     int n_sets = 0, print = 0, ch;
     while ((ch = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (ch) {
-        case O_STATE: state_dir = optarg; break;
+        case O_STATE:
+            state_dir = optarg;
+            break;
         case O_CONFIG:
             if (config_load_file(&cfg, optarg, &err) < 0) {
                 fprintf(stderr, "ditfarmd: %s\n", err.msg);
@@ -71,11 +75,19 @@ int main(int argc, char **argv)
             }
             sets[n_sets++] = optarg;
             break;
-        case O_PRINT: print = 1; break;
+        case O_PRINT:
+            print = 1;
+            break;
         case 'h':
-        case O_HELP: usage(stdout); return 0;
-        case O_VERSION: printf("ditfarmd %s\n", DITFARM_VERSION); return 0;
-        default: fprintf(stderr, "ditfarmd: try --help\n"); return 2;
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        case O_VERSION:
+            printf("ditfarmd %s\n", DITFARM_VERSION);
+            return 0;
+        default:
+            fprintf(stderr, "ditfarmd: try --help\n");
+            return 2;
         }
     }
     if (optind < argc) {

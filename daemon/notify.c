@@ -131,7 +131,8 @@ int notify_post(const struct config *c, const char *url, const char *body, struc
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
     if (cc != CURLE_OK)
-        return df_err_set(err, DF_E_IO, "POST %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
+        return df_err_set(err, DF_E_IO, "POST %s: %s", url,
+                          cerr[0] ? cerr : curl_easy_strerror(cc));
     if (status < 200 || status > 299)
         return df_err_set(err, DF_E_IO, "POST %s: HTTP %ld", url, status);
     return 0;
@@ -161,8 +162,7 @@ int notify_flush(store_t *st, const struct config *c, int64_t now, struct notify
             rep->failed++;
             rep->dropped += give_up;
             snprintf(rep->last_error, sizeof(rep->last_error), "%.1000s (%.60s, try %d of %d%s)",
-                     perr.msg, ev[i].kind, tries, c->webhook_max_tries,
-                     give_up ? ": dropped" : "");
+                     perr.msg, ev[i].kind, tries, c->webhook_max_tries, give_up ? ": dropped" : "");
         }
     }
     store_events_free(ev, n);

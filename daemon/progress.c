@@ -78,8 +78,7 @@ static void read_cache_rate(const char *output, struct progress *p)
     cJSON_Delete(j);
 }
 
-void progress_read(const char *job_dir, const char *job_id, const char *output,
-                   struct progress *p)
+void progress_read(const char *job_dir, const char *job_id, const char *output, struct progress *p)
 {
     memset(p, 0, sizeof(*p));
     p->cache_hit = -1;

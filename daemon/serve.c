@@ -126,8 +126,8 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     }
     if (save_manifest(d, name, json, path, sizeof(path), &err) < 0 ||
         manifest_load(path, configs, &m, &dl, &err) < 0) {
-        reply = reply_error("%s%s%s", err.msg, dl.count ? ": " : "",
-                            dl.count ? dl.items[0].msg : "");
+        reply =
+            reply_error("%s%s%s", err.msg, dl.count ? ": " : "", dl.count ? dl.items[0].msg : "");
         goto done;
     }
     struct jobspec_opts jo;
@@ -151,8 +151,7 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     r = cJSON_CreateObject();
     cJSON *shots = cJSON_CreateArray();
     if (store_begin(d->st, &err) < 0 ||
-        store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) <
-            0)
+        store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) < 0)
         goto fail;
     for (size_t i = 0; i < m->n_shots; i++) {
         struct jobspec js;

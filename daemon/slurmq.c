@@ -43,7 +43,7 @@ static int fail_words(const char *what, int status, const char *text, struct df_
     while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
         n--;
     int rc = df_err_set(err, DF_E_SLURM, "%s: %.*s", what, n ? (int)n : 40,
-                        n                ? text
+                        n               ? text
                         : status == 124 ? "no answer in time"
                                         : "failed with no output");
     return rc;
@@ -138,8 +138,7 @@ int slurmq_node_bad(const char *state)
 {
     /* "unknown" is left out: every node is unknown for a moment after
      * slurmctld restarts, which is not news */
-    static const char *const bad[] = {"drain", "down", "fail", "inval", "maint",
-                                      "not_responding"};
+    static const char *const bad[] = {"drain", "down", "fail", "inval", "maint", "not_responding"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (strncmp(state, bad[i], strlen(bad[i])) == 0)
             return 1;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 struct store {
-    sqlite3 *db;  /* the open file */
+    sqlite3 *db; /* the open file */
     char path[4096];
 };
 
@@ -80,8 +80,10 @@ int store_open(const char *path, store_t **out, struct df_err *err)
     }
     sqlite3_busy_timeout(st->db, 2000);
     /* journal_mode answers with a row: exec ignores it */
-    if ((rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                       "PRAGMA foreign_keys=ON;", err)) < 0)
+    if ((rc = exec(st,
+                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                   "PRAGMA foreign_keys=ON;",
+                   err)) < 0)
         goto fail;
     int v = user_version(st);
     if (v == 0) {
@@ -94,9 +96,9 @@ int store_open(const char *path, store_t **out, struct df_err *err)
         if ((rc = exec(st, "COMMIT", err)) < 0)
             goto fail;
     } else if (v != STORE_SCHEMA_VERSION) {
-        rc = df_err_set(err, DF_E_CORRUPT,
-                        "%s: schema version %d, this ditfarmd knows version %d%s", path, v,
-                        STORE_SCHEMA_VERSION, v > STORE_SCHEMA_VERSION ? " (newer)" : "");
+        rc =
+            df_err_set(err, DF_E_CORRUPT, "%s: schema version %d, this ditfarmd knows version %d%s",
+                       path, v, STORE_SCHEMA_VERSION, v > STORE_SCHEMA_VERSION ? " (newer)" : "");
         goto fail;
     }
     *out = st;
@@ -182,7 +184,7 @@ int store_manifest_add(store_t *st, const char *name, const char *path, const ch
 
 /* Bind every mutable field of s in the order of SHOT_FIELDS, from `first`. */
 #define SHOT_FIELDS                                                                                \
-    "state, job_id, job_dir, deps, notify, priority, attempts, submit_tries, next_try, reason,"   \
+    "state, job_id, job_dir, deps, notify, priority, attempts, submit_tries, next_try, reason,"    \
     " output, updated_at"
 static void bind_shot(sqlite3_stmt *q, int first, const struct job_shot *s)
 {
@@ -218,8 +220,7 @@ int store_shot_add(store_t *st, struct job_shot *s, struct df_err *err)
     return 0;
 }
 
-int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from,
-                    struct df_err *err)
+int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from, struct df_err *err)
 {
     if (from != s->state && !job_transition_ok(from, s->state))
         return df_err_set(err, DF_E_INTERNAL, "shot %s/%s: no transition %s -> %s", s->manifest,
@@ -235,8 +236,8 @@ int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from,
     sqlite3_bind_text(q, 14, job_state_name(from), -1, SQLITE_STATIC);
     DF_TRY(run(st, q, "update shot", err));
     if (sqlite3_changes(st->db) != 1)
-        return df_err_set(err, DF_E_NOTFOUND, "shot %s/%s (row %lld) is no longer %s",
-                          s->manifest, s->shot, (long long)s->row, job_state_name(from));
+        return df_err_set(err, DF_E_NOTFOUND, "shot %s/%s (row %lld) is no longer %s", s->manifest,
+                          s->shot, (long long)s->row, job_state_name(from));
     return 0;
 }
 
@@ -273,8 +274,8 @@ int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **ou
         char state[32];
         text(q, 4, state, sizeof(state));
         if (job_state_from_name(state, &s->state) < 0) {
-            rc = df_err_set(err, DF_E_CORRUPT, "%s: shot row %lld has unknown state '%s'",
-                            st->path, (long long)s->row, state);
+            rc = df_err_set(err, DF_E_CORRUPT, "%s: shot row %lld has unknown state '%s'", st->path,
+                            (long long)s->row, state);
             break;
         }
         text(q, 5, s->job_id, sizeof(s->job_id));
@@ -308,16 +309,16 @@ int store_manifest_active(store_t *st, const char *name, struct df_err *err)
                    " ('done','failed','cancelled')",
                    &q, err));
     sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0)
-                                           : db_fail(st, err, "count shots");
+    int rc =
+        sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : db_fail(st, err, "count shots");
     sqlite3_finalize(q);
     return rc;
 }
 
 /* ---- events ---------------------------------------------------------------------- */
 
-int store_event_add(store_t *st, const char *url, const char *kind, const char *body,
-                    int64_t now, struct df_err *err)
+int store_event_add(store_t *st, const char *url, const char *kind, const char *body, int64_t now,
+                    struct df_err *err)
 {
     sqlite3_stmt *q;
     DF_TRY(prepare(st,
@@ -398,8 +399,8 @@ int store_events_count(store_t *st, const char *status, struct df_err *err)
     sqlite3_stmt *q;
     DF_TRY(prepare(st, "SELECT count(*) FROM events WHERE status=?", &q, err));
     sqlite3_bind_text(q, 1, status, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0)
-                                           : db_fail(st, err, "count events");
+    int rc =
+        sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : db_fail(st, err, "count events");
     sqlite3_finalize(q);
     return rc;
 }

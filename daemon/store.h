@@ -61,8 +61,7 @@ int store_shot_add(store_t *st, struct job_shot *s, struct df_err *err);
  * is an edge of the diagram (or from == s->state).  Returns 0, DF_E_INTERNAL
  * for a transition the diagram does not have, DF_E_NOTFOUND when the stored
  * state is no longer `from` (someone else moved it), DF_E_IO. */
-int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from,
-                    struct df_err *err);
+int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from, struct df_err *err);
 
 enum store_filter {
     STORE_ALL,    /* every shot, oldest first */
@@ -81,14 +80,14 @@ int store_manifest_active(store_t *st, const char *name, struct df_err *err);
 struct store_event {
     int64_t row;
     char url[JOB_TEXT_CAP];
-    char kind[64];  /* "shot.done", "node.drained", ... */
-    char *body;     /* JSON text (owned by the list; see store_events_free) */
-    int tries;      /* deliveries attempted so far */
+    char kind[64]; /* "shot.done", "node.drained", ... */
+    char *body;    /* JSON text (owned by the list; see store_events_free) */
+    int tries;     /* deliveries attempted so far */
 };
 
 /* Queue `body` for `url`; delivered by the loop (notify.h).  Returns 0/DF_E_IO. */
-int store_event_add(store_t *st, const char *url, const char *kind, const char *body,
-                    int64_t now, struct df_err *err);
+int store_event_add(store_t *st, const char *url, const char *kind, const char *body, int64_t now,
+                    struct df_err *err);
 /* Up to `max` pending events due at `now`, oldest first. */
 int store_events_due(store_t *st, int64_t now, int max, struct store_event **out, size_t *n,
                      struct df_err *err);

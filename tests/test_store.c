@@ -102,8 +102,9 @@ static void test_shot_lifecycle_persists(void **state)
     struct fx *f = *state;
     struct df_err err = {0};
     int64_t mrow;
-    assert_int_equal(store_manifest_add(f->st, "m", "/x/m.yaml", "{\"name\":\"m\"}", "{}", 1000,
-                                        &mrow, &err), 0);
+    assert_int_equal(
+        store_manifest_add(f->st, "m", "/x/m.yaml", "{\"name\":\"m\"}", "{}", 1000, &mrow, &err),
+        0);
     struct job_shot a, b;
     new_shot(f, mrow, "a", "", &a);
     new_shot(f, mrow, "b", "a", &b);
@@ -181,9 +182,9 @@ static void test_retry_backoff_and_refusal(void **state)
 
     struct job_shot r = {0};
     job_on_intake(&r, 0);
-    assert_int_equal(job_on_submit_error(&r, "sbatch: error: invalid partition specified: x", 5,
-                                         30, 1),
-                     JOB_EVENT_FAILED);
+    assert_int_equal(
+        job_on_submit_error(&r, "sbatch: error: invalid partition specified: x", 5, 30, 1),
+        JOB_EVENT_FAILED);
     assert_int_equal(r.state, JOB_STATE_FAILED);
     assert_true(job_state_terminal(r.state));
     assert_int_equal(job_on_cancel(&r, 2), JOB_EVENT_NONE);
