@@ -198,8 +198,9 @@ static int fixture_names(char names[][64], int cap)
     while ((e = readdir(d)) && n < cap) {
         char probe[1200];
         snprintf(probe, sizeof probe, "%s/%s/expected.safetensors", dir, e->d_name);
-        if (e->d_name[0] != '.' && strlen(e->d_name) < 64 && access(probe, R_OK) == 0)
-            snprintf(names[n++], 64, "%s", e->d_name);
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] != '.' && len < 64 && access(probe, R_OK) == 0)
+            memcpy(names[n++], e->d_name, len + 1);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);

@@ -16,27 +16,33 @@
 #define VMATH_CLONES
 #endif
 
+/* The 8-lane helpers must be inlined into each target clone: called out of
+ * line (as -O0 does) a 32-byte vector crosses between code built for AVX2
+ * and for the baseline, whose calling conventions pass it differently, and
+ * the values arrive as garbage (a crash in Debug builds). */
+#define VMATH_INLINE static inline __attribute__((always_inline))
+
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
 
-static inline vf8 load8(const float *p)
+VMATH_INLINE vf8 load8(const float *p)
 {
     vf8 v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void store8(float *p, vf8 v)
+VMATH_INLINE void store8(float *p, vf8 v)
 {
     memcpy(p, &v, sizeof v);
 }
 
-static inline vf8 select8(vi8 mask, vf8 a, vf8 b)
+VMATH_INLINE vf8 select8(vi8 mask, vf8 a, vf8 b)
 {
     return (vf8)(((vi8)a & mask) | ((vi8)b & ~mask));
 }
 
-static inline vf8 max8(vf8 a, vf8 b)
+VMATH_INLINE vf8 max8(vf8 a, vf8 b)
 {
     return select8(a > b, a, b);
 }
@@ -44,7 +50,7 @@ static inline vf8 max8(vf8 a, vf8 b)
 /* exp(x) for 8 lanes.  Range reduction x = n·ln2 + f with |f| <= ln2/2
  * (ln2 split in two for exactness), degree-6 polynomial on f, 2^n built in
  * the exponent bits.  The clamp keeps n in [-126, 127]. */
-static inline vf8 exp8(vf8 x)
+VMATH_INLINE vf8 exp8(vf8 x)
 {
     const vf8 zero = {0}, hi = zero + 88.0f, lo = zero - 87.0f;
     x = select8(x > hi, hi, x);
@@ -117,13 +123,13 @@ VMATH_CLONES void vmath_cpu_scale(float *x, size_t n, float a)
 }
 
 /* gelu_tanh(x) = 0.5·x·(1 + tanh(u)) = x − x / (e^{2u} + 1). */
-static inline vf8 gelu8(vf8 x)
+VMATH_INLINE vf8 gelu8(vf8 x)
 {
     vf8 u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
     return x - x / (exp8(u + u) + 1.0f);
 }
 
-static inline vf8 silu8(vf8 x)
+VMATH_INLINE vf8 silu8(vf8 x)
 {
     return x / (exp8(-x) + 1.0f);
 }
