@@ -36,6 +36,7 @@
 #include "text_embed.h"
 #include "usp_attn.h"
 #include "vae.h"
+#include "vae_tiles.h"
 #include "wan_model.h"
 
 #include <errno.h>
@@ -579,9 +580,12 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     return sidecar_write(out_path, &si, err);
 }
 
+/* Every rank decodes VAE tiles (vae_tiles.h); rank 0 also opens the encoder,
+ * gets the blended frames and writes the file and its sidecar. */
 static int finish_video(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
 {
     const struct shot *s = r->shot;
+    const int root = is_root(r);
     char dir[PATH_MAX + 8], date[16];
     if (r->o->date) {
         snprintf(date, sizeof(date), "%s", r->o->date);
@@ -595,13 +599,18 @@ static int finish_video(struct render *r, char *out_path, size_t out_cap, struct
         snprintf(out_path, out_cap, "%s", r->o->output);
     else
         DF_TRY(manifest_output_path(r->m, s, date, out_path, out_cap, err));
-    DF_TRY(mkdir_parents(out_path, err));
+    if (root)
+        DF_TRY(mkdir_parents(out_path, err));
 
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
     struct vae *vae = NULL;
     DF_TRY(vae_load(r->be, dir, &vae, err));
     int frames, height, width;
     vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
+    /* denoise() left the canonical latent on rank 0 only; the gathered rows
+     * are on every rank. */
+    if (!root)
+        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), r->stage);
 
     struct encode_opts eo;
     encode_opts_init(&eo, s->output.codec);
@@ -619,14 +628,25 @@ static int finish_video(struct render *r, char *out_path, size_t out_cap, struct
     eo.meta = meta;
     eo.n_meta = sizeof(meta) / sizeof(meta[0]);
     encode_t enc = NULL;
-    int rc = encode_open(out_path, width, height, &eo, &enc, err);
-    if (rc == 0) {
-        double t0 = now_s();
-        vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
-        rc = vae_decode(vae, r->stage, r->dims.T, r->dims.H, r->dims.W, on_frame, enc, err);
-        r->t_decode = now_s() - t0;
+    int rc = root ? encode_open(out_path, width, height, &eo, &enc, err) : 0;
+    /* All ranks or none enter the decode: it is collective. */
+    if (r->par.size > 1) {
+        struct df_err aerr = {0};
+        int any = render_par_any(&r->par, rc < 0, &aerr);
+        if (any < 0 && rc == 0)
+            rc = df_err_set(err, any, "%s", aerr.msg);
+        else if (any > 0 && rc == 0)
+            rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
     }
     if (rc == 0) {
+        double t0 = now_s();
+        struct vae_tile_opts to = vae_tile_opts_default();
+        vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
+        rc = vae_decode_tiled(vae, r->par.world, r->stage, r->dims.T, r->dims.H, r->dims.W, &to,
+                              on_frame, enc, err);
+        r->t_decode = now_s() - t0;
+    }
+    if (rc == 0 && root) {
         struct encode_result res;
         rc = encode_close(enc, &res, err);
         if (rc == 0)
@@ -635,7 +655,7 @@ static int finish_video(struct render *r, char *out_path, size_t out_cap, struct
                     res.pix_fmt);
         if (rc == 0)
             rc = write_sidecar(r, out_path, width, height, &res, err);
-    } else {
+    } else if (enc) {
         encode_abort(enc);
     }
     vae_free(vae);
@@ -713,13 +733,13 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
     }
     if (rc == 0 && o->latent_out && is_root(&r))
         rc = write_latent(&r, o->latent_out, err);
-    if (rc == 0 && !o->no_video && is_root(&r)) {
+    if (rc == 0 && !o->no_video) {
         char out_path[PATH_MAX];
         rc = finish_video(&r, out_path, sizeof(out_path), err);
-        if (rc == 0)
+        if (rc == 0 && is_root(&r))
             DF_INFO(log, "shot %s: done in %.1f s (denoise %.1f s, decode+encode %.1f s): %s",
                     r.shot->id, r.t_denoise + r.t_decode, r.t_denoise, r.t_decode, out_path);
-        if (rc == 0 && o->ckpt_dir)
+        if (rc == 0 && o->ckpt_dir && is_root(&r))
             rc = write_done_marker(&r, out_path, err);
     }
     if (rc < 0 && r.shot)
