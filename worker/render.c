@@ -19,10 +19,9 @@
  * rank 0 of 1 with every token, so one code path serves both.
  */
 #include "render.h"
+#include "render_int.h"
 
 #include "cfg.h"
-#include "ckpt.h"
-#include "encode.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "manifest.h"
@@ -32,54 +31,15 @@
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
-#include "sidecar.h"
 #include "text_embed.h"
 #include "usp_attn.h"
-#include "vae.h"
-#include "vae_tiles.h"
 #include "wan_model.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-
-struct render {
-    const struct render_opts *o;
-    struct df_log *log;
-    struct manifest *m;
-    const struct shot *shot;
-    char model_dir[PATH_MAX];
-    kern_backend_t be;
-    struct wan_model *dit;
-    struct wan_shape shape;
-    struct latent_dims dims;
-    struct render_par par;        /* ranks, layout, groups */
-    int par_open;
-    struct usp_attn *usp;         /* the attention hook when the sequence is split */
-    int64_t tok_begin, tok_count; /* this rank's tokens */
-    size_t shard_n;               /* tok_count · row floats */
-    int do_cond, do_uncond;       /* the branches this rank computes */
-    size_t latent_n;              /* C·T·H·W */
-    int text_len, text_dim;
-    float *text_cond, *text_uncond; /* [text_len, text_dim] */
-    int guided;                     /* classifier-free guidance on (two branches) */
-    sampler_t smp;
-    float *shard;                   /* this rank's latent rows */
-    float *stage;                   /* canonical staging latent [C, T, H, W] */
-    float *out_full;                /* canonical model output */
-    float *vel_cond, *vel_uncond, *vel; /* shard-sized */
-    float *all_rows;                /* token-major rows of every token (gathers) */
-    double t_load, t_denoise, t_decode;
-    time_t started;
-    uint64_t shot_hash, weights_hash; /* checkpoint identity */
-    int ckpt_every;                   /* 0: none by step count */
-    double ckpt_every_s;              /* 0: none by time */
-    double t_last_ckpt;
-};
 
 void render_opts_init(struct render_opts *o)
 {
@@ -87,7 +47,7 @@ void render_opts_init(struct render_opts *o)
     o->backend = "cpu";
 }
 
-static double now_s(void)
+double render_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -154,7 +114,7 @@ static int load_text(struct render *r, const char *embeds, const char *text, flo
     return 0;
 }
 
-static int is_root(const struct render *r)
+int render_is_root(const struct render *r)
 {
     return r->par.rank == 0;
 }
@@ -188,7 +148,7 @@ static int setup_parallel(struct render *r, const struct wan_config *c, struct d
     }
     char desc[256];
     layout_describe(l, desc, sizeof(desc));
-    if (is_root(r))
+    if (render_is_root(r))
         DF_INFO(r->log, "shot %s: layout %s, %lld tokens (%lld padding), rank 0 owns [%lld, %lld)",
                 s->id, desc, (long long)l->seq_len, (long long)l->pad_tokens,
                 (long long)r->tok_begin, (long long)(r->tok_begin + r->tok_count));
@@ -204,11 +164,11 @@ static int setup_model(struct render *r, struct df_err *err)
     DF_TRY(kern_backend_create(r->o->backend, r->o->threads, &r->be, err));
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
-    double t0 = now_s();
+    double t0 = render_now();
     DF_TRY(wan_model_load(r->be, dir, &r->dit, err));
     const struct wan_config *c = wan_model_config(r->dit);
     DF_DEBUG(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
-            c->num_layers, c->dim, c->num_heads, now_s() - t0, kern_backend_name(r->be));
+            c->num_layers, c->dim, c->num_heads, render_now() - t0, kern_backend_name(r->be));
     DF_TRY(model_id_weights(dir, &r->weights_hash, err));
     if (r->o->ckpt_dir) {
         r->shot_hash = manifest_shot_hash(s);
@@ -282,171 +242,6 @@ static int run_branch(struct render *r, float t, const float *text, float *vel_r
     return 0;
 }
 
-/* ---- checkpoints -------------------------------------------------------- */
-
-static int mkdir_parents(const char *path, struct df_err *err);
-
-/* Checkpoint tensors are global and canonical [C, T, H, W], so a job may
- * resume on another layout (latent_shard.h converts).  Every rank takes part
- * in the gather; only rank 0 keeps the canonical result. */
-static int gather_canonical(struct render *r, const float *rows, float *canon, struct df_err *err)
-{
-    DF_TRY(render_par_gather_rows(&r->par, rows, r->all_rows, err));
-    if (is_root(r))
-        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), canon);
-    return 0;
-}
-
-static int put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
-                         struct df_err *err)
-{
-    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
-    DF_TRY(gather_canonical(r, rows, r->out_full, err));
-    return w ? ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err) : 0;
-}
-
-static int get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
-                         struct df_err *err)
-{
-    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
-    DF_TRY(ckpt_get_tensor(rd, name, r->out_full, ext, 4, err));
-    latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, rows);
-    return 0;
-}
-
-/* Rank 0 writes; every rank gathers.  All ranks learn whether it worked. */
-static int save_checkpoint(struct render *r, int next_step, struct df_err *err)
-{
-    const struct shot *s = r->shot;
-    const struct layout *l = &r->par.lay;
-    struct ckpt_meta meta = {.shot_hash = r->shot_hash, .weights_hash = r->weights_hash,
-                             .step = next_step, .total_steps = s->steps, .seed = s->seed,
-                             .layout_cfg = (uint32_t)l->cfg,
-                             .layout_ulysses = (uint32_t)l->ulysses,
-                             .layout_ring = (uint32_t)l->ring, .layout_world = (uint32_t)l->world};
-    snprintf(meta.shot_id, sizeof(meta.shot_id), "%s", s->id);
-    struct ckpt_write_opts wo;
-    ckpt_write_opts_init(&wo);
-    wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
-    ckpt_writer_t *w = NULL;
-    struct df_err werr = {0}; /* rank 0's writer trouble; collectives keep going */
-    int wrc = is_root(r) ? ckpt_writer_create(&meta, &wo, &w, &werr) : 0;
-    struct sampler_scalars sc;
-    sampler_scalars_get(r->smp, &sc);
-    const int64_t scal[5] = {sc.next_step, sc.lower_order_nums, sc.this_order,
-                             sc.n_model_outputs, sc.has_last_sample};
-    int rc = put_rows(r, wrc == 0 ? w : NULL, "latent", r->shard, &werr);
-    if (rc == 0 && w)
-        wrc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, &werr);
-    for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
-        char name[CKPT_NAME_CAP];
-        snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
-        rc = put_rows(r, wrc == 0 ? w : NULL, name, sampler_history(r->smp, k), &werr);
-    }
-    struct ckpt_commit_info info;
-    if (rc == 0 && w && wrc == 0)
-        wrc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, &werr);
-    ckpt_writer_free(w);
-    if (rc == 0) {
-        int any = render_par_any(&r->par, wrc < 0 || (w == NULL && is_root(r)), err);
-        if (any < 0)
-            return any;
-        if (any)
-            rc = is_root(r) ? (wrc < 0 ? wrc : DF_E_INTERNAL)
-                            : df_err_set(&werr, DF_E_IO, "rank 0 could not write it");
-    }
-    if (rc < 0) {
-        *err = werr;
-        df_err_prefix(err, "checkpoint at step %d", next_step);
-        return rc;
-    }
-    if (is_root(r))
-        DF_INFO(r->log,
-                "shot %s: checkpoint at step %d/%d: %s (%.2f MB, %.1fx smaller; encode %.2f s, "
-                "write %.2f s, sync %.2f s)",
-                s->id, next_step, s->steps, info.path, info.file_bytes / 1e6,
-                info.file_bytes ? (double)info.raw_bytes / info.file_bytes : 0.0, info.encode_s,
-                info.write_s, info.sync_s);
-    r->t_last_ckpt = now_s();
-    return 0;
-}
-
-static int resume_checkpoint(struct render *r, struct df_err *err)
-{
-    const struct shot *s = r->shot;
-    char path[4096] = "";
-    int rc = 0;
-    if (is_root(r)) { /* rank 0 chooses; the others open the same file */
-        struct ckpt_skip_report skips;
-        struct df_err ferr = {0};
-        rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->shot_hash, r->weights_hash, path,
-                              sizeof(path), &skips, &ferr);
-        for (int i = 0; i < skips.n; i++)
-            DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
-                    skips.items[i].reason);
-        if (rc == DF_E_NOTFOUND) {
-            DF_INFO(r->log, "shot %s: no valid checkpoint in %s: starting at step 0", s->id,
-                    r->o->ckpt_dir);
-            path[0] = '\0';
-            rc = 0;
-        } else if (rc < 0) {
-            *err = ferr;
-            snprintf(path, sizeof(path), "\x01"); /* tells the others to give up */
-        }
-    }
-    int src = render_par_share_string(&r->par, path, sizeof(path), err);
-    if (src < 0)
-        return src;
-    if (rc < 0)
-        return rc;
-    if (path[0] == '\x01')
-        return df_err_set(err, DF_E_IO, "rank 0 could not read the checkpoint directory");
-    if (!path[0])
-        return 0;
-    ckpt_reader_t *rd = NULL;
-    DF_TRY(ckpt_open(path, &rd, err));
-    int64_t scal[5];
-    rc = get_rows(r, rd, "latent", r->shard, err);
-    if (rc == 0)
-        rc = ckpt_get_i64s(rd, "sampler.scalars", scal, 5, err);
-    if (rc == 0) {
-        struct sampler_scalars sc = {(int32_t)scal[0], (int32_t)scal[1], (int32_t)scal[2],
-                                     (int32_t)scal[3], (int32_t)scal[4]};
-        rc = sampler_scalars_set(r->smp, &sc, err);
-    }
-    for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
-        char name[CKPT_NAME_CAP];
-        snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
-        rc = get_rows(r, rd, name, sampler_history(r->smp, k), err);
-    }
-    const struct ckpt_meta *meta = ckpt_reader_meta(rd);
-    if (rc == 0 && meta->step != sampler_next_step(r->smp))
-        rc = df_err_set(err, DF_E_CORRUPT, "header step %lld disagrees with sampler step %d",
-                        (long long)meta->step, sampler_next_step(r->smp));
-    if (rc == 0 && is_root(r))
-        DF_INFO(r->log, "shot %s: resumed from %s at step %lld/%d (written on %u rank%s)", s->id,
-                path, (long long)meta->step, s->steps, meta->layout_world,
-                meta->layout_world == 1 ? "" : "s");
-    ckpt_close(rd);
-    if (rc < 0)
-        df_err_prefix(err, "resume from %s", path);
-    r->t_last_ckpt = now_s();
-    return rc;
-}
-
-/* A checkpoint is due after `done` steps by the step interval or the clock. */
-static int checkpoint_due(struct render *r, int done, struct df_err *err)
-{
-    if (!r->o->ckpt_dir || done >= r->shot->steps)
-        return 0;
-    if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
-        return 1;
-    /* clocks differ between ranks: rank 0's decides */
-    int late = r->ckpt_every_s > 0 && now_s() - r->t_last_ckpt >= r->ckpt_every_s;
-    return r->par.size > 1 ? render_par_any(&r->par, late && is_root(r), err) : late;
-}
-
-/* 1 when any rank was asked to stop (all ranks must stop at the same step). */
 static int stop_requested(struct render *r, int done, struct df_err *err)
 {
     int mine = (r->o->stop && *r->o->stop) || (r->o->stop_after > 0 && done >= r->o->stop_after);
@@ -469,10 +264,10 @@ static int denoise(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const int steps = s->steps;
-    double t_start = now_s(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
+    double t_start = render_now(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
     int first = sampler_next_step(r->smp);
     for (int i = first; i < steps; i++) {
-        double t0 = now_s();
+        double t0 = render_now();
         float t = sampler_timestep(r->smp, i);
         latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
         if (r->do_cond)
@@ -486,12 +281,12 @@ static int denoise(struct render *r, struct df_err *err)
             vel = r->vel;
         }
         DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
-        double dt = now_s() - t0, done = now_s() - t_start;
+        double dt = render_now() - t0, done = render_now() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
         char eta_s[32], dt_s[32];
         fmt_duration(eta, eta_s, sizeof(eta_s));
         fmt_duration(dt, dt_s, sizeof(dt_s));
-        if (is_root(r))
+        if (render_is_root(r))
             DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t,
                     dt_s, eta_s, r->guided ? "cond+uncond computed" : "cond computed");
         int stop = stop_requested(r, i + 1, err);
@@ -502,24 +297,24 @@ static int denoise(struct render *r, struct df_err *err)
             return df_err_set(err, DF_E_INVAL,
                               "asked to stop at step %d but no checkpoint directory was given",
                               i + 1);
-        int due = stop ? 1 : checkpoint_due(r, i + 1, err);
+        int due = stop ? 1 : render_ckpt_due(r, i + 1, err);
         if (due < 0)
             return due;
         if (due)
-            DF_TRY(save_checkpoint(r, i + 1, err));
+            DF_TRY(render_ckpt_save(r, i + 1, err));
         if (stop) {
-            if (is_root(r))
+            if (render_is_root(r))
                 DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
                         s->id, i + 1, steps);
             return RENDER_CHECKPOINTED;
         }
     }
-    r->t_denoise = now_s() - t_start;
-    if (r->usp && is_root(r) && r->t_denoise > 0)
+    r->t_denoise = render_now() - t_start;
+    if (r->usp && render_is_root(r) && r->t_denoise > 0)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
                 s->id, 100.0 * (usp_attn_comm_seconds(r->usp) - comm0) / r->t_denoise);
     /* the canonical latent, on rank 0, for the VAE and the latent file */
-    return gather_canonical(r, r->shard, r->stage, err);
+    return render_gather_canonical(r, r->shard, r->stage, err);
 }
 
 static int write_latent(struct render *r, const char *path, struct df_err *err)
@@ -528,152 +323,6 @@ static int write_latent(struct render *r, const char *path, struct df_err *err)
                                   .shape = {r->dims.C, r->dims.T, r->dims.H, r->dims.W},
                                   .data = r->stage};
     return safetensors_write(path, &e, 1, NULL, 0, err);
-}
-
-/* ---- decode + encode --------------------------------------------------- */
-
-static int mkdir_parents(const char *path, struct df_err *err)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
-        *p = '/';
-    }
-    return 0;
-}
-
-static int on_frame(void *user, int index, const float *rgb, int height, int width,
-                    struct df_err *err)
-{
-    (void)index, (void)height, (void)width;
-    return encode_frame_f32((encode_t)user, rgb, err);
-}
-
-static int write_sidecar(struct render *r, const char *out_path, int width, int height,
-                         const struct encode_result *res, struct df_err *err)
-{
-    const struct shot *s = r->shot;
-    const struct layout *l = &r->par.lay;
-    char weights[24];
-    snprintf(weights, sizeof(weights), "%016llx", (unsigned long long)r->weights_hash);
-    int steps_run = s->steps; /* every step computes both branches until caching lands */
-    struct sidecar_cache_stat cache[] = {{"cond", steps_run, 0},
-                                         {"uncond", r->guided ? steps_run : 0, 0}};
-    struct sidecar_timing timings[] = {{"load", r->t_load},
-                                       {"denoise", r->t_denoise},
-                                       {"vae_decode+encode", r->t_decode}};
-    struct sidecar_info si = {
-        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .model = s->model,
-        .weights_hash = weights,
-        .layout = {l->cfg, l->ulysses, l->ring, l->world},
-        .steps = s->steps, .sampler = sampler_name(s->sampler), .width = width,
-        .height = height, .fps_num = s->fps, .fps_den = 1, .codec = codec_name(s->output.codec),
-        .encode = res, .audio_source = s->output.audio, .cache = cache,
-        .n_cache = r->guided ? 2 : 1, .timings = timings,
-        .n_timings = sizeof(timings) / sizeof(timings[0]), .started = r->started,
-        .finished = time(NULL)};
-    return sidecar_write(out_path, &si, err);
-}
-
-/* Every rank decodes VAE tiles (vae_tiles.h); rank 0 also opens the encoder,
- * gets the blended frames and writes the file and its sidecar. */
-static int finish_video(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
-{
-    const struct shot *s = r->shot;
-    const int root = is_root(r);
-    char dir[PATH_MAX + 8], date[16];
-    if (r->o->date) {
-        snprintf(date, sizeof(date), "%s", r->o->date);
-    } else {
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
-    }
-    if (r->o->output)
-        snprintf(out_path, out_cap, "%s", r->o->output);
-    else
-        DF_TRY(manifest_output_path(r->m, s, date, out_path, out_cap, err));
-    if (root)
-        DF_TRY(mkdir_parents(out_path, err));
-
-    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    struct vae *vae = NULL;
-    DF_TRY(vae_load(r->be, dir, &vae, err));
-    int frames, height, width;
-    vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
-    /* denoise() left the canonical latent on rank 0 only; the gathered rows
-     * are on every rank. */
-    if (!root)
-        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), r->stage);
-
-    struct encode_opts eo;
-    encode_opts_init(&eo, s->output.codec);
-    eo.crf = s->output.crf;
-    eo.bitrate = s->output.bitrate;
-    eo.pix_fmt = s->output.pix_fmt[0] ? s->output.pix_fmt : NULL;
-    eo.fps_num = s->fps, eo.fps_den = 1;
-    eo.audio_path = s->output.audio;
-    char seed[32];
-    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)s->seed);
-    struct encode_meta meta[] = {{"shot", s->id},
-                                 {"prompt", s->prompt ? s->prompt : ""},
-                                 {"seed", seed},
-                                 {"model", s->model}};
-    eo.meta = meta;
-    eo.n_meta = sizeof(meta) / sizeof(meta[0]);
-    encode_t enc = NULL;
-    int rc = root ? encode_open(out_path, width, height, &eo, &enc, err) : 0;
-    /* All ranks or none enter the decode: it is collective. */
-    if (r->par.size > 1) {
-        struct df_err aerr = {0};
-        int any = render_par_any(&r->par, rc < 0, &aerr);
-        if (any < 0 && rc == 0)
-            rc = df_err_set(err, any, "%s", aerr.msg);
-        else if (any > 0 && rc == 0)
-            rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
-    }
-    if (rc == 0) {
-        double t0 = now_s();
-        struct vae_tile_opts to = vae_tile_opts_default();
-        vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
-        rc = vae_decode_tiled(vae, r->par.world, r->stage, r->dims.T, r->dims.H, r->dims.W, &to,
-                              on_frame, enc, err);
-        r->t_decode = now_s() - t0;
-    }
-    if (rc == 0 && root) {
-        struct encode_result res;
-        rc = encode_close(enc, &res, err);
-        if (rc == 0)
-            DF_INFO(r->log, "shot %s: decoded %d frames %dx%d in %.2f s, encoded %s (%s, %s)",
-                    s->id, frames, width, height, r->t_decode, out_path, res.encoder,
-                    res.pix_fmt);
-        if (rc == 0)
-            rc = write_sidecar(r, out_path, width, height, &res, err);
-    } else if (enc) {
-        encode_abort(enc);
-    }
-    vae_free(vae);
-    return rc;
-}
-
-/* <ckpt_dir>/<shot>.done names the finished output: the batch script trusts
- * an exit code of 0 only when this file exists (a step that Slurm failed to
- * launch must not pass for a finished shot). */
-static int write_done_marker(struct render *r, const char *out_path, struct df_err *err)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    snprintf(path, sizeof(path), "%s/%s.done", r->o->ckpt_dir, r->shot->id);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n", out_path) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
-    return 0;
 }
 
 /* ---- driver -------------------------------------------------------------- */
@@ -701,16 +350,16 @@ static void render_cleanup(struct render *r)
 int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err)
 {
     struct render r = {.o = o, .log = log, .started = time(NULL)};
-    double t0 = now_s();
+    double t0 = render_now();
     int rc = load_shot(&r, err);
     if (rc == 0)
         rc = setup_model(&r, err);
-    r.t_load = now_s() - t0;
+    r.t_load = render_now() - t0;
     if (rc == 0)
         rc = setup_latent(&r, err);
     if (rc == 0) {
         const struct shot *s = r.shot;
-        if (is_root(&r))
+        if (render_is_root(&r))
             DF_INFO(log,
                 "shot %s: %dx%d, %d frames, latent %dx%dx%d (%lld tokens), %d steps %s "
                 "shift %.2f, guidance %.2f, seed %llu",
@@ -720,9 +369,9 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
         if (o->ckpt_dir) {
             char probe[PATH_MAX];
             snprintf(probe, sizeof(probe), "%s/", o->ckpt_dir);
-            rc = mkdir_parents(probe, err);
+            rc = render_mkdir_parents(probe, err);
             if (rc == 0)
-                rc = resume_checkpoint(&r, err);
+                rc = render_ckpt_resume(&r, err);
         }
         if (rc == 0)
             rc = denoise(&r, err);
@@ -731,16 +380,16 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
         render_cleanup(&r);
         return rc;
     }
-    if (rc == 0 && o->latent_out && is_root(&r))
+    if (rc == 0 && o->latent_out && render_is_root(&r))
         rc = write_latent(&r, o->latent_out, err);
     if (rc == 0 && !o->no_video) {
         char out_path[PATH_MAX];
-        rc = finish_video(&r, out_path, sizeof(out_path), err);
-        if (rc == 0 && is_root(&r))
+        rc = render_video_finish(&r, out_path, sizeof(out_path), err);
+        if (rc == 0 && render_is_root(&r))
             DF_INFO(log, "shot %s: done in %.1f s (denoise %.1f s, decode+encode %.1f s): %s",
                     r.shot->id, r.t_denoise + r.t_decode, r.t_denoise, r.t_decode, out_path);
-        if (rc == 0 && o->ckpt_dir && is_root(&r))
-            rc = write_done_marker(&r, out_path, err);
+        if (rc == 0 && o->ckpt_dir && render_is_root(&r))
+            rc = render_video_done_marker(&r, out_path, err);
     }
     if (rc < 0 && r.shot)
         df_err_prefix(err, "shot %s", r.shot->id);

@@ -1,0 +1,177 @@
+/*
+ * render_ckpt.c -- checkpoints of a render (render_int.h): gathered global
+ * tensors written by rank 0, resume on any layout.
+ *
+ * What a checkpoint holds: the canonical latent, the sampler's scalars and
+ * history tensors, and -- for a cached shot -- the step-cache mask and the
+ * residuals the next step needs (stepcache.h), all with global extents.
+ */
+#include "render_int.h"
+
+#include "ckpt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Checkpoint tensors are global and canonical [C, T, H, W], so a job may
+ * resume on another layout (latent_shard.h converts).  Every rank takes part
+ * in the gather; only rank 0 keeps the canonical result. */
+int render_gather_canonical(struct render *r, const float *rows, float *canon, struct df_err *err)
+{
+    DF_TRY(render_par_gather_rows(&r->par, rows, r->all_rows, err));
+    if (render_is_root(r))
+        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), canon);
+    return 0;
+}
+
+static int put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
+                         struct df_err *err)
+{
+    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
+    DF_TRY(render_gather_canonical(r, rows, r->out_full, err));
+    return w ? ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err) : 0;
+}
+
+static int get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
+                         struct df_err *err)
+{
+    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
+    DF_TRY(ckpt_get_tensor(rd, name, r->out_full, ext, 4, err));
+    latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, rows);
+    return 0;
+}
+
+/* Rank 0 writes; every rank gathers.  All ranks learn whether it worked. */
+int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    const struct layout *l = &r->par.lay;
+    struct ckpt_meta meta = {.shot_hash = r->shot_hash, .weights_hash = r->weights_hash,
+                             .step = next_step, .total_steps = s->steps, .seed = s->seed,
+                             .layout_cfg = (uint32_t)l->cfg,
+                             .layout_ulysses = (uint32_t)l->ulysses,
+                             .layout_ring = (uint32_t)l->ring, .layout_world = (uint32_t)l->world};
+    snprintf(meta.shot_id, sizeof(meta.shot_id), "%s", s->id);
+    struct ckpt_write_opts wo;
+    ckpt_write_opts_init(&wo);
+    wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
+    ckpt_writer_t *w = NULL;
+    struct df_err werr = {0}; /* rank 0's writer trouble; collectives keep going */
+    int wrc = render_is_root(r) ? ckpt_writer_create(&meta, &wo, &w, &werr) : 0;
+    struct sampler_scalars sc;
+    sampler_scalars_get(r->smp, &sc);
+    const int64_t scal[5] = {sc.next_step, sc.lower_order_nums, sc.this_order,
+                             sc.n_model_outputs, sc.has_last_sample};
+    int rc = put_rows(r, wrc == 0 ? w : NULL, "latent", r->shard, &werr);
+    if (rc == 0 && w)
+        wrc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, &werr);
+    for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
+        char name[CKPT_NAME_CAP];
+        snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
+        rc = put_rows(r, wrc == 0 ? w : NULL, name, sampler_history(r->smp, k), &werr);
+    }
+    struct ckpt_commit_info info;
+    if (rc == 0 && w && wrc == 0)
+        wrc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, &werr);
+    ckpt_writer_free(w);
+    if (rc == 0) {
+        int any = render_par_any(&r->par, wrc < 0 || (w == NULL && render_is_root(r)), err);
+        if (any < 0)
+            return any;
+        if (any)
+            rc = render_is_root(r) ? (wrc < 0 ? wrc : DF_E_INTERNAL)
+                            : df_err_set(&werr, DF_E_IO, "rank 0 could not write it");
+    }
+    if (rc < 0) {
+        *err = werr;
+        df_err_prefix(err, "checkpoint at step %d", next_step);
+        return rc;
+    }
+    if (render_is_root(r))
+        DF_INFO(r->log,
+                "shot %s: checkpoint at step %d/%d: %s (%.2f MB, %.1fx smaller; encode %.2f s, "
+                "write %.2f s, sync %.2f s)",
+                s->id, next_step, s->steps, info.path, info.file_bytes / 1e6,
+                info.file_bytes ? (double)info.raw_bytes / info.file_bytes : 0.0, info.encode_s,
+                info.write_s, info.sync_s);
+    r->t_last_ckpt = render_now();
+    return 0;
+}
+
+int render_ckpt_resume(struct render *r, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    char path[4096] = "";
+    int rc = 0;
+    if (render_is_root(r)) { /* rank 0 chooses; the others open the same file */
+        struct ckpt_skip_report skips;
+        struct df_err ferr = {0};
+        rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->shot_hash, r->weights_hash, path,
+                              sizeof(path), &skips, &ferr);
+        for (int i = 0; i < skips.n; i++)
+            DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
+                    skips.items[i].reason);
+        if (rc == DF_E_NOTFOUND) {
+            DF_INFO(r->log, "shot %s: no valid checkpoint in %s: starting at step 0", s->id,
+                    r->o->ckpt_dir);
+            path[0] = '\0';
+            rc = 0;
+        } else if (rc < 0) {
+            *err = ferr;
+            snprintf(path, sizeof(path), "\x01"); /* tells the others to give up */
+        }
+    }
+    int src = render_par_share_string(&r->par, path, sizeof(path), err);
+    if (src < 0)
+        return src;
+    if (rc < 0)
+        return rc;
+    if (path[0] == '\x01')
+        return df_err_set(err, DF_E_IO, "rank 0 could not read the checkpoint directory");
+    if (!path[0])
+        return 0;
+    ckpt_reader_t *rd = NULL;
+    DF_TRY(ckpt_open(path, &rd, err));
+    int64_t scal[5];
+    rc = get_rows(r, rd, "latent", r->shard, err);
+    if (rc == 0)
+        rc = ckpt_get_i64s(rd, "sampler.scalars", scal, 5, err);
+    if (rc == 0) {
+        struct sampler_scalars sc = {(int32_t)scal[0], (int32_t)scal[1], (int32_t)scal[2],
+                                     (int32_t)scal[3], (int32_t)scal[4]};
+        rc = sampler_scalars_set(r->smp, &sc, err);
+    }
+    for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
+        char name[CKPT_NAME_CAP];
+        snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
+        rc = get_rows(r, rd, name, sampler_history(r->smp, k), err);
+    }
+    const struct ckpt_meta *meta = ckpt_reader_meta(rd);
+    if (rc == 0 && meta->step != sampler_next_step(r->smp))
+        rc = df_err_set(err, DF_E_CORRUPT, "header step %lld disagrees with sampler step %d",
+                        (long long)meta->step, sampler_next_step(r->smp));
+    if (rc == 0 && render_is_root(r))
+        DF_INFO(r->log, "shot %s: resumed from %s at step %lld/%d (written on %u rank%s)", s->id,
+                path, (long long)meta->step, s->steps, meta->layout_world,
+                meta->layout_world == 1 ? "" : "s");
+    ckpt_close(rd);
+    if (rc < 0)
+        df_err_prefix(err, "resume from %s", path);
+    r->t_last_ckpt = render_now();
+    return rc;
+}
+
+/* A checkpoint is due after `done` steps by the step interval or the clock. */
+int render_ckpt_due(struct render *r, int done, struct df_err *err)
+{
+    if (!r->o->ckpt_dir || done >= r->shot->steps)
+        return 0;
+    if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
+        return 1;
+    /* clocks differ between ranks: rank 0's decides */
+    int late = r->ckpt_every_s > 0 && render_now() - r->t_last_ckpt >= r->ckpt_every_s;
+    return r->par.size > 1 ? render_par_any(&r->par, late && render_is_root(r), err) : late;
+}
+
+/* 1 when any rank was asked to stop (all ranks must stop at the same step). */

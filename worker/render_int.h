@@ -1,0 +1,87 @@
+/*
+ * render_int.h -- the state of one shot's render, shared by render.c (set-up
+ * and the denoise loop), render_ckpt.c (checkpoints) and render_video.c
+ * (decode, encode, sidecar).  Not for other modules.
+ */
+#ifndef DF_RENDER_INT_H
+#define DF_RENDER_INT_H
+
+#include "kern.h"
+#include "latent_shard.h"
+#include "manifest.h"
+#include "render.h"
+#include "render_par.h"
+#include "sampler.h"
+#include "stepcache.h"
+#include "usp_attn.h"
+#include "wan_model.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <time.h>
+
+struct render {
+    const struct render_opts *o;
+    struct df_log *log;
+    struct manifest *m;
+    const struct shot *shot;
+    char model_dir[PATH_MAX];
+    kern_backend_t be;
+    struct wan_model *dit;
+    struct wan_shape shape;
+    struct latent_dims dims;
+    struct render_par par;        /* ranks, layout, groups */
+    int par_open;
+    struct usp_attn *usp;         /* the attention hook when the sequence is split */
+    int64_t tok_begin, tok_count; /* this rank's tokens */
+    size_t shard_n;               /* tok_count · row floats */
+    int do_cond, do_uncond;       /* the branches this rank computes */
+    size_t latent_n;              /* C·T·H·W */
+    int text_len, text_dim;
+    float *text_cond, *text_uncond; /* [text_len, text_dim] */
+    int guided;                     /* classifier-free guidance on (two branches) */
+    sampler_t smp;
+    float *shard;                   /* this rank's latent rows */
+    float *stage;                   /* canonical staging latent [C, T, H, W] */
+    float *out_full;                /* canonical model output */
+    float *vel_cond, *vel_uncond, *vel; /* shard-sized */
+    float *all_rows;                /* token-major rows of every token (gathers) */
+    double t_load, t_denoise, t_decode;
+    time_t started;
+    uint64_t shot_hash, weights_hash; /* checkpoint identity */
+    int ckpt_every;                   /* 0: none by step count */
+    double ckpt_every_s;              /* 0: none by time */
+    double t_last_ckpt;
+    char configs[PATH_MAX];           /* the configs directory (calibration files) */
+    int n_text_cond;                  /* real rows of text_cond */
+    struct stepcache_mask mask;       /* the step-cache plan, the same on every rank */
+    stepcache_t *sc;                  /* this rank's residuals and counters */
+    float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */
+};
+
+
+/* Monotonic seconds. */
+double render_now(void);
+/* 1 on the rank that writes files and logs progress. */
+int render_is_root(const struct render *r);
+/* mkdir -p of every directory in `path` before its last '/'. */
+int render_mkdir_parents(const char *path, struct df_err *err);
+/* The canonical [C, T, H, W] latent of token-major `rows` shards, gathered
+ * from every rank: on rank 0 into canon; r->all_rows holds the gathered rows
+ * on every rank.  Collective. */
+int render_gather_canonical(struct render *r, const float *rows, float *canon,
+                            struct df_err *err);
+
+/* render_ckpt.c: write a checkpoint after `next_step` steps (collective;
+ * rank 0 writes), resume from the newest valid one, and the interval rule. */
+int render_ckpt_save(struct render *r, int next_step, struct df_err *err);
+int render_ckpt_resume(struct render *r, struct df_err *err);
+int render_ckpt_due(struct render *r, int done, struct df_err *err);
+
+/* render_video.c: decode (tiled over every rank), encode and write the
+ * sidecar on rank 0; out_path gets the video's path.  Collective. */
+int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct df_err *err);
+/* <ckpt_dir>/<shot>.done naming the output (rank 0). */
+int render_video_done_marker(struct render *r, const char *out_path, struct df_err *err);
+
+#endif

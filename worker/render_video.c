@@ -1,0 +1,160 @@
+/*
+ * render_video.c -- the end of a render (render_int.h): the VAE decode, tiled
+ * over every rank (vae_tiles.h); on rank 0 the encoder, the sidecar JSON and
+ * the done marker the batch script trusts.
+ */
+#include "render_int.h"
+
+#include "encode.h"
+#include "sidecar.h"
+#include "vae.h"
+#include "vae_tiles.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int render_mkdir_parents(const char *path, struct df_err *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
+        *p = '/';
+    }
+    return 0;
+}
+
+static int on_frame(void *user, int index, const float *rgb, int height, int width,
+                    struct df_err *err)
+{
+    (void)index, (void)height, (void)width;
+    return encode_frame_f32((encode_t)user, rgb, err);
+}
+
+static int write_sidecar(struct render *r, const char *out_path, int width, int height,
+                         const struct encode_result *res, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    const struct layout *l = &r->par.lay;
+    char weights[24];
+    snprintf(weights, sizeof(weights), "%016llx", (unsigned long long)r->weights_hash);
+    int steps_run = s->steps; /* every step computes both branches until caching lands */
+    struct sidecar_cache_stat cache[] = {{"cond", steps_run, 0},
+                                         {"uncond", r->guided ? steps_run : 0, 0}};
+    struct sidecar_timing timings[] = {{"load", r->t_load},
+                                       {"denoise", r->t_denoise},
+                                       {"vae_decode+encode", r->t_decode}};
+    struct sidecar_info si = {
+        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .model = s->model,
+        .weights_hash = weights,
+        .layout = {l->cfg, l->ulysses, l->ring, l->world},
+        .steps = s->steps, .sampler = sampler_name(s->sampler), .width = width,
+        .height = height, .fps_num = s->fps, .fps_den = 1, .codec = codec_name(s->output.codec),
+        .encode = res, .audio_source = s->output.audio, .cache = cache,
+        .n_cache = r->guided ? 2 : 1, .timings = timings,
+        .n_timings = sizeof(timings) / sizeof(timings[0]), .started = r->started,
+        .finished = time(NULL)};
+    return sidecar_write(out_path, &si, err);
+}
+
+/* Every rank decodes VAE tiles (vae_tiles.h); rank 0 also opens the encoder,
+ * gets the blended frames and writes the file and its sidecar. */
+int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    const int root = render_is_root(r);
+    char dir[PATH_MAX + 8], date[16];
+    if (r->o->date) {
+        snprintf(date, sizeof(date), "%s", r->o->date);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    }
+    if (r->o->output)
+        snprintf(out_path, out_cap, "%s", r->o->output);
+    else
+        DF_TRY(manifest_output_path(r->m, s, date, out_path, out_cap, err));
+    if (root)
+        DF_TRY(render_mkdir_parents(out_path, err));
+
+    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
+    struct vae *vae = NULL;
+    DF_TRY(vae_load(r->be, dir, &vae, err));
+    int frames, height, width;
+    vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
+    /* denoise() left the canonical latent on rank 0 only; the gathered rows
+     * are on every rank. */
+    if (!root)
+        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), r->stage);
+
+    struct encode_opts eo;
+    encode_opts_init(&eo, s->output.codec);
+    eo.crf = s->output.crf;
+    eo.bitrate = s->output.bitrate;
+    eo.pix_fmt = s->output.pix_fmt[0] ? s->output.pix_fmt : NULL;
+    eo.fps_num = s->fps, eo.fps_den = 1;
+    eo.audio_path = s->output.audio;
+    char seed[32];
+    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)s->seed);
+    struct encode_meta meta[] = {{"shot", s->id},
+                                 {"prompt", s->prompt ? s->prompt : ""},
+                                 {"seed", seed},
+                                 {"model", s->model}};
+    eo.meta = meta;
+    eo.n_meta = sizeof(meta) / sizeof(meta[0]);
+    encode_t enc = NULL;
+    int rc = root ? encode_open(out_path, width, height, &eo, &enc, err) : 0;
+    /* All ranks or none enter the decode: it is collective. */
+    if (r->par.size > 1) {
+        struct df_err aerr = {0};
+        int any = render_par_any(&r->par, rc < 0, &aerr);
+        if (any < 0 && rc == 0)
+            rc = df_err_set(err, any, "%s", aerr.msg);
+        else if (any > 0 && rc == 0)
+            rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
+    }
+    if (rc == 0) {
+        double t0 = render_now();
+        struct vae_tile_opts to = vae_tile_opts_default();
+        vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
+        rc = vae_decode_tiled(vae, r->par.world, r->stage, r->dims.T, r->dims.H, r->dims.W, &to,
+                              on_frame, enc, err);
+        r->t_decode = render_now() - t0;
+    }
+    if (rc == 0 && root) {
+        struct encode_result res;
+        rc = encode_close(enc, &res, err);
+        if (rc == 0)
+            DF_INFO(r->log, "shot %s: decoded %d frames %dx%d in %.2f s, encoded %s (%s, %s)",
+                    s->id, frames, width, height, r->t_decode, out_path, res.encoder,
+                    res.pix_fmt);
+        if (rc == 0)
+            rc = write_sidecar(r, out_path, width, height, &res, err);
+    } else if (enc) {
+        encode_abort(enc);
+    }
+    vae_free(vae);
+    return rc;
+}
+
+/* <ckpt_dir>/<shot>.done names the finished output: the batch script trusts
+ * an exit code of 0 only when this file exists (a step that Slurm failed to
+ * launch must not pass for a finished shot). */
+int render_video_done_marker(struct render *r, const char *out_path, struct df_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/%s.done", r->o->ckpt_dir, r->shot->id);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s\n", out_path) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
+    return 0;
+}
