@@ -6,7 +6,8 @@
 # slurmctld stopped -> a submitted shot is `retrying` with sbatch's own words
 # -> slurmctld back -> the shot completes; a job cancelled behind the
 # daemon's back (TERM: checkpoint kept) is resubmitted and resumes; a node
-# drain is logged and notified; `ditfarm cancel MANIFEST` cancels its shots.
+# drain is logged and notified; `ditfarm cancel MANIFEST` cancels its shots;
+# a daemon restart finds its running shot again.
 set -euo pipefail
 B="${DF_BUILD_DIR:?}" S="${DF_SOURCE_DIR:?}"
 W="$B/worker/ditfarm-worker" D="$B/daemon/ditfarm" DMN="$B/daemon/ditfarmd"
@@ -70,12 +71,22 @@ set -e
 [ $rc = 1 ] && grep -q "ditfarmd is not running (no socket at $work/st/ditfarmd.sock): start it with \`ditfarmd --state-dir $work/st\`" out.txt ||
     { cat out.txt; fail "no clear message without a daemon"; }
 
-"$DMN" --state-dir "$work/st" --set notify-url="http://127.0.0.1:$port/all" \
-    --set squeue-interval-ms=300 --set submit-interval-ms=200 --set sinfo-interval-ms=300 \
-    --set webhook-interval-ms=200 --set webhook-retry-base-s=1 --set webhook-retry-max-s=2 \
-    --set submit-retry-base-s=6 --set submit-retry-max-s=6 2>daemon.log &
-dpid=$!
-for _ in $(seq 50); do [ -S st/ditfarmd.sock ] && break; sleep 0.1; done
+start_daemon() {
+    "$DMN" --state-dir "$work/st" --set notify-url="http://127.0.0.1:$port/all" \
+        --set squeue-interval-ms=300 --set submit-interval-ms=200 --set sinfo-interval-ms=300 \
+        --set webhook-interval-ms=200 --set webhook-retry-base-s=1 --set webhook-retry-max-s=2 \
+        --set submit-retry-base-s=6 --set submit-retry-max-s=6 2>>daemon.log &
+    dpid=$!
+    for _ in $(seq 50); do [ -S st/ditfarmd.sock ] && break; sleep 0.1; done
+    [ -S st/ditfarmd.sock ] || fail "ditfarmd did not start"
+}
+stop_daemon() {
+    kill -TERM "$dpid"
+    wait "$dpid" || fail "ditfarmd exit status $?"
+    dpid=""
+    [ ! -e st/ditfarmd.sock ] || fail "socket left behind"
+}
+start_daemon
 "$DMN" --print-config --state-dir "$work/st" | grep -q "^squeue-interval-ms 2000$" || fail "print-config"
 
 # field SHOT KEY: a field of shot SHOT in `ditfarm status --json`
@@ -207,10 +218,20 @@ grep -q "cancelled cxl/y" cxl.txt || fail "cancel output"
 [ "$(field x state)" = cancelled ] && [ "$(field y state)" = cancelled ] || fail "not cancelled"
 echo "ok: ditfarm cancel cxl: $(tr '\n' ' ' <cxl.txt)"
 
-# The daemon stops cleanly on SIGTERM and removes its socket.
-kill -TERM "$dpid"
-wait "$dpid" || fail "ditfarmd exit status $?"
-dpid=""
-[ ! -e st/ditfarmd.sock ] || fail "socket left behind"
+# 6. SIGTERM stops the daemon cleanly; a shot running across a restart is
+#    found again from the store and completes.
+cat >m5.yaml <<YAML
+name: restart
+defaults: {model: tiny, frames: 9, seed: 4, steps: 100, width: 256, height: 256,
+           output: {path: "$work/out/{shot}.mp4"}}
+shots:
+  - {id: z, prompt: a harbour}
+YAML
+"$D" submit m5.yaml --cpu-ranks 1 --state-dir "$work/st" >/dev/null
+wait_field z state running 30
+stop_daemon
 grep -q "stopping: store closed" daemon.log || fail "no clean stop"
-echo "ok: SIGTERM -> clean stop"
+start_daemon
+wait_field z state done 60
+echo "ok: SIGTERM -> clean stop; restarted daemon finished shot z (job $(field z job_id))"
+stop_daemon
