@@ -331,9 +331,11 @@ static void finish_poll_nodes(struct daemon *d, int64_t now)
         if (bad)
             DF_WARN(d->log, "node %s is %s (was %s): it takes no new jobs", nodes[i].name,
                     nodes[i].state, old[0] ? old : "unknown");
-        else
+        else if (!old[0] || slurmq_node_bad(old))
             DF_INFO(d->log, "node %s is %s (was %s)", nodes[i].name, nodes[i].state,
                     old[0] ? old : "unknown");
+        else /* idle <-> mixed <-> allocated: routine */
+            DF_DEBUG(d->log, "node %s is %s (was %s)", nodes[i].name, nodes[i].state, old);
         if (bad &&
             notify_queue_node(d->st, &d->cfg, nodes[i].name, nodes[i].state, old, now, &err) < 0)
             DF_ERROR(d->log, "%s", err.msg);
