@@ -66,10 +66,9 @@ static float *alloc_floats(size_t n, const char *what, struct df_err *err)
 
 static int load_shot(struct render *r, struct df_err *err)
 {
-    char configs[PATH_MAX];
-    DF_TRY(paths_configs_dir(r->o->configs_dir, configs, sizeof(configs), err));
+    DF_TRY(paths_configs_dir(r->o->configs_dir, r->configs, sizeof(r->configs), err));
     struct diag_list dl = {0};
-    int rc = manifest_load(r->o->manifest, configs, &r->m, &dl, err);
+    int rc = manifest_load(r->o->manifest, r->configs, &r->m, &dl, err);
     if (rc < 0) {
         for (size_t i = 0; i < dl.count; i++) {
             char line[DIAG_LINE_CAP];
@@ -99,7 +98,7 @@ static int load_shot(struct render *r, struct df_err *err)
 }
 
 static int load_text(struct render *r, const char *embeds, const char *text, float *out,
-                     const char *which, struct df_err *err)
+                     int *n_rows, const char *which, struct df_err *err)
 {
     int n = 0;
     if (embeds) {
@@ -111,6 +110,8 @@ static int load_text(struct render *r, const char *embeds, const char *text, flo
         DF_DEBUG(r->log, "%s prompt: %d rows derived from the text (no text encoder here)",
                  which, n);
     }
+    if (n_rows)
+        *n_rows = n;
     return 0;
 }
 
@@ -124,8 +125,16 @@ int render_is_root(const struct render *r)
 static int setup_parallel(struct render *r, const struct wan_config *c, struct df_err *err)
 {
     const struct shot *s = r->shot;
+    /* DynCFGCache's reuse step hands the cond residual to the uncond pass on
+     * the same rank, so such shots keep both branches on every rank. */
+    int cfg_cache = r->guided && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
+                    s->cache.cfg_threshold > 0;
+    DF_FAIL_IF(cfg_cache && r->o->layout[0] > 1, err, DF_E_INVAL,
+               "shot %s: its CFG cache (cache.cfg_threshold) needs both guidance branches on "
+               "each rank; --layout %dx%dx%d splits them",
+               s->id, r->o->layout[0], r->o->layout[1], r->o->layout[2]);
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, &s->geom, &s->grid, r->guided ? 2 : 1,
+    DF_TRY(render_par_open(&r->par, &s->geom, &s->grid, r->guided && !cfg_cache ? 2 : 1,
                            strcmp(r->o->backend, "cpu") != 0, latent_row_size(&r->dims),
                            manifest_shot_hash(s), r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
@@ -195,12 +204,13 @@ static int setup_model(struct render *r, struct df_err *err)
 
     DF_FAIL_IF(!(r->text_cond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)), err,
                DF_E_NOMEM, "%s", err ? err->msg : "");
-    DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, "positive", err));
+    DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, &r->n_text_cond, "positive",
+                     err));
     if (r->guided) {
         if (!(r->text_uncond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)))
             return DF_E_NOMEM;
         DF_TRY(load_text(r, s->negative_prompt_embeds, s->negative_prompt, r->text_uncond,
-                         "negative", err));
+                         NULL, "negative", err));
     }
     return 0;
 }
@@ -231,13 +241,68 @@ static int setup_latent(struct render *r, struct df_err *err)
     return sampler_create(&sc, offset, r->shard_n, total, &r->smp, err);
 }
 
+/* The step-cache mask: planned on rank 0 (time embeddings of the whole
+ * schedule, the shot's threshold and calibration), the same bytes on every
+ * rank; each rank keeps residuals for its own tokens only. */
+static int setup_cache(struct render *r, struct df_err *err)
+{
+    const struct shot *s = r->shot;
+    int rc = 0;
+    void *bytes = NULL;
+    size_t n = 0;
+    struct df_err perr = {0};
+    if (render_is_root(r)) {
+        char warning[512] = "";
+        struct stepcache_shot_in in = {.configs_dir = r->configs, .model = s->model,
+                                       .policy = &s->cache, .smp = r->smp, .guided = r->guided,
+                                       .text = r->text_cond, .n_tokens = r->n_text_cond,
+                                       .text_dim = r->text_dim, .model_handle = r->dit,
+                                       .warning = warning, .warning_cap = sizeof(warning)};
+        rc = stepcache_plan_shot(&in, &r->mask, &perr);
+        if (rc == 0 && warning[0])
+            DF_WARN(r->log, "shot %s: step cache: %s", s->id, warning);
+        if (rc == 0 && (n = stepcache_mask_size(&r->mask)) && !(bytes = malloc(n)))
+            rc = df_err_set(&perr, DF_E_NOMEM, "out of memory");
+        if (rc == 0)
+            rc = stepcache_mask_save(&r->mask, bytes, n, &n, &perr);
+    }
+    /* every rank learns whether rank 0 could plan before the bytes travel */
+    int any = render_par_any(&r->par, rc < 0, err);
+    if (any == 0 && r->par.size > 1) {
+        any = render_par_share_bytes(&r->par, &bytes, &n, err);
+        if (any == 0 && !render_is_root(r))
+            any = stepcache_mask_load(bytes, n, &r->mask, err);
+    }
+    free(bytes);
+    if (rc < 0) {
+        *err = perr;
+        return rc;
+    }
+    if (any > 0)
+        return df_err_set(err, DF_E_INVAL, "rank 0 could not plan the step cache");
+    DF_TRY(any);
+    DF_TRY(stepcache_create(&r->mask, r->be, r->tok_count, wan_model_config(r->dit)->dim, &r->sc,
+                            err));
+    if (render_is_root(r) && r->mask.policy != CACHE_POLICY_OFF) {
+        int64_t computed, total;
+        stepcache_mask_passes(&r->mask, &computed, &total);
+        DF_INFO(r->log,
+                "shot %s: step cache %s (tau %.4f, %s): %lld of %lld passes compute the blocks",
+                s->id, cache_policy_name(r->mask.policy), r->mask.tau, r->mask.tau_source,
+                (long long)computed, (long long)total);
+    }
+    return 0;
+}
+
 /* ---- denoise ------------------------------------------------------------ */
 
 /* One guidance branch on this rank's tokens: velocity rows for the shard. */
-static int run_branch(struct render *r, float t, const float *text, float *vel_rows,
-                      struct df_err *err)
+static int run_branch(struct render *r, int step, float t, enum stepcache_branch b,
+                      float *vel_rows, struct df_err *err)
 {
-    DF_TRY(wan_model_forward(r->dit, &r->shape, r->stage, t, text, r->out_full, err));
+    const float *text = b == STEPCACHE_BRANCH_COND ? r->text_cond : r->text_uncond;
+    DF_TRY(stepcache_forward(r->sc, r->dit, &r->shape, r->stage, t, text, step, b, r->out_full,
+                             err));
     latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, vel_rows);
     return 0;
 }
@@ -271,9 +336,9 @@ static int denoise(struct render *r, struct df_err *err)
         float t = sampler_timestep(r->smp, i);
         latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
         if (r->do_cond)
-            DF_TRY(run_branch(r, t, r->text_cond, r->vel_cond, err));
+            DF_TRY(run_branch(r, i, t, STEPCACHE_BRANCH_COND, r->vel_cond, err));
         if (r->do_uncond)
-            DF_TRY(run_branch(r, t, r->text_uncond, r->vel_uncond, err));
+            DF_TRY(run_branch(r, i, t, STEPCACHE_BRANCH_UNCOND, r->vel_uncond, err));
         const float *vel = r->vel_cond;
         if (r->guided) {
             DF_TRY(render_par_swap_cfg(&r->par, r->vel_cond, r->vel_uncond, r->shard_n, err));
@@ -283,12 +348,12 @@ static int denoise(struct render *r, struct df_err *err)
         DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
         double dt = render_now() - t0, done = render_now() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
-        char eta_s[32], dt_s[32];
+        char eta_s[32], dt_s[32], what[96];
         fmt_duration(eta, eta_s, sizeof(eta_s));
         fmt_duration(dt, dt_s, sizeof(dt_s));
         if (render_is_root(r))
             DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t,
-                    dt_s, eta_s, r->guided ? "cond+uncond computed" : "cond computed");
+                    dt_s, eta_s, stepcache_mask_describe(&r->mask, i, what, sizeof(what)));
         int stop = stop_requested(r, i + 1, err);
         if (stop < 0)
             return stop;
@@ -331,6 +396,9 @@ static void render_cleanup(struct render *r)
 {
     sampler_free(r->smp);
     free(r->all_rows);
+    free(r->res_all);
+    stepcache_free(r->sc);
+    stepcache_mask_free(&r->mask);
     usp_attn_free(r->usp);
     if (r->par_open)
         render_par_close(&r->par);
@@ -357,6 +425,8 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
     r.t_load = render_now() - t0;
     if (rc == 0)
         rc = setup_latent(&r, err);
+    if (rc == 0)
+        rc = setup_cache(&r, err);
     if (rc == 0) {
         const struct shot *s = r.shot;
         if (render_is_root(&r))

@@ -42,6 +42,77 @@ static int get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float
     return 0;
 }
 
+/* The cfg group whose ranks compute branch b (both branches live in group 0
+ * unless the layout splits them). */
+static int branch_group(const struct render *r, enum stepcache_branch b)
+{
+    return r->par.lay.cfg == 2 ? (int)b : 0;
+}
+
+/* The step cache's part: its mask, and the residuals step `next` reads
+ * (gathered from the group that holds each branch).  w is NULL off rank 0. */
+static int put_cache(struct render *r, ckpt_writer_t *w, int next, struct df_err *werr)
+{
+    if (r->mask.policy == CACHE_POLICY_OFF)
+        return 0;
+    const int dim = wan_model_config(r->dit)->dim;
+    const int64_t S = latent_tokens(&r->dims);
+    if (w)
+        DF_TRY(stepcache_ckpt_put_mask(w, &r->mask, werr));
+    for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++) {
+        if (!stepcache_residual_needed(&r->mask, next, (enum stepcache_branch)b))
+            continue;
+        if (!r->res_all && !(r->res_all = malloc((size_t)S * dim * sizeof(float))))
+            return df_err_set(werr, DF_E_NOMEM, "out of memory for a residual");
+        /* this rank's rows go to the front of res_all, then the gather fills it */
+        float *mine = malloc((size_t)(r->tok_count ? r->tok_count : 1) * dim * sizeof(float));
+        if (!mine)
+            return df_err_set(werr, DF_E_NOMEM, "out of memory for a residual");
+        int held = r->par.cfg_idx == branch_group(r, (enum stepcache_branch)b);
+        int rc = held ? stepcache_residual_get(r->sc, (enum stepcache_branch)b, mine, werr) : 0;
+        if (rc == 0)
+            rc = render_par_gather_tokens(&r->par, branch_group(r, (enum stepcache_branch)b), mine,
+                                          r->res_all, dim, werr);
+        free(mine);
+        DF_TRY(rc);
+        if (w)
+            DF_TRY(stepcache_ckpt_put_residual(w, (enum stepcache_branch)b, r->res_all, S, dim,
+                                               werr));
+    }
+    return 0;
+}
+
+/* The stored mask replaces the planned one (a resumed shot keeps the
+ * decisions it started with); each rank takes its residual slices. */
+static int get_cache(struct render *r, ckpt_reader_t *rd, int next, struct df_err *err)
+{
+    struct stepcache_mask m = {0};
+    int rc = stepcache_ckpt_get_mask(rd, &m, err);
+    if (rc == DF_E_NOTFOUND)
+        return r->mask.policy == CACHE_POLICY_OFF
+                   ? 0
+                   : df_err_set(err, DF_E_CORRUPT, "checkpoint of a cached shot has no mask");
+    DF_TRY(rc);
+    const int dim = wan_model_config(r->dit)->dim;
+    stepcache_free(r->sc);
+    r->sc = NULL;
+    stepcache_mask_free(&r->mask);
+    r->mask = m;
+    DF_TRY(stepcache_create(&r->mask, r->be, r->tok_count, dim, &r->sc, err));
+    const int64_t S = latent_tokens(&r->dims);
+    for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++) {
+        if (!stepcache_residual_needed(&r->mask, next, (enum stepcache_branch)b) ||
+            r->par.cfg_idx != branch_group(r, (enum stepcache_branch)b))
+            continue;
+        if (!r->res_all && !(r->res_all = malloc((size_t)S * dim * sizeof(float))))
+            return df_err_set(err, DF_E_NOMEM, "out of memory for a residual");
+        DF_TRY(stepcache_ckpt_get_residual(rd, (enum stepcache_branch)b, r->res_all, S, dim, err));
+        DF_TRY(stepcache_residual_set(r->sc, (enum stepcache_branch)b,
+                                      r->res_all + (size_t)r->tok_begin * dim, err));
+    }
+    return 0;
+}
+
 /* Rank 0 writes; every rank gathers.  All ranks learn whether it worked. */
 int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
 {
@@ -71,6 +142,8 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
         snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
         rc = put_rows(r, wrc == 0 ? w : NULL, name, sampler_history(r->smp, k), &werr);
     }
+    if (rc == 0)
+        rc = put_cache(r, wrc == 0 ? w : NULL, next_step, &werr);
     struct ckpt_commit_info info;
     if (rc == 0 && w && wrc == 0)
         wrc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, &werr);
@@ -147,6 +220,8 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
         snprintf(name, sizeof(name), "sampler.%s", sampler_history_name(r->smp, k));
         rc = get_rows(r, rd, name, sampler_history(r->smp, k), err);
     }
+    if (rc == 0)
+        rc = get_cache(r, rd, (int)ckpt_reader_meta(rd)->step, err);
     const struct ckpt_meta *meta = ckpt_reader_meta(rd);
     if (rc == 0 && meta->step != sampler_next_step(r->smp))
         rc = df_err_set(err, DF_E_CORRUPT, "header step %lld disagrees with sampler step %d",

@@ -47,14 +47,16 @@ int render_par_open(struct render_par *p, const struct model_geom *g, const stru
     DF_TRY(layout_token_range(&p->lay, p->rank, &p->tok_begin, &p->tok_count, err));
     p->rows_of = calloc((size_t)p->size, sizeof(int64_t));
     p->begin_of = calloc((size_t)p->size, sizeof(int64_t));
-    DF_FAIL_IF(!p->rows_of || !p->begin_of, err, DF_E_NOMEM, "out of memory");
+    p->cfg_of = calloc((size_t)p->size, sizeof(int));
+    DF_FAIL_IF(!p->rows_of || !p->begin_of || !p->cfg_of, err, DF_E_NOMEM, "out of memory");
     for (int j = 0; j < p->size; j++) {
         int ci, ri, ui;
         int64_t b, cnt;
         DF_TRY(layout_rank_coords(&p->lay, j, &ci, &ri, &ui, err));
         DF_TRY(layout_token_range(&p->lay, j, &b, &cnt, err));
         p->begin_of[j] = b;
-        p->rows_of[j] = ci == 0 ? cnt : 0;
+        p->rows_of[j] = cnt;
+        p->cfg_of[j] = ci;
     }
     return 0;
 }
@@ -66,8 +68,10 @@ void render_par_close(struct render_par *p)
     boot_fini(&p->boot);
     free(p->rows_of);
     free(p->begin_of);
+    free(p->cfg_of);
     p->world = NULL;
     p->rows_of = p->begin_of = NULL;
+    p->cfg_of = NULL;
 }
 
 int render_par_swap_cfg(struct render_par *p, float *cond, float *uncond, size_t n,
@@ -87,6 +91,12 @@ int render_par_swap_cfg(struct render_par *p, float *cond, float *uncond, size_t
 int render_par_gather_rows(struct render_par *p, const float *mine, float *all,
                            struct df_err *err)
 {
+    return render_par_gather_tokens(p, 0, mine, all, p->row, err);
+}
+
+int render_par_gather_tokens(struct render_par *p, int src_cfg, const float *mine, float *all,
+                             int64_t width, struct df_err *err)
+{
     size_t *counts = malloc((size_t)p->size * sizeof(size_t));
     size_t *displs = malloc((size_t)p->size * sizeof(size_t));
     int rc = 0;
@@ -95,8 +105,8 @@ int render_par_gather_rows(struct render_par *p, const float *mine, float *all,
         goto done;
     }
     for (int j = 0; j < p->size; j++) {
-        counts[j] = (size_t)(p->rows_of[j] * p->row);
-        displs[j] = (size_t)(p->begin_of[j] * p->row);
+        counts[j] = p->cfg_of[j] == src_cfg ? (size_t)(p->rows_of[j] * width) : 0;
+        displs[j] = (size_t)(p->begin_of[j] * width);
     }
     rc = comm_allgatherv(p->world, mine, counts[p->rank], all, counts, displs, err);
 done:
@@ -122,6 +132,38 @@ int render_par_share_string(struct render_par *p, char *buf, size_t cap, struct 
     int rc = comm_allgather_bytes(p->world, buf, cap, all, err);
     if (rc == 0)
         memcpy(buf, all, cap); /* rank 0's */
+    free(all);
+    return rc;
+}
+
+int render_par_share_bytes(struct render_par *p, void **buf, size_t *n, struct df_err *err)
+{
+    if (p->size == 1)
+        return 0;
+    uint64_t len = p->rank == 0 ? (uint64_t)*n : 0;
+    uint64_t *lens = malloc((size_t)p->size * sizeof(uint64_t));
+    DF_FAIL_IF(!lens, err, DF_E_NOMEM, "out of memory");
+    int rc = comm_allgather_bytes(p->world, &len, sizeof(len), lens, err);
+    len = lens[0];
+    free(lens);
+    DF_TRY(rc);
+    /* every rank sends len bytes (only rank 0's matter) */
+    char *mine = calloc(len ? len : 1, 1), *all = calloc((size_t)p->size * (len ? len : 1), 1);
+    if (!mine || !all) {
+        free(mine);
+        free(all);
+        return df_err_set(err, DF_E_NOMEM, "out of memory sharing %llu bytes",
+                          (unsigned long long)len);
+    }
+    if (p->rank == 0 && len)
+        memcpy(mine, *buf, len);
+    rc = len ? comm_allgather_bytes(p->world, mine, len, all, err) : 0;
+    free(mine);
+    if (rc == 0 && p->rank != 0) {
+        *buf = all; /* rank 0's bytes come first */
+        *n = len;
+        return 0;
+    }
     free(all);
     return rc;
 }

@@ -30,7 +30,8 @@ struct render_par {
     int cfg_idx, ring_idx, uly_idx;
     int64_t tok_begin, tok_count; /* this rank's real tokens */
     int64_t row;                  /* floats per token row of the latent */
-    int64_t *rows_of;             /* [size] real tokens of each world rank (0 for cfg 1) */
+    int64_t *rows_of;             /* [size] real tokens of each world rank */
+    int *cfg_of;                  /* [size] cfg group of each world rank */
     int64_t *begin_of;            /* [size] first token of each world rank */
 };
 
@@ -56,6 +57,16 @@ int render_par_swap_cfg(struct render_par *p, float *cond, float *uncond, size_t
  * cfg-0 ranks' shards: mine [tok_count·row] -> all [seq_len·row]. */
 int render_par_gather_rows(struct render_par *p, const float *mine, float *all,
                            struct df_err *err);
+
+/* The same for rows of any width, from the ranks of cfg group `src_cfg`:
+ * mine [tok_count·width] -> all [seq_len·width] (step-cache residuals are
+ * [tokens, dim], and with cfg = 2 each branch's lives in its own group). */
+int render_par_gather_tokens(struct render_par *p, int src_cfg, const float *mine, float *all,
+                             int64_t width, struct df_err *err);
+
+/* Rank 0's n bytes at *buf on every rank: the others get a malloc'd copy in
+ * *buf (caller frees) and its length in *n.  Rank 0's *buf is untouched. */
+int render_par_share_bytes(struct render_par *p, void **buf, size_t *n, struct df_err *err);
 
 /* 1 on every rank when any rank's flag is set (a signal reaches ranks at
  * different moments; all must stop at the same step).  < 0 on error. */

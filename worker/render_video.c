@@ -7,6 +7,9 @@
 
 #include "encode.h"
 #include "sidecar.h"
+#include "stepcache.h"
+
+#include <cjson/cJSON.h>
 #include "vae.h"
 #include "vae_tiles.h"
 
@@ -44,9 +47,21 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     const struct layout *l = &r->par.lay;
     char weights[24];
     snprintf(weights, sizeof(weights), "%016llx", (unsigned long long)r->weights_hash);
-    int steps_run = s->steps; /* every step computes both branches until caching lands */
-    struct sidecar_cache_stat cache[] = {{"cond", steps_run, 0},
-                                         {"uncond", r->guided ? steps_run : 0, 0}};
+    /* what the whole shot did, from the mask every rank applied */
+    struct sidecar_cache_stat cache[] = {{"cond", 0, 0}, {"uncond", 0, 0}, {"cfg", 0, 0}};
+    for (int i = 0; i < s->steps; i++) {
+        for (int b = 0; b < (r->guided ? 2 : 1); b++) {
+            enum stepcache_action a = stepcache_mask_action(&r->mask, i, (enum stepcache_branch)b);
+            if (a == STEPCACHE_ACTION_REUSE_COND)
+                cache[2].skipped++;
+            else if (a == STEPCACHE_ACTION_SKIP)
+                cache[b].skipped++;
+            else
+                cache[b].computed++;
+        }
+    }
+    cache[2].computed = r->guided ? s->steps - cache[2].skipped : 0;
+    struct cJSON *plan = stepcache_mask_json(&r->mask);
     struct sidecar_timing timings[] = {{"load", r->t_load},
                                        {"denoise", r->t_denoise},
                                        {"vae_decode+encode", r->t_decode}};
@@ -57,10 +72,12 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
         .steps = s->steps, .sampler = sampler_name(s->sampler), .width = width,
         .height = height, .fps_num = s->fps, .fps_den = 1, .codec = codec_name(s->output.codec),
         .encode = res, .audio_source = s->output.audio, .cache = cache,
-        .n_cache = r->guided ? 2 : 1, .timings = timings,
+        .n_cache = r->guided ? 3 : 1, .cache_plan = plan, .timings = timings,
         .n_timings = sizeof(timings) / sizeof(timings[0]), .started = r->started,
         .finished = time(NULL)};
-    return sidecar_write(out_path, &si, err);
+    int rc = sidecar_write(out_path, &si, err);
+    cJSON_Delete(plan);
+    return rc;
 }
 
 /* Every rank decodes VAE tiles (vae_tiles.h); rank 0 also opens the encoder,

@@ -135,6 +135,10 @@ static cJSON *build(const char *output, const struct sidecar_info *si, const cha
     cJSON_AddNumberToObject(j, "steps", si->steps);
     cJSON_AddItemToObject(j, "sampler", str_or_null(si->sampler));
     cJSON_AddItemToObject(j, "video", video_json(si));
+    if (si->cache_plan)
+        cJSON_AddItemToObject(j, "cache_plan", cJSON_Duplicate(si->cache_plan, 1));
+    else
+        cJSON_AddNullToObject(j, "cache_plan");
     cJSON *c = cJSON_AddArrayToObject(j, "cache");
     for (size_t i = 0; i < si->n_cache; i++) {
         cJSON *e = cJSON_CreateObject();

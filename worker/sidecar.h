@@ -15,7 +15,8 @@
  *   2^64-1), prompt, model {name, weights_fingerprint}, layout {cfg, ulysses, ring,
  *   world}, steps, sampler, video {width, height, frames, fps ("16/1"),
  *   codec, encoder, container, pix_fmt, audio {source, mode: copy|aac} | null},
- *   cache [{branch, computed, skipped}], timings_s {phase: seconds},
+ *   cache [{branch, computed, skipped}], cache_plan {policy, tau, tau_source,
+ *   cond "CC.C..", uncond "CC.R..", ...} | null, timings_s {phase: seconds},
  *   output {file, bytes, sha256, checksum_of}, started, finished, written
  *   (ISO 8601 UTC; started/finished are null when 0).
  * checksum_of is "file" (check with `sha256sum FILE`) or, for a PNG sequence,
@@ -30,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+struct cJSON;
 
 #define SIDECAR_VERSION 1
 
@@ -68,6 +71,7 @@ struct sidecar_info {
     const char *audio_source; /* the audio file muxed, or NULL */
     const struct sidecar_cache_stat *cache;
     size_t n_cache;
+    const struct cJSON *cache_plan; /* the step-cache plan (stepcache_mask_json), or NULL */
     const struct sidecar_timing *timings;
     size_t n_timings;
     time_t started, finished; /* 0: unknown */
