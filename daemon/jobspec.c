@@ -132,6 +132,7 @@ int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layo
     /* resources.max_gpus caps what the shot may take */
     c.max_ranks = s->resources.max_gpus;
     c.cfg_branches = s->guidance_scale > 1.0 ? 2 : 1;
+    c.cfg_together = layout_shot_cfg_together(s);
     int n = 0;
     int rc = layout_plan(&s->geom, &s->grid, &c, NULL, out, 1, &n, err);
     if (rc < 0)
@@ -228,7 +229,8 @@ int jobspec_submit_parse(const char *script, int status, int timed_out, char *ou
     if (timed_out)
         return df_err_set(err, DF_E_SLURM, "sbatch %s: no answer in time%s%s", script,
                           n ? ": " : "", out);
-    if (status != 0 || n == 0 || strspn(out, "0123456789;") != n)
+    /* a job id is digits, then ";cluster" on federated setups */
+    if (status != 0 || n == 0 || strspn(out, "0123456789;") != n || out[0] == ';')
         return df_err_set(err, DF_E_SLURM, "sbatch %s: %s", script,
                           n ? out : "failed with no output (is Slurm installed?)");
     char *semi = strchr(out, ';'); /* "id;cluster" on federated setups */
