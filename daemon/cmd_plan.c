@@ -12,6 +12,7 @@
  * command line.
  */
 #include "cli.h"
+#include "plan_cache.h"
 #include "layout.h"
 #include "manifest.h"
 #include "model_geom.h"
@@ -176,7 +177,10 @@ struct shot_req {
     const struct model_grid *grid;
     int width, height, frames;
     int cfg_branches;
+    int cfg_together;
     int max_gpus;
+    const char *manifest;     /* for the step-cache prediction; NULL: none */
+    int cached;               /* the shot's cache policy is not off */
 };
 
 static void print_layout_text(const struct shot_req *s, const struct layout *l, int n)
@@ -259,11 +263,35 @@ static cJSON *shot_json(const struct shot_req *s, const struct layout *l, int n,
     return o;
 }
 
+/* The step-cache line: the mask's passes and the step time it predicts. */
+static void print_cache_text(const struct layout *l, const cJSON *cache, const char *error)
+{
+    if (error) {
+        printf("  cache    no prediction: %s\n", error);
+        return;
+    }
+    if (!cache)
+        return;
+    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(cache, "policy");
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(cache, "passes_computed");
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(cache, "passes_total");
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(cache, "predicted_speedup");
+    if (!cJSON_IsString(pol) || !cJSON_IsNumber(pc) || !cJSON_IsNumber(pt) || !cJSON_IsNumber(sp) ||
+        !(sp->valuedouble > 0))
+        return;
+    char t[32];
+    layout_fmt_time(l->t_step / sp->valuedouble, t, sizeof(t));
+    printf("  cache    %s: %d of %d passes compute the blocks; predicted %.2fx faster, %s per "
+           "step\n",
+           pol->valuestring, pc->valueint, pt->valueint, sp->valuedouble, t);
+}
+
 /* Plan one shot; prints text or adds to `shots` (JSON).  Returns 0 or -1. */
 static int plan_shot(const struct shot_req *s, const struct cluster_shape *base, cJSON *shots)
 {
     struct cluster_shape c = *base;
     c.cfg_branches = s->cfg_branches;
+    c.cfg_together = s->cfg_together;
     c.max_ranks = s->max_gpus;
     struct layout l[1 + PLAN_ALTS];
     int n = 0;
@@ -271,10 +299,21 @@ static int plan_shot(const struct shot_req *s, const struct cluster_shape *base,
     int rc = layout_plan(s->g, s->grid, &c, NULL, l, 1 + PLAN_ALTS, &n, &err);
     if (rc < 0)
         fprintf(stderr, "ditfarm plan: shot %s: %s\n", s->id, err.msg);
-    if (shots)
-        cJSON_AddItemToArray(shots, shot_json(s, l, n, rc < 0 ? err.msg : NULL));
-    else if (rc == 0)
+    cJSON *cache = NULL;
+    struct df_err cerr = {0};
+    int crc = rc == 0 && s->cached ? plan_cache_predict(s->manifest, s->id, &cache, &cerr) : 0;
+    if (shots) {
+        cJSON *j = shot_json(s, l, n, rc < 0 ? err.msg : NULL);
+        if (j && cache)
+            cJSON_AddItemToObject(j, "cache", cache), cache = NULL;
+        else if (j && crc < 0)
+            cJSON_AddStringToObject(j, "cache_error", cerr.msg);
+        cJSON_AddItemToArray(shots, j);
+    } else if (rc == 0) {
         print_layout_text(s, l, n);
+        print_cache_text(l, cache, crc < 0 ? cerr.msg : NULL);
+    }
+    cJSON_Delete(cache);
     return rc < 0 ? -1 : 0;
 }
 
@@ -322,7 +361,10 @@ static int plan_manifest(const struct plan_opts *o, const char *configs,
                              .width = sh->width, .height = sh->height, .frames = sh->frames,
                              /* the worker's cfg_enabled(): CFG when g > 1 (diffusers) */
                              .cfg_branches = sh->guidance_scale > 1.0 ? 2 : 1,
-                             .max_gpus = sh->resources.max_gpus};
+                             .cfg_together = layout_shot_cfg_together(sh),
+                             .max_gpus = sh->resources.max_gpus,
+                             .manifest = o->manifest,
+                             .cached = sh->cache.policy != CACHE_POLICY_OFF};
         if (!shots && i > 0)
             printf("\n");
         if (plan_shot(&s, c, shots) < 0)

@@ -9,6 +9,7 @@
  * the rendering, the CLI plans the order and reports where each video went.
  */
 #include "cli.h"
+#include "jobspec.h"
 #include "manifest.h"
 #include "paths.h"
 
@@ -42,33 +43,6 @@ static void usage(FILE *out)
             "Render the manifest's shots on this machine (no cluster), one worker process\n"
             "per shot (P ranks under mpirun with --ranks P), in dependency order, and print\n"
             "where each video went.  For a Slurm cluster use `ditfarm sbatch`.\n");
-}
-
-/* The worker program: $DITFARM_WORKER, else next to this program (installed),
- * else ../worker/ (the build tree), else ditfarm-worker on PATH. */
-static void find_worker(char *dst, size_t cap)
-{
-    const char *env = getenv("DITFARM_WORKER");
-    if (env && *env) {
-        snprintf(dst, cap, "%s", env);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            const char *cands[] = {"%s/ditfarm-worker", "%s/../worker/ditfarm-worker"};
-            for (size_t i = 0; i < 2; i++) {
-                int len = snprintf(dst, cap, cands[i], self);
-                if (len > 0 && (size_t)len < cap && access(dst, X_OK) == 0)
-                    return;
-            }
-        }
-    }
-    snprintf(dst, cap, "ditfarm-worker");
 }
 
 /* Run one shot; returns the worker's exit status (or -1 when it could not start). */
@@ -199,7 +173,9 @@ int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
         return CLI_EXIT_FAIL;
     }
     diag_list_clear(&dl);
-    find_worker(rc.worker, sizeof(rc.worker));
+    const char *env_worker = getenv("DITFARM_WORKER");
+    jobspec_find_worker(env_worker && *env_worker ? env_worker : NULL, rc.worker,
+                        sizeof(rc.worker));
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);

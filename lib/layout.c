@@ -12,6 +12,8 @@
  */
 #include "layout_int.h"
 
+#include "manifest.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -108,7 +110,7 @@ static void search_world(struct search *s, int world)
             if (world % k == 0)
                 rpns[n_rpn++] = world / k;
     }
-    for (int cfg = layout_branches(c); cfg >= 1; cfg--) {
+    for (int cfg = c->cfg_together ? 1 : layout_branches(c); cfg >= 1; cfg--) {
         if (world % cfg)
             continue;
         int P = world / cfg;
@@ -286,4 +288,10 @@ int layout_token_range(const struct layout *l, int rank, int64_t *begin, int64_t
     *begin = b;
     *count_valid = n < 0 ? 0 : n > l->chunk ? l->chunk : n;
     return 0;
+}
+
+int layout_shot_cfg_together(const struct shot *s)
+{
+    return s->guidance_scale > 1.0 && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
+           s->cache.cfg_threshold > 0;
 }

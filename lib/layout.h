@@ -109,7 +109,17 @@ struct cluster_shape {
                                   1 without; 0 = 2 */
     int max_ranks;             /* use at most this many ranks (a shot's max_gpus); 0 = no
                                   cap; ignored with use_all */
+    int cfg_together;          /* 1: both branches on every rank (no cfg = 2 layouts):
+                                  the CFG cache hands the cond residual to the uncond
+                                  pass on the same rank (layout_shot_cfg_together) */
 };
+
+/* 1 when a shot must keep its guidance branches together (a prompttea cache
+ * with a CFG threshold on a guided shot), else 0.  Everything that plans a
+ * shot -- `ditfarm plan`, `ditfarm sbatch`, the daemon, the worker -- sets
+ * cluster_shape.cfg_together from it, so they agree. */
+struct shot;
+int layout_shot_cfg_together(const struct shot *s);
 
 /* Ranks the request offers: nodes * ranks_per_node, capped by max_ranks. */
 int layout_ranks_offered(const struct cluster_shape *c);

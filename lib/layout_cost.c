@@ -187,6 +187,9 @@ const char *layout_placement_rule(const struct model_geom *g, const struct clust
         return "cfg must be 1 or 2";
     if (cfg > layout_branches(c))
         return "cfg 2 needs two guidance branches (this shot has one)";
+    if (cfg == 2 && c->cfg_together)
+        return "cfg 2 splits the guidance branches, and this shot's CFG cache needs both on "
+               "each rank";
     if (u < 1 || r < 1)
         return "ulysses and ring must be >= 1";
     if (g->num_heads % u != 0)

@@ -125,18 +125,9 @@ int render_is_root(const struct render *r)
 static int setup_parallel(struct render *r, const struct wan_config *c, struct df_err *err)
 {
     const struct shot *s = r->shot;
-    /* DynCFGCache's reuse step hands the cond residual to the uncond pass on
-     * the same rank, so such shots keep both branches on every rank. */
-    int cfg_cache = r->guided && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
-                    s->cache.cfg_threshold > 0;
-    DF_FAIL_IF(cfg_cache && r->o->layout[0] > 1, err, DF_E_INVAL,
-               "shot %s: its CFG cache (cache.cfg_threshold) needs both guidance branches on "
-               "each rank; --layout %dx%dx%d splits them",
-               s->id, r->o->layout[0], r->o->layout[1], r->o->layout[2]);
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, &s->geom, &s->grid, r->guided && !cfg_cache ? 2 : 1,
-                           strcmp(r->o->backend, "cpu") != 0, latent_row_size(&r->dims),
-                           manifest_shot_hash(s), r->o->layout[0] ? r->o->layout : NULL, err));
+    DF_TRY(render_par_open(&r->par, s, strcmp(r->o->backend, "cpu") != 0,
+                           latent_row_size(&r->dims), r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
     DF_FAIL_IF(l->seq_len != latent_tokens(&r->dims), err, DF_E_INTERNAL,
                "planner sequence %lld != model tokens %lld", (long long)l->seq_len,

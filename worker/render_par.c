@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int render_par_open(struct render_par *p, const struct model_geom *g, const struct model_grid *grid,
-                    int cfg_branches, int gpu, int64_t row, uint64_t agree, const int *force,
-                    struct df_err *err)
+int render_par_open(struct render_par *p, const struct shot *s, int gpu, int64_t row,
+                    const int *force, struct df_err *err)
 {
+    const struct model_geom *g = &s->geom;
+    const struct model_grid *grid = &s->grid;
+    const uint64_t agree = manifest_shot_hash(s);
     memset(p, 0, sizeof(*p));
     p->row = row;
     DF_TRY(boot_init(&p->boot, err));
@@ -25,7 +27,8 @@ int render_par_open(struct render_par *p, const struct model_geom *g, const stru
         nodes = 1;
     struct cluster_shape c = {.nodes = nodes, .ranks_per_node = p->size / nodes,
                               .device = gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU,
-                              .use_all = 1, .cfg_branches = cfg_branches};
+                              .use_all = 1, .cfg_branches = s->guidance_scale > 1.0 ? 2 : 1,
+                              .cfg_together = layout_shot_cfg_together(s)};
     int n = 0;
     if (force)
         DF_TRY(layout_make(g, grid, &c, NULL, force[0], force[1], force[2], 0, &p->lay, err));

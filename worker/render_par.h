@@ -18,6 +18,7 @@
 #include "comm_groups.h"
 #include "layout.h"
 #include "log.h"
+#include "manifest.h"
 
 #include <stdint.h>
 
@@ -42,8 +43,7 @@ struct render_par {
  * the planner may emit that way); its product must equal the world size.  Returns 0 or a
  * negative code (DF_E_COMM/TIMEOUT from peers, DF_E_INVAL for a layout that
  * leaves a rank without tokens). */
-int render_par_open(struct render_par *p, const struct model_geom *g, const struct model_grid *grid,
-                    int cfg_branches, int gpu, int64_t row, uint64_t agree,
+int render_par_open(struct render_par *p, const struct shot *s, int gpu, int64_t row,
                     const int *force /* NULL, or {cfg, ulysses, ring} to impose */,
                     struct df_err *err);
 void render_par_close(struct render_par *p);

@@ -48,3 +48,16 @@ for shot in tea ptea; do
     cmp -s ref-$shot.st res1-$shot.st || fail "$shot: 1-rank resume not bit-identical"
     echo "ok: $shot: decisions '$want'; P=2,3,4 match; resume 2->1 ranks and 1->1 match"
 done
+
+# `ditfarm plan` predicts from the same mask; a CFG-cache shot keeps cfg 1.
+cat > p.yaml <<YAML
+defaults: {model: tiny, width: 80, height: 64, frames: 9, steps: 8, seed: 4, guidance_scale: 5.0,
+           flow_shift: 3.0, sampler: unipc}
+shots:
+  - {id: plain, prompt: a boat, cache: {policy: teacache, threshold: 1.5}}
+  - {id: cfgc, prompt: a boat, cache: {policy: prompttea, threshold: 1.0, cfg_threshold: 0.5}}
+YAML
+"$B/daemon/ditfarm" plan p.yaml --cpu-ranks 2 >plan.txt 2>&1 || { cat plan.txt; fail "plan"; }
+grep -q "cache    teacache: .* passes compute the blocks; predicted .*x faster" plan.txt || { cat plan.txt; fail "no cache prediction"; }
+awk '/^shot cfgc/{f=1} f && /chosen/{print; exit}' plan.txt | grep -q "cfg 1 x" || { cat plan.txt; fail "CFG-cache shot split its branches"; }
+echo "ok: ditfarm plan predicts the cache speed-up; CFG-cache shot planned with cfg 1"
