@@ -150,8 +150,15 @@ grep -q "POST $deadhook.*try 2 of" daemon.log || fail "dead webhook not retried"
 echo "ok: webhooks delivered ($(wc -l <events.jsonl) events); dead URL retried and logged, shots done anyway"
 
 # 2. Slurm outage: sbatch fails -> retrying with Slurm's words -> Slurm back -> done.
-kill "$(cat "$sdir/run/slurmctld.pid")"
-for _ in $(seq 50); do squeue >/dev/null 2>&1 || break; sleep 0.2; done
+ctld=$(cat "$sdir/run/slurmctld.pid")
+kill "$ctld"
+# gone, or a zombie where nothing reaps orphans (a Slurm client would take
+# MessageTimeout to tell)
+for _ in $(seq 100); do
+    st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$ctld/status" 2>/dev/null || true)
+    [ -z "$st" ] || [ "$st" = Z ] && break
+    sleep 0.1
+done
 cat >m2.yaml <<YAML
 name: outage
 defaults: {model: tiny, frames: 9, seed: 5, steps: 4, width: 64, height: 64,
