@@ -107,6 +107,9 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     const char *src = opt_str(req, "path");
     if (!cJSON_IsObject(mj) || !name || !configs)
         return reply_error("submit: the request needs \"manifest\" (with a name) and \"configs\"");
+    /* the name makes a file name before the loader checks it */
+    if (strchr(name, '/') || name[0] == '.' || strlen(name) >= JOB_ID_CAP)
+        return reply_error("submit: invalid manifest name '%.64s'", name);
     struct df_err err = {0};
     int active = store_manifest_active(d->st, name, &err);
     if (active < 0)
