@@ -42,10 +42,20 @@ static void print_table(const cJSON *rep)
         const char *note = strcmp(state, "done") == 0 ? str(s, "output") : str(s, "reason");
         if (!note[0] && strcmp(state, "waiting") == 0)
             note = str(s, "after");
+        /* one line per shot: multi-line Slurm messages are joined with " / " */
+        char flat[2048];
+        size_t k = 0;
+        for (const char *c = note; *c && k + 4 < sizeof(flat); c++) {
+            if (*c == '\n' && c[1])
+                flat[k++] = ' ', flat[k++] = '/', flat[k++] = ' ';
+            else if (*c != '\n')
+                flat[k++] = *c;
+        }
+        flat[k] = '\0';
         printf("%-16s %-16s %-10s %-8s %-10s %-8s %-6s %s\n", str(s, "manifest"), str(s, "shot"),
                state, str(s, "job_id")[0] ? str(s, "job_id") : "-", prog,
                str(s, "eta")[0] && strcmp(state, "running") == 0 ? str(s, "eta") : "-", cache,
-               note);
+               flat);
     }
     const cJSON *wh = cJSON_GetObjectItemCaseSensitive(rep, "webhooks");
     if (wh)

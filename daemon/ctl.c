@@ -189,12 +189,17 @@ int ctl_accept(int listen_fd, int *client, char **request, struct df_err *err)
     }
     set_timeout(*client, 2);
     int rc = read_line(*client, CTL_MAX_REQUEST, request, err);
-    if (rc < 0) {
-        close(*client);
-        *client = -1;
-        return rc;
+    if (rc == 0 && (*request)[0] == '\0') {
+        /* a probe (ctl_listen's "is another daemon there?") sends nothing */
+        free(*request);
+        *request = NULL;
+        rc = 0;
+    } else if (rc == 0) {
+        return 1;
     }
-    return 1;
+    close(*client);
+    *client = -1;
+    return rc;
 }
 
 int ctl_reply(int client, const char *reply, struct df_err *err)

@@ -102,9 +102,13 @@ int daemon_apply(struct daemon *d, struct job_shot *s, enum job_state from, enum
     }
     DF_TRY(store_shot_save(d->st, s, from, err));
     const char *job = s->job_id[0] ? s->job_id : "-";
+    char reason[JOB_TEXT_CAP]; /* one log line: Slurm's multi-line words joined */
+    snprintf(reason, sizeof(reason), "%s", s->reason);
+    for (char *c = reason; (c = strchr(c, '\n'));)
+        *c = c[1] ? '|' : '\0';
     if (s->state == JOB_STATE_FAILED || s->state == JOB_STATE_RETRYING)
         DF_WARN(d->log, "shot %s/%s: %s -> %s (job %s): %s", s->manifest, s->shot,
-                job_state_name(from), job_state_name(s->state), job, s->reason);
+                job_state_name(from), job_state_name(s->state), job, reason);
     else
         DF_INFO(d->log, "shot %s/%s: %s -> %s (job %s)%s%s%s", s->manifest, s->shot,
                 job_state_name(from), job_state_name(s->state), job,
@@ -112,7 +116,7 @@ int daemon_apply(struct daemon *d, struct job_shot *s, enum job_state from, enum
                 : s->reason[0]             ? ": "
                                            : "",
                 s->state == JOB_STATE_DONE ? s->output : "",
-                s->state == JOB_STATE_DONE ? "" : s->reason);
+                s->state == JOB_STATE_DONE ? "" : reason);
     return notify_queue_shot(d->st, &d->cfg, s, ev, time(NULL), err);
 }
 
