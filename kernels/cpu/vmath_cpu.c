@@ -47,14 +47,12 @@ VMATH_INLINE vf8 max8(vf8 a, vf8 b)
     return select8(a > b, a, b);
 }
 
-/* exp(x) for 8 lanes.  Range reduction x = n·ln2 + f with |f| <= ln2/2
- * (ln2 split in two for exactness), degree-6 polynomial on f, 2^n built in
- * the exponent bits.  The clamp keeps n in [-126, 127]. */
-VMATH_INLINE vf8 exp8(vf8 x)
+/* exp(x) for 8 lanes, x already in [-87, 88].  Range reduction
+ * x = n·ln2 + f with |f| <= ln2/2 (ln2 split in two for exactness),
+ * degree-6 polynomial on f, 2^n built in the exponent bits; the range keeps
+ * n in [-126, 127]. */
+VMATH_INLINE vf8 exp8_in_range(vf8 x)
 {
-    const vf8 zero = {0}, hi = zero + 88.0f, lo = zero - 87.0f;
-    x = select8(x > hi, hi, x);
-    x = select8(x < lo, lo, x);
     vf8 r = x * 1.44269504088896341f + 12582912.0f; /* 1.5·2^23: round to nearest */
     vf8 n = r - 12582912.0f;
     vf8 f = x - n * 0.693359375f;
@@ -68,6 +66,24 @@ VMATH_INLINE vf8 exp8(vf8 x)
     p = p * z + f + 1.0f;
     vi8 e = (__builtin_convertvector(n, vi8) + 127) << 23;
     return p * (vf8)e;
+}
+
+/* exp(x) for any x (clamped: below -87 gives ~1.6e-38, above 88 ~1.7e38). */
+VMATH_INLINE vf8 exp8(vf8 x)
+{
+    const vf8 zero = {0}, hi = zero + 88.0f, lo = zero - 87.0f;
+    x = select8(x > hi, hi, x);
+    x = select8(x < lo, lo, x);
+    return exp8_in_range(x);
+}
+
+/* exp(x) for x <= 0, the softmax case (x = score − row max): only the lower
+ * clamp is needed, which saves a sixth of the work in attention's hottest
+ * non-GEMM loop. */
+VMATH_INLINE vf8 exp8_nonpos(vf8 x)
+{
+    const vf8 zero = {0}, lo = zero - 87.0f;
+    return exp8_in_range(select8(x < lo, lo, x));
 }
 
 VMATH_CLONES float vmath_cpu_max(const float *x, size_t n)
@@ -91,7 +107,7 @@ VMATH_CLONES float vmath_cpu_exp_sum(float *x, size_t n, float shift)
     vf8 acc = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        vf8 e = exp8(load8(x + i) - shift);
+        vf8 e = exp8_nonpos(load8(x + i) - shift);
         store8(x + i, e);
         acc += e;
     }
@@ -103,7 +119,7 @@ VMATH_CLONES float vmath_cpu_exp_sum(float *x, size_t n, float shift)
         size_t rest = n - i;
         for (size_t j = 0; j < 8; j++)
             tail[j] = j < rest ? x[i + j] - shift : 0.0f;
-        vf8 e = exp8(load8(tail));
+        vf8 e = exp8_nonpos(load8(tail));
         store8(tail, e);
         for (size_t j = 0; j < rest; j++) {
             x[i + j] = tail[j];

@@ -17,7 +17,8 @@
 float vmath_cpu_max(const float *x, size_t n);
 
 /* x[i] = exp(x[i] - shift) in place; returns the sum of the new values
- * (accumulated in fp32 lanes, then double). */
+ * (accumulated in fp32 lanes, then double).  Requires shift >= every x[i]
+ * (softmax: shift = row max). */
 float vmath_cpu_exp_sum(float *x, size_t n, float shift);
 
 /* x[i] *= a. */
