@@ -30,6 +30,8 @@ struct sbatch_opts {
     const char *configs;
     const char *worker;
     int submit;
+    int array;              /* group independent shots with equal resources into job arrays */
+    int throttle;           /* --array=...%throttle: tasks running at once (0: no limit) */
     const char *only[256];
     int n_only;
     struct jobspec_opts js; /* cluster shape, backend, grace, worker arguments */
@@ -41,6 +43,7 @@ static void usage(FILE *out)
             "usage: ditfarm sbatch MANIFEST [--submit] [--jobs-dir DIR] [--shot ID]...\n"
             "                      [--gpus G | --nodes N --gpus-per-node G | --cpu-ranks P]\n"
             "                      [--backend cpu|cuda] [--worker PATH] [--grace SECONDS]\n"
+            "                      [--array [--throttle N]]\n"
             "                      [--cpus-per-task N] [--configs DIR] [--worker-arg ARG]...\n\n"
             "Write one Slurm batch job per shot (job directory, normalized manifest, script)\n"
             "and print a submit script that works with plain sbatch; --submit runs sbatch.\n"
@@ -61,7 +64,7 @@ static int parse_pos(const char *opt, const char *v, int lo, int hi, int *out)
 static int parse_args(int argc, char **argv, struct sbatch_opts *o)
 {
     enum { O_SUBMIT = 256, O_JOBS, O_SHOT, O_GPUS, O_NODES, O_PER, O_CPU, O_BACKEND, O_WORKER,
-           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_HELP };
+           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_ARRAY, O_THROTTLE, O_HELP };
     static const struct option longs[] = {
         {"submit", no_argument, 0, O_SUBMIT},          {"jobs-dir", required_argument, 0, O_JOBS},
         {"shot", required_argument, 0, O_SHOT},        {"gpus", required_argument, 0, O_GPUS},
@@ -70,6 +73,7 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         {"worker", required_argument, 0, O_WORKER},    {"grace", required_argument, 0, O_GRACE},
         {"cpus-per-task", required_argument, 0, O_CPT}, {"configs", required_argument, 0, O_CONFIGS},
         {"worker-arg", required_argument, 0, O_WARG},  {"help", no_argument, 0, O_HELP},
+        {"array", no_argument, 0, O_ARRAY},            {"throttle", required_argument, 0, O_THROTTLE},
         {0, 0, 0, 0},
     };
     int ch, rc = 0;
@@ -92,6 +96,11 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         case O_GRACE: rc = parse_pos("--grace", optarg, 10, 65535, &o->js.grace_s); break;
         case O_CPT: rc = parse_pos("--cpus-per-task", optarg, 1, 1024, &o->js.cpus_per_task); break;
         case O_CONFIGS: o->configs = optarg; break;
+        case O_ARRAY: o->array = 1; break;
+        case O_THROTTLE:
+            rc = parse_pos("--throttle", optarg, 1, 100000, &o->throttle);
+            o->array = 1;
+            break;
         case O_WARG:
             if (jobspec_add_worker_arg(&o->js, optarg, NULL) < 0)
                 return cli_usage_error("sbatch", "--worker-arg values too long");
@@ -163,6 +172,122 @@ static void dependency_flag(const struct manifest *m, const struct shot *s, cons
         snprintf(dst + len, cap - len, " --kill-on-invalid-dep=yes");
 }
 
+/* ---- job arrays ------------------------------------------------------------ */
+
+/* Shots without (selected) dependencies whose batch scripts would differ only
+ * in the shot share one array job: Slurm schedules them as one submission and
+ * --throttle caps how many run at once. */
+struct array_group {
+    int n;                          /* members */
+    int *shot;                      /* [n] manifest indexes, in submit order */
+    char script[PATH_MAX + 64];     /* the array's batch script */
+};
+
+struct array_member {
+    struct array_group *g; /* NULL: submitted alone */
+    int idx;               /* task index in g */
+};
+
+static int has_selected_deps(const struct manifest *m, const struct shot *s, const int *selected)
+{
+    for (size_t k = 0; k < s->n_after; k++) {
+        int d = manifest_find_shot(m, s->after[k]);
+        if (d >= 0 && selected[d])
+            return 1;
+    }
+    return 0;
+}
+
+static int group_arrays(const struct sbatch_opts *o, const struct manifest *m, const int *selected,
+                        const int *order, size_t n, const struct jobspec *jobs, const char *date,
+                        struct array_member *mem, struct df_err *err)
+{
+    char *keys = calloc(n ? n : 1, 1024);
+    DF_FAIL_IF(!keys, err, DF_E_NOMEM, "out of memory");
+    int rc = 0;
+    for (size_t k = 0; k < n; k++) {
+        int i = order[k];
+        if (mem[i].g || has_selected_deps(m, &m->shots[i], selected))
+            continue;
+        jobspec_array_key(&o->js, m, &m->shots[i], &jobs[i].lay, keys + k * 1024, 1024);
+        /* gather every later shot with the same key */
+        int members = 1;
+        for (size_t q = k + 1; q < n; q++) {
+            int jq = order[q];
+            if (mem[jq].g || has_selected_deps(m, &m->shots[jq], selected))
+                continue;
+            jobspec_array_key(&o->js, m, &m->shots[jq], &jobs[jq].lay, keys + q * 1024, 1024);
+            members += strcmp(keys + k * 1024, keys + q * 1024) == 0;
+        }
+        if (members < 2)
+            continue;
+        struct array_group *g = calloc(1, sizeof(*g));
+        int *idx = g ? calloc((size_t)members, sizeof(int)) : NULL;
+        const struct shot **shots = idx ? calloc((size_t)members, sizeof(*shots)) : NULL;
+        struct jobspec *js = shots ? calloc((size_t)members, sizeof(*js)) : NULL;
+        if (!js) {
+            free(g), free(idx), free(shots);
+            rc = df_err_set(err, DF_E_NOMEM, "out of memory");
+            break;
+        }
+        g->shot = idx;
+        for (size_t q = k; q < n; q++) {
+            int jq = order[q];
+            if (q != k && (mem[jq].g || has_selected_deps(m, &m->shots[jq], selected) ||
+                           strcmp(keys + k * 1024, keys + q * 1024) != 0))
+                continue;
+            mem[jq].g = g;
+            mem[jq].idx = g->n;
+            shots[g->n] = &m->shots[jq];
+            js[g->n] = jobs[jq];
+            g->shot[g->n++] = jq;
+        }
+        rc = jobspec_write_array(&o->js, m, shots, js, g->n, o->throttle, date, g->script,
+                                 sizeof(g->script), err);
+        free(shots);
+        free(js);
+        if (rc < 0)
+            break;
+    }
+    free(keys);
+    return rc;
+}
+
+/* Submit (or print) one array; members' job ids become "<array>_<task>". */
+static int submit_array(const struct sbatch_opts *o, const struct manifest *m,
+                        struct array_group *g, char ids[][32], struct df_err *err)
+{
+    if (!o->submit) {
+        printf("# job array: %d shots\narr_%d=$(sbatch --parsable '%s')\n", g->n, g->shot[0],
+               g->script);
+        for (int t = 0; t < g->n; t++)
+            printf("job_%d=\"${arr_%d}_%d\"; echo \"%s: job $job_%d\"\n", g->shot[t], g->shot[0],
+                   t, m->shots[g->shot[t]].id, g->shot[t]);
+        return 0;
+    }
+    char aid[32];
+    DF_TRY(jobspec_submit("", g->script, aid, sizeof(aid), err));
+    for (int t = 0; t < g->n; t++) {
+        snprintf(ids[g->shot[t]], sizeof(ids[0]), "%.20s_%d", aid, t);
+        printf("%s: job %s (array task %d of %d)\n", m->shots[g->shot[t]].id, ids[g->shot[t]], t,
+               g->n);
+    }
+    return 0;
+}
+
+static void free_arrays(struct array_member *mem, size_t n)
+{
+    if (!mem)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct array_group *g = mem[i].g;
+        if (!g || mem[i].idx != 0)
+            continue;
+        free(g->shot);
+        free(g);
+    }
+}
+
 int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
 {
     (void)ctx;
@@ -196,7 +321,8 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     int *selected = calloc(ns, sizeof(int)), *order = calloc(ns, sizeof(int));
     struct jobspec *jobs = calloc(ns, sizeof(*jobs));
     char(*ids)[32] = calloc(ns, sizeof(*ids));
-    if (!selected || !order || !jobs || !ids) {
+    struct array_member *groups = calloc(ns, sizeof(*groups));
+    if (!selected || !order || !jobs || !ids || !groups) {
         fprintf(stderr, "ditfarm sbatch: out of memory\n");
         rc = CLI_EXIT_FAIL;
         goto done;
@@ -226,14 +352,30 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
             goto done;
         }
     }
+    if (o.array && group_arrays(&o, m, selected, order, n, jobs, date, groups, &err) < 0) {
+        fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+        rc = CLI_EXIT_FAIL;
+        goto done;
+    }
     if (!o.submit)
         printf("#!/bin/sh\n# Submit manifest %s (%zu shot%s) with plain sbatch.\nset -e\n", m->name,
                n, n == 1 ? "" : "s");
     for (size_t k = 0; k < n; k++) {
         const struct shot *s = &m->shots[order[k]];
         struct jobspec *j = &jobs[order[k]];
+        struct array_group *g = groups[order[k]].g;
         char deps[1024], desc[256];
         layout_describe(&j->lay, desc, sizeof(desc));
+        if (g && groups[order[k]].idx > 0)
+            continue; /* submitted with the first shot of its array */
+        if (g) {
+            if (submit_array(&o, m, g, ids, &err) < 0) {
+                fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+                rc = CLI_EXIT_FAIL;
+                goto done;
+            }
+            continue;
+        }
         dependency_flag(m, s, selected, ids, !o.submit, deps, sizeof(deps));
         if (!o.submit) {
             printf("# %s: %s\njob_%d=$(sbatch --parsable %s '%s')\necho \"%s: job $job_%d\"\n",
@@ -248,6 +390,8 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
         printf("%s: job %s (%s) %s\n", s->id, ids[order[k]], desc, j->dir);
     }
 done:
+    free_arrays(groups, ns);
+    free(groups);
     free(selected);
     free(order);
     free(jobs);

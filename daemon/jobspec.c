@@ -158,6 +158,46 @@ static void sbatch_extra(const struct shot *s, int gpu, const struct layout *l, 
         snprintf(dst + e, cap - e, "#SBATCH --qos=%s\n", s->resources.qos);
 }
 
+/* The template variables every batch script of shot `s` (or of an array led
+ * by it) shares: resources, layout, worker.  Returns how many it set. */
+static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
+                     const struct layout *l, const char *date, struct tvar *v)
+{
+    int gpu = !o->cpu_ranks, n = 0;
+    char desc[256];
+    layout_describe(l, desc, sizeof(desc));
+    set_var(&v[n++], "MANIFEST", "%s", m->name);
+    set_var(&v[n++], "LAYOUT", "%s; %.1f%% padding", desc, l->pad_pct);
+    set_var(&v[n++], "NODES", "%d", l->nodes);
+    set_var(&v[n++], "TASKS_PER_NODE", "%d", l->ranks_per_node);
+    set_var(&v[n++], "CPUS_PER_TASK", "%d", o->cpus_per_task ? o->cpus_per_task : gpu ? 4 : 1);
+    /* the warning must come while there is time left to checkpoint: at most
+     * half the time limit */
+    int grace = o->grace_s ? o->grace_s : 120;
+    if (s->resources.time_limit_min > 0 && grace > s->resources.time_limit_min * 30)
+        grace = s->resources.time_limit_min * 30;
+    set_var(&v[n++], "GRACE", "%d", grace);
+    set_var(&v[n++], "WORKER", "%s", o->worker);
+    set_var(&v[n++], "DATE", "%s", date);
+    set_var(&v[n++], "BACKEND", "%s", o->backend ? o->backend : gpu ? "cuda" : "cpu");
+    v[n].name = "SBATCH_EXTRA";
+    sbatch_extra(s, gpu, l, v[n++].value, sizeof(v[0].value));
+    set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
+    return n;
+}
+
+static int write_script(const char *path, const struct tvar *v, int n, struct df_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
+    int rc = expand(sbatch_template, v, n, f);
+    if (fclose(f) != 0 || rc < 0)
+        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
+    chmod(path, 0755);
+    return 0;
+}
+
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                   const char *date, const char *jobs_dir, struct jobspec *job, struct df_err *err)
 {
@@ -176,41 +216,75 @@ int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const 
     snprintf(sub, sizeof(sub), "%s/manifest.json", job->dir);
     DF_TRY(write_manifest_json(m, sub, err));
 
-    int gpu = !o->cpu_ranks;
-    struct tvar v[20];
-    int n = 0;
-    char desc[256];
-    layout_describe(l, desc, sizeof(desc));
-    set_var(&v[n++], "SHOT", "%s", s->id);
-    set_var(&v[n++], "MANIFEST", "%s", m->name);
-    set_var(&v[n++], "LAYOUT", "%s; %.1f%% padding", desc, l->pad_pct);
+    char setup[PATH_MAX + 128], log[PATH_MAX + 32];
+    snprintf(setup, sizeof(setup), "shot='%s'\njob_dir='%s'", s->id, job->dir);
+    snprintf(log, sizeof(log), "%s/logs/slurm-%%j.out", job->dir);
+    struct tvar v[24];
+    int n = fill_vars(o, m, s, l, date, v);
+    set_var(&v[n++], "WHAT", "shot %s", s->id);
     set_var(&v[n++], "JOB_NAME", "df-%s-%s", m->name, s->id);
-    set_var(&v[n++], "NODES", "%d", l->nodes);
-    set_var(&v[n++], "TASKS_PER_NODE", "%d", l->ranks_per_node);
-    set_var(&v[n++], "CPUS_PER_TASK", "%d", o->cpus_per_task ? o->cpus_per_task : gpu ? 4 : 1);
-    /* the warning must come while there is time left to checkpoint: at most
-     * half the time limit */
-    int grace = o->grace_s ? o->grace_s : 120;
-    if (s->resources.time_limit_min > 0 && grace > s->resources.time_limit_min * 30)
-        grace = s->resources.time_limit_min * 30;
-    set_var(&v[n++], "GRACE", "%d", grace);
-    set_var(&v[n++], "JOB_DIR", "%s", job->dir);
-    set_var(&v[n++], "WORKER", "%s", o->worker);
-    set_var(&v[n++], "DATE", "%s", date);
-    set_var(&v[n++], "BACKEND", "%s", o->backend ? o->backend : gpu ? "cuda" : "cpu");
-    v[n].name = "SBATCH_EXTRA";
-    sbatch_extra(s, gpu, l, v[n++].value, sizeof(v[0].value));
-    set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
-
+    set_var(&v[n++], "SHOT_SETUP", "%s", setup);
+    set_var(&v[n++], "LOG", "%s", log);
     snprintf(job->script, sizeof(job->script), "%s/job.sbatch", job->dir);
-    FILE *f = fopen(job->script, "w");
-    if (!f)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", job->script);
-    int rc = expand(sbatch_template, v, n, f);
-    if (fclose(f) != 0 || rc < 0)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", job->script);
-    chmod(job->script, 0755);
-    return 0;
+    return write_script(job->script, v, n, err);
+}
+
+int jobspec_array_key(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
+                      const struct layout *l, char *dst, size_t cap)
+{
+    struct tvar v[24];
+    int n = fill_vars(o, m, s, l, "", v);
+    size_t len = 0;
+    for (int i = 0; i < n && len < cap; i++)
+        if (strcmp(v[i].name, "LAYOUT") != 0)
+            len += (size_t)snprintf(dst + len, cap - len, "%s=%s;", v[i].name, v[i].value);
+    return len < cap ? 0 : -1;
+}
+
+int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
+                        const struct shot *const *shots, const struct jobspec *jobs, int n_shots,
+                        int throttle, const char *date, char *script, size_t script_cap,
+                        struct df_err *err)
+{
+    DF_FAIL_IF(n_shots < 1, err, DF_E_INVAL, "an array job needs at least one shot");
+    /* every member's job dir sits in <jobs>/<manifest>/ */
+    char base[PATH_MAX];
+    snprintf(base, sizeof(base), "%s", jobs[0].dir);
+    char *slash = strrchr(base, '/');
+    DF_FAIL_IF(!slash, err, DF_E_INVAL, "job dir %s has no parent", jobs[0].dir);
+    *slash = '\0';
+    char logs[PATH_MAX + 16];
+    snprintf(logs, sizeof(logs), "%s/logs", base);
+    DF_TRY(jobspec_mkdirs(logs, err));
+    struct tvar v[24];
+    int n = fill_vars(o, m, shots[0], &jobs[0].lay, date, v);
+    set_var(&v[n++], "WHAT", "%d shots (a job array)", n_shots);
+    set_var(&v[n++], "JOB_NAME", "df-%s-array", m->name);
+    /* the shot of this task comes from SLURM_ARRAY_TASK_ID */
+    size_t len = (size_t)snprintf(v[n].value, sizeof(v[0].value), "shot_list=(");
+    for (int i = 0; i < n_shots && len < sizeof(v[0].value); i++)
+        len += (size_t)snprintf(v[n].value + len, sizeof(v[0].value) - len, "%s'%s'",
+                                i ? " " : "", shots[i]->id);
+    len += (size_t)snprintf(v[n].value + len, sizeof(v[0].value) - len,
+                            ")\nshot=${shot_list[${SLURM_ARRAY_TASK_ID:?}]}\njob_dir='%s'/\"$shot\"",
+                            base);
+    DF_FAIL_IF(len >= sizeof(v[0].value), err, DF_E_RANGE,
+               "too many shots for one array script (%d)", n_shots);
+    v[n++].name = "SHOT_SETUP";
+    set_var(&v[n++], "LOG", "%s/slurm-%%A_%%a.out", logs);
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].name, "SBATCH_EXTRA") == 0) {
+            size_t e = strlen(v[i].value);
+            if (throttle > 0)
+                snprintf(v[i].value + e, sizeof(v[0].value) - e, "#SBATCH --array=0-%d%%%d\n",
+                         n_shots - 1, throttle);
+            else
+                snprintf(v[i].value + e, sizeof(v[0].value) - e, "#SBATCH --array=0-%d\n",
+                         n_shots - 1);
+        }
+    int w = snprintf(script, script_cap, "%s/array-%s.sbatch", base, shots[0]->id);
+    DF_FAIL_IF(w < 0 || (size_t)w >= script_cap, err, DF_E_RANGE, "array script path too long");
+    return write_script(script, v, n, err);
 }
 
 /* ---- submission ------------------------------------------------------------ */

@@ -63,6 +63,23 @@ int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layo
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                   const char *date, const char *jobs_dir, struct jobspec *out, struct df_err *err);
 
+/* Shots whose scripts would differ only in the shot can share one job array:
+ * this writes the knobs that must agree (resources, layout degrees, worker)
+ * into dst.  Returns 0, or -1 when cap is too small. */
+int jobspec_array_key(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
+                      const struct layout *l, char *dst, size_t cap);
+
+/* One array job for n_shots shots already written with jobspec_write (their
+ * job dirs share a parent): <jobs>/<manifest>/array-<first shot>.sbatch with
+ * --array=0-(n-1)[%throttle]; task i renders shots[i] in its own job dir and
+ * logs to <jobs>/<manifest>/logs/slurm-<array id>_<i>.out.  Task i's job id
+ * for dependencies is "<array id>_<i>".  Returns 0 and the script path, or
+ * DF_E_IO / DF_E_RANGE. */
+int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
+                        const struct shot *const *shots, const struct jobspec *jobs, int n_shots,
+                        int throttle, const char *date, char *script, size_t script_cap,
+                        struct df_err *err);
+
 /* Run `sbatch --parsable DEPS SCRIPT` and wait for it.  Returns 0 and the job
  * id in id[id_cap], or DF_E_SLURM with Slurm's own message verbatim in err
  * ("sbatch SCRIPT: sbatch: error: ..."). */

@@ -102,3 +102,28 @@ set -e
 [ $rc -eq 1 ] || fail "bad partition: exit $rc"
 grep -q "invalid partition" err.txt || { cat err.txt; fail "Slurm's message missing"; }
 echo "ok: sbatch refusal shown: $(grep -o 'sbatch: error: .*' err.txt | head -1)"
+
+# 6. Job arrays: independent shots with equal resources go as one array job
+#    (--throttle caps concurrent tasks); a dependant waits on its array task.
+cat > arr.yaml <<YAML
+defaults: {model: tiny, width: 64, height: 64, frames: 5, steps: 3, seed: 2,
+           output: {path: "$work/arr/{shot}.mp4"}}
+shots:
+  - {id: a1, prompt: one}
+  - {id: a2, prompt: two}
+  - {id: a3, prompt: three}
+  - {id: a4, prompt: four, after: [a1]}
+YAML
+"$D" sbatch arr.yaml --cpu-ranks 1 --jobs-dir jobs --submit --throttle 2 >sub.txt 2>&1 || { cat sub.txt; fail "array submit"; }
+grep -q "a1: job [0-9]*_0 (array task 0 of 3)" sub.txt || { cat sub.txt; fail "no array"; }
+grep -q "SBATCH --array=0-2%2" jobs/arr/array-a1.sbatch || fail "throttle missing"
+last=$(awk '/^a4:/{print $3}' sub.txt)
+wait_state "$last" COMPLETED
+for _ in $(seq 120); do
+    [ -f jobs/arr/a2/ckpt/a2.done ] && [ -f jobs/arr/a3/ckpt/a3.done ] && break
+    sleep 0.5
+done
+for s in a1 a2 a3 a4; do
+    [ -s "arr/$s.mp4" ] || { cat jobs/arr/logs/* 2>/dev/null | tail -20; fail "arr/$s.mp4 missing"; }
+done
+echo "ok: job array of 3 shots (throttle 2) and a dependant rendered"
