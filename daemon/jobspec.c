@@ -1,5 +1,6 @@
 /* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
 #include "jobspec.h"
+#include "paths.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -76,23 +77,6 @@ static void set_var(struct tvar *v, const char *name, const char *fmt, ...)
 }
 
 /* ---- files ----------------------------------------------------------------- */
-
-int jobspec_mkdirs(const char *path, struct df_err *err)
-{
-    char buf[PATH_MAX];
-    int n = snprintf(buf, sizeof(buf), "%s/", path);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return df_err_set(err, DF_E_RANGE, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
-        *p = '/';
-    }
-    return 0;
-}
 
 static int write_manifest_json(const struct manifest *m, const char *path, struct df_err *err)
 {
@@ -204,15 +188,15 @@ int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const 
     DF_TRY(jobspec_plan(o, s, &job->lay, err));
     const struct layout *l = &job->lay;
     char jobs_abs[PATH_MAX];
-    DF_TRY(jobspec_mkdirs(jobs_dir, err));
+    DF_TRY(paths_mkdirs(jobs_dir, err));
     if (!realpath(jobs_dir, jobs_abs))
         return df_err_errno(err, DF_E_IO, "cannot resolve %s", jobs_dir);
     snprintf(job->dir, sizeof(job->dir), "%.2000s/%.1000s/%.500s", jobs_abs, m->name, s->id);
     char sub[PATH_MAX + 16];
     snprintf(sub, sizeof(sub), "%s/logs", job->dir);
-    DF_TRY(jobspec_mkdirs(sub, err));
+    DF_TRY(paths_mkdirs(sub, err));
     snprintf(sub, sizeof(sub), "%s/ckpt", job->dir);
-    DF_TRY(jobspec_mkdirs(sub, err));
+    DF_TRY(paths_mkdirs(sub, err));
     snprintf(sub, sizeof(sub), "%s/manifest.json", job->dir);
     DF_TRY(write_manifest_json(m, sub, err));
 
@@ -255,7 +239,7 @@ int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
     *slash = '\0';
     char logs[PATH_MAX + 16];
     snprintf(logs, sizeof(logs), "%s/logs", base);
-    DF_TRY(jobspec_mkdirs(logs, err));
+    DF_TRY(paths_mkdirs(logs, err));
     struct tvar v[24];
     int n = fill_vars(o, m, shots[0], &jobs[0].lay, date, v);
     set_var(&v[n++], "WHAT", "%d shots (a job array)", n_shots);

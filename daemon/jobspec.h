@@ -97,7 +97,5 @@ int jobspec_submit_parse(const char *script, int status, int timed_out, char *ou
  * ../worker/ (build tree), else "ditfarm-worker" (from PATH).  Never fails. */
 void jobspec_find_worker(const char *given, char *dst, size_t cap);
 
-/* mkdir -p.  Returns 0 or DF_E_IO / DF_E_RANGE. */
-int jobspec_mkdirs(const char *path, struct df_err *err);
 
 #endif /* DF_JOBSPEC_H */

@@ -13,6 +13,7 @@
 
 #include "ctl.h"
 #include "jobspec.h"
+#include "paths.h"
 #include "notify.h"
 #include "slurmq.h"
 
@@ -53,12 +54,12 @@ int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, st
     struct config *cfg = &d->cfg;
     char path[PATH_MAX + 32];
     int rc;
-    if ((rc = jobspec_mkdirs(cfg->state_dir, err)) < 0)
+    if ((rc = paths_mkdirs(cfg->state_dir, err)) < 0)
         goto fail;
     if (!cfg->jobs_dir[0])
         snprintf(cfg->jobs_dir, sizeof(cfg->jobs_dir), "%.4000s/jobs", cfg->state_dir);
     snprintf(path, sizeof(path), "%s/manifests", cfg->state_dir);
-    if ((rc = jobspec_mkdirs(cfg->jobs_dir, err)) < 0 || (rc = jobspec_mkdirs(path, err)) < 0)
+    if ((rc = paths_mkdirs(cfg->jobs_dir, err)) < 0 || (rc = paths_mkdirs(path, err)) < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/ditfarmd.db", cfg->state_dir);
     if ((rc = store_open(path, &d->st, err)) < 0)

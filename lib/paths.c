@@ -2,6 +2,7 @@
 #include "paths.h"
 #include "df_version.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,4 +103,34 @@ int paths_dirname_abs(const char *path, char *dst, size_t dst_cap, struct df_err
     if (strcmp(dir, ".") == 0)
         return paths_join("/", cwd, dst, dst_cap, err);
     return paths_join(cwd, dir, dst, dst_cap, err);
+}
+
+int paths_mkdirs(const char *dir, struct df_err *err)
+{
+    char buf[PATH_MAX];
+    int n = snprintf(buf, sizeof(buf), "%s/", dir);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return df_err_set(err, DF_E_RANGE, "path too long: %s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
+        *p = '/';
+    }
+    return 0;
+}
+
+int paths_mkdirs_for(const char *file, struct df_err *err)
+{
+    char buf[PATH_MAX];
+    int n = snprintf(buf, sizeof(buf), "%s", file);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return df_err_set(err, DF_E_RANGE, "path too long: %s", file);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return 0;
+    *slash = '\0';
+    return paths_mkdirs(buf, err);
 }

@@ -34,4 +34,11 @@ int paths_join(const char *dir, const char *rel, char *dst, size_t dst_cap, stru
  * without resolving links.  Returns 0, DF_E_RANGE or DF_E_IO. */
 int paths_dirname_abs(const char *path, char *dst, size_t dst_cap, struct df_err *err);
 
+/* mkdir -p: create `dir` and every missing parent (mode 0755).  Returns 0,
+ * DF_E_IO naming the directory that could not be made, or DF_E_RANGE. */
+int paths_mkdirs(const char *dir, struct df_err *err);
+
+/* mkdir -p of the directory part of `file` (nothing for a bare name). */
+int paths_mkdirs_for(const char *file, struct df_err *err);
+
 #endif /* DF_PATHS_H */

@@ -428,9 +428,7 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
                 (long long)latent_tokens(&r.dims), s->steps, sampler_name(s->sampler),
                 s->flow_shift, s->guidance_scale, (unsigned long long)s->seed);
         if (o->ckpt_dir) {
-            char probe[PATH_MAX];
-            snprintf(probe, sizeof(probe), "%s/", o->ckpt_dir);
-            rc = render_mkdir_parents(probe, err);
+            rc = paths_mkdirs(o->ckpt_dir, err);
             if (rc == 0)
                 rc = render_ckpt_resume(&r, err);
         }

@@ -64,8 +64,6 @@ struct render {
 double render_now(void);
 /* 1 on the rank that writes files and logs progress. */
 int render_is_root(const struct render *r);
-/* mkdir -p of every directory in `path` before its last '/'. */
-int render_mkdir_parents(const char *path, struct df_err *err);
 /* The canonical [C, T, H, W] latent of token-major `rows` shards, gathered
  * from every rank: on rank 0 into canon; r->all_rows holds the gathered rows
  * on every rank.  Collective. */

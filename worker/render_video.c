@@ -6,6 +6,7 @@
 #include "render_int.h"
 
 #include "encode.h"
+#include "paths.h"
 #include "sidecar.h"
 #include "stepcache.h"
 
@@ -13,25 +14,8 @@
 #include "vae.h"
 #include "vae_tiles.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-
-int render_mkdir_parents(const char *path, struct df_err *err)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return df_err_errno(err, DF_E_IO, "cannot create directory %s", buf);
-        *p = '/';
-    }
-    return 0;
-}
 
 static int on_frame(void *user, int index, const float *rgb, int height, int width,
                     struct df_err *err)
@@ -100,7 +84,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     else
         DF_TRY(manifest_output_path(r->m, s, date, out_path, out_cap, err));
     if (root)
-        DF_TRY(render_mkdir_parents(out_path, err));
+        DF_TRY(paths_mkdirs_for(out_path, err));
 
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
     struct vae *vae = NULL;

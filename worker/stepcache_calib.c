@@ -19,6 +19,7 @@
  * Lookup order and refusals: stepcache_calib_resolve in stepcache.h.
  */
 #include "stepcache.h"
+#include "textfile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -68,37 +69,7 @@ void stepcache_calib_clear(struct stepcache_calib *c)
 
 static int read_text(const char *path, char **out, size_t *out_len, struct df_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "cannot open %s", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 16384;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return df_err_set(err, DF_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return df_err_set(err, DF_E_IO, "%s: read error", path);
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return 0;
+    return textfile_read(path, (size_t)64 << 20, out, out_len, err);
 }
 
 /* Exactly n numbers from array `key` of obj into dst. */

@@ -5,6 +5,7 @@
  * (WanDecoder3d, WanUpBlock, WanResidualBlock, WanAttentionBlock, WanResample).
  */
 #include "vae_int.h"
+#include "textfile.h"
 
 #include "safetensors.h"
 
@@ -23,23 +24,7 @@ struct loader {
 
 static int read_text(const char *path, char **out, struct df_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return df_err_errno(err, DF_E_NOTFOUND, "%s: cannot open", path);
-    char *buf = malloc(CONFIG_MAX_BYTES + 1);
-    if (!buf) {
-        fclose(f);
-        return df_err_set(err, DF_E_NOMEM, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-    fclose(f);
-    if (n > CONFIG_MAX_BYTES) {
-        free(buf);
-        return df_err_set(err, DF_E_PARSE, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    return 0;
+    return textfile_read(path, CONFIG_MAX_BYTES, out, NULL, err);
 }
 
 static int json_int(const cJSON *root, const char *key, int def, int lo, int hi, int *out,

@@ -6,6 +6,7 @@
  *      (the head_dim split of the rotary embedding).
  */
 #include "wan_config.h"
+#include "textfile.h"
 
 #include "safetensors.h"
 
@@ -18,37 +19,8 @@
 
 static int read_text(const char *path, char **out, struct df_err *err)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO, "%s: open", path);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *p = cap > (1u << 24) ? NULL : realloc(buf, cap);
-            if (!p) {
-                free(buf);
-                fclose(f);
-                return df_err_set(err, DF_E_PARSE, "%s: too large for a config.json", path);
-            }
-            buf = p;
-        }
-        size_t n = fread(buf + len, 1, 4096, f);
-        len += n;
-        if (n < 4096)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return df_err_set(err, DF_E_IO, "%s: read error", path);
-    }
-    buf[len] = '\0';
-    *out = buf;
-    return 0;
+    /* a diffusers config.json is a few hundred bytes */
+    return textfile_read(path, (size_t)1 << 24, out, NULL, err);
 }
 
 /* An integer key: absent -> default, null -> null_value (when allowed). */
