@@ -4,8 +4,8 @@
  * In one run: (1) OpenBLAS sgemm on a large square problem with OpenBLAS's
  * own threads = the peak we compare to; (2) kern_linear at the Wan2.1-1.3B
  * shapes (dim 1536, FFN 8960) and kern_attention (self: S x S, head_dim
- * 128, 12 heads; cross: S x 512 text tokens), each printed in GFLOP/s and as
- * a fraction of that peak.  Ratios measured side by side are what we track
+ * 128, 12 heads; cross: S x 512 text tokens; and self with head_dim 64),
+ * each printed in GFLOP/s and as a fraction of that peak.  Ratios measured side by side are what we track
  * in bench/RESULTS.md; absolute numbers depend on the machine.  The peak is
  * measured before and after the kernels and the higher one is used, so a
  * burst of load from elsewhere during one sgemm run does not flatter the
@@ -162,6 +162,9 @@ int main(int argc, char **argv)
     rc = rc ? rc : bench_linear(be, S, ffn, dim, &res, &err);
     rc = rc ? rc : bench_attention(be, S, S, H, D, &res, &err);
     rc = rc ? rc : bench_attention(be, S, text, H, D, &res, &err);
+    /* head_dim 64 (the test models' width): half the flops per score, so the
+     * softmax weighs twice as much. */
+    rc = rc ? rc : bench_attention(be, S, S, 8, 64, &res, &err);
     kern_backend_free(be);
     if (rc < 0) {
         fprintf(stderr, "bench_kern: %s\n", err.msg);
