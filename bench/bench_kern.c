@@ -5,11 +5,10 @@
  * own threads = the peak we compare to; (2) kern_linear at the Wan2.1-1.3B
  * shapes (dim 1536, FFN 8960) and kern_attention (self: S x S, head_dim
  * 128, 12 heads; cross: S x 512 text tokens; and self with head_dim 64),
- * each printed in GFLOP/s and as a fraction of that peak.  Ratios measured side by side are what we track
- * in bench/RESULTS.md; absolute numbers depend on the machine.  The peak is
- * measured before and after the kernels and the higher one is used, so a
- * burst of load from elsewhere during one sgemm run does not flatter the
- * ratios (results are printed at the end).
+ * each printed in GFLOP/s and as a fraction of that peak.  Ratios measured side by side are what we
+ * track in bench/RESULTS.md; absolute numbers depend on the machine.  The peak is measured before
+ * and after the kernels and the higher one is used, so a burst of load from elsewhere during one
+ * sgemm run does not flatter the ratios (results are printed at the end).
  *
  *     bench_kern [S] [threads]      (defaults: 4096 tokens, all cores)
  */
@@ -61,11 +60,13 @@ static float *filled(size_t n, unsigned seed)
 
 static double sgemm_peak(int n, int threads)
 {
-    float *a = filled((size_t)n * n, 1), *b = filled((size_t)n * n, 2), *c = filled((size_t)n * n, 3);
+    float *a = filled((size_t)n * n, 1), *b = filled((size_t)n * n, 2),
+          *c = filled((size_t)n * n, 3);
     double best;
     openblas_set_num_threads(threads);
-    TIME_BEST(3, best, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b,
-                                   n, 0.0f, c, n));
+    TIME_BEST(3, best,
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                          c, n));
     free(a), free(b), free(c);
     return 2.0 * n * n * (double)n / best / 1e9;
 }
@@ -128,8 +129,9 @@ static int bench_attention(kern_backend_t be, int Sq, int Sk, int H, int D, stru
     float *lse = malloc((size_t)H * Sq * sizeof *lse);
     double best;
     int rc = 0;
-    TIME_BEST(2, best, rc = kern_attention(be, q, k, v, o, lse, Sq, Sk, H, D, Sk,
-                                           1.0f / sqrtf((float)D), err));
+    TIME_BEST(
+        2, best,
+        rc = kern_attention(be, q, k, v, o, lse, Sq, Sk, H, D, Sk, 1.0f / sqrtf((float)D), err));
     char what[96];
     snprintf(what, sizeof what, "attention Sq=%d Sk=%d H=%d D=%d (+lse)", Sq, Sk, H, D);
     if (rc == 0)

@@ -14,8 +14,7 @@
 /* Backends compiled into this build, in the order kern_backend_create knows them. */
 struct backend_entry {
     const char *name;
-    int (*open)(int n_threads, const struct kern_backend_i **iface, void **ctx,
-                struct df_err *err);
+    int (*open)(int n_threads, const struct kern_backend_i **iface, void **ctx, struct df_err *err);
 };
 
 static const struct backend_entry backends[] = {
@@ -182,8 +181,7 @@ int kern_linear(kern_backend_t be, const float *x, const struct kern_weight *w, 
     NEED(w && w->magic == KERN_WEIGHT_MAGIC, err, "kern_linear: invalid weight");
     NEED(M > 0 && K > 0 && N > 0, err, "kern_linear: bad sizes M=%d K=%d N=%d", M, K, N);
     NEED(w->rows == N && w->cols == K, err,
-         "kern_linear: weight is [%d, %d] but the call wants [N=%d, K=%d]", w->rows, w->cols, N,
-         K);
+         "kern_linear: weight is [%d, %d] but the call wants [N=%d, K=%d]", w->rows, w->cols, N, K);
     return be->iface->linear(be->ctx, x, w, bias, y, M, K, N, err);
 }
 
@@ -225,8 +223,8 @@ int kern_attention(kern_backend_t be, const float *q, const float *k, const floa
 {
     FRONT(be, err, attention);
     NEED(q && k && v && o, err, "kern_attention: NULL q, k, v or o");
-    NEED(Sq > 0 && Sk > 0 && H > 0 && D > 0, err,
-         "kern_attention: bad sizes Sq=%d Sk=%d H=%d D=%d", Sq, Sk, H, D);
+    NEED(Sq > 0 && Sk > 0 && H > 0 && D > 0, err, "kern_attention: bad sizes Sq=%d Sk=%d H=%d D=%d",
+         Sq, Sk, H, D);
     NEED(sk_valid >= 1 && sk_valid <= Sk, err, "kern_attention: sk_valid=%d outside [1, Sk=%d]",
          sk_valid, Sk);
     return be->iface->attention(be->ctx, q, k, v, o, lse, Sq, Sk, H, D, sk_valid, scale, err);
@@ -297,12 +295,12 @@ int kern_scale_add(kern_backend_t be, float *y, const float *x, float a, size_t 
 static int check_patch(const char *op, int C, int T, int H, int W, int pt, int ph, int pw,
                        int64_t tok_begin, int64_t tok_count, struct df_err *err)
 {
-    NEED(C > 0 && T > 0 && H > 0 && W > 0, err, "%s: bad latent [C=%d, T=%d, H=%d, W=%d]", op, C,
-         T, H, W);
+    NEED(C > 0 && T > 0 && H > 0 && W > 0, err, "%s: bad latent [C=%d, T=%d, H=%d, W=%d]", op, C, T,
+         H, W);
     NEED(pt > 0 && ph > 0 && pw > 0, err, "%s: bad patch (%d, %d, %d)", op, pt, ph, pw);
     NEED(T % pt == 0 && H % ph == 0 && W % pw == 0, err,
-         "%s: latent [T=%d, H=%d, W=%d] not divisible by patch (%d, %d, %d)", op, T, H, W, pt,
-         ph, pw);
+         "%s: latent [T=%d, H=%d, W=%d] not divisible by patch (%d, %d, %d)", op, T, H, W, pt, ph,
+         pw);
     int64_t n_tok = (int64_t)(T / pt) * (H / ph) * (W / pw);
     NEED(tok_begin >= 0 && tok_count >= 0 && tok_begin + tok_count <= n_tok, err,
          "%s: token range [%lld, %lld) outside [0, %lld)", op, (long long)tok_begin,
@@ -311,16 +309,15 @@ static int check_patch(const char *op, int C, int T, int H, int W, int pt, int p
 }
 
 int kern_patchify(kern_backend_t be, const float *latent, float *cols, int C, int T, int H, int W,
-                  int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
-                  struct df_err *err)
+                  int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count, struct df_err *err)
 {
     FRONT(be, err, patchify);
     NEED(latent && cols, err, "kern_patchify: NULL latent or cols");
     DF_TRY(check_patch("kern_patchify", C, T, H, W, pt, ph, pw, tok_begin, tok_count, err));
     if (tok_count == 0)
         return 0;
-    return be->iface->patchify(be->ctx, latent, cols, C, T, H, W, pt, ph, pw, tok_begin,
-                               tok_count, err);
+    return be->iface->patchify(be->ctx, latent, cols, C, T, H, W, pt, ph, pw, tok_begin, tok_count,
+                               err);
 }
 
 int kern_unpatchify(kern_backend_t be, const float *tokens, float *latent, int C, int T, int H,
@@ -343,12 +340,11 @@ int kern_im2col_causal(kern_backend_t be, const float *const *frames, int kt, in
 {
     FRONT(be, err, im2col_causal);
     NEED(frames && cols, err, "kern_im2col_causal: NULL frames or cols");
-    NEED(kt >= 1 && kt <= KERN_IM2COL_MAX_KT, err, "kern_im2col_causal: kt=%d outside [1, %d]",
-         kt, KERN_IM2COL_MAX_KT);
+    NEED(kt >= 1 && kt <= KERN_IM2COL_MAX_KT, err, "kern_im2col_causal: kt=%d outside [1, %d]", kt,
+         KERN_IM2COL_MAX_KT);
     NEED(kh > 0 && kw > 0 && kh % 2 == 1 && kw % 2 == 1, err,
          "kern_im2col_causal: kernel %dx%d must be odd", kh, kw);
-    NEED(H > 0 && W > 0 && C > 0, err, "kern_im2col_causal: bad frame [H=%d, W=%d, C=%d]", H, W,
-         C);
+    NEED(H > 0 && W > 0 && C > 0, err, "kern_im2col_causal: bad frame [H=%d, W=%d, C=%d]", H, W, C);
     NEED(y0 >= 0 && y0 <= y1 && y1 <= H, err, "kern_im2col_causal: rows [%d, %d) outside [0, %d]",
          y0, y1, H);
     if (y0 == y1)

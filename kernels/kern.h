@@ -227,8 +227,7 @@ int kern_scale_add(kern_backend_t be, float *y, const float *x, float a, size_t 
  * Returns 0, DF_E_INVAL (T/H/W not divisible by the patch, range outside
  * [0, Tp·Hp·Wp]). */
 int kern_patchify(kern_backend_t be, const float *latent, float *cols, int C, int T, int H, int W,
-                  int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
-                  struct df_err *err);
+                  int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count, struct df_err *err);
 
 /* Inverse for the model's output head (diffusers WanTransformer3DModel: the
  * proj_out row of a token is reshaped to (pt, ph, pw, C) and permuted back):

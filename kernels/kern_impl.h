@@ -36,8 +36,8 @@ struct kern_backend_i {
     const char *name; /* "cpu", "cuda" */
 
     /* lifetime and queue */
-    void (*free)(void *ctx);                     /* release ctx (pool, stream, handles) */
-    int (*sync)(void *ctx, struct df_err *err);  /* wait for queued ops (optional) */
+    void (*free)(void *ctx);                    /* release ctx (pool, stream, handles) */
+    int (*sync)(void *ctx, struct df_err *err); /* wait for queued ops (optional) */
 
     /* memory */
     float *(*alloc)(void *ctx, size_t n, struct df_err *err); /* n floats, 64-byte aligned */
@@ -79,16 +79,15 @@ struct kern_backend_i {
     int (*scale_add)(void *ctx, float *y, const float *x, float a, size_t n, struct df_err *err);
 
     /* patch embedding im2col and the output head's inverse (geometry checked) */
-    int (*patchify)(void *ctx, const float *latent, float *cols, int C, int T, int H, int W,
-                    int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
-                    struct df_err *err);
+    int (*patchify)(void *ctx, const float *latent, float *cols, int C, int T, int H, int W, int pt,
+                    int ph, int pw, int64_t tok_begin, int64_t tok_count, struct df_err *err);
     int (*unpatchify)(void *ctx, const float *tokens, float *latent, int C, int T, int H, int W,
                       int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                       struct df_err *err);
 
     /* convolution helpers (the VAE decoder; geometry checked) */
-    int (*im2col_causal)(void *ctx, const float *const *frames, int kt, int H, int W, int C,
-                         int kh, int kw, int y0, int y1, float *cols, struct df_err *err);
+    int (*im2col_causal)(void *ctx, const float *const *frames, int kt, int H, int W, int C, int kh,
+                         int kw, int y0, int y1, float *cols, struct df_err *err);
     int (*upsample2x)(void *ctx, const float *x, float *y, int frames, int H, int W, int C,
                       struct df_err *err);
     int (*copy_2d)(void *ctx, float *dst, size_t dst_ld, const float *src, size_t src_ld,
@@ -96,7 +95,7 @@ struct kern_backend_i {
 };
 
 struct kern_backend {
-    uint32_t magic;                    /* KERN_BACKEND_MAGIC while alive */
+    uint32_t magic;                     /* KERN_BACKEND_MAGIC while alive */
     const struct kern_backend_i *iface; /* static table of the backend */
     void *ctx;                          /* backend state, freed by iface->free */
 };

@@ -85,7 +85,7 @@ static void test_linear(void **state)
     struct fixture *f = *state;
     check_linear(f, 37, 20, 33, 1);
     check_linear(f, 37, 20, 33, 0);
-    check_linear(f, 301, 67, 129, 1); /* row split over the pool */
+    check_linear(f, 301, 67, 129, 1);  /* row split over the pool */
     check_linear(f, 3, 1100, 2049, 1); /* column split (short input) */
     check_linear(f, 1, 1, 1, 1);
 }
@@ -241,11 +241,11 @@ static void check_attention(struct fixture *f, int Sq, int Sk, int H, int D, int
 static void test_attention(void **state)
 {
     struct fixture *f = *state;
-    check_attention(f, 37, 37, 3, 20, 37, 1.0f);  /* self-attention, odd sizes */
-    check_attention(f, 37, 50, 3, 20, 41, 1.0f);  /* cross, padded keys masked */
-    check_attention(f, 1, 1, 1, 2, 1, 1.0f);      /* degenerate */
+    check_attention(f, 37, 37, 3, 20, 37, 1.0f);    /* self-attention, odd sizes */
+    check_attention(f, 37, 50, 3, 20, 41, 1.0f);    /* cross, padded keys masked */
+    check_attention(f, 1, 1, 1, 2, 1, 1.0f);        /* degenerate */
     check_attention(f, 300, 600, 2, 64, 512, 1.0f); /* several query blocks */
-    check_attention(f, 37, 29, 3, 20, 29, 6.0f);  /* peaked softmax: max subtraction matters */
+    check_attention(f, 37, 29, 3, 20, 29, 6.0f);    /* peaked softmax: max subtraction matters */
 }
 
 /* Attention over all keys == merge of attention over each half. */
@@ -331,7 +331,8 @@ static void test_elementwise(void **state)
     const int rows = 75, dim = 1001;
     const size_t n = (size_t)rows * dim;
     float *x = rng_floats(&f->rng, n, -3, 3), *y = rng_floats(&f->rng, n, -3, 3);
-    float *sc = rng_floats(&f->rng, (size_t)dim, -1, 1), *sh = rng_floats(&f->rng, (size_t)dim, -1, 1);
+    float *sc = rng_floats(&f->rng, (size_t)dim, -1, 1),
+          *sh = rng_floats(&f->rng, (size_t)dim, -1, 1);
     float *out = malloc(n * sizeof *out), *acc = malloc(n * sizeof *acc);
     double *ref = malloc(n * sizeof *ref);
 
@@ -399,9 +400,9 @@ static void check_patch(struct fixture *f, int C, int T, int H, int W, int pt, i
     for (size_t i = 0; i < nl; i++)
         out[i] = 7.0f, lref[i] = 7.0;
     const int64_t b = 1, cnt = S - 2; /* leave first and last token untouched */
-    assert_int_equal(kern_unpatchify(f->be, tok + (size_t)b * ncol, out, C, T, H, W, pt, ph, pw, b,
-                                     cnt, &err),
-                     0);
+    assert_int_equal(
+        kern_unpatchify(f->be, tok + (size_t)b * ncol, out, C, T, H, W, pt, ph, pw, b, cnt, &err),
+        0);
     for (int64_t t = b; t < b + cnt; t++) {
         int x = (int)(t % Wp), y = (int)(t / Wp % Hp), fi = (int)(t / ((int64_t)Wp * Hp));
         for (int kt = 0; kt < pt; kt++)
@@ -409,8 +410,8 @@ static void check_patch(struct fixture *f, int C, int T, int H, int W, int pt, i
                 for (int kw = 0; kw < pw; kw++)
                     for (int c = 0; c < C; c++) {
                         size_t col = (((size_t)kt * ph + kh) * pw + kw) * C + c;
-                        size_t li = (((size_t)c * T + fi * pt + kt) * H + y * ph + kh) * W +
-                                    x * pw + kw;
+                        size_t li =
+                            (((size_t)c * T + fi * pt + kt) * H + y * ph + kh) * W + x * pw + kw;
                         lref[li] = tok[(size_t)t * ncol + col];
                     }
     }
@@ -476,10 +477,10 @@ static void test_conv_helpers(void **state)
 {
     struct fixture *f = *state;
     struct df_err err = {0};
-    check_im2col(f, 3, 5, 7, 3, 3, 3, 0, 5);   /* the VAE's causal 3x3x3 */
-    check_im2col(f, 3, 6, 9, 5, 3, 3, 2, 5);   /* a band of rows */
-    check_im2col(f, 1, 4, 6, 4, 3, 3, 1, 4);   /* conv2d (up-sampler) */
-    check_im2col(f, 3, 3, 4, 2, 1, 1, 0, 3);   /* time conv (3, 1, 1) */
+    check_im2col(f, 3, 5, 7, 3, 3, 3, 0, 5);    /* the VAE's causal 3x3x3 */
+    check_im2col(f, 3, 6, 9, 5, 3, 3, 2, 5);    /* a band of rows */
+    check_im2col(f, 1, 4, 6, 4, 3, 3, 1, 4);    /* conv2d (up-sampler) */
+    check_im2col(f, 3, 3, 4, 2, 1, 1, 0, 3);    /* time conv (3, 1, 1) */
     check_im2col(f, 2, 40, 37, 9, 5, 3, 3, 38); /* big enough for the pool */
 
     /* nearest 2x */

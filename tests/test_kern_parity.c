@@ -151,8 +151,7 @@ static void test_linear(void **state)
         for (int with_bias = 0; with_bias < 2; with_bias++) {
             float *want = run_linear(p->ref, x, w, with_bias ? b : NULL, M, K, N);
             float *got = run_linear(p->be, x, w, with_bias ? b : NULL, M, K, N);
-            expect_close("linear", got, want, (size_t)M * N,
-                         p->bf16_linear ? TOL_BF16 : TOL_FP32);
+            expect_close("linear", got, want, (size_t)M * N, p->bf16_linear ? TOL_BF16 : TOL_FP32);
             free(want), free(got);
         }
         free(x), free(w), free(b);
@@ -161,8 +160,8 @@ static void test_linear(void **state)
 
 /* ------------------------------------------------------------------------- */
 
-static float *run_norm(kern_backend_t be, const float *x, const float *g, const float *b,
-                       int rows, int dim, int rms)
+static float *run_norm(kern_backend_t be, const float *x, const float *g, const float *b, int rows,
+                       int dim, int rms)
 {
     struct df_err err = {0};
     size_t n = (size_t)rows * dim;
@@ -229,9 +228,9 @@ static float *run_attn(kern_backend_t be, const float *q, const float *k, const 
     size_t nq = (size_t)Sq * H * D, nk = (size_t)Sk * H * D;
     float *dq = up(be, q, nq), *dk = up(be, k, nk), *dv = up(be, v, nk);
     float *dout = up(be, NULL, nq), *dl = up(be, NULL, (size_t)H * Sq);
-    assert_int_equal(kern_attention(be, dq, dk, dv, dout, dl, Sq, Sk, H, D, skv,
-                                    1.0f / sqrtf((float)D), &err),
-                     0);
+    assert_int_equal(
+        kern_attention(be, dq, dk, dv, dout, dl, Sq, Sk, H, D, skv, 1.0f / sqrtf((float)D), &err),
+        0);
     kern_release(be, dq), kern_release(be, dk), kern_release(be, dv);
     *lse_out = down(be, dl, (size_t)H * Sq);
     return down(be, dout, nq);
@@ -291,8 +290,8 @@ static void test_attention_merge(void **state)
 /* ------------------------------------------------------------------------- */
 
 enum elem_op { OP_GELU, OP_SILU, OP_MODULATE, OP_GATED_ADD, OP_ADD, OP_SCALE_ADD, OP_COUNT };
-static const char *const elem_names[] = {"gelu_tanh", "silu", "modulate", "gated_add", "add",
-                                         "scale_add"};
+static const char *const elem_names[] = {"gelu_tanh", "silu", "modulate",
+                                         "gated_add", "add",  "scale_add"};
 _Static_assert(sizeof elem_names / sizeof elem_names[0] == OP_COUNT, "one name per op");
 
 static float *run_elem(kern_backend_t be, enum elem_op op, const float *x, const float *y,

@@ -113,8 +113,16 @@ int attn_cpu(void *vctx, const float *q, const float *k, const float *v, float *
              int Sq, int Sk, int H, int D, int sk_valid, float scale, struct df_err *err)
 {
     struct cpu_ctx *ctx = vctx;
-    struct attn_job job = {.q = q, .k = k, .v = v, .o = o, .lse = lse, .Sq = Sq, .H = H, .D = D,
-                           .sk_valid = sk_valid, .scale = scale};
+    struct attn_job job = {.q = q,
+                           .k = k,
+                           .v = v,
+                           .o = o,
+                           .lse = lse,
+                           .Sq = Sq,
+                           .H = H,
+                           .D = D,
+                           .sk_valid = sk_valid,
+                           .scale = scale};
     job.mb = attn_block_rows(sk_valid);
     if (job.mb > Sq)
         job.mb = Sq;

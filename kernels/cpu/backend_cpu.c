@@ -36,8 +36,7 @@ int cpu_scratch_reserve(struct cpu_ctx *ctx, size_t n, struct df_err *err)
         return 0;
     float *p = aligned_floats(n);
     if (p == NULL)
-        return df_err_set(err, DF_E_NOMEM, "cpu backend: scratch of %zu floats: out of memory",
-                          n);
+        return df_err_set(err, DF_E_NOMEM, "cpu backend: scratch of %zu floats: out of memory", n);
     free(ctx->scratch);
     ctx->scratch = p;
     ctx->scratch_cap = n;
@@ -85,8 +84,8 @@ static int cpu_weight_init(void *ctx, struct kern_weight *w, const float *host, 
     size_t n = (size_t)w->rows * (size_t)w->cols;
     float *data = aligned_floats(n);
     if (data == NULL)
-        return df_err_set(err, DF_E_NOMEM, "cpu backend: weight [%d, %d]: out of memory",
-                          w->rows, w->cols);
+        return df_err_set(err, DF_E_NOMEM, "cpu backend: weight [%d, %d]: out of memory", w->rows,
+                          w->cols);
     memcpy(data, host, n * sizeof *data);
     w->data = data;
     return 0;

@@ -21,12 +21,12 @@ enum elem_kind {
 
 struct elem_job {
     enum elem_kind kind;
-    const float *x; /* input (y for gated_add / add / scale_add is the other operand) */
-    float *y;       /* output */
+    const float *x;       /* input (y for gated_add / add / scale_add is the other operand) */
+    float *y;             /* output */
     const float *v1, *v2; /* scale/shift or gate, [dim] */
     float a;
-    size_t n;     /* floats (flat ops) or rows (row ops) */
-    int dim;      /* row ops */
+    size_t n; /* floats (flat ops) or rows (row ops) */
+    int dim;  /* row ops */
 };
 
 static void elem_flat(const struct elem_job *j, size_t b, size_t e)
@@ -102,16 +102,21 @@ int elem_cpu_silu(void *ctx, const float *x, float *y, size_t n, struct df_err *
 int elem_cpu_modulate(void *ctx, const float *x, float *y, int rows, int dim, const float *scale,
                       const float *shift, struct df_err *err)
 {
-    struct elem_job job = {.kind = ELEM_MODULATE, .x = x, .y = y, .v1 = scale, .v2 = shift,
-                           .n = (size_t)rows, .dim = dim};
+    struct elem_job job = {.kind = ELEM_MODULATE,
+                           .x = x,
+                           .y = y,
+                           .v1 = scale,
+                           .v2 = shift,
+                           .n = (size_t)rows,
+                           .dim = dim};
     return elem_run(ctx, &job);
 }
 
 int elem_cpu_gated_add(void *ctx, float *x, const float *y, const float *gate, int rows, int dim,
                        struct df_err *err)
 {
-    struct elem_job job = {.kind = ELEM_GATED_ADD, .x = y, .y = x, .v1 = gate,
-                           .n = (size_t)rows, .dim = dim};
+    struct elem_job job = {
+        .kind = ELEM_GATED_ADD, .x = y, .y = x, .v1 = gate, .n = (size_t)rows, .dim = dim};
     return elem_run(ctx, &job);
 }
 

@@ -32,8 +32,8 @@ static void linear_slice(const struct linear_job *j, int m0, int m1, int n0, int
             memcpy(y + (size_t)r * j->N, j->bias + n0, (size_t)n * sizeof *y);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, j->K, 1.0f,
-                j->x + (size_t)m0 * j->K, j->K, j->w + (size_t)n0 * j->K, j->K, beta, y, j->N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, j->K, 1.0f, j->x + (size_t)m0 * j->K,
+                j->K, j->w + (size_t)n0 * j->K, j->K, beta, y, j->N);
 }
 
 static void linear_task(void *arg, int ith, int nth)

@@ -54,6 +54,7 @@ int merge_cpu(void *vctx, float *o, float *lse, const float *o2, const float *ls
     struct cpu_ctx *ctx = vctx;
     struct merge_job job = {.o = o, .lse = lse, .o2 = o2, .lse2 = lse2, .Sq = Sq, .H = H, .D = D};
     size_t work = (size_t)Sq * H * D;
-    pool_cpu_run(ctx->pool, merge_task, &job, pool_cpu_threads_for(ctx->pool, work, CPU_ELEM_GRAIN));
+    pool_cpu_run(ctx->pool, merge_task, &job,
+                 pool_cpu_threads_for(ctx->pool, work, CPU_ELEM_GRAIN));
     return 0;
 }

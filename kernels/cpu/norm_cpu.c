@@ -82,15 +82,21 @@ static int norm_run(struct cpu_ctx *ctx, const struct norm_job *job)
 int norm_cpu_layer(void *ctx, const float *x, float *y, int rows, int dim, float eps,
                    const float *gamma, const float *beta, struct df_err *err)
 {
-    struct norm_job job = {.x = x, .y = y, .gamma = gamma, .beta = beta, .rows = rows, .dim = dim,
-                           .eps = eps, .rms = 0};
+    struct norm_job job = {.x = x,
+                           .y = y,
+                           .gamma = gamma,
+                           .beta = beta,
+                           .rows = rows,
+                           .dim = dim,
+                           .eps = eps,
+                           .rms = 0};
     return norm_run(ctx, &job);
 }
 
 int norm_cpu_rms(void *ctx, const float *x, float *y, int rows, int dim, float eps,
                  const float *gamma, struct df_err *err)
 {
-    struct norm_job job = {.x = x, .y = y, .gamma = gamma, .rows = rows, .dim = dim, .eps = eps,
-                           .rms = 1};
+    struct norm_job job = {
+        .x = x, .y = y, .gamma = gamma, .rows = rows, .dim = dim, .eps = eps, .rms = 1};
     return norm_run(ctx, &job);
 }

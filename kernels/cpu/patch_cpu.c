@@ -63,8 +63,17 @@ int patch_cpu_patchify(void *ctx, const float *latent, float *cols, int C, int T
                        int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                        struct df_err *err)
 {
-    struct patch_job job = {.src = latent, .dst = cols, .C = C, .T = T, .H = H, .W = W, .pt = pt,
-                            .ph = ph, .pw = pw, .tok_begin = tok_begin, .tok_count = tok_count,
+    struct patch_job job = {.src = latent,
+                            .dst = cols,
+                            .C = C,
+                            .T = T,
+                            .H = H,
+                            .W = W,
+                            .pt = pt,
+                            .ph = ph,
+                            .pw = pw,
+                            .tok_begin = tok_begin,
+                            .tok_count = tok_count,
                             .inverse = 0};
     return patch_run(ctx, &job);
 }
@@ -73,8 +82,17 @@ int patch_cpu_unpatchify(void *ctx, const float *tokens, float *latent, int C, i
                          int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                          struct df_err *err)
 {
-    struct patch_job job = {.src = tokens, .dst = latent, .C = C, .T = T, .H = H, .W = W,
-                            .pt = pt, .ph = ph, .pw = pw, .tok_begin = tok_begin,
-                            .tok_count = tok_count, .inverse = 1};
+    struct patch_job job = {.src = tokens,
+                            .dst = latent,
+                            .C = C,
+                            .T = T,
+                            .H = H,
+                            .W = W,
+                            .pt = pt,
+                            .ph = ph,
+                            .pw = pw,
+                            .tok_begin = tok_begin,
+                            .tok_count = tok_count,
+                            .inverse = 1};
     return patch_run(ctx, &job);
 }

@@ -20,16 +20,16 @@ struct pool_worker {
 };
 
 struct pool_cpu {
-    int size;                   /* threads including the caller */
-    pthread_mutex_t mu;         /* guards everything below */
-    pthread_cond_t wake;        /* workers wait for a new generation */
-    pthread_cond_t done;        /* caller waits for n_done == nth - 1 */
-    unsigned long generation;   /* bumped once per run */
-    int stop;                   /* set by pool_cpu_free */
-    pool_cpu_fn fn;             /* task of the current run */
-    void *arg;                  /* its argument */
-    int nth;                    /* threads taking part in the current run */
-    int n_done;                 /* workers finished with the current run */
+    int size;                    /* threads including the caller */
+    pthread_mutex_t mu;          /* guards everything below */
+    pthread_cond_t wake;         /* workers wait for a new generation */
+    pthread_cond_t done;         /* caller waits for n_done == nth - 1 */
+    unsigned long generation;    /* bumped once per run */
+    int stop;                    /* set by pool_cpu_free */
+    pool_cpu_fn fn;              /* task of the current run */
+    void *arg;                   /* its argument */
+    int nth;                     /* threads taking part in the current run */
+    int n_done;                  /* workers finished with the current run */
     struct pool_worker *workers; /* size - 1 entries */
 };
 
@@ -83,8 +83,7 @@ int pool_cpu_create(int n_threads, struct pool_cpu **out, struct df_err *err)
         w->ith = i;
         if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
             pool_cpu_free(pool);
-            return df_err_set(err, DF_E_INTERNAL, "pool_cpu_create: pthread_create #%d failed",
-                              i);
+            return df_err_set(err, DF_E_INTERNAL, "pool_cpu_create: pthread_create #%d failed", i);
         }
         pool->size = i + 1;
     }

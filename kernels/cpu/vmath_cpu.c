@@ -164,10 +164,10 @@ VMATH_INLINE vf8 silu8(vf8 x)
 
 VMATH_CLONES void vmath_cpu_gelu_tanh(const float *x, float *y, size_t n)
 {
-    UNARY_LOOP(gelu8)
+    UNARY_LOOP(gelu8);
 }
 
 VMATH_CLONES void vmath_cpu_silu(const float *x, float *y, size_t n)
 {
-    UNARY_LOOP(silu8)
+    UNARY_LOOP(silu8);
 }

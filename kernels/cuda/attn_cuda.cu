@@ -25,14 +25,13 @@
 template <int NT>
 static __global__ void attn_fwd(const float *__restrict__ q, const float *__restrict__ k,
                                 const float *__restrict__ v, float *__restrict__ o,
-                                float *__restrict__ lse, int Sq, int H, int D, int skv,
-                                float scale)
+                                float *__restrict__ lse, int Sq, int H, int D, int skv, float scale)
 {
     extern __shared__ float sm[];
     const int dp = D + 1;
-    float *ks = sm;                  // [ATTN_BK][dp]
-    float *vs = ks + ATTN_BK * dp;   // [ATTN_BK][dp]
-    float *qs = vs + ATTN_BK * dp;   // [ATTN_WARPS][D], pre-scaled
+    float *ks = sm;                // [ATTN_BK][dp]
+    float *vs = ks + ATTN_BK * dp; // [ATTN_BK][dp]
+    float *qs = vs + ATTN_BK * dp; // [ATTN_WARPS][D], pre-scaled
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, h = blockIdx.y;
     const int i = blockIdx.x * ATTN_WARPS + warp;
     const bool active = i < Sq;
@@ -101,13 +100,12 @@ static int attn_launch(struct cuda_ctx *ctx, const float *q, const float *k, con
 {
     const size_t smem = (2 * (size_t)ATTN_BK * (D + 1) + (size_t)ATTN_WARPS * D) * sizeof(float);
     if (smem > 48 * 1024)
-        DF_TRY(cuda_check(cudaFuncSetAttribute(attn_fwd<NT>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               (int)smem),
+        DF_TRY(cuda_check(cudaFuncSetAttribute(
+                              attn_fwd<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
                           "kern_attention: shared memory opt-in", err));
     dim3 grid((unsigned)((Sq + ATTN_WARPS - 1) / ATTN_WARPS), (unsigned)H);
-    attn_fwd<NT><<<grid, ATTN_WARPS * 32, smem, ctx->stream>>>(q, k, v, o, lse, Sq, H, D,
-                                                              sk_valid, scale);
+    attn_fwd<NT>
+        <<<grid, ATTN_WARPS * 32, smem, ctx->stream>>>(q, k, v, o, lse, Sq, H, D, sk_valid, scale);
     return cuda_check_launch("kern_attention", err);
 }
 
@@ -167,12 +165,12 @@ static __global__ void attn_merge(float *__restrict__ o, float *__restrict__ lse
         lse[h * Sq + s] = m + logf(sum);
 }
 
-extern "C" int attn_cuda_merge(void *vctx, float *o, float *lse, const float *o2,
-                               const float *lse2, int Sq, int H, int D, struct df_err *err)
+extern "C" int attn_cuda_merge(void *vctx, float *o, float *lse, const float *o2, const float *lse2,
+                               int Sq, int H, int D, struct df_err *err)
 {
     struct cuda_ctx *ctx = (struct cuda_ctx *)vctx;
     const size_t threads = (size_t)Sq * H * 32;
-    attn_merge<<<(unsigned)((threads + 255) / 256), 256, 0, ctx->stream>>>(o, lse, o2, lse2, Sq,
-                                                                           H, D);
+    attn_merge<<<(unsigned)((threads + 255) / 256), 256, 0, ctx->stream>>>(o, lse, o2, lse2, Sq, H,
+                                                                           D);
     return cuda_check_launch("kern_attention_merge", err);
 }

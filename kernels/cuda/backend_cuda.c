@@ -89,26 +89,26 @@ static int cuda_upload(void *vctx, float *dst, const float *src, size_t n, struc
     struct cuda_ctx *ctx = vctx;
     /* From pageable memory the copy is staged before the call returns, so
      * the caller may reuse src at once. */
-    return cuda_check(cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyHostToDevice,
-                                      ctx->stream),
-                      "upload", err);
+    return cuda_check(
+        cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyHostToDevice, ctx->stream), "upload",
+        err);
 }
 
 static int cuda_download(void *vctx, float *dst, const float *src, size_t n, struct df_err *err)
 {
     struct cuda_ctx *ctx = vctx;
-    DF_TRY(cuda_check(cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyDeviceToHost,
-                                      ctx->stream),
-                      "download", err));
+    DF_TRY(
+        cuda_check(cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyDeviceToHost, ctx->stream),
+                   "download", err));
     return cuda_check(cudaStreamSynchronize(ctx->stream), "download (synchronize)", err);
 }
 
 static int cuda_copy(void *vctx, float *dst, const float *src, size_t n, struct df_err *err)
 {
     struct cuda_ctx *ctx = vctx;
-    return cuda_check(cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyDeviceToDevice,
-                                      ctx->stream),
-                      "copy", err);
+    return cuda_check(
+        cudaMemcpyAsync(dst, src, n * sizeof *dst, cudaMemcpyDeviceToDevice, ctx->stream), "copy",
+        err);
 }
 
 static int cuda_zero(void *vctx, float *dst, size_t n, struct df_err *err)

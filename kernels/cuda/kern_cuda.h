@@ -20,11 +20,11 @@ extern "C" {
 #include "kern_impl.h" /* C headers (err.h has no C++ guard of its own) */
 
 struct cuda_ctx {
-    int device;             /* CUDA device ordinal (the current one at create) */
-    cudaStream_t stream;    /* every op and copy is queued here */
-    cublasHandle_t blas;    /* bound to stream */
-    void *scratch;          /* linear's bf16 copy of x, grow-only */
-    size_t scratch_bytes;   /* bytes in scratch */
+    int device;           /* CUDA device ordinal (the current one at create) */
+    cudaStream_t stream;  /* every op and copy is queued here */
+    cublasHandle_t blas;  /* bound to stream */
+    void *scratch;        /* linear's bf16 copy of x, grow-only */
+    size_t scratch_bytes; /* bytes in scratch */
 };
 
 /* 0 if e == cudaSuccess, else DF_E_INTERNAL with "what: <cuda error>". */

@@ -43,7 +43,7 @@ extern "C" int linear_cuda(void *vctx, const float *x, const struct kern_weight 
                                      CUDA_R_16BF, K, ctx->scratch, CUDA_R_16BF, K, &beta, y,
                                      CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     if (st != CUBLAS_STATUS_SUCCESS)
-        return df_err_set(err, DF_E_INTERNAL, "kern_linear(M=%d, K=%d, N=%d): cublasGemmEx: %s",
-                          M, K, N, cublasGetStatusString(st));
+        return df_err_set(err, DF_E_INTERNAL, "kern_linear(M=%d, K=%d, N=%d): cublasGemmEx: %s", M,
+                          K, N, cublasGetStatusString(st));
     return 0;
 }

@@ -41,9 +41,8 @@ static __global__ void norm_rows(const float *x, float *y, int dim, float eps,
     }
 }
 
-static int norm_launch(struct cuda_ctx *ctx, const float *x, float *y, int rows, int dim,
-                       float eps, const float *gamma, const float *beta, int rms,
-                       struct df_err *err)
+static int norm_launch(struct cuda_ctx *ctx, const float *x, float *y, int rows, int dim, float eps,
+                       const float *gamma, const float *beta, int rms, struct df_err *err)
 {
     norm_rows<<<(unsigned)rows, NORM_THREADS, 0, ctx->stream>>>(x, y, dim, eps, gamma, beta, rms);
     return cuda_check_launch(rms ? "kern_rmsnorm" : "kern_layernorm", err);
