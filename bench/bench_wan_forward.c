@@ -3,9 +3,10 @@
  * the machine's own sgemm peak measured in the same run.
  *
  * Two models with synthetic weights generated in memory (wan_synth.h, no
- * files): the demo "tiny" geometry (configs/models/tiny) and a mid-size one
- * (8 layers, hidden 512, 8 heads x 64, FFN 2048) on a 16x32x32 latent =
- * 4096 tokens.  For each: best-of-N wall time of wan_model_forward(), split
+ * files): the demo "tiny" geometry (configs/models/tiny), a mid-size one
+ * (8 layers, hidden 512, 8 heads x 64, FFN 2048) and two blocks of the real
+ * Wan2.1-1.3B (hidden 1536, 12 heads x 128, FFN 8960, 512 text tokens), both
+ * on a 16x32x32 latent = 4096 tokens.  For each: best-of-N wall time of wan_model_forward(), split
  * into embed / blocks / head, and the achieved GFLOP/s (wan_model_flops():
  * the linears plus attention's QKᵀ and PV) as a fraction of OpenBLAS sgemm
  * on a 2048³ problem with all cores.  Record the printout in bench/RESULTS.md.
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
     double peak = sgemm_peak(2048, cores);
     printf("OpenBLAS sgemm 2048^3, %d threads: %.1f GFLOP/s (peak reference)\n", cores, peak);
 
-    struct bench_case cases[2] = {
+    struct bench_case cases[3] = {
         {"tiny",
          {.num_layers = 2, .num_heads = 4, .head_dim = 16, .ffn_dim = 128, .in_channels = 16,
           .out_channels = 16, .text_dim = 64, .freq_dim = 256, .patch = {1, 2, 2},
@@ -155,9 +156,16 @@ int main(int argc, char **argv)
           .out_channels = 16, .text_dim = 1024, .freq_dim = 256, .patch = {1, 2, 2},
           .cross_attn_norm = 1, .rope_max_seq_len = 1024, .eps = 1e-6f},
          {.frames = 16, .height = 32, .width = 32, .text_len = 128}},
+        /* Wan2.1-T2V-1.3B's blocks exactly (dim 1536, 12 x 128, FFN 8960,
+         * umT5 text 4096 x 512), two of its 30, at 4096 tokens */
+        {"wan1.3b-2L",
+         {.num_layers = 2, .num_heads = 12, .head_dim = 128, .ffn_dim = 8960, .in_channels = 16,
+          .out_channels = 16, .text_dim = 4096, .freq_dim = 256, .patch = {1, 2, 2},
+          .cross_attn_norm = 1, .rope_max_seq_len = 1024, .eps = 1e-6f},
+         {.frames = 16, .height = 32, .width = 32, .text_len = 512}},
     };
     int bad = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         fill_derived(&cases[i].cfg);
         bad |= run_case(&cases[i], reps, threads, peak);
     }
