@@ -141,7 +141,8 @@ static int setup_parallel(struct render *r, const struct wan_config *c, struct d
         struct usp_attn_shape ush = {.ulysses = l->ulysses, .ring = l->ring,
                                      .uly_idx = r->par.uly_idx, .ring_idx = r->par.ring_idx,
                                      .chunk = l->chunk, .seq_len = l->seq_len,
-                                     .heads = c->num_heads, .head_dim = c->head_dim};
+                                     .heads = c->num_heads, .head_dim = c->head_dim,
+                                     .stage = r->o->usp_stage};
         DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
         struct wan_attn_hook hook = usp_attn_hook(r->usp);
         wan_model_set_attn_hook(r->dit, &hook);

@@ -34,6 +34,7 @@ struct render_opts {
     int stop_after;          /* > 0: behave as if asked to stop after this many steps (tests) */
     const volatile sig_atomic_t *stop; /* set (by a signal handler) to checkpoint and stop */
     int layout[3];           /* {cfg, ulysses, ring} to impose, or zeros: the planner's */
+    int usp_stage;           /* tests: stage attention transfers as on a GPU (usp_attn.h) */
 };
 
 /* render_run's result when it stopped on request after a durable checkpoint. */

@@ -32,6 +32,7 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
         {"latent-out", required_argument, 0, 'l'}, {"no-video", no_argument, 0, 'n'},
         {"ckpt-dir", required_argument, 0, 'k'},   {"ckpt-every", required_argument, 0, 'e'},
         {"stop-after", required_argument, 0, 'a'}, {"layout", required_argument, 0, 'y'},
+        {"usp-stage", no_argument, 0, 'u'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     struct render_opts o;
@@ -51,6 +52,7 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
         case 'k': o.ckpt_dir = optarg; break;
         case 'e': o.ckpt_every = atoi(optarg); break;
         case 'a': o.stop_after = atoi(optarg); break;
+        case 'u': o.usp_stage = 1; break; /* tests: the GPU path's host staging */
         case 'y':
             if (sscanf(optarg, "%dx%dx%d", &o.layout[0], &o.layout[1], &o.layout[2]) != 3 ||
                 o.layout[0] < 1 || o.layout[1] < 1 || o.layout[2] < 1) {

@@ -1,4 +1,10 @@
-/* usp_attn.c -- Ulysses × ring self-attention hook (usp_attn.h). */
+/* usp_attn.c -- Ulysses × ring self-attention hook (usp_attn.h).
+ *
+ * Compute buffers (q2, the K/V ring blocks, partial outputs and LSEs) live in
+ * backend memory and only kern_* ops touch them; the collectives move host
+ * memory.  On the cpu backend the two are the same memory, so the staging
+ * copies below become no-ops; on another backend they are the downloads and
+ * uploads around each transfer. */
 #include "usp_attn.h"
 
 #include <math.h>
@@ -10,16 +16,22 @@ struct usp_attn {
     kern_backend_t be;
     comm_t uly, ring;
     struct usp_attn_shape sh;
+    int host_is_device; /* cpu backend: backend buffers are host memory */
     int hl;             /* heads per rank after the all-to-all: heads / ulysses */
     int64_t blk;        /* tokens of a ring block: ulysses · chunk */
     size_t row;         /* floats of one token: heads · head_dim */
+    size_t local;       /* floats of chunk tokens = blk · hl · D */
+    /* host */
     float *pad;         /* [chunk, H, D] padded copy of q, k or v / the output */
-    float *pack;        /* [ulysses][chunk, hl, D] all-to-all send buffer */
+    float *pack;        /* [ulysses][chunk, hl, D] all-to-all buffer */
+    float *recv;        /* [blk, hl, D] all-to-all receive buffer */
+    float *hkv[2];      /* [2][blk, hl, D] ring transfer buffers (not used on cpu) */
+    size_t *counts;     /* [ulysses] */
+    /* backend */
     float *q2;          /* [blk, hl, D] */
     float *kv[2];       /* [2][blk, hl, D]: K then V, double-buffered for the ring */
     float *o, *o2;      /* [blk, hl, D] */
     float *lse, *lse2;  /* [hl, blk] */
-    size_t *counts;     /* [ulysses] */
     double comm_s;
 };
 
@@ -28,6 +40,22 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Backend buffer -> host (a no-op when they are the same memory). */
+static int to_host(struct usp_attn *a, float *host, const float *dev, size_t n, struct df_err *err)
+{
+    if (host == dev || n == 0)
+        return 0;
+    return kern_download(a->be, host, dev, n, err);
+}
+
+static int to_device(struct usp_attn *a, float *dev, const float *host, size_t n,
+                     struct df_err *err)
+{
+    if (host == dev || n == 0)
+        return 0;
+    return kern_upload(a->be, dev, host, n, err);
 }
 
 int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp_attn_shape *sh,
@@ -41,26 +69,31 @@ int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp
     struct usp_attn *a = calloc(1, sizeof(*a));
     DF_FAIL_IF(!a, err, DF_E_NOMEM, "USP attention: out of memory");
     a->be = be, a->uly = uly, a->ring = ring, a->sh = *sh;
+    a->host_is_device = strcmp(kern_backend_name(be), "cpu") == 0 && !sh->stage;
     a->hl = sh->heads / sh->ulysses;
     a->blk = sh->ulysses * sh->chunk;
     a->row = (size_t)sh->heads * sh->head_dim;
-    size_t local = (size_t)sh->chunk * a->row; /* = blk · hl · D */
-    a->pad = malloc(local * sizeof(float));
-    a->pack = malloc(local * sizeof(float));
-    a->q2 = malloc(local * sizeof(float));
-    a->kv[0] = malloc(2 * local * sizeof(float));
-    a->kv[1] = malloc(2 * local * sizeof(float));
-    a->o = malloc(local * sizeof(float));
-    a->o2 = malloc(local * sizeof(float));
-    a->lse = malloc((size_t)a->hl * a->blk * sizeof(float));
-    a->lse2 = malloc((size_t)a->hl * a->blk * sizeof(float));
-    a->counts = malloc((size_t)sh->ulysses * sizeof(size_t));
-    if (!a->pad || !a->pack || !a->q2 || !a->kv[0] || !a->kv[1] || !a->o || !a->o2 || !a->lse ||
-        !a->lse2 || !a->counts) {
+    const size_t local = a->local = (size_t)sh->chunk * a->row;
+    const size_t nlse = (size_t)a->hl * a->blk;
+    int ok = (a->pad = malloc(local * sizeof(float))) && (a->pack = malloc(local * sizeof(float))) &&
+             (a->recv = malloc(local * sizeof(float))) &&
+             (a->counts = malloc((size_t)sh->ulysses * sizeof(size_t)));
+    if (ok && !a->host_is_device)
+        ok = (a->hkv[0] = malloc(2 * local * sizeof(float))) &&
+             (a->hkv[1] = malloc(2 * local * sizeof(float)));
+    int rc = ok ? 0 : df_err_set(err, DF_E_NOMEM, "USP attention: out of memory");
+    if (rc == 0 && (!(a->q2 = kern_alloc(be, local, err)) ||
+                    !(a->kv[0] = kern_alloc(be, 2 * local, err)) ||
+                    !(a->kv[1] = kern_alloc(be, 2 * local, err)) ||
+                    !(a->o = kern_alloc(be, local, err)) || !(a->o2 = kern_alloc(be, local, err)) ||
+                    !(a->lse = kern_alloc(be, nlse, err)) || !(a->lse2 = kern_alloc(be, nlse, err))))
+        rc = DF_E_NOMEM;
+    if (rc < 0) {
         usp_attn_free(a);
-        return df_err_set(err, DF_E_NOMEM, "USP attention: out of memory for %zu-float buffers",
-                          local);
+        return rc;
     }
+    if (a->host_is_device) /* the ring sends straight from the compute buffers */
+        a->hkv[0] = a->kv[0], a->hkv[1] = a->kv[1];
     for (int j = 0; j < sh->ulysses; j++)
         a->counts[j] = local / (size_t)sh->ulysses;
     *out = a;
@@ -73,14 +106,19 @@ void usp_attn_free(struct usp_attn *a)
         return;
     free(a->pad);
     free(a->pack);
-    free(a->q2);
-    free(a->kv[0]);
-    free(a->kv[1]);
-    free(a->o);
-    free(a->o2);
-    free(a->lse);
-    free(a->lse2);
+    free(a->recv);
     free(a->counts);
+    if (!a->host_is_device) {
+        free(a->hkv[0]);
+        free(a->hkv[1]);
+    }
+    kern_release(a->be, a->q2);
+    kern_release(a->be, a->kv[0]);
+    kern_release(a->be, a->kv[1]);
+    kern_release(a->be, a->o);
+    kern_release(a->be, a->o2);
+    kern_release(a->be, a->lse);
+    kern_release(a->be, a->lse2);
     free(a);
 }
 
@@ -89,52 +127,50 @@ double usp_attn_comm_seconds(const struct usp_attn *a)
     return a->comm_s;
 }
 
-/* [s_local, H, D] real rows -> all-to-all -> dst [blk, hl, D] (this rank's
- * ring block, its head slice).  Padding rows are zero. */
+/* x [s_local, H, D] (backend) real rows -> all-to-all -> dst [blk, hl, D]
+ * (backend): this rank's ring block, its head slice.  Padding rows are zero. */
 static int scatter_heads(struct usp_attn *a, const float *x, int64_t s_local, float *dst,
                          struct df_err *err)
 {
     const struct usp_attn_shape *sh = &a->sh;
     const size_t D = (size_t)sh->head_dim, hl = (size_t)a->hl;
-    memcpy(a->pad, x, (size_t)s_local * a->row * sizeof(float));
+    DF_TRY(kern_download(a->be, a->pad, x, (size_t)s_local * a->row, err));
     memset(a->pad + (size_t)s_local * a->row, 0,
            (size_t)(sh->chunk - s_local) * a->row * sizeof(float));
-    if (sh->ulysses == 1) {
-        memcpy(dst, a->pad, (size_t)sh->chunk * a->row * sizeof(float));
-        return 0;
-    }
+    if (sh->ulysses == 1)
+        return kern_upload(a->be, dst, a->pad, a->local, err);
     /* destination j gets every local token's heads [j·hl, (j+1)·hl) */
     for (int j = 0; j < sh->ulysses; j++)
         for (int64_t t = 0; t < sh->chunk; t++)
             memcpy(a->pack + ((size_t)j * sh->chunk + t) * hl * D,
                    a->pad + (size_t)t * a->row + (size_t)j * hl * D, hl * D * sizeof(float));
     double t0 = now_s();
-    int rc = comm_alltoallv(a->uly, a->pack, a->counts, NULL, dst, a->counts, NULL, err);
+    int rc = comm_alltoallv(a->uly, a->pack, a->counts, NULL, a->recv, a->counts, NULL, err);
     a->comm_s += now_s() - t0;
-    return rc;
+    DF_TRY(rc);
+    return kern_upload(a->be, dst, a->recv, a->local, err);
 }
 
-/* The inverse: o [blk, hl, D] -> all-to-all -> out [s_local, H, D]. */
+/* The inverse: o [blk, hl, D] (backend) -> all-to-all -> out [s_local, H, D]
+ * (backend). */
 static int gather_heads(struct usp_attn *a, const float *o, float *out, int64_t s_local,
                         struct df_err *err)
 {
     const struct usp_attn_shape *sh = &a->sh;
     const size_t D = (size_t)sh->head_dim, hl = (size_t)a->hl;
-    if (sh->ulysses == 1) {
-        memcpy(out, o, (size_t)s_local * a->row * sizeof(float));
-        return 0;
-    }
+    if (sh->ulysses == 1)
+        return kern_copy(a->be, out, o, (size_t)s_local * a->row, err);
+    DF_TRY(kern_download(a->be, a->recv, o, a->local, err));
     /* rows [j·chunk, (j+1)·chunk) of o belong to ulysses rank j: already packed */
     double t0 = now_s();
-    int rc = comm_alltoallv(a->uly, o, a->counts, NULL, a->pack, a->counts, NULL, err);
+    int rc = comm_alltoallv(a->uly, a->recv, a->counts, NULL, a->pack, a->counts, NULL, err);
     a->comm_s += now_s() - t0;
-    if (rc < 0)
-        return rc;
+    DF_TRY(rc);
     for (int j = 0; j < sh->ulysses; j++)
         for (int64_t t = 0; t < s_local; t++)
-            memcpy(out + (size_t)t * a->row + (size_t)j * hl * D,
+            memcpy(a->pad + (size_t)t * a->row + (size_t)j * hl * D,
                    a->pack + ((size_t)j * sh->chunk + t) * hl * D, hl * D * sizeof(float));
-    return 0;
+    return kern_upload(a->be, out, a->pad, (size_t)s_local * a->row, err);
 }
 
 /* Real keys of ring block b (tail padding is masked). */
@@ -144,25 +180,35 @@ static int block_valid(const struct usp_attn *a, int b)
     return (int)(v < 0 ? 0 : v > a->blk ? a->blk : v);
 }
 
+/* -INFINITY lse and zero o: "no keys yet", which the merge accepts. */
+static int reset_partial(struct usp_attn *a, struct df_err *err)
+{
+    const size_t nlse = (size_t)a->hl * a->blk;
+    DF_TRY(kern_zero(a->be, a->o, a->local, err));
+    for (size_t i = 0; i < a->local && i < nlse; i++)
+        a->pad[i] = -INFINITY; /* pad is free here and holds >= nlse floats */
+    return kern_upload(a->be, a->lse, a->pad, nlse, err);
+}
+
 static int ring_attention(struct usp_attn *a, struct df_err *err)
 {
     const struct usp_attn_shape *sh = &a->sh;
     const int S = (int)a->blk, hl = a->hl, D = sh->head_dim, r = sh->ring;
-    const size_t n = (size_t)a->blk * hl * D;
+    const size_t n = a->local;
     const float scale = 1.0f / sqrtf((float)D);
     if (r == 1) /* one block: plain attention, no merge */
         return kern_attention(a->be, a->q2, a->kv[0], a->kv[0] + n, a->o, NULL, S, S, hl, D,
                               block_valid(a, sh->ring_idx), scale, err);
-    memset(a->o, 0, n * sizeof(float));
-    for (size_t i = 0; i < (size_t)hl * a->blk; i++)
-        a->lse[i] = -INFINITY;
+    DF_TRY(reset_partial(a, err));
     int cur = 0;
     const int next = (sh->ring_idx + 1) % r, prev = (sh->ring_idx + r - 1) % r;
     for (int s = 0; s < r; s++) {
         comm_req_t req = NULL;
-        if (s < r - 1) /* pass this block on while attending to it */
-            DF_TRY(comm_sendrecv_start(a->ring, a->kv[cur], 2 * n, next, a->kv[1 - cur], 2 * n,
+        if (s < r - 1) { /* pass this block on while attending to it */
+            DF_TRY(to_host(a, a->hkv[cur], a->kv[cur], 2 * n, err));
+            DF_TRY(comm_sendrecv_start(a->ring, a->hkv[cur], 2 * n, next, a->hkv[1 - cur], 2 * n,
                                        prev, &req, err));
+        }
         int b = (sh->ring_idx - s + r) % r, valid = block_valid(a, b);
         int rc = 0;
         if (valid > 0) {
@@ -177,6 +223,8 @@ static int ring_attention(struct usp_attn *a, struct df_err *err)
             a->comm_s += now_s() - t0;
             if (rc == 0)
                 rc = wrc;
+            if (rc == 0)
+                rc = to_device(a, a->kv[1 - cur], a->hkv[1 - cur], 2 * n, err);
         }
         DF_TRY(rc);
         cur = 1 - cur;
@@ -197,10 +245,9 @@ static int usp_attend(void *ctx, kern_backend_t be, int layer, const float *q, c
                "%d x %d",
                layer, (long long)s_local, heads, head_dim, (long long)a->sh.chunk, a->sh.heads,
                a->sh.head_dim);
-    const size_t n = (size_t)a->blk * a->hl * a->sh.head_dim;
     DF_TRY(scatter_heads(a, q, s_local, a->q2, err));
     DF_TRY(scatter_heads(a, k, s_local, a->kv[0], err));
-    DF_TRY(scatter_heads(a, v, s_local, a->kv[0] + n, err));
+    DF_TRY(scatter_heads(a, v, s_local, a->kv[0] + a->local, err));
     DF_TRY(ring_attention(a, err));
     return gather_heads(a, a->o, o, s_local, err);
 }

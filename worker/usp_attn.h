@@ -16,8 +16,10 @@
  * The model calls the hook with its real tokens only (s_local <= chunk); the
  * hook pads to `chunk` so every collective has equal counts.
  *
- * Buffers are host memory: this runs with the CPU backend and the MPI/self
- * comms (the NCCL path needs device-side packing, not written yet).
+ * The attention itself runs on the rank's kern backend (its buffers live
+ * there); the collectives move host memory through the MPI/self comms, so on
+ * a GPU every transfer is staged through the host (correct, not fast: NCCL
+ * with device-side packing is the fast path still to write).
  */
 #ifndef DF_USP_ATTN_H
 #define DF_USP_ATTN_H
@@ -37,6 +39,8 @@ struct usp_attn_shape {
     int64_t chunk;       /* padded tokens per rank */
     int64_t seq_len;     /* real tokens of the sequence */
     int heads, head_dim;
+    int stage;             /* 1: separate host staging buffers even on the cpu backend
+                              (tests run the copies a GPU rank makes) */
 };
 
 /* Make the hook state.  uly/ring are the group comms (not owned; NULL when

@@ -25,15 +25,16 @@ YAML
 "$W" render m.yaml --shot s60 --no-video --latent-out ref60.st 2>/dev/null
 "$W" render m.yaml --shot s48 --no-video --latent-out ref48.st 2>/dev/null
 
-check() { # check SHOT P LAYOUT(or "plan")
+check() { # check SHOT P LAYOUT(or "plan") [EXTRA WORKER ARGS...]
     local shot=$1 p=$2 lay=$3 ref=ref${1#s}.st out=$1-$2-$3.st
-    local extra=()
-    [ "$lay" != plan ] && extra=(--layout "$lay")
+    shift 3
+    local extra=("$@")
+    [ "$lay" != plan ] && extra+=(--layout "$lay")
     "${mpi[@]}" -n "$p" "$W" render m.yaml --shot "$shot" --no-video --latent-out "$out" \
         "${extra[@]}" >log 2>&1 || { tail -20 log; fail "$shot P=$p $lay: render failed"; }
     local d
     d=$("$W" latent-diff "$ref" "$out" --tol 1e-5) || fail "$shot P=$p $lay: $d"
-    echo "ok: $shot P=$p layout $lay: $d ($(grep -o 'layout cfg[^,]*' log | head -1))"
+    echo "ok: $shot P=$p layout $lay ${extra[*]}: $d ($(grep -o 'layout cfg[^,]*' log | head -1))"
 }
 for l in 2x1x1 1x2x1 1x1x2; do check s60 2 $l; done
 for l in 1x1x3; do check s60 3 $l; done
@@ -43,3 +44,5 @@ for l in 2x4x1 2x2x2 1x4x2 1x2x4 1x1x8; do check s60 8 $l; done
 for p in 2 3 4 6 8; do check s60 $p plan; done
 # no guidance: one branch, so no cfg parallelism; the planner picks u/r
 for p in 2 4; do check s48 $p plan; done
+# the host staging a GPU rank does around every transfer (usp_attn.h)
+for l in 1x2x2 2x2x1; do check s60 4 $l --usp-stage; done
