@@ -14,7 +14,8 @@
 /* Backends compiled into this build, in the order kern_backend_create knows them. */
 struct backend_entry {
     const char *name;
-    int (*open)(int n_threads, const struct kern_backend_i **iface, void **ctx, struct df_err *err);
+    int (*open)(int n_threads, int device, const struct kern_backend_i **iface, void **ctx,
+                struct df_err *err);
 };
 
 static const struct backend_entry backends[] = {
@@ -40,6 +41,12 @@ static const struct backend_entry backends[] = {
 
 int kern_backend_create(const char *name, int n_threads, kern_backend_t *out, struct df_err *err)
 {
+    return kern_backend_create_on(name, n_threads, -1, out, err);
+}
+
+int kern_backend_create_on(const char *name, int n_threads, int device, kern_backend_t *out,
+                           struct df_err *err)
+{
     NEED(name != NULL && out != NULL, err, "kern_backend_create: NULL name or out");
     NEED(n_threads >= 0, err, "kern_backend_create: n_threads %d < 0", n_threads);
     *out = NULL;
@@ -56,7 +63,7 @@ int kern_backend_create(const char *name, int n_threads, kern_backend_t *out, st
     struct kern_backend *be = calloc(1, sizeof *be);
     if (be == NULL)
         return df_err_set(err, DF_E_NOMEM, "kern_backend_create: out of memory");
-    int rc = entry->open(n_threads, &be->iface, &be->ctx, err);
+    int rc = entry->open(n_threads, device, &be->iface, &be->ctx, err);
     if (rc < 0) {
         free(be);
         return rc;

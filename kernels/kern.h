@@ -64,6 +64,13 @@ typedef struct kern_backend *kern_backend_t;
  * backend not compiled in, no CUDA device), DF_E_NOMEM. */
 int kern_backend_create(const char *name, int n_threads, kern_backend_t *out, struct df_err *err);
 
+/* The same on a given device: "cuda" makes device % (devices visible) current
+ * first (a rank passes its local rank so ranks sharing a node spread over its
+ * GPUs); -1 keeps the current device; "cpu" ignores it.  Returns as
+ * kern_backend_create, or DF_E_UNSUPPORTED when the device cannot be used. */
+int kern_backend_create_on(const char *name, int n_threads, int device, kern_backend_t *out,
+                           struct df_err *err);
+
 /* Free the backend and its pool/stream/handles.  Accepts NULL.  Buffers and
  * weights must have been released first. */
 void kern_backend_free(kern_backend_t be);

@@ -100,12 +100,12 @@ struct kern_backend {
     void *ctx;                          /* backend state, freed by iface->free */
 };
 
-/* Backend constructors: fill *iface and *ctx.  n_threads as in
- * kern_backend_create().  Return 0 or a negative code. */
-int kern_cpu_open(int n_threads, const struct kern_backend_i **iface, void **ctx,
+/* Backend constructors: fill *iface and *ctx.  n_threads and device as in
+ * kern_backend_create_on().  Return 0 or a negative code. */
+int kern_cpu_open(int n_threads, int device, const struct kern_backend_i **iface, void **ctx,
                   struct df_err *err);
 #ifdef DITFARM_HAVE_CUDA
-int kern_cuda_open(int n_threads, const struct kern_backend_i **iface, void **ctx,
+int kern_cuda_open(int n_threads, int device, const struct kern_backend_i **iface, void **ctx,
                    struct df_err *err);
 #endif
 

@@ -120,33 +120,24 @@ int render_is_root(const struct render *r)
     return r->par.rank == 0;
 }
 
-/* Ranks, layout and this rank's tokens; the USP attention hook when the
- * sequence is split.  A single process is rank 0 of 1 with every token. */
-static int setup_parallel(struct render *r, const struct wan_config *c, struct df_err *err)
+/* Ranks, layout and this rank's tokens, before anything is loaded: the local
+ * rank picks the GPU.  A single process is rank 0 of 1 with every token. */
+static int open_parallel(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
+    const struct model_geom *g = &s->geom;
+    const int64_t row = (int64_t)g->in_channels * g->patch[0] * g->patch[1] * g->patch[2];
+    r->guided = cfg_enabled((float)s->guidance_scale);
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, s, strcmp(r->o->backend, "cpu") != 0,
-                           latent_row_size(&r->dims), r->o->layout[0] ? r->o->layout : NULL, err));
+    DF_TRY(render_par_open(&r->par, s, strcmp(r->o->backend, "cpu") != 0, row,
+                           r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
-    DF_FAIL_IF(l->seq_len != latent_tokens(&r->dims), err, DF_E_INTERNAL,
-               "planner sequence %lld != model tokens %lld", (long long)l->seq_len,
-               (long long)latent_tokens(&r->dims));
     r->tok_begin = r->par.tok_begin;
     r->tok_count = r->par.tok_count;
     r->do_cond = l->cfg == 1 || r->par.cfg_idx == 0;
     r->do_uncond = r->guided && (l->cfg == 1 || r->par.cfg_idx == 1);
-    if (r->par.size > 1) {
+    if (r->par.size > 1)
         df_log_set_rank(r->log, r->par.rank);
-        struct usp_attn_shape ush = {.ulysses = l->ulysses, .ring = l->ring,
-                                     .uly_idx = r->par.uly_idx, .ring_idx = r->par.ring_idx,
-                                     .chunk = l->chunk, .seq_len = l->seq_len,
-                                     .heads = c->num_heads, .head_dim = c->head_dim,
-                                     .stage = r->o->usp_stage};
-        DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
-        struct wan_attn_hook hook = usp_attn_hook(r->usp);
-        wan_model_set_attn_hook(r->dit, &hook);
-    }
     char desc[256];
     layout_describe(l, desc, sizeof(desc));
     if (render_is_root(r))
@@ -159,10 +150,36 @@ static int setup_parallel(struct render *r, const struct wan_config *c, struct d
     return 0;
 }
 
+/* The USP attention hook when the sequence is split over ranks; checks the
+ * loaded model agrees with the geometry the layout was planned from. */
+static int setup_attention(struct render *r, const struct wan_config *c, struct df_err *err)
+{
+    const struct layout *l = &r->par.lay;
+    DF_FAIL_IF(l->seq_len != latent_tokens(&r->dims) || r->par.row != latent_row_size(&r->dims),
+               err, DF_E_INVAL,
+               "model folder %s disagrees with its geometry '%s': %lld tokens x %lld per token "
+               "planned, the weights give %lld x %lld",
+               r->model_dir, r->shot->geom.name, (long long)l->seq_len, (long long)r->par.row,
+               (long long)latent_tokens(&r->dims), (long long)latent_row_size(&r->dims));
+    if (r->par.size == 1)
+        return 0;
+    struct usp_attn_shape ush = {.ulysses = l->ulysses, .ring = l->ring,
+                                 .uly_idx = r->par.uly_idx, .ring_idx = r->par.ring_idx,
+                                 .chunk = l->chunk, .seq_len = l->seq_len,
+                                 .heads = c->num_heads, .head_dim = c->head_dim,
+                                 .stage = r->o->usp_stage};
+    DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
+    struct wan_attn_hook hook = usp_attn_hook(r->usp);
+    wan_model_set_attn_hook(r->dit, &hook);
+    return 0;
+}
+
 static int setup_model(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
-    DF_TRY(kern_backend_create(r->o->backend, r->o->threads, &r->be, err));
+    /* the local rank picks the GPU: ranks sharing a node spread over its devices */
+    DF_TRY(kern_backend_create_on(r->o->backend, r->o->threads, r->par.boot.info.local_rank,
+                                  &r->be, err));
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
     double t0 = render_now();
@@ -186,8 +203,7 @@ static int setup_model(struct render *r, struct df_err *err)
     r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
     r->text_dim = c->text_dim;
     r->latent_n = (size_t)r->dims.C * r->dims.T * r->dims.H * r->dims.W;
-    r->guided = cfg_enabled((float)s->guidance_scale);
-    DF_TRY(setup_parallel(r, c, err));
+    DF_TRY(setup_attention(r, c, err));
     r->shard_n = (size_t)(r->tok_count * latent_row_size(&r->dims));
     r->shape = (struct wan_shape){.frames = r->dims.T, .height = r->dims.H, .width = r->dims.W,
                                   .text_len = r->text_len, .tok_begin = r->tok_begin,
@@ -412,6 +428,8 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
     struct render r = {.o = o, .log = log, .started = time(NULL)};
     double t0 = render_now();
     int rc = load_shot(&r, err);
+    if (rc == 0)
+        rc = open_parallel(&r, err);
     if (rc == 0)
         rc = setup_model(&r, err);
     r.t_load = render_now() - t0;

@@ -128,9 +128,10 @@ static const struct kern_backend_i cpu_iface = {
     .copy_2d = conv_cpu_copy_2d,
 };
 
-int kern_cpu_open(int n_threads, const struct kern_backend_i **iface, void **out,
+int kern_cpu_open(int n_threads, int device, const struct kern_backend_i **iface, void **out,
                   struct df_err *err)
 {
+    (void)device; /* one host */
     if (n_threads <= 0) {
         long online = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = online > 0 ? (int)online : 1;

@@ -201,7 +201,7 @@ static const struct kern_backend_i cuda_iface = {
     .copy_2d = conv_cuda_copy_2d,
 };
 
-int kern_cuda_open(int n_threads, const struct kern_backend_i **iface, void **out,
+int kern_cuda_open(int n_threads, int device, const struct kern_backend_i **iface, void **out,
                    struct df_err *err)
 {
     int n = 0;
@@ -211,6 +211,12 @@ int kern_cuda_open(int n_threads, const struct kern_backend_i **iface, void **ou
         cudaGetLastError();
         return df_err_set(err, DF_E_UNSUPPORTED, "cuda backend: no CUDA device available (%s)",
                           why);
+    }
+    /* ranks sharing a node take devices round-robin by their local rank */
+    if (device >= 0 && cudaSetDevice(device % n) != cudaSuccess) {
+        cudaGetLastError();
+        return df_err_set(err, DF_E_UNSUPPORTED, "cuda backend: cannot use device %d of %d",
+                          device % n, n);
     }
     struct cuda_ctx *ctx = calloc(1, sizeof *ctx);
     if (ctx == NULL)
