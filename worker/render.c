@@ -376,12 +376,14 @@ static int denoise(struct render *r, struct df_err *err)
         if (due)
             DF_TRY(render_ckpt_save(r, i + 1, err));
         if (stop) {
+            DF_TRY(render_ckpt_flush(r, err)); /* durable before we exit 3 */
             if (render_is_root(r))
                 DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
                         s->id, i + 1, steps);
             return RENDER_CHECKPOINTED;
         }
     }
+    DF_TRY(render_ckpt_flush(r, err));
     r->t_denoise = render_now() - t_start;
     if (r->usp && render_is_root(r) && r->t_denoise > 0)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
@@ -402,6 +404,7 @@ static int write_latent(struct render *r, const char *path, struct df_err *err)
 
 static void render_cleanup(struct render *r)
 {
+    render_ckpt_abandon(r);
     sampler_free(r->smp);
     free(r->all_rows);
     free(r->res_all);

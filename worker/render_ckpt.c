@@ -113,7 +113,81 @@ static int get_cache(struct render *r, ckpt_reader_t *rd, int next, struct df_er
     return 0;
 }
 
-/* Rank 0 writes; every rank gathers.  All ranks learn whether it worked. */
+static void *commit_main(void *arg)
+{
+    struct render_commit *c = arg;
+    c->rc = ckpt_writer_commit(c->w, c->dir, &c->info, &c->err);
+    return NULL;
+}
+
+/* Hand an encoded checkpoint to a helper thread (rank 0); the writer's data
+ * is already encoded, so the ranks' buffers are free.  When no thread can be
+ * started, commit here. */
+static void start_commit(struct render *r, ckpt_writer_t *w, int step)
+{
+    struct render_commit *c = &r->commit;
+    c->w = w;
+    c->dir = r->o->ckpt_dir;
+    c->step = step;
+    c->rc = 0;
+    df_err_clear(&c->err);
+    if (pthread_create(&c->thread, NULL, commit_main, c) == 0) {
+        c->running = 1;
+        return;
+    }
+    commit_main(c);
+    c->running = 2; /* done already: the flush only reports */
+}
+
+/* Join rank 0's commit thread; returns its result (0 when none). */
+static int join_commit(struct render *r)
+{
+    struct render_commit *c = &r->commit;
+    if (!c->running)
+        return 0;
+    if (c->running == 1)
+        pthread_join(c->thread, NULL);
+    c->running = 0;
+    ckpt_writer_free(c->w);
+    c->w = NULL;
+    return c->rc;
+}
+
+int render_ckpt_flush(struct render *r, struct df_err *err)
+{
+    if (!r->o->ckpt_dir)
+        return 0;
+    struct render_commit *c = &r->commit;
+    int had = c->running != 0;
+    int rc = join_commit(r);
+    if (render_is_root(r) && had && rc == 0)
+        DF_INFO(r->log,
+                "shot %s: checkpoint at step %d durable: %s (%.2f MB, %.1fx smaller; write %.2f s, "
+                "sync %.2f s, off the ranks' path)",
+                r->shot->id, c->step, c->info.path, c->info.file_bytes / 1e6,
+                c->info.file_bytes ? (double)c->info.raw_bytes / c->info.file_bytes : 0.0,
+                c->info.write_s, c->info.sync_s);
+    int any = r->par.size > 1 ? render_par_any(&r->par, rc < 0, err) : rc < 0;
+    if (any < 0)
+        return any;
+    if (!any)
+        return 0;
+    if (rc < 0) {
+        *err = c->err;
+        df_err_prefix(err, "checkpoint at step %d", c->step);
+        return rc;
+    }
+    return df_err_set(err, DF_E_IO, "rank 0 could not make its checkpoint durable");
+}
+
+void render_ckpt_abandon(struct render *r)
+{
+    join_commit(r);
+}
+
+/* Rank 0 encodes; every rank gathers.  The file is made durable on a helper
+ * thread; render_ckpt_flush() reports it (before the next checkpoint, before
+ * stopping, at the end of the loop). */
 int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
 {
     const struct shot *s = r->shot;
@@ -127,6 +201,9 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     struct ckpt_write_opts wo;
     ckpt_write_opts_init(&wo);
     wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
+    /* one checkpoint in flight at a time: the previous one is durable first */
+    DF_TRY(render_ckpt_flush(r, err));
+    double t_start = render_now();
     ckpt_writer_t *w = NULL;
     struct df_err werr = {0}; /* rank 0's writer trouble; collectives keep going */
     int wrc = render_is_root(r) ? ckpt_writer_create(&meta, &wo, &w, &werr) : 0;
@@ -144,30 +221,30 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     }
     if (rc == 0)
         rc = put_cache(r, wrc == 0 ? w : NULL, next_step, &werr);
-    struct ckpt_commit_info info;
-    if (rc == 0 && w && wrc == 0)
-        wrc = ckpt_writer_commit(w, r->o->ckpt_dir, &info, &werr);
-    ckpt_writer_free(w);
+    double t_encoded = render_now() - t_start;
     if (rc == 0) {
+        /* every rank learns whether rank 0 could encode before the I/O starts */
         int any = render_par_any(&r->par, wrc < 0 || (w == NULL && render_is_root(r)), err);
         if (any < 0)
-            return any;
-        if (any)
+            rc = any;
+        else if (any)
             rc = render_is_root(r) ? (wrc < 0 ? wrc : DF_E_INTERNAL)
-                            : df_err_set(&werr, DF_E_IO, "rank 0 could not write it");
+                                   : df_err_set(&werr, DF_E_IO, "rank 0 could not write it");
     }
     if (rc < 0) {
-        *err = werr;
+        ckpt_writer_free(w);
+        if (rc != DF_E_COMM && rc != DF_E_TIMEOUT)
+            *err = werr;
         df_err_prefix(err, "checkpoint at step %d", next_step);
         return rc;
     }
+    if (w)
+        start_commit(r, w, next_step);
     if (render_is_root(r))
         DF_INFO(r->log,
-                "shot %s: checkpoint at step %d/%d: %s (%.2f MB, %.1fx smaller; encode %.2f s, "
-                "write %.2f s, sync %.2f s)",
-                s->id, next_step, s->steps, info.path, info.file_bytes / 1e6,
-                info.file_bytes ? (double)info.raw_bytes / info.file_bytes : 0.0, info.encode_s,
-                info.write_s, info.sync_s);
+                "shot %s: checkpoint at step %d/%d: encoded in %.2f s (the ranks' stall); "
+                "writing it in the background",
+                s->id, next_step, s->steps, t_encoded);
     r->t_last_ckpt = render_now();
     return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef DF_RENDER_INT_H
 #define DF_RENDER_INT_H
 
+#include "ckpt.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "manifest.h"
@@ -17,8 +18,22 @@
 #include "wan_model.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
+
+/* A checkpoint rank 0 has encoded and is making durable on a helper thread
+ * (write, fsync, rename, fsync dir, prune) while the ranks compute on. */
+struct render_commit {
+    pthread_t thread;
+    int running;                  /* 1 between the thread's start and its join */
+    ckpt_writer_t *w;             /* owned until joined */
+    const char *dir;
+    int step;
+    int rc;                       /* the commit's result, valid after the join */
+    struct ckpt_commit_info info;
+    struct df_err err;
+};
 
 struct render {
     const struct render_opts *o;
@@ -57,6 +72,7 @@ struct render {
     struct stepcache_mask mask;       /* the step-cache plan, the same on every rank */
     stepcache_t *sc;                  /* this rank's residuals and counters */
     float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */
+    struct render_commit commit;      /* rank 0's checkpoint being written */
 };
 
 
@@ -75,6 +91,11 @@ int render_gather_canonical(struct render *r, const float *rows, float *canon,
 int render_ckpt_save(struct render *r, int next_step, struct df_err *err);
 int render_ckpt_resume(struct render *r, struct df_err *err);
 int render_ckpt_due(struct render *r, int done, struct df_err *err);
+/* Wait for rank 0's checkpoint still being written, and let every rank learn
+ * whether it became durable (collective).  Returns 0 or the commit's error. */
+int render_ckpt_flush(struct render *r, struct df_err *err);
+/* Join a pending commit without reporting (error paths, clean-up). */
+void render_ckpt_abandon(struct render *r);
 
 /* render_video.c: decode (tiled over every rank), encode and write the
  * sidecar on rank 0; out_path gets the video's path.  Collective. */
