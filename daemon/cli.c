@@ -48,10 +48,15 @@ void cli_print_help(FILE *out)
             "clusters\n\n"
             "usage: ditfarm [--help] [--version] COMMAND [ARGS]\n\ncommands:\n",
             DITFARM_VERSION);
+    int width = 0;
     for (const struct cli_cmd *c = cli_commands; c->name; c++) {
-        char head[64];
+        int n = (int)(strlen(c->name) + 1 + strlen(c->args));
+        width = n > width ? n : width;
+    }
+    for (const struct cli_cmd *c = cli_commands; c->name; c++) {
+        char head[128];
         snprintf(head, sizeof(head), "%s %s", c->name, c->args);
-        fprintf(out, "  %-34s %s\n", head, c->summary);
+        fprintf(out, "  %-*s  %s\n", width, head, c->summary);
     }
     fprintf(out, "\n`ditfarm COMMAND --help` describes one command.  "
                  "DITFARM_LOG=debug|info|warn|error sets the log level.\n");
