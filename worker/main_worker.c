@@ -50,7 +50,7 @@ static const struct worker_cmd k_cmds[] = {
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
     {"latent-diff", "(test) relative L2 distance of two latent files", cmd_latent_diff},
-    {"make-tiny", "write the demo model's synthetic transformer weights", cmd_make_tiny},
+    {"make-tiny", "write the demo model's synthetic weights (transformer and VAE)", cmd_make_tiny},
     {"render", "render one shot of a manifest on this rank", run_render},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
