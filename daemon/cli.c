@@ -1,7 +1,10 @@
 /* cli.c -- the subcommand table and help text of `ditfarm` (see cli.h). */
 #include "cli.h"
 #include "df_version.h"
+#include "manifest.h"
+#include "paths.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,4 +74,28 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\n(try `ditfarm%s%s --help`)\n", cmd ? " " : "", cmd ? cmd : "");
     return CLI_EXIT_USAGE;
+}
+
+int cli_load_manifest(const char *cmd, const char *path, const char *configs_opt,
+                      char *configs_out, size_t cap, struct manifest **out)
+{
+    char configs[PATH_MAX];
+    struct df_err err = {0};
+    struct diag_list dl = {0};
+    *out = NULL;
+    int rc = paths_configs_dir(configs_opt, configs, sizeof(configs), &err);
+    if (rc == 0)
+        rc = manifest_load(path, configs, out, &dl, &err);
+    if (rc < 0) {
+        for (size_t i = 0; i < dl.count; i++) {
+            char line[DIAG_LINE_CAP];
+            diag_format(&dl.items[i], line, sizeof(line));
+            fprintf(stderr, "%s\n", line);
+        }
+        fprintf(stderr, "ditfarm %s: %s\n", cmd, err.msg);
+    } else if (configs_out) {
+        snprintf(configs_out, cap, "%s", configs);
+    }
+    diag_list_clear(&dl);
+    return rc < 0 ? -1 : 0;
 }

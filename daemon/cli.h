@@ -13,6 +13,9 @@
 
 #include "log.h"
 
+#include <stddef.h>
+#include <stdio.h>
+
 enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAIL = 1,
@@ -38,6 +41,16 @@ extern const struct cli_cmd cli_commands[];
 
 const struct cli_cmd *cli_find(const char *name);
 void cli_print_help(FILE *out);
+
+struct manifest;
+
+/* Resolve the configs directory (configs_opt, or paths_configs_dir's search),
+ * optionally copied to configs_out[cap], and load the manifest at `path`.  On
+ * failure every diagnostic goes to stderr, one per line, then
+ * "ditfarm <cmd>: <summary>", and the result is -1; else 0 and *out (free
+ * with manifest_free). */
+int cli_load_manifest(const char *cmd, const char *path, const char *configs_opt,
+                      char *configs_out, size_t cap, struct manifest **out);
 
 /* Report a usage error for `cmd` and return CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -157,22 +157,10 @@ int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
         return cli_usage_error("render", "expected one MANIFEST argument");
     rc.manifest = argv[optind];
 
-    char configs[PATH_MAX];
     struct df_err err = {0};
-    struct diag_list dl = {0};
     struct manifest *m = NULL;
-    if (paths_configs_dir(rc.configs, configs, sizeof(configs), &err) < 0 ||
-        manifest_load(rc.manifest, configs, &m, &dl, &err) < 0) {
-        for (size_t i = 0; i < dl.count; i++) {
-            char line[DIAG_LINE_CAP];
-            diag_format(&dl.items[i], line, sizeof(line));
-            fprintf(stderr, "%s\n", line);
-        }
-        fprintf(stderr, "ditfarm render: %s\n", err.msg);
-        diag_list_clear(&dl);
+    if (cli_load_manifest("render", rc.manifest, rc.configs, NULL, 0, &m) < 0)
         return CLI_EXIT_FAIL;
-    }
-    diag_list_clear(&dl);
     const char *env_worker = getenv("DITFARM_WORKER");
     jobspec_find_worker(env_worker && *env_worker ? env_worker : NULL, rc.worker,
                         sizeof(rc.worker));

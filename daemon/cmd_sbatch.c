@@ -297,22 +297,11 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     if (prc)
         return prc == 1 ? CLI_EXIT_OK : prc;
 
-    char configs[PATH_MAX], worker[PATH_MAX];
+    char worker[PATH_MAX];
     struct df_err err = {0};
-    struct diag_list dl = {0};
     struct manifest *m = NULL;
-    if (paths_configs_dir(o.configs, configs, sizeof(configs), &err) < 0 ||
-        manifest_load(o.manifest, configs, &m, &dl, &err) < 0) {
-        for (size_t i = 0; i < dl.count; i++) {
-            char line[DIAG_LINE_CAP];
-            diag_format(&dl.items[i], line, sizeof(line));
-            fprintf(stderr, "%s\n", line);
-        }
-        fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
-        diag_list_clear(&dl);
+    if (cli_load_manifest("sbatch", o.manifest, o.configs, NULL, 0, &m) < 0)
         return CLI_EXIT_FAIL;
-    }
-    diag_list_clear(&dl);
     jobspec_find_worker(o.worker, worker, sizeof(worker));
     o.js.worker = worker;
 

@@ -163,22 +163,16 @@ int cmd_submit(int argc, char **argv, const struct cli_ctx *ctx)
         return prc == 1 ? CLI_EXIT_OK : prc;
     char configs[PATH_MAX], configs_abs[PATH_MAX], worker[PATH_MAX], dir[PATH_MAX];
     struct df_err err = {0};
-    struct diag_list dl = {0};
     struct manifest *m = NULL;
     int rc = CLI_EXIT_FAIL;
     char *reply = NULL, *text = NULL;
     cJSON *req = NULL, *rep = NULL;
-    if (ctl_state_dir(a.state_dir, dir, sizeof(dir), &err) < 0 ||
-        paths_configs_dir(a.configs, configs, sizeof(configs), &err) < 0 ||
-        manifest_load(a.manifest, configs, &m, &dl, &err) < 0) {
-        for (size_t i = 0; i < dl.count; i++) {
-            char line[DIAG_LINE_CAP];
-            diag_format(&dl.items[i], line, sizeof(line));
-            fprintf(stderr, "%s\n", line);
-        }
+    if (ctl_state_dir(a.state_dir, dir, sizeof(dir), &err) < 0) {
         fprintf(stderr, "ditfarm submit: %s\n", err.msg);
         goto done;
     }
+    if (cli_load_manifest("submit", a.manifest, a.configs, configs, sizeof(configs), &m) < 0)
+        goto done;
     /* a layout the planner refuses would only fail later, in the daemon */
     for (size_t i = 0; i < m->n_shots; i++) {
         struct layout lay;
@@ -226,6 +220,5 @@ done:
     free(text);
     free(reply);
     manifest_free(m);
-    diag_list_clear(&dl);
     return rc;
 }
