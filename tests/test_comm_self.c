@@ -1,4 +1,4 @@
-/* test_comm_self.c -- worker/comm.c front end and the self backend (one rank):
+/* test_comm_self.c -- worker/comm/comm.c front end and the self backend (one rank):
  * every op, the layout groups, argument checks, names and options.  The MPI
  * backend runs on real ranks in tests/integration/comm_mpirun.sh and
  * comm_slurm.sh. */

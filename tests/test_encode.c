@@ -1,5 +1,5 @@
 /*
- * test_encode.c -- worker/encode.c: every codec round trip (encode the moving
+ * test_encode.c -- worker/media/encode.c: every codec round trip (encode the moving
  * pattern, decode it back with libavcodec, compare with the input RGB by PSNR),
  * audio muxing (AAC and copy, cut to the video length), metadata, fps, and the
  * bad inputs (exact messages, nothing left under the final name).

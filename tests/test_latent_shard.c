@@ -1,4 +1,4 @@
-/* test_latent_shard.c -- worker/latent_shard.c and worker/text_embed.c. */
+/* test_latent_shard.c -- worker/render/latent_shard.c and worker/model/text_embed.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_safetensors.c -- worker/safetensors.c: header validation, bad files,
+/* test_safetensors.c -- worker/model/safetensors.c: header validation, bad files,
  * shards, dtype conversion, lookups and the writer. */
 #include <setjmp.h>
 #include <stdarg.h>

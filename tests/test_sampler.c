@@ -1,4 +1,4 @@
-/* test_sampler.c -- worker/sampler*.c and worker/cfg.c: trajectories against
+/* test_sampler.c -- worker/sampler/ (samplers and cfg.c): trajectories against
  * diffusers (tests/data/sampler, made by tests/fixtures/make_sampler_fixtures.py),
  * shard independence, checkpoint state (same and different sharding), and
  * the errors. */

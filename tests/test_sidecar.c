@@ -1,4 +1,4 @@
-/* test_sidecar.c -- worker/sidecar.c: JSON content, checksums (file and PNG
+/* test_sidecar.c -- worker/render/sidecar.c: JSON content, checksums (file and PNG
  * directory), exact 64-bit seeds, atomic write and its failures. */
 #include <setjmp.h>
 #include <stdarg.h>

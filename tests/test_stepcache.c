@@ -1,4 +1,4 @@
-/* test_stepcache.c -- step caching (worker/stepcache.h): check values from
+/* test_stepcache.c -- step caching (worker/cache/stepcache.h): check values from
  * design/prompttea.md, the shipped PromptTea references, refusal of tables
  * used outside their setup, mask bytes, the fits, and cached vs uncached
  * denoising on the tiny model (error bound, resume, rank independence). */

@@ -1,4 +1,4 @@
-/* test_vae.c -- worker/vae_*.c: the Wan VAE decoder against diffusers fixtures
+/* test_vae.c -- worker/vae/: the Wan VAE decoder against diffusers fixtures
  * (tests/fixtures/make_vae_fixtures.py), plus bad-input checks. */
 #include <setjmp.h>
 #include <stdarg.h>

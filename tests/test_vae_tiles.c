@@ -1,4 +1,4 @@
-/* test_vae_tiles.c -- worker/vae_tiles.c: the tile plan, and the tiled decode
+/* test_vae_tiles.c -- worker/vae/vae_tiles.c: the tile plan, and the tiled decode
  * on one rank against diffusers' tiled_decode (fixture `tiled` from
  * tests/fixtures/make_vae_fixtures.py, on config c's VAE).  Several ranks
  * are checked under mpirun by tests/integration/vae_tiles_mpirun.sh. */

@@ -1,4 +1,4 @@
-/* test_wan_model.c -- worker/wan_model.c against diffusers' WanTransformer3DModel.
+/* test_wan_model.c -- worker/model/wan/wan_model.c against diffusers' WanTransformer3DModel.
  *
  * Fixtures (tests/data/wan/<cfg>/, made by tests/fixtures/make_wan_fixtures.py)
  * hold a diffusers model folder, the inputs and the expected output of one

@@ -1,6 +1,6 @@
 /*
  * fuzz_sampler_state.c -- libFuzzer target for the sampler state blob reader
- * (sampler_state_load in worker/sampler_state.c).
+ * (sampler_state_load in worker/sampler/sampler_state.c).
  *
  * Byte 0 picks the sampler (kind, order, steps, shard); the rest is the blob.
  * Random bytes would stop at the config comparison, so when byte 1 is odd the

@@ -1,6 +1,6 @@
 /*
  * fuzz_stepcache.c -- libFuzzer target for the step cache's two readers
- * (worker/stepcache.h): an input starting with the mask magic "DFSM" goes to
+ * (worker/cache/stepcache.h): an input starting with the mask magic "DFSM" goes to
  * stepcache_mask_load (checkpoint section, broadcast bytes), anything else to
  * stepcache_calib_parse (calibration JSON).  What loads is then used: the
  * mask is described, counted, turned into sidecar JSON and saved again; the

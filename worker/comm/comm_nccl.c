@@ -1,5 +1,5 @@
 /* comm_nccl.c -- the NCCL backend (device memory; GPU runs).  Compiled only
- * with DITFARM_HAVE_CUDA: worker/CMakeLists.txt globs every .c file of worker/, so the
+ * with DITFARM_HAVE_CUDA: worker/comm/CMakeLists.txt globs every .c file of comm/, so the
  * whole body is guarded.
  *
  * Bootstrap (slurm-notes.md): rank 0 of each new communicator calls
