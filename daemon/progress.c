@@ -38,11 +38,13 @@ void progress_read(const char *job_dir, const char *output, struct progress *p)
 {
     memset(p, 0, sizeof(*p));
     p->cache_hit = -1;
+    p->seconds_per_step = -1;
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/%s", job_dir, PROGRESS_FILE_NAME);
     struct progress_file pf;
     if (progress_file_read(path, &pf, NULL) == 0) {
         p->step = pf.step, p->steps = pf.steps;
+        p->seconds_per_step = pf.seconds_per_step;
         if (pf.eta_s >= 0)
             progress_file_fmt_duration(pf.eta_s, p->eta, sizeof(p->eta));
         p->cache_hit = progress_file_hit_rate(&pf);

@@ -14,6 +14,7 @@
 
 struct progress {
     int step, steps;      /* steps done of steps; 0/0 when unknown */
+    double seconds_per_step; /* mean step time; < 0 when unknown */
     char eta[32];         /* "1m05s", "" when unknown */
     double cache_hit;     /* skipped / (computed + skipped) passes; < 0 when unknown */
     int last_ckpt_step;   /* steps in the newest durable checkpoint, 0: none */
