@@ -1,9 +1,9 @@
 /*
  * cmd_status.c -- `ditfarm status [--json] [--watch [SECONDS]]`: every shot
- * ditfarmd knows, with its state, Slurm job id, progress (the last "step i/N"
- * of its log), ETA and step-cache hit rate; --json prints the daemon's answer
- * as is (docs/daemon.md); --watch redraws the table every SECONDS (2) until
- * interrupted (--count N stops after N tables, for scripts and tests).
+ * ditfarmd knows, with its state, Slurm job id, progress (the worker's
+ * progress.json), ETA and step-cache hit rate; --json prints the daemon's
+ * answer as is (docs/daemon.md); --watch redraws the table every SECONDS (2)
+ * until interrupted (--count N stops after N tables, for scripts and tests).
  */
 #include "cli.h"
 #include "ctl.h"
