@@ -194,6 +194,7 @@ struct tokenizer {
     size_t n_pretok;
     struct added_token *added;
     size_t n_added;
+    uint8_t added_first[2][256]; /* [normalized][byte]: some added token starts with it */
     int64_t *tmpl_pre, *tmpl_post; /* ids the template puts around $A */
     size_t n_tmpl_pre, n_tmpl_post;
     int64_t pad_id;          /* -1 when none */
