@@ -202,6 +202,21 @@ static int compare(const struct opts *o, const struct batch *b, struct df_err *e
                 double w = want[(real ? (size_t)(r + i) : (size_t)p * b->max_len + i) * b->d + j];
                 num += (g - w) * (g - w), den += w * w;
             }
+    const struct safetensors_tensor *ti = safetensors_find(st, "input_ids");
+    if (rc == 0 && ti && ti->dtype == SAFETENSORS_DTYPE_I64 &&
+        ti->numel == (int64_t)b->n * b->max_len) {
+        size_t diff = 0, first = 0;
+        for (size_t i = (size_t)ti->numel; i-- > 0;) {
+            int64_t w;
+            memcpy(&w, (const char *)ti->data + i * sizeof w, sizeof w);
+            if (w != b->ids[i])
+                diff++, first = i;
+        }
+        printf("input_ids vs %s: %s\n", o->expected, diff ? "DIFFER" : "identical");
+        if (diff)
+            rc = df_err_set(err, DF_E_RANGE, "%zu token ids differ, the first at prompt %zu, index %zu",
+                            diff, first / b->max_len + 1, first % b->max_len);
+    }
     if (rc == 0) {
         double rel = sqrt(num / (den > 0 ? den : 1));
         printf("relative L2 vs %s: %.3e (tolerance %.1e): %s\n", o->expected, rel, o->tol,
