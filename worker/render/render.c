@@ -31,7 +31,7 @@
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
-#include "text_embed.h"
+#include "render_text.h"
 #include "usp_attn.h"
 #include "wan_model.h"
 
@@ -94,24 +94,6 @@ static int load_shot(struct render *r, struct df_err *err)
                "folder; point `model:` at a diffusers model folder",
                r->shot->file, r->shot->line, r->shot->col, r->shot->id, r->shot->model);
     snprintf(r->model_dir, sizeof(r->model_dir), "%s", r->shot->geom.path);
-    return 0;
-}
-
-static int load_text(struct render *r, const char *embeds, const char *text, float *out,
-                     int *n_rows, const char *which, struct df_err *err)
-{
-    int n = 0;
-    if (embeds) {
-        DF_TRY(text_embed_load(embeds, r->text_len, r->text_dim, out, &n, err));
-        DF_DEBUG(r->log, "%s prompt: %d embedding rows from %s", which, n, embeds);
-    } else {
-        /* no text encoder in ditfarm yet: see text_embed.h */
-        text_embed_derive(text ? text : "", r->text_len, r->text_dim, out, &n);
-        DF_DEBUG(r->log, "%s prompt: %d rows derived from the text (no text encoder here)",
-                 which, n);
-    }
-    if (n_rows)
-        *n_rows = n;
     return 0;
 }
 
@@ -210,16 +192,7 @@ static int setup_model(struct render *r, struct df_err *err)
                                   .tok_count = r->tok_count};
     DF_TRY(wan_model_reserve(r->dit, &r->shape, err));
 
-    DF_FAIL_IF(!(r->text_cond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)), err,
-               DF_E_NOMEM, "%s", err ? err->msg : "");
-    DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, &r->n_text_cond, "positive",
-                     err));
-    if (r->guided) {
-        if (!(r->text_uncond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)))
-            return DF_E_NOMEM;
-        DF_TRY(load_text(r, s->negative_prompt_embeds, s->negative_prompt, r->text_uncond,
-                         NULL, "negative", err));
-    }
+    DF_TRY(render_text_setup(r, err));
     return 0;
 }
 
