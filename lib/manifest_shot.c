@@ -31,10 +31,6 @@ static const char *const k_output_keys[] = {"path", "codec", "crf", "bitrate", "
 static const char *const k_res_keys[] = {"max_gpus", "time_limit", "partition", "account", "qos",
                                          NULL};
 
-static const char *const k_sampler_names[] = {"euler", "unipc", NULL};
-static const char *const k_policy_names[] = {"off", "teacache", "prompttea", NULL};
-static const char *const k_mode_names[] = {"e", "e0", NULL};
-static const char *const k_codec_names[] = {"h264", "hevc", "prores", "ffv1", "png", NULL};
 /* Common other spellings: (alias, name) pairs, for "did you mean". */
 static const char *const k_codec_aliases[] = {
     "h265", "hevc", "x265", "hevc", "h.265", "hevc", "libx265", "hevc", "avc", "h264",
@@ -253,16 +249,16 @@ static void read_cache(const struct ynode *shot, struct shot_cache *c, struct di
         kv[1] = n;
         wrap.items = (struct ynode **)kv;
         wrap.n = 1;
-        if (get_choice(&wrap, "policy", "cache policy", k_policy_names, NULL, 0, &v, dl) == 0)
+        if (get_choice(&wrap, "policy", "cache policy", cache_policy_names, NULL, 0, &v, dl) == 0)
             c->policy = (enum cache_policy)v;
         return;
     }
     if (ynode_expect(n, YNODE_KIND_MAP, dl) < 0)
         return;
     check_keys(n, k_cache_keys, dl);
-    if (get_choice(n, "policy", "cache policy", k_policy_names, NULL, 0, &v, dl) == 0)
+    if (get_choice(n, "policy", "cache policy", cache_policy_names, NULL, 0, &v, dl) == 0)
         c->policy = (enum cache_policy)v;
-    if (get_choice(n, "mode", "cache mode", k_mode_names, NULL, CACHE_MODE_E0, &v, dl) == 0)
+    if (get_choice(n, "mode", "cache mode", cache_mode_names, NULL, CACHE_MODE_E0, &v, dl) == 0)
         c->mode = (enum cache_mode)v;
     get_double(n, "threshold", 0.0, 10.0, c->threshold, &c->threshold, dl);
     get_double(n, "thresh_lo", 0.0, 10.0, c->thresh_lo, &c->thresh_lo, dl);
@@ -493,7 +489,7 @@ static int read_output(const struct ynode *shot, struct shot_output *o, struct d
     if (n)
         check_keys(n, k_output_keys, dl);
     int v;
-    if (get_choice(n, "codec", "codec", k_codec_names, k_codec_aliases, CODEC_H264, &v, dl) == 0)
+    if (get_choice(n, "codec", "codec", codec_names, k_codec_aliases, CODEC_H264, &v, dl) == 0)
         o->codec = (enum codec)v;
     int lossy = o->codec == CODEC_H264 || o->codec == CODEC_HEVC;
     const struct ynode *crf = val(n, "crf"), *br = val(n, "bitrate");
@@ -651,7 +647,7 @@ static void check_folder(const struct ynode *shot, struct shot *s, struct diag_l
         ynode_diag(at ? at : shot, dl, "%s", e.msg);
         return;
     }
-    int guided = s->guidance_scale > 1.0; /* diffusers: do_classifier_free_guidance */
+    int guided = shot_guided(s);
     int text = (s->prompt && !s->prompt_embeds) || (guided && !s->negative_prompt_embeds);
     if (text && !(f.has_text_encoder && f.has_tokenizer) && !model_folder_is_demo(s->model)) {
         at = val(shot, s->prompt && !s->prompt_embeds ? "prompt" : "guidance_scale");
@@ -663,7 +659,7 @@ static void check_folder(const struct ynode *shot, struct shot *s, struct diag_l
                    guided ? " and negative_prompt_embeds: files" : " a file");
     }
     if (f.sched.sampler && !val(shot, "sampler"))
-        s->sampler = strcmp(f.sched.sampler, "euler") == 0 ? SAMPLER_EULER : SAMPLER_UNIPC;
+        s->sampler = strcmp(f.sched.sampler, "euler") == 0 ? SAMPLER_KIND_EULER : SAMPLER_KIND_UNIPC;
     if (f.sched.has_flow_shift && !val(shot, "flow_shift"))
         s->flow_shift = f.sched.flow_shift;
 }
@@ -745,11 +741,11 @@ int manifest_shot_read(struct mload *ld, const struct ynode *node, struct shot *
     get_double(node, "guidance_scale", 0.0, 100.0, 5.0, &s->guidance_scale, dl);
     get_double(node, "flow_shift", 0.0, 100.0, 5.0, &s->flow_shift, dl);
     int v;
-    if (get_choice(node, "sampler", "sampler", k_sampler_names, k_sampler_aliases, SAMPLER_UNIPC,
+    if (get_choice(node, "sampler", "sampler", sampler_kind_names, k_sampler_aliases, SAMPLER_KIND_UNIPC,
                    &v, dl) == 0)
-        s->sampler = (enum shot_sampler)v;
+        s->sampler = (enum sampler_kind)v;
     else
-        s->sampler = SAMPLER_UNIPC;
+        s->sampler = SAMPLER_KIND_UNIPC;
     if (have_model) {
         check_size(node, s, dl);
         check_folder(node, s, dl);

@@ -31,7 +31,6 @@
 #include <time.h>
 
 #define WATCH_MS 500
-#define LOG_TAIL 16384
 #define HISTORY_BATCH 256
 
 const double http_step_bounds[HTTP_STEP_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,
@@ -93,24 +92,18 @@ static void watch_history(struct watcher *w, struct http_reader *rd)
     }
 }
 
-/* Read the log tail of a running shot: step, steps, ETA, step time. */
+/* A running shot's step, steps, ETA and step time, from the progress.json
+ * its worker rewrites after every step (daemon/progress.h). */
 static void read_progress(const struct job_shot *s, struct http_progress *p)
 {
     memset(p, 0, sizeof(*p));
     p->row = s->row;
-    p->s_per_step = -1;
-    size_t len = 0;
-    char *tail = http_shot_log_tail(s, LOG_TAIL, &len);
-    if (!tail)
-        return;
-    struct progress pr = {0};
-    if (progress_parse(tail, len, &pr)) {
-        p->step = pr.step;
-        p->steps = pr.steps;
-        snprintf(p->eta, sizeof(p->eta), "%s", pr.eta);
-        p->s_per_step = http_parse_step_time(tail, len);
-    }
-    free(tail);
+    struct progress pr;
+    progress_read(s->job_dir, NULL, &pr);
+    p->step = pr.step;
+    p->steps = pr.steps;
+    snprintf(p->eta, sizeof(p->eta), "%s", pr.eta);
+    p->s_per_step = pr.seconds_per_step;
 }
 
 static void observe_steps(struct http_counters *c, int n, double s)
