@@ -86,6 +86,9 @@ static int read_sched(const char *dir, struct model_folder_sched *s, struct df_e
     get_str(j, "_class_name", s->class_name, sizeof s->class_name);
     get_str(j, "solver_type", s->solver_type, sizeof s->solver_type);
     get_str(j, "timestep_spacing", s->timestep_spacing, sizeof s->timestep_spacing);
+    get_str(j, "final_sigmas_type", s->final_sigmas_type, sizeof s->final_sigmas_type);
+    const cJSON *lof = cJSON_GetObjectItemCaseSensitive(j, "lower_order_final");
+    s->lower_order_final = cJSON_IsBool(lof) ? cJSON_IsTrue(lof) : -1;
     rc = get_pos_int(dir, rel, j, "solver_order", &s->solver_order, err);
     for (size_t i = 0; rc == 0 && i < sizeof k_sched / sizeof k_sched[0]; i++) {
         if (strcmp(s->class_name, k_sched[i].class_name))

@@ -32,6 +32,8 @@ struct model_folder_sched {
     int solver_order;        /* 0 when not set */
     char solver_type[16];    /* "bh2", "" when not set */
     char timestep_spacing[24]; /* "linspace", ... "" when not set */
+    char final_sigmas_type[16]; /* "zero", "sigma_min", "" when not set */
+    int lower_order_final;   /* 0/1, -1 when not set */
 };
 
 struct model_folder {

@@ -33,6 +33,7 @@
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
+#include "render_sched.h"
 #include "render_text.h"
 #include "usp_attn.h"
 #include "wan_model.h"
@@ -255,6 +256,7 @@ static int setup_latent(struct render *r, struct df_err *err)
     sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
+    DF_TRY(render_sched_apply(r, &sc, err));
     size_t total = (size_t)(latent_tokens(&r->dims) * latent_row_size(&r->dims));
     size_t offset = (size_t)(r->tok_begin * latent_row_size(&r->dims));
     return sampler_create(&sc, offset, r->shard_n, total, &r->smp, err);
@@ -274,7 +276,8 @@ static int setup_cache(struct render *r, struct df_err *err)
         char warning[512] = "";
         struct stepcache_shot_in in = {.configs_dir = r->job.configs_dir, .model = s->model,
                                        .policy = &s->cache, .smp = r->smp, .guided = r->guided,
-                                       .text = r->text_cond, .n_tokens = r->n_text_cond,
+                                       .text = r->text_standin ? NULL : r->text_cond,
+                                       .n_tokens = r->text_standin ? 0 : r->n_text_cond,
                                        .text_dim = r->text_dim, .model_handle = r->dit,
                                        .warning = warning, .warning_cap = sizeof(warning)};
         rc = stepcache_plan_shot(&in, &r->mask, &perr);

@@ -17,6 +17,7 @@
 
 #include "model_folder.h"
 #include "model_id.h"
+#include "paths.h"
 #include "safetensors.h"
 #include "t5_prompt.h"
 #include "text_embed.h"
@@ -136,6 +137,7 @@ static int cache_write(const struct render *r, uint64_t key, const void *payload
          .shape = {(int64_t)payload_size(r)}},
     };
     const void *raw[2] = {&key, payload};
+    DF_TRY(paths_mkdirs_for(path, err));
     return safetensors_write_raw(path, e, raw, 2, NULL, 0, err);
 }
 
@@ -228,7 +230,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
         any = render_par_share_bytes(&r->par, &buf, &len, err);
     if (rc < 0) {
         *err = perr;
-        df_err_prefix(err, "shot %s: text encoder", r->shot->id);
+        df_err_prefix(err, "text encoder");
         return rc;
     }
     DF_TRY(any);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int t5_prompt_open(const char *model_dir, kern_backend_t be, struct t5_prompt **out,
                    struct df_err *err)
@@ -78,4 +79,36 @@ int t5_prompt_encode(struct t5_prompt *tp, const int64_t *ids, const int *lens, 
 const struct t5_config *t5_prompt_config(struct t5_prompt *tp, struct df_err *err)
 {
     return ensure_encoder(tp, err) < 0 ? NULL : t5_encoder_config(tp->enc);
+}
+
+int t5_prompt_embed_one(const char *model_dir, const char *text, int max_len, int text_dim,
+                        float *out, int *n_rows, struct df_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", model_dir);
+    DF_FAIL_IF(access(path, R_OK) != 0, err, DF_E_NOTFOUND, "%s: no text encoder", model_dir);
+    kern_backend_t be = NULL;
+    struct t5_prompt *tp = NULL;
+    int64_t *ids = malloc((size_t)max_len * sizeof *ids), *mask = malloc((size_t)max_len * sizeof *mask);
+    int len = 0, rc = ids && mask ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory");
+    if (rc == 0)
+        rc = kern_backend_create("cpu", 0, &be, err);
+    if (rc == 0)
+        rc = t5_prompt_open(model_dir, be, &tp, err);
+    const struct t5_config *c = rc == 0 ? t5_prompt_config(tp, err) : NULL;
+    if (rc == 0 && !c)
+        rc = err ? err->code : DF_E_INVAL;
+    if (rc == 0 && c->d_model != text_dim)
+        rc = df_err_set(err, DF_E_INVAL, "%s/text_encoder: d_model %d, expected %d", model_dir,
+                        c->d_model, text_dim);
+    if (rc == 0)
+        rc = t5_prompt_tokenize(tp, &text, 1, max_len, ids, mask, &len, NULL, err);
+    if (rc == 0)
+        rc = t5_prompt_encode(tp, ids, &len, 1, max_len, out, err);
+    if (rc == 0 && n_rows)
+        *n_rows = len;
+    t5_prompt_close(tp);
+    kern_backend_free(be);
+    free(ids), free(mask);
+    return rc;
 }

@@ -60,4 +60,11 @@ int t5_prompt_encode(struct t5_prompt *tp, const int64_t *ids, const int *lens, 
 /* The encoder's config (opening it if needed), or NULL with err set. */
 const struct t5_config *t5_prompt_config(struct t5_prompt *tp, struct df_err *err);
 
+/* One prompt, start to finish, on a CPU backend of its own: out [max_len,
+ * text_dim] gets its rows (zero past *n_rows).  Returns 0, DF_E_NOTFOUND
+ * (the folder has no tokenizer/ or text_encoder/), DF_E_INVAL (d_model !=
+ * text_dim), or the codes above. */
+int t5_prompt_embed_one(const char *model_dir, const char *text, int max_len, int text_dim,
+                        float *out, int *n_rows, struct df_err *err);
+
 #endif /* DF_T5_PROMPT_H */
