@@ -57,3 +57,25 @@ expect_fail "two sources" "usage:" \
 : >"$tmp/empty"
 expect_fail "empty prompts file" "no prompts" \
     "$W" encode-prompt "$D/umt5_a" --prompts "$tmp/empty" "$tmp/x.safetensors"
+
+# Text to embeddings as diffusers' WanPipeline._get_t5_prompt_embeds (the
+# wan_pipe fixture: prompt_clean, tokenizer, encoder, cut, zero padding): the
+# token ids identical, the rows within 1e-4; the over-long prompt is truncated
+# with a warning.
+P="$D/wan_pipe"
+"$W" encode-prompt "$P" --prompts "$P/prompts.txt" "$tmp/wp.safetensors" \
+    --expected "$P/expected.safetensors" >"$tmp/out" 2>&1 || { cat "$tmp/out"; echo "FAIL: wan_pipe"; exit 1; }
+grep -q "input_ids vs .*: identical" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: ids"; exit 1; }
+grep -q 'tolerance 1.0e-04): ok' "$tmp/out" || { cat "$tmp/out"; echo "FAIL: rows"; exit 1; }
+grep -q "prompt 7: .* tokens, truncated to 512" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no warning"; exit 1; }
+echo "ok: wan_pipe prompts: ids identical to the pipeline, $(grep -o 'relative L2[^(]*' "$tmp/out")"
+"$W" encode-prompt "$P" --prompt "A cat walks on the grass, realistic." --tokens-only \
+    "$tmp/tok.safetensors" >"$tmp/out" 2>&1 || { cat "$tmp/out"; echo "FAIL: tokens-only"; exit 1; }
+grep -q "(tokens only)" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: tokens-only"; exit 1; }
+echo "ok: --tokens-only"
+printf 'a fine prompt\nbad \xc3\x28 byte\n' >"$tmp/bad.txt"
+expect_fail "invalid UTF-8" "bad.txt:2: " \
+    "$W" encode-prompt "$P" --prompts "$tmp/bad.txt" "$tmp/x.safetensors"
+grep -q "offset 4" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no byte offset"; exit 1; }
+expect_fail "no tokenizer" "tokenizer" \
+    "$W" encode-prompt "$D/umt5_a" --prompt "a cat" "$tmp/x.safetensors"
