@@ -18,6 +18,7 @@
  * anyone check a diffusers model folder against diffusers without building
  * the tests (tests/fixtures/make_*_fixtures.py write both files). */
 #include "cogvideox_model.h"
+#include "config_json.h"
 #include "kern.h"
 #include "log.h"
 #include "safetensors.h"
@@ -217,27 +218,6 @@ static const struct {
     {"CogVideoXTransformer3DModel", forward_cogvideox},
 };
 
-/* The folder's _class_name into cls[cap]. */
-static int class_name(const char *dir, char *cls, size_t cap, struct df_err *err)
-{
-    char path[4096], *text;
-    DF_FAIL_IF((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path, err,
-               DF_E_INVAL, "%s: path too long", dir);
-    DF_TRY(textfile_read(path, (size_t)1 << 24, &text, NULL, err));
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, "_class_name") : NULL;
-    int rc = 0;
-    if (!root)
-        rc = df_err_set(err, DF_E_PARSE, "%s: not valid JSON", path);
-    else if (!cJSON_IsString(v))
-        rc = df_err_set(err, DF_E_PARSE, "%s: no string key '_class_name'", path);
-    else
-        snprintf(cls, cap, "%s", v->valuestring);
-    cJSON_Delete(root);
-    return rc;
-}
-
 /* ---------------------------------------------------------------------------
  * Command
  * ------------------------------------------------------------------------- */
@@ -281,7 +261,7 @@ static int run(const char *dir, const char *in_path, const char *out_path, const
                const char *exp_path, double tol, struct df_err *err)
 {
     char cls[128];
-    DF_TRY(class_name(dir, cls, sizeof cls, err));
+    DF_TRY(config_json_class_of(dir, cls, sizeof cls, err));
     int fam = -1;
     for (size_t i = 0; i < sizeof k_families / sizeof k_families[0]; i++)
         if (strcmp(k_families[i].class_name, cls) == 0)
