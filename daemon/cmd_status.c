@@ -1,6 +1,6 @@
 /*
  * cmd_status.c -- `ditfarm status [--json]`: every shot ditfarmd knows, with
- * its state, Slurm job id, progress (the last "step i/N" of its log), ETA and
+ * its state, Slurm job id, progress (the worker's progress.json), ETA and
  * step-cache hit rate; --json prints the daemon's answer as is (docs/daemon.md).
  */
 #include "cli.h"

@@ -26,6 +26,8 @@
 
 #define DAEMON_MAGIC 0xd1f4a4dU
 
+struct http_server;
+
 /* The every_ms() timers of daemon_tick. */
 enum daemon_timer {
     DAEMON_TIMER_SQUEUE,
@@ -54,6 +56,8 @@ struct daemon {
     size_t n_polled;
     int slurm_unreachable; /* the last squeue failed (log once per outage) */
     int webhook_failing;   /* the last flush had failures */
+    int64_t sbatch_failures;   /* sbatch calls that failed since start (/metrics) */
+    struct http_server *http;  /* the HTTP side (daemon/http/http.h), NULL when off */
 };
 
 /* Create the state and jobs directories, open the store, listen on the

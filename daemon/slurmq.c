@@ -134,6 +134,19 @@ int slurmq_cancel(const char *job_id, int timeout_s, struct df_err *err)
     return rc;
 }
 
+int slurmq_nice(const char *job_id, int nice, int timeout_s, struct df_err *err)
+{
+    if (strspn(job_id, "0123456789_") != strlen(job_id) || !job_id[0])
+        return df_err_set(err, DF_E_INVAL, "scontrol: bad job id '%s'", job_id);
+    char cmd[128], *text;
+    size_t len;
+    snprintf(cmd, sizeof(cmd), "scontrol update JobId=%s Nice=%d", job_id, nice);
+    int st = capture(cmd, timeout_s, &text, &len);
+    int rc = st != 0 ? fail_words(cmd, st, text, err) : 0;
+    free(text);
+    return rc;
+}
+
 int slurmq_node_bad(const char *state)
 {
     /* "unknown" is left out: every node is unknown for a moment after

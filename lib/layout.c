@@ -292,6 +292,6 @@ int layout_token_range(const struct layout *l, int rank, int64_t *begin, int64_t
 
 int layout_shot_cfg_together(const struct shot *s)
 {
-    return s->guidance_scale > 1.0 && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
+    return shot_guided(s) && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
            s->cache.cfg_threshold > 0;
 }

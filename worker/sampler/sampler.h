@@ -44,18 +44,14 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "manifest.h"
 
 /* ------------------------------------------------------------------------ */
 /* Enums (YAML, CLI and logs use the names)                                  */
 /* ------------------------------------------------------------------------ */
 
-enum sampler_kind {
-    SAMPLER_KIND_EULER,           /* "euler": FlowMatchEulerDiscreteScheduler */
-    SAMPLER_KIND_UNIPC,           /* "unipc": UniPCMultistepScheduler, flow sigmas */
-    SAMPLER_KIND_COGVIDEOX_DDIM,  /* "cogvideox_ddim": CogVideoXDDIMScheduler (2B) */
-    SAMPLER_KIND_COGVIDEOX_DPM,   /* "cogvideox_dpm": CogVideoXDPMScheduler (5B; stochastic) */
-    SAMPLER_KIND_COUNT
-};
+/* enum sampler_kind, its names and sampler_kind_from_name are lib/manifest.h's:
+ * one enum for the manifest, the planner and the sampler. */
 
 /* The discrete-time (DDPM-family) schedulers' config, as scheduler_config.json
  * spells it (sampler_ddpm.h parses the file).  Used by the cogvideox_* kinds. */
@@ -103,12 +99,10 @@ enum sampler_final_sigma {
 };
 
 /* Name of a value ("euler", "bh2", "zero", ...); "?" when out of range. */
-const char *sampler_kind_name(enum sampler_kind k);
 const char *sampler_solver_name(enum sampler_solver s);
 const char *sampler_final_sigma_name(enum sampler_final_sigma f);
 
 /* Parse a name back; returns 0, or DF_E_INVAL naming the valid choices. */
-int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err);
 int sampler_solver_from_name(const char *name, enum sampler_solver *out, struct df_err *err);
 int sampler_final_sigma_from_name(const char *name, enum sampler_final_sigma *out,
                                   struct df_err *err);
