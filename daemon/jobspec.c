@@ -1,5 +1,8 @@
 /* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
 #include "jobspec.h"
+#include "job_contract.h"
+#include "jsonfile.h"
+#include "worker_exit.h"
 #include "paths.h"
 
 #include <cjson/cJSON.h>
@@ -81,30 +84,15 @@ static void set_var(struct tvar *v, const char *name, const char *fmt, ...)
 static int write_manifest_json(const struct manifest *m, const char *path, struct df_err *err)
 {
     cJSON *j = manifest_to_json(m);
-    char *text = j ? cJSON_Print(j) : NULL;
+    DF_FAIL_IF(!j, err, DF_E_NOMEM, "out of memory writing %s", path);
+    int rc = jsonfile_write(path, j, err);
     cJSON_Delete(j);
-    if (!text)
-        return df_err_set(err, DF_E_NOMEM, "out of memory writing %s", path);
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int rc = 0;
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0) {
-        rc = df_err_errno(err, DF_E_IO, "cannot write %s", tmp);
-        f = NULL;
-    } else if (rename(tmp, path) != 0) {
-        rc = df_err_errno(err, DF_E_IO, "cannot rename %s to %s", tmp, path);
-    }
-    free(text);
-    if (rc < 0)
-        remove(tmp);
     return rc;
 }
 
 /* ---- one shot ------------------------------------------------------------ */
 
-int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
-                 struct df_err *err)
+struct cluster_shape jobspec_cluster(const struct jobspec_opts *o)
 {
     struct cluster_shape c = {.nodes = 1, .ranks_per_node = 8};
     if (o->gpus)
@@ -113,12 +101,15 @@ int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layo
         c.nodes = o->nodes, c.ranks_per_node = o->per_node;
     if (o->cpu_ranks)
         c.device = LAYOUT_DEVICE_CPU, c.ranks_per_node = o->cpu_ranks;
-    /* resources.max_gpus caps what the shot may take */
-    c.max_ranks = s->resources.max_gpus;
-    c.cfg_branches = s->guidance_scale > 1.0 ? 2 : 1;
-    c.cfg_together = layout_shot_cfg_together(s);
+    return c;
+}
+
+int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
+                 struct df_err *err)
+{
+    struct cluster_shape c = jobspec_cluster(o);
     int n = 0;
-    int rc = layout_plan(&s->geom, &s->grid, &c, NULL, out, 1, &n, err);
+    int rc = job_contract_plan(s, &c, out, 1, &n, err);
     if (rc < 0)
         df_err_prefix(err, "shot %s", s->id);
     return rc;
@@ -167,6 +158,10 @@ static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, con
     v[n].name = "SBATCH_EXTRA";
     sbatch_extra(s, gpu, l, v[n++].value, sizeof(v[0].value));
     set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
+    /* the exit codes the script tells apart, from the one header */
+    set_var(&v[n++], "EXIT_DONE", "%d", WORKER_EXIT_DONE);
+    set_var(&v[n++], "EXIT_CHECKPOINTED", "%d", WORKER_EXIT_CHECKPOINTED);
+    set_var(&v[n++], "EXIT_RETRY", "%d", WORKER_EXIT_RETRY);
     return n;
 }
 
@@ -180,6 +175,28 @@ static int write_script(const char *path, const struct tvar *v, int n, struct df
         return df_err_errno(err, DF_E_IO, "cannot write %s", path);
     chmod(path, 0755);
     return 0;
+}
+
+/* <dir>/job.json: the shot resolved for the worker (lib/job_contract.h). */
+static int write_contract(const struct jobspec_opts *o, const struct manifest *m,
+                          const struct shot *s, const char *date, struct jobspec *job,
+                          struct df_err *err)
+{
+    struct job_contract_opts co;
+    job_contract_opts_init(&co);
+    co.cluster = jobspec_cluster(o);
+    co.backend = o->backend;
+    co.date = date;
+    co.configs_dir = o->configs_dir;
+    co.job_dir = job->dir;
+    struct job_contract jc;
+    DF_TRY(job_contract_resolve(m, s, &co, &jc, err));
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", job->dir, JOB_CONTRACT_FILE);
+    int rc = job_contract_write(&jc, path, err);
+    job->lay = jc.lay;
+    job_contract_free(&jc);
+    return rc;
 }
 
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
@@ -199,6 +216,7 @@ int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const 
     DF_TRY(paths_mkdirs(sub, err));
     snprintf(sub, sizeof(sub), "%s/manifest.json", job->dir);
     DF_TRY(write_manifest_json(m, sub, err));
+    DF_TRY(write_contract(o, m, s, date, job, err));
 
     char setup[PATH_MAX + 128], log[PATH_MAX + 32];
     snprintf(setup, sizeof(setup), "shot='%s'\njob_dir='%s'", s->id, job->dir);

@@ -4,7 +4,10 @@
  *
  * Shared by `ditfarm sbatch` and the daemon, so a shot submitted either way
  * gets the very same job directory <jobs_dir>/<manifest>/<shot>/:
- *   manifest.json  the normalized manifest (defaults applied, seeds drawn)
+ *   job.json       the shot resolved for the worker (lib/job_contract.h): what
+ *                  the worker reads, and where a drawn seed is kept for good
+ *   manifest.json  the normalized manifest (for people; the worker ignores it)
+ *   progress.json  written by the worker while it renders (docs/architecture.md)
  *   job.sbatch     the batch script
  *   logs/          slurm-<jobid>.out (the worker's log; "step i/N" lines)
  *   ckpt/          checkpoints and the <shot>.done marker (names the output)
@@ -36,6 +39,7 @@ struct jobspec_opts {
     const char *worker;     /* absolute path of ditfarm-worker */
     int grace_s;            /* USR1 warning before the time limit; 0: 120 s */
     int cpus_per_task;      /* 0: 4 per GPU rank, 1 per CPU rank */
+    const char *configs_dir; /* absolute configs directory, written into job.json */
     char worker_args[1024]; /* extra worker arguments, already shell-quoted */
 };
 
@@ -52,13 +56,16 @@ void jobspec_opts_init(struct jobspec_opts *o);
  * Returns 0, or DF_E_RANGE when the arguments no longer fit. */
 int jobspec_add_worker_arg(struct jobspec_opts *o, const char *arg, struct df_err *err);
 
+/* The cluster shape the options describe (one node of 8 GPUs by default). */
+struct cluster_shape jobspec_cluster(const struct jobspec_opts *o);
+
 /* Plan shot `s` for the cluster shape in `o`.  Returns 0 or the planner's error
  * (prefixed with the shot id). */
 int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
                  struct df_err *err);
 
 /* Make the job directory of `s` under jobs_dir (created as needed) and write
- * manifest.json and job.sbatch; `date` (YYYY-MM-DD) fills {date} in outputs.
+ * job.json, manifest.json and job.sbatch; `date` (YYYY-MM-DD) fills {date} in outputs.
  * Returns 0 and fills *out, or DF_E_IO / the planner's error. */
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                   const char *date, const char *jobs_dir, struct jobspec *out, struct df_err *err);

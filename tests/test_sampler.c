@@ -514,8 +514,12 @@ static void test_cfg_combine(void **state)
     assert_memory_equal(alias, out, sizeof out);
     cfg_combine(cond, uncond, 1.0f, 3, out);
     assert_memory_equal(out, cond, sizeof out);
-    assert_true(cfg_enabled(5.0f));
-    assert_false(cfg_enabled(1.0f));
+    struct shot s = {.guidance_scale = 5.0};
+    assert_true(shot_guided(&s));
+    s.guidance_scale = 1.0;
+    assert_false(shot_guided(&s));
+    s.guidance_scale = 1.00000005; /* 1.0f as the worker combines it: unguided everywhere */
+    assert_false(shot_guided(&s));
 }
 
 int main(void)

@@ -13,10 +13,8 @@
 /* Names                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static const char *const KIND_NAMES[] = {"euler", "unipc"};
 static const char *const SOLVER_NAMES[] = {"bh1", "bh2"};
 static const char *const FINAL_SIGMA_NAMES[] = {"zero", "sigma_min"};
-_Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == SAMPLER_KIND_COUNT, "kind names");
 _Static_assert(sizeof SOLVER_NAMES / sizeof SOLVER_NAMES[0] == SAMPLER_SOLVER_COUNT,
                "solver names");
 _Static_assert(sizeof FINAL_SIGMA_NAMES / sizeof FINAL_SIGMA_NAMES[0] == SAMPLER_FINAL_SIGMA_COUNT,
@@ -24,11 +22,6 @@ _Static_assert(sizeof FINAL_SIGMA_NAMES / sizeof FINAL_SIGMA_NAMES[0] == SAMPLER
 
 static const struct sampler_ops *const KIND_OPS[] = {&sampler_euler_ops, &sampler_unipc_ops};
 _Static_assert(sizeof KIND_OPS / sizeof KIND_OPS[0] == SAMPLER_KIND_COUNT, "kind ops");
-
-const char *sampler_kind_name(enum sampler_kind k)
-{
-    return (unsigned)k < SAMPLER_KIND_COUNT ? KIND_NAMES[k] : "?";
-}
 
 const char *sampler_solver_name(enum sampler_solver s)
 {
@@ -56,14 +49,6 @@ static int from_name(const char *what, const char *const *names, int count, cons
     }
     return df_err_set(err, DF_E_INVAL, "unknown %s '%s' (expected one of: %s)", what,
                       name ? name : "(null)", choices);
-}
-
-int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err)
-{
-    int v = 0;
-    DF_TRY(from_name("sampler", KIND_NAMES, SAMPLER_KIND_COUNT, name, &v, err));
-    *out = (enum sampler_kind)v;
-    return 0;
 }
 
 int sampler_solver_from_name(const char *name, enum sampler_solver *out, struct df_err *err)

@@ -44,16 +44,14 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "manifest.h"
 
 /* ------------------------------------------------------------------------ */
 /* Enums (YAML, CLI and logs use the names)                                  */
 /* ------------------------------------------------------------------------ */
 
-enum sampler_kind {
-    SAMPLER_KIND_EULER, /* "euler": FlowMatchEulerDiscreteScheduler */
-    SAMPLER_KIND_UNIPC, /* "unipc": UniPCMultistepScheduler, flow sigmas */
-    SAMPLER_KIND_COUNT
-};
+/* enum sampler_kind, its names and sampler_kind_from_name are lib/manifest.h's:
+ * one enum for the manifest, the planner and the sampler. */
 
 enum sampler_solver {
     SAMPLER_SOLVER_BH1, /* "bh1": B(h) = h */
@@ -68,12 +66,10 @@ enum sampler_final_sigma {
 };
 
 /* Name of a value ("euler", "bh2", "zero", ...); "?" when out of range. */
-const char *sampler_kind_name(enum sampler_kind k);
 const char *sampler_solver_name(enum sampler_solver s);
 const char *sampler_final_sigma_name(enum sampler_final_sigma f);
 
 /* Parse a name back; returns 0, or DF_E_INVAL naming the valid choices. */
-int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err);
 int sampler_solver_from_name(const char *name, enum sampler_solver *out, struct df_err *err);
 int sampler_final_sigma_from_name(const char *name, enum sampler_final_sigma *out,
                                   struct df_err *err);
