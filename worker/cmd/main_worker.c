@@ -42,11 +42,15 @@ static int run_render(int argc, char **argv, struct df_log *log)
 }
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
+int cmd_sample(int argc, char **argv, struct df_log *log);
 int cmd_vae_decode(int argc, char **argv, struct df_log *log);
+int cmd_encode_prompt(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"cache-plan", "print a shot's step-cache decisions and predicted speed-up", cmd_cache_plan},
     {"calibrate", "fit a model's step-cache calibration for a sampler and step count",
      cmd_calibrate},
+    {"encode-prompt", "prompts -> token ids and umT5/T5 prompt_embeds, as the pipeline makes them",
+     cmd_encode_prompt},
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
     {"forward", "one DiT forward (any family) on diffusers-named inputs, optional parity check",
@@ -54,6 +58,8 @@ static const struct worker_cmd k_cmds[] = {
     {"latent-diff", "(test) relative L2 distance of two latent files", cmd_latent_diff},
     {"make-tiny", "write the demo model's synthetic weights (transformer and VAE)", cmd_make_tiny},
     {"render", "render one shot of a manifest on this rank", run_render},
+    {"sample", "replay a pipeline's guided denoising loop from given tensors (any family)",
+     cmd_sample},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
     {"vae-decode", "(test) tiled VAE decode of a latent over the job's ranks", cmd_vae_decode},
