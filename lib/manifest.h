@@ -49,6 +49,8 @@
 enum sampler_kind {
     SAMPLER_KIND_EULER, /* "euler": FlowMatchEulerDiscreteScheduler */
     SAMPLER_KIND_UNIPC, /* "unipc": UniPCMultistepScheduler, flow sigmas (Wan's default) */
+    SAMPLER_KIND_COGVIDEOX_DDIM, /* "cogvideox_ddim": CogVideoXDDIMScheduler (CogVideoX-2B) */
+    SAMPLER_KIND_COGVIDEOX_DPM,  /* "cogvideox_dpm": CogVideoXDPMScheduler (5B; draws noise) */
     SAMPLER_KIND_COUNT
 };
 extern const char *const sampler_kind_names[];

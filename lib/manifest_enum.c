@@ -5,7 +5,8 @@
 #include <string.h>
 
 /* NULL-terminated, so the YAML reader (get_choice) walks the same tables. */
-const char *const sampler_kind_names[] = {"euler", "unipc", NULL};
+const char *const sampler_kind_names[] = {"euler", "unipc", "cogvideox_ddim", "cogvideox_dpm",
+                                          NULL};
 _Static_assert(sizeof(sampler_kind_names) / sizeof(sampler_kind_names[0]) == SAMPLER_KIND_COUNT + 1,
                "every sampler_kind needs a name");
 
@@ -39,7 +40,9 @@ int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_e
 {
     int i = lookup(sampler_kind_names, SAMPLER_KIND_COUNT, name);
     if (i < 0)
-        return df_err_set(err, DF_E_INVAL, "unknown sampler '%s' (expected one of: euler, unipc)",
+        return df_err_set(err, DF_E_INVAL,
+                          "unknown sampler '%s' (expected one of: euler, unipc, cogvideox_ddim, "
+                          "cogvideox_dpm)",
                           name ? name : "(null)");
     *out = (enum sampler_kind)i;
     return 0;

@@ -68,7 +68,7 @@ static const struct bad_case k_bad[] = {
      }},
     {"enums.yaml",
      {
-         "enums.yaml:4:14: shots[0].sampler: unknown sampler 'ddim' (choose euler or unipc)",
+         "enums.yaml:4:14: shots[0].sampler: unknown sampler 'ddim' (choose euler, unipc, cogvideox_ddim or cogvideox_dpm)",
          "enums.yaml:5:21: shots[0].output.codec: unknown codec 'h265x' (did you mean 'hevc'?)",
          "enums.yaml:6:21: shots[0].cache.policy: unknown cache policy 'teacach' (did you mean 'teacache'?)",
          "enums.yaml:6:36: shots[0].cache.mode: unknown cache mode 'e1' (did you mean 'e'?)",

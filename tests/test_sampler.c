@@ -448,7 +448,7 @@ static void test_names(void **state)
     }
     enum sampler_kind kind;
     assert_int_equal(sampler_kind_from_name("ddim", &kind, &err), DF_E_INVAL);
-    assert_string_equal(err.msg, "unknown sampler 'ddim' (expected one of: euler, unipc)");
+    assert_string_equal(err.msg, "unknown sampler 'ddim' (expected one of: euler, unipc, cogvideox_ddim, cogvideox_dpm)");
     assert_string_equal(sampler_kind_name(SAMPLER_KIND_COUNT), "?");
     assert_string_equal(sampler_solver_name(SAMPLER_SOLVER_BH2), "bh2");
     assert_string_equal(sampler_final_sigma_name(SAMPLER_FINAL_SIGMA_MIN), "sigma_min");

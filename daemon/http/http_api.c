@@ -49,17 +49,6 @@ int http_find_shot(struct http_server *h, const char *manifest, const char *shot
     return found;
 }
 
-/* Step time and ETA (seconds) of s from the watcher's cache. */
-static void cached_progress(struct http_server *h, int64_t row, double *s_per_step)
-{
-    *s_per_step = -1;
-    pthread_mutex_lock(&h->mu);
-    for (size_t i = 0; i < h->n_prog; i++)
-        if (h->prog[i].row == row)
-            *s_per_step = h->prog[i].s_per_step;
-    pthread_mutex_unlock(&h->mu);
-}
-
 static void add_num_or_null(cJSON *o, const char *k, double v)
 {
     if (v >= 0)
@@ -70,10 +59,10 @@ static void add_num_or_null(cJSON *o, const char *k, double v)
 
 void *http_shot_summary(struct http_server *h, const struct job_shot *s)
 {
+    (void)h;
     struct progress p;
     progress_read(s->job_dir, s->state == JOB_STATE_DONE ? s->output : NULL, &p);
-    double sps;
-    cached_progress(h, s->row, &sps);
+    double sps = p.seconds_per_step;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "manifest", s->manifest);
     cJSON_AddStringToObject(o, "shot", s->shot);
@@ -96,6 +85,7 @@ void *http_shot_summary(struct http_server *h, const struct job_shot *s)
                        : -1;
     add_num_or_null(o, "eta_s", eta_s);
     add_num_or_null(o, "cache_hit_rate", p.cache_hit);
+    cJSON_AddNumberToObject(o, "last_checkpoint_step", p.last_ckpt_step);
     cJSON_AddStringToObject(o, "reason", s->reason);
     cJSON_AddStringToObject(o, "output", s->output);
     cJSON_AddStringToObject(o, "after", s->deps);

@@ -1,9 +1,10 @@
 /*
  * http_events.c -- the event stream (GET /api/v1/events, Server-Sent Events).
  *
- * One watcher thread polls, every WATCH_MS, what the loop wrote: new rows of
- * the store's history (every state change, in order, never missed: the
- * history ids only grow) and the "step i/N" lines of running shots' logs.
+ * One watcher thread polls, every WATCH_MS, what the loop and the workers
+ * wrote: new rows of the store's history (every state change, in order,
+ * never missed: the history ids only grow) and the progress.json of
+ * submitted and running shots (rewritten by the worker after every step).
  * Each becomes an event in the hub, a ring of HTTP_HUB_CAP events numbered
  * by seq; every open stream follows the ring with its own cursor, waiting on
  * the server's condition variable, so a stream costs its connection's thread

@@ -58,9 +58,9 @@ struct http_reader {
 
 struct http_progress {
     int64_t row;       /* shots.id */
-    int step, steps;   /* last "step i/N" */
-    double s_per_step; /* its step time, < 0 unknown */
-    char eta[32];      /* as the worker printed it */
+    int step, steps;   /* from the worker's progress.json */
+    double s_per_step; /* mean step time, < 0 unknown */
+    char eta[32];      /* "1m05s" */
 };
 
 struct http_counters {

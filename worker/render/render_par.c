@@ -74,10 +74,7 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
     } id = {p->lay.cfg, p->lay.ulysses, p->lay.ring, p->lay.world, p->lay.seq_len,
             p->lay.chunk, agree};
     DF_TRY(comm_check_same(p->world, &id, sizeof(id), err));
-    DF_FAIL_IF(p->lay.empty_ranks > 0, err, DF_E_INVAL,
-               "%d ranks for %lld tokens leave %d rank(s) per group without a token; "
-               "run this shot on fewer ranks",
-               p->size, (long long)p->lay.seq_len, p->lay.empty_ranks);
+    DF_TRY(layout_check_runnable(&p->lay, err)); /* the planner's rule (lib/layout.c) */
     DF_TRY(comm_groups_open(p->world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->g, err));
     DF_TRY(layout_rank_coords(&p->lay, p->rank, &p->cfg_idx, &p->ring_idx, &p->uly_idx, err));
     DF_TRY(layout_token_range(&p->lay, p->rank, &p->tok_begin, &p->tok_count, err));
