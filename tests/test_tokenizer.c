@@ -130,6 +130,16 @@ static void test_t5_legacy_layout(void **state)
     check_variant("t5_legacy");
 }
 
+/* Other converters' layouts: Prepend/Replace without a pre-tokenizer, Regex
+ * alternation, Metaspace "first" without split, lstrip/rstrip/single_word and
+ * normalized added tokens. */
+static void test_edge_layouts(void **state)
+{
+    (void)state;
+    check_variant("edge_llama");
+    check_variant("edge_first");
+}
+
 static void test_spiece_model_only(void **state)
 {
     (void)state;
@@ -310,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_umt5_byte_fallback),
         cmocka_unit_test(test_umt5_no_byte_fallback),
         cmocka_unit_test(test_t5_legacy_layout),
+        cmocka_unit_test(test_edge_layouts),
         cmocka_unit_test(test_spiece_model_only),
         cmocka_unit_test(test_encode_all_and_truncation),
         cmocka_unit_test(test_invalid_utf8_names_offset),
