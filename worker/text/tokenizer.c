@@ -320,18 +320,25 @@ int tokenizer_encode_all(const struct tokenizer *tok, const char *utf8, size_t l
 {
     struct idvec seq = {0}, all = {0};
     int rc = encode_sequence(tok, utf8 ? utf8 : "", utf8 ? len : 0, &seq, err);
-    for (size_t i = 0; rc == 0 && i < tok->n_tmpl_pre; i++)
-        rc = id_push(&all, tok->tmpl_pre[i]);
-    for (size_t i = 0; rc == 0 && i < seq.n; i++)
-        rc = id_push(&all, seq.v[i]);
-    for (size_t i = 0; rc == 0 && i < tok->n_tmpl_post; i++)
-        rc = id_push(&all, tok->tmpl_post[i]);
-    if (rc == 0 && all.n == 0)
-        rc = id_push(&all, 0) < 0 ? DF_E_NOMEM : (all.n = 0, 0); /* a non-NULL empty array */
-    free(seq.v);
     if (rc < 0) {
+        free(seq.v);
+        return rc;
+    }
+    int nomem = 0;
+    for (size_t i = 0; !nomem && i < tok->n_tmpl_pre; i++)
+        nomem = id_push(&all, tok->tmpl_pre[i]) < 0;
+    for (size_t i = 0; !nomem && i < seq.n; i++)
+        nomem = id_push(&all, seq.v[i]) < 0;
+    for (size_t i = 0; !nomem && i < tok->n_tmpl_post; i++)
+        nomem = id_push(&all, tok->tmpl_post[i]) < 0;
+    if (!nomem && all.n == 0) { /* a non-NULL array even when empty */
+        nomem = id_push(&all, 0) < 0;
+        all.n = 0;
+    }
+    free(seq.v);
+    if (nomem) {
         free(all.v);
-        return err && err->code ? rc : df_err_set(err, DF_E_NOMEM, "encode: out of memory");
+        return df_err_set(err, DF_E_NOMEM, "encode: out of memory");
     }
     *ids_out = all.v;
     *n_out = all.n;
