@@ -8,8 +8,9 @@
  *     int32 n_cond, int32 n_uncond, float cond[text_len·text_dim],
  *     float uncond[text_len·text_dim] (when guided)
  * The same buffer is the cache file's payload, so a resume reads back exactly
- * the rows the first run used.  The encoder runs on the CPU backend unless the
- * render's backend has the T5 attention op (kern_attention_relbias).
+ * the rows the first run used.  The encoder runs on a CPU backend of its own,
+ * whatever the render's backend: it streams its weights from the mapping, and
+ * on a GPU render the device memory belongs to the DiT.
  */
 #include "render_text.h"
 
@@ -152,7 +153,7 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
     int64_t *ids = malloc((size_t)2 * L * sizeof *ids), *mask = malloc((size_t)2 * L * sizeof *mask);
     float *out = malloc((size_t)L * r->text_dim * sizeof *out);
     int rc = ids && mask && out ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory");
-    /* The CPU backend has the T5 attention; the CUDA one not yet. */
+    /* Its own CPU backend: see the file comment. */
     if (rc == 0)
         rc = kern_backend_create("cpu", r->o->threads, &be, err);
     if (rc == 0)
