@@ -85,7 +85,8 @@ static uint64_t text_key(const struct render *r, uint64_t enc_id, const char *co
                          const char *uncond)
 {
     uint64_t h = fnv_bytes(1469598103934665603ull, "ditfarm-text-1", 15);
-    int32_t dims[3] = {r->text_len, r->text_dim, r->guided};
+    int32_t dims[4] = {r->text_len, r->text_dim, r->guided,
+                       !strcmp(r->shot->geom.family, "cogvideox")};
     h = fnv_bytes(h, dims, sizeof dims);
     h = fnv_bytes(h, &enc_id, sizeof enc_id);
     h = fnv_bytes(h, cond ? cond : "", strlen(cond ? cond : "") + 1);
@@ -158,6 +159,8 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
         rc = kern_backend_create("cpu", r->o->threads, &be, err);
     if (rc == 0)
         rc = t5_prompt_open(r->model_dir, be, &tp, err);
+    if (rc == 0 && !strcmp(r->shot->geom.family, "cogvideox"))
+        tp->style = T5_PROMPT_STYLE_COGVIDEOX;
     const struct t5_config *c = rc == 0 ? t5_prompt_config(tp, err) : NULL;
     if (rc == 0 && !c)
         rc = err ? err->code : DF_E_INVAL;
