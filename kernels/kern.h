@@ -136,6 +136,12 @@ void kern_weight_free(kern_backend_t be, struct kern_weight *w);
 int kern_linear(kern_backend_t be, const float *x, const struct kern_weight *w, const float *bias,
                 float *y, int M, int K, int N, struct df_err *err);
 
+/* y = gelu_tanh(x·Wᵀ + bias): kern_linear then kern_gelu_tanh, fused into
+ * the GEMM's epilogue where the backend can ("cuda": cuBLASLt GELU_BIAS).
+ * Same arguments and codes as kern_linear. */
+int kern_linear_gelu(kern_backend_t be, const float *x, const struct kern_weight *w,
+                     const float *bias, float *y, int M, int K, int N, struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Norms (one row = one token; fp32 statistics)
  * ------------------------------------------------------------------------- */
@@ -152,6 +158,13 @@ int kern_layernorm(kern_backend_t be, const float *x, float *y, int rows, int di
 int kern_rmsnorm(kern_backend_t be, const float *x, float *y, int rows, int dim, float eps,
                  const float *gamma, struct df_err *err);
 
+/* y = LN(x)·(1 + scale) + shift per row: LayerNorm without affine (fp32
+ * statistics, as kern_layernorm) then adaLN modulation (as kern_modulate),
+ * one pass where the backend fuses it.  scale, shift [dim].  y may equal x.
+ * Returns 0 or DF_E_INVAL. */
+int kern_norm_modulate(kern_backend_t be, const float *x, float *y, int rows, int dim, float eps,
+                       const float *scale, const float *shift, struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Rotary embedding
  * ------------------------------------------------------------------------- */
@@ -165,6 +178,13 @@ int kern_rmsnorm(kern_backend_t be, const float *x, float *y, int rows, int dim,
  * or DF_E_INVAL (D odd). */
 int kern_rope(kern_backend_t be, float *x, int S, int H, int D, const float *cos, const float *sin,
               struct df_err *err);
+
+/* Wan's q/k path in place on x [S, H, D]: RMSNorm over the whole H·D row
+ * with gamma [H·D] (or NULL), then kern_rope with cos/sin [S, D/2]; one pass
+ * where the backend fuses it.  Returns 0 or DF_E_INVAL (D odd). */
+int kern_qk_norm_rope(kern_backend_t be, float *x, int S, int H, int D, float eps,
+                      const float *gamma, const float *cos, const float *sin,
+                      struct df_err *err);
 
 /* ---------------------------------------------------------------------------
  * Attention

@@ -67,6 +67,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
     DF_TRY(rc);
     kern_backend_t be = NULL;
     struct wan_model *m = NULL;
+    family_model_t *fm = NULL; /* owns m once adopted */
     sampler_t smp = NULL;
     float *text = NULL;
     int idx = shot_id ? manifest_find_shot(man, shot_id) : (man->n_shots == 1 ? 0 : -1);
@@ -90,7 +91,8 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                            .height = s->grid.latent[1],
                            .width = s->grid.latent[2],
                            .text_len = s->geom.text_len > 0 ? s->geom.text_len : 512};
-    if ((rc = wan_model_reserve(m, &sh, err)) < 0)
+    if ((rc = wan_model_reserve(m, &sh, err)) < 0 ||
+        (rc = family_adopt("wan2.1", m, &fm, err)) < 0)
         goto done;
     struct sampler_config sc;
     sampler_config_init(&sc, s->sampler);
@@ -118,7 +120,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                                    .text = text,
                                    .n_tokens = n_tok,
                                    .text_dim = c->text_dim,
-                                   .model_handle = m,
+                                   .model_handle = fm,
                                    .warning = warning,
                                    .warning_cap = sizeof warning};
     if (rc == 0 && (rc = stepcache_plan_shot(&in, &mask, err)) == 0) {
@@ -143,7 +145,10 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
 done:
     free(text);
     sampler_free(smp);
-    wan_model_free(m);
+    if (fm)
+        family_free(fm);
+    else
+        wan_model_free(m);
     kern_backend_free(be);
     manifest_free(man);
     return rc;

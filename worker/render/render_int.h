@@ -16,7 +16,8 @@
 #include "sampler.h"
 #include "stepcache.h"
 #include "usp_attn.h"
-#include "wan_model.h"
+#include "family.h"
+#include "vae.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -43,8 +44,9 @@ struct render {
     const struct shot *shot;      /* &job.shot */
     char model_dir[PATH_MAX];
     kern_backend_t be;
-    struct wan_model *dit;
-    struct wan_shape shape;
+    family_model_t *model;        /* the DiT, through its family's op table (family.h) */
+    struct family_shape shape;    /* this rank's forward: the shot's latent, its tokens */
+    struct vae *vae;              /* loaded at set-up: a broken vae/ fails before step 1 */
     struct latent_dims dims;
     struct render_par par;        /* ranks, layout, groups */
     int par_open;

@@ -73,7 +73,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 {
     const struct shot *s = r->shot;
     const int root = render_is_root(r);
-    char dir[PATH_MAX + 8];
+
     /* the controller resolved the path (job.json output.path) */
     DF_FAIL_IF(strlen(r->job.output) >= out_cap, err, DF_E_RANGE, "output path longer than %zu",
                out_cap - 1);
@@ -81,9 +81,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     if (root)
         DF_TRY(paths_mkdirs_for(out_path, err));
 
-    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    struct vae *vae = NULL;
-    DF_TRY(vae_load(r->be, dir, &vae, err));
+    struct vae *vae = r->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
     vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
     /* denoise() left the canonical latent on rank 0 only; the gathered rows
@@ -137,7 +135,6 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     } else if (enc) {
         encode_abort(enc);
     }
-    vae_free(vae);
     return rc;
 }
 
