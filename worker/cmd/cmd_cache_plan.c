@@ -10,6 +10,7 @@
 #include "paths.h"
 #include "sampler.h"
 #include "stepcache.h"
+#include "t5_prompt.h"
 #include "text_embed.h"
 #include "wan_model.h"
 #include "worker_exit.h"
@@ -106,10 +107,17 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
         rc = df_err_set(err, DF_E_NOMEM, "out of memory");
         goto done;
     }
-    if (s->prompt_embeds)
+    int standin = 0;
+    if (s->prompt_embeds) {
         rc = text_embed_load(s->prompt_embeds, sh.text_len, c->text_dim, text, &n_tok, err);
-    else
-        text_embed_derive(s->prompt ? s->prompt : "", sh.text_len, c->text_dim, text, &n_tok);
+    } else {
+        /* the folder's encoder, as the render; stand-in rows (no prompt
+         * complexity: the manifest threshold) only without one */
+        rc = t5_prompt_embed_one(s->geom.path, s->prompt ? s->prompt : "", sh.text_len,
+                                 c->text_dim, text, &n_tok, err);
+        if (rc == DF_E_NOTFOUND)
+            rc = 0, standin = 1;
+    }
     struct stepcache_mask mask;
     char warning[1024];
     struct stepcache_shot_in in = {.configs_dir = configs,
@@ -117,8 +125,8 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                                    .policy = &s->cache,
                                    .smp = smp,
                                    .guided = shot_guided(s),
-                                   .text = text,
-                                   .n_tokens = n_tok,
+                                   .text = standin ? NULL : text,
+                                   .n_tokens = standin ? 0 : n_tok,
                                    .text_dim = c->text_dim,
                                    .model_handle = fm,
                                    .warning = warning,

@@ -34,7 +34,8 @@
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
-#include "text_embed.h"
+#include "render_sched.h"
+#include "render_text.h"
 #include "usp_attn.h"
 #include "family.h"
 #include "vae.h"
@@ -135,24 +136,6 @@ static int load_shot(struct render *r, struct df_err *err)
     return 0;
 }
 
-static int load_text(struct render *r, const char *embeds, const char *text, float *out,
-                     int *n_rows, const char *which, struct df_err *err)
-{
-    int n = 0;
-    if (embeds) {
-        DF_TRY(text_embed_load(embeds, r->text_len, r->text_dim, out, &n, err));
-        DF_DEBUG(r->log, "%s prompt: %d embedding rows from %s", which, n, embeds);
-    } else {
-        /* no text encoder in ditfarm yet: see text_embed.h */
-        text_embed_derive(text ? text : "", r->text_len, r->text_dim, out, &n);
-        DF_DEBUG(r->log, "%s prompt: %d rows derived from the text (no text encoder here)",
-                 which, n);
-    }
-    if (n_rows)
-        *n_rows = n;
-    return 0;
-}
-
 int render_is_root(const struct render *r)
 {
     return r->par.rank == 0;
@@ -167,7 +150,9 @@ static int open_parallel(struct render *r, struct df_err *err)
     const int64_t row = (int64_t)g->in_channels * g->patch[0] * g->patch[1] * g->patch[2];
     r->guided = r->job.guided;
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, &r->job, strcmp(r->job.backend, "cpu") != 0, row,
+    const struct backend_desc *bd = backend_desc_find(r->job.backend);
+    DF_FAIL_IF(!bd, err, DF_E_UNSUPPORTED, "backend '%s' is unknown", r->job.backend);
+    DF_TRY(render_par_open(&r->par, &r->job, bd->device == LAYOUT_DEVICE_GPU, row,
                            r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
     r->tok_begin = r->par.tok_begin;
@@ -278,16 +263,7 @@ static int setup_model(struct render *r, struct df_err *err)
     DF_TRY(family_reserve(r->model, &r->shape, err));
     DF_TRY(setup_parts(r, err));
 
-    DF_FAIL_IF(!(r->text_cond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)), err,
-               DF_E_NOMEM, "%s", err ? err->msg : "");
-    DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, &r->n_text_cond, "positive",
-                     err));
-    if (r->guided) {
-        if (!(r->text_uncond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)))
-            return DF_E_NOMEM;
-        DF_TRY(load_text(r, s->negative_prompt_embeds, s->negative_prompt, r->text_uncond,
-                         NULL, "negative", err));
-    }
+    DF_TRY(render_text_setup(r, err));
     return 0;
 }
 
@@ -310,6 +286,7 @@ static int setup_latent(struct render *r, struct df_err *err)
     sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
+    DF_TRY(render_sched_apply(r, &sc, err));
     size_t total = (size_t)(latent_tokens(&r->dims) * latent_row_size(&r->dims));
     size_t offset = (size_t)(r->tok_begin * latent_row_size(&r->dims));
     return sampler_create(&sc, offset, r->shard_n, total, &r->smp, err);
@@ -329,7 +306,8 @@ static int setup_cache(struct render *r, struct df_err *err)
         char warning[512] = "";
         struct stepcache_shot_in in = {.configs_dir = r->job.configs_dir, .model = s->model,
                                        .policy = &s->cache, .smp = r->smp, .guided = r->guided,
-                                       .text = r->text_cond, .n_tokens = r->n_text_cond,
+                                       .text = r->text_standin ? NULL : r->text_cond,
+                                       .n_tokens = r->text_standin ? 0 : r->n_text_cond,
                                        .text_dim = r->text_dim, .model_handle = r->model,
                                        .warning = warning, .warning_cap = sizeof(warning)};
         rc = stepcache_plan_shot(&in, &r->mask, &perr);

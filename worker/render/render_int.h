@@ -73,6 +73,9 @@ struct render {
     char progress_path[PATH_MAX + 16]; /* <job_dir>/progress.json, "" for none */
     int last_ckpt_step;               /* steps in the newest durable checkpoint, 0 none */
     int n_text_cond;                  /* real rows of text_cond */
+    char text_source[160];            /* where text_cond came from (sidecar; render_text.c) */
+    int text_standin;                 /* 1: stand-in rows derived from the text (demo model) */
+    double t_text;                    /* seconds spent getting the text rows (encode or cache) */
     struct stepcache_mask mask;       /* the step-cache plan, the same on every rank */
     stepcache_t *sc;                  /* this rank's residuals and counters */
     float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */

@@ -49,10 +49,11 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     const struct layout *pl = &r->job.lay;
     struct sidecar_layout planned = {pl->cfg, pl->ulysses, pl->ring, pl->world};
     struct sidecar_timing timings[] = {{"load", r->t_load},
+                                       {"text_encode", r->t_text},
                                        {"denoise", r->t_denoise},
                                        {"vae_decode+encode", r->t_decode}};
     struct sidecar_info si = {
-        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .model = s->model,
+        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .text_source = r->text_source, .model = s->model,
         .weights_hash = weights,
         .layout = {l->cfg, l->ulysses, l->ring, l->world},
         .planned = r->job.planned ? &planned : NULL, .replanned = r->par.replanned,
