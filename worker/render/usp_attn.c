@@ -16,7 +16,7 @@ struct usp_attn {
     kern_backend_t be;
     comm_t uly, ring;
     struct usp_attn_shape sh;
-    int host_is_device; /* cpu backend: backend buffers are host memory */
+    int host_is_device; /* backend buffers are host memory (backend_desc.mem) */
     int hl;             /* heads per rank after the all-to-all: heads / ulysses */
     int64_t blk;        /* tokens of a ring block: ulysses · chunk */
     size_t row;         /* floats of one token: heads · head_dim */
@@ -69,7 +69,7 @@ int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp
     struct usp_attn *a = calloc(1, sizeof(*a));
     DF_FAIL_IF(!a, err, DF_E_NOMEM, "USP attention: out of memory");
     a->be = be, a->uly = uly, a->ring = ring, a->sh = *sh;
-    a->host_is_device = strcmp(kern_backend_name(be), "cpu") == 0 && !sh->stage;
+    a->host_is_device = kern_backend_desc(be)->mem == BACKEND_MEM_HOST && !sh->stage;
     a->hl = sh->heads / sh->ulysses;
     a->blk = sh->ulysses * sh->chunk;
     a->row = (size_t)sh->heads * sh->head_dim;
