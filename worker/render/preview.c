@@ -4,6 +4,8 @@
 #include "preview.h"
 
 #include "render_int.h"
+
+#include "clock.h"
 #include "sampler.h"
 #include "vae.h"
 
@@ -339,11 +341,11 @@ static int fit(struct render *r, struct preview_state *p, struct df_err *err)
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
     struct vae *vae = NULL;
-    double t0 = render_now();
+    double t0 = df_clock_s();
     DF_TRY(vae_load(r->be, dir, &vae, err));
     int rc = preview_map_fit(vae, &p->map, err);
     vae_free(vae);
-    p->t_fit = render_now() - t0;
+    p->t_fit = df_clock_s() - t0;
     p->fitted = rc == 0;
     return rc;
 }
@@ -364,7 +366,7 @@ void preview_step(struct render *r, int step, const float *vel)
         p->failed = 1;
         return;
     }
-    double t0 = render_now();
+    double t0 = df_clock_s();
     float sigma = sampler_sigma(r->smp, step);
     enum sampler_kind kind = sampler_get_config(r->smp)->kind;
     int flow = kind == SAMPLER_KIND_EULER || kind == SAMPLER_KIND_UNIPC;
@@ -377,7 +379,7 @@ void preview_step(struct render *r, int step, const float *vel)
         p->failed = 1;
         return;
     }
-    p->t_write += render_now() - t0;
+    p->t_write += df_clock_s() - t0;
     p->written++;
     if (step == steps)
         DF_INFO(r->log, "shot %s: %d previews, %.2f ms each (map fitted to the VAE in %.0f ms)",
