@@ -36,9 +36,9 @@
  * OpenBLAS at one thread (set process-wide at create), so the pool and
  * OpenBLAS never compete for the cores.
  *
- * Contract changes against /tmp/kern_contract.md (agreed with the model):
- *   + kern_sync(), kern_copy(), kern_zero()   (small additions, nothing removed)
- *   + kern_unpatchify() takes tok_begin/tok_count like kern_patchify().
+ * What a backend is (memory space, device selection, weight storage) comes
+ * from its line in lib/backend_desc.c (kern_backend_desc()); code never
+ * compares backend names.
  */
 #ifndef DF_KERN_H
 #define DF_KERN_H
@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend_desc.h"
 #include "err.h"
 
 #ifdef __cplusplus
@@ -70,6 +71,15 @@ int kern_backend_create(const char *name, int n_threads, kern_backend_t *out, st
  * kern_backend_create, or DF_E_UNSUPPORTED when the device cannot be used. */
 int kern_backend_create_on(const char *name, int n_threads, int device, kern_backend_t *out,
                            struct df_err *err);
+
+/* What a backend is (lib/backend_desc.h: memory space of its buffers,
+ * device selection, weight storage); never NULL for a live handle.  Code
+ * that must treat backends differently asks this, never the name. */
+const struct backend_desc *kern_backend_desc(kern_backend_t be);
+
+/* 1 when backend `name` is compiled into this build (it may still find no
+ * device when opened). */
+int kern_backend_compiled(const char *name);
 
 /* Free the backend and its pool/stream/handles.  Accepts NULL.  Buffers and
  * weights must have been released first. */

@@ -7,6 +7,7 @@
 #define DF_RENDER_INT_H
 
 #include "ckpt.h"
+#include "clock.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "job_contract.h"
@@ -80,11 +81,10 @@ struct render {
     stepcache_t *sc;                  /* this rank's residuals and counters */
     float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */
     struct render_commit commit;      /* rank 0's checkpoint being written */
+    struct preview_state *preview;    /* rank 0's previews (preview.c), lazily made */
 };
 
 
-/* Monotonic seconds. */
-double render_now(void);
 /* 1 on the rank that writes files and logs progress. */
 int render_is_root(const struct render *r);
 /* The canonical [C, T, H, W] latent of token-major `rows` shards, gathered
