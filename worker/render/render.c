@@ -29,6 +29,7 @@
 #include "model_id.h"
 #include "noise.h"
 #include "paths.h"
+#include "preview.h"
 #include "progress_file.h"
 #include "render_par.h"
 #include "safetensors.h"
@@ -325,6 +326,7 @@ static int denoise(struct render *r, struct df_err *err)
             vel = r->lat->vel;
         }
         DF_TRY(sampler_step(r->smp, i, vel, r->lat->shard, r->lat->shard_n, err));
+        preview_step(r, i + 1, vel); /* rank 0, every few steps: <job_dir>/preview.png */
         double dt = df_clock_s() - t0, done = df_clock_s() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
         char eta_s[32], dt_s[32], what[96];
@@ -379,6 +381,7 @@ static int write_latent(struct render *r, const char *path, struct df_err *err)
 static void render_cleanup(struct render *r)
 {
     render_ckpt_fini(r);
+    preview_free(r->preview);
     sampler_free(r->smp);
     render_cache_fini(&r->cache);
     usp_attn_free(r->usp);

@@ -88,6 +88,7 @@ struct render {
     int text_standin;                 /* 1: stand-in rows derived from the text (demo model) */
     double t_text;                    /* seconds spent getting the text rows (encode or cache) */
     struct render_cache cache;        /* the step cache (render_cache.c) */
+    struct preview_state *preview;    /* rank 0's previews (preview.c), lazily made */
 };
 
 
