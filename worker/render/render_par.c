@@ -51,6 +51,23 @@ static int plan(struct render_par *p, const struct job_contract *job, int gpu, c
     return job_contract_plan(s, &c, &p->lay, 1, &n, err);
 }
 
+/* GPU ranks move the attention's all-to-alls and ring passes with NCCL on
+ * device memory (docs/gpu.md); host data (latents, control) stays on MPI.
+ * DITFARM_NCCL=0 keeps everything on MPI, staged through host memory. */
+static int open_device_groups(struct render_par *p, const struct comm_opts *co, struct df_err *err)
+{
+    const char *use = getenv("DITFARM_NCCL");
+    if ((use != NULL && strcmp(use, "0") == 0) || !comm_backend_available(COMM_BACKEND_NCCL))
+        return 0;
+    int rc = comm_open(COMM_BACKEND_NCCL, &p->boot, co, &p->dev_world, err);
+    if (rc < 0) {
+        df_err_prefix(err, "NCCL for the GPU ranks (DITFARM_NCCL=0 stages through MPI instead)");
+        return rc;
+    }
+    comm_set_name(p->dev_world, "world-nccl");
+    return comm_groups_open(p->dev_world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->dg, err);
+}
+
 int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int64_t row,
                     const int *force, struct df_err *err)
 {
@@ -76,6 +93,8 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
     DF_TRY(comm_check_same(p->world, &id, sizeof(id), err));
     DF_TRY(layout_check_runnable(&p->lay, err)); /* the planner's rule (lib/layout.c) */
     DF_TRY(comm_groups_open(p->world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->g, err));
+    if (gpu && p->size > 1)
+        DF_TRY(open_device_groups(p, &co, err));
     DF_TRY(layout_rank_coords(&p->lay, p->rank, &p->cfg_idx, &p->ring_idx, &p->uly_idx, err));
     DF_TRY(layout_token_range(&p->lay, p->rank, &p->tok_begin, &p->tok_count, err));
     p->rows_of = calloc((size_t)p->size, sizeof(int64_t));
@@ -96,6 +115,9 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
 
 void render_par_close(struct render_par *p)
 {
+    comm_groups_close(&p->dg);
+    comm_close(p->dev_world);
+    p->dev_world = NULL;
     comm_groups_close(&p->g);
     comm_close(p->world);
     boot_fini(&p->boot);
