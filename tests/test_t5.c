@@ -335,10 +335,10 @@ static void test_bad_inputs(void **state)
     int lens[2] = {3, 3};
     float out[2 * 8 * 32];
     assert_int_equal(t5_encoder_encode(enc, ids, lens, 2, 8, out, &err), DF_E_INVAL);
-    assert_non_null(strstr(err.msg, "prompt 1, token 1: id 96"));
+    assert_non_null(strstr(err.msg, "prompt 2, token index 1: id 96"));
     lens[1] = 9;
     assert_int_equal(t5_encoder_encode(enc, ids, lens, 2, 8, out, &err), DF_E_INVAL);
-    assert_non_null(strstr(err.msg, "prompt 1 has 9 tokens"));
+    assert_non_null(strstr(err.msg, "prompt 2 has 9 tokens"));
     /* An all-padding row gives zeros, and leaves the other row alone. */
     ids[9] = 9;
     lens[1] = 0;

@@ -26,7 +26,7 @@
  *     DF_TRY(stepcache_tau(&shot->cache, &cal, text, n_tok, text_dim, &tau, src, sizeof src, err));
  *     struct stepcache_plan_in in = {.policy = &shot->cache, .calib = &cal, .steps = steps,
  *         .timesteps = ts, .tau = tau, .tau_source = src, .guided = 1,
- *         .time_embed = stepcache_wan_time_embed, .user = model, .dim = dim};
+ *         .time_embed = stepcache_family_time_embed, .user = model, .dim = dim};
  *     DF_TRY(stepcache_plan(&in, &mask, err));
  *     // broadcast stepcache_mask_save() bytes; others stepcache_mask_load()
  *     stepcache_t *sc;  DF_TRY(stepcache_create(&mask, be, local_rows, dim, &sc, err));
@@ -43,7 +43,7 @@
 #include "err.h"
 #include "kern.h"
 #include "manifest.h"
-#include "wan_model.h"
+#include "family.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -199,9 +199,9 @@ struct stepcache_mask {
 typedef int (*stepcache_time_embed_fn)(void *user, float t, float *e, float *e0,
                                        struct df_err *err);
 
-/* stepcache_time_embed_fn for the Wan model (user = struct wan_model *,
- * reserved): wan_model_time_embed + copies. */
-int stepcache_wan_time_embed(void *user, float t, float *e, float *e0, struct df_err *err);
+/* stepcache_time_embed_fn for any model family (user = family_model_t *,
+ * reserved): family_time_embed. */
+int stepcache_family_time_embed(void *user, float t, float *e, float *e0, struct df_err *err);
 
 struct stepcache_plan_in {
     const struct shot_cache *policy;     /* policy, mode, cfg_threshold */
@@ -281,7 +281,7 @@ struct stepcache_shot_in {
     const float *text;               /* positive prompt embeddings [n_tokens, text_dim] */
     int n_tokens;                    /* real tokens (not padding) */
     int text_dim;
-    struct wan_model *model_handle; /* reserved model: its time embedding plans the mask */
+    family_model_t *model_handle;   /* reserved model: its time embedding plans the mask */
     char *warning;                  /* out, may be NULL: "" or why the plan may be off */
     size_t warning_cap;
 };
@@ -314,7 +314,7 @@ const struct stepcache_mask *stepcache_get_mask(const stepcache_t *sc);
 /* The local rows and width the cache was created for. */
 void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim);
 
-/* One branch's forward on this rank's token range, as wan_model_forward but
+/* One branch's forward on this rank's token range, as family_forward but
  * with the block stack replaced by the mask's action for (step, branch):
  * embed -> blocks (and R_b = out - in) | x += R_b | x += R_cond -> head.
  * Passes of one step must come cond before uncond (a "reused cond" pass
@@ -322,7 +322,7 @@ void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim);
  * codes, DF_E_INVAL (rows differ from the cache's, a step outside the mask,
  * a reuse before this step's cond pass), or
  * DF_E_INTERNAL (a skip with no residual: a resume without the residuals). */
-int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_shape *shape,
+int stepcache_forward(stepcache_t *sc, family_model_t *m, const struct family_shape *shape,
                       const float *latent, float t, const float *text, int step,
                       enum stepcache_branch b, float *out, struct df_err *err);
 

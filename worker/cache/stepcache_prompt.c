@@ -145,7 +145,12 @@ int stepcache_tau(const struct shot_cache *policy, const struct stepcache_calib 
         snprintf(source, source_cap, "manifest threshold");
         return 0;
     }
-    if (!cal->ref_dim || cal->ref_dim != text_dim || !text || n_tokens <= 0) {
+    if (!text || n_tokens <= 0) {
+        snprintf(source, source_cap,
+                 "manifest threshold (no text-encoder embeddings of the prompt to measure)");
+        return 0;
+    }
+    if (!cal->ref_dim || cal->ref_dim != text_dim) {
         snprintf(source, source_cap,
                  "manifest threshold (no prompt-complexity references for text_dim %d)", text_dim);
         return 0;

@@ -49,13 +49,21 @@ static int branch_group(const struct render *r, enum stepcache_branch b)
     return r->par.lay.cfg == 2 ? (int)b : 0;
 }
 
+/* Width of the hidden state (the step-cache residual rows). */
+static int model_dim(const struct render *r)
+{
+    struct family_info fi;
+    family_info(r->model, &fi);
+    return fi.dim;
+}
+
 /* The step cache's part: its mask, and the residuals step `next` reads
  * (gathered from the group that holds each branch).  w is NULL off rank 0. */
 static int put_cache(struct render *r, ckpt_writer_t *w, int next, struct df_err *werr)
 {
     if (r->mask.policy == CACHE_POLICY_OFF)
         return 0;
-    const int dim = wan_model_config(r->dit)->dim;
+    const int dim = model_dim(r);
     const int64_t S = latent_tokens(&r->dims);
     if (w)
         DF_TRY(stepcache_ckpt_put_mask(w, &r->mask, werr));
@@ -93,7 +101,7 @@ static int get_cache(struct render *r, ckpt_reader_t *rd, int next, struct df_er
                    ? 0
                    : df_err_set(err, DF_E_CORRUPT, "checkpoint of a cached shot has no mask");
     DF_TRY(rc);
-    const int dim = wan_model_config(r->dit)->dim;
+    const int dim = model_dim(r);
     stepcache_free(r->sc);
     r->sc = NULL;
     stepcache_mask_free(&r->mask);

@@ -315,7 +315,7 @@ static int usp_attend(void *ctx, kern_backend_t be, int layer, const float *q, c
     return gather_heads(a, a->o, o, s_local, err);
 }
 
-struct wan_attn_hook usp_attn_hook(struct usp_attn *a)
+struct family_attn_hook usp_attn_hook(struct usp_attn *a)
 {
-    return (struct wan_attn_hook){usp_attend, a};
+    return (struct family_attn_hook){usp_attend, a};
 }

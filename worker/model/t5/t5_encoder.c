@@ -283,8 +283,8 @@ static int embed(t5_encoder_t e, struct t5_acts *A, const int64_t *ids, const in
         for (int i = 0; i < lens[p]; i++, row++) {
             int64_t id = ids[(size_t)p * max_len + i];
             DF_FAIL_IF(id < 0 || id >= c->vocab_size, err, DF_E_INVAL,
-                       "t5: prompt %d, token %d: id %lld outside the vocabulary [0, %d)", p0 + p,
-                       i, (long long)id, c->vocab_size);
+                       "t5: prompt %d, token index %d: id %lld outside the vocabulary [0, %d)",
+                       p0 + p + 1, i, (long long)id, c->vocab_size);
             struct safetensors_tensor r = *t;
             r.ndim = 1;
             r.shape[0] = r.numel = c->d_model;
@@ -371,7 +371,8 @@ int t5_encoder_encode(t5_encoder_t e, const int64_t *ids, const int *lens, int n
                "t5: max_len %d too long for d_ff %d", max_len, c->d_ff);
     for (int p = 0; p < n; p++)
         DF_FAIL_IF(lens[p] < 0 || lens[p] > max_len, err, DF_E_INVAL,
-                   "t5: prompt %d has %d tokens, outside [0, max_len = %d]", p, lens[p], max_len);
+                   "t5: prompt %d has %d tokens, outside [0, max_len = %d]", p + 1, lens[p],
+                   max_len);
     memset(out, 0, (size_t)n * max_len * c->d_model * sizeof *out);
     /* Batches of whole prompts, at most batch_rows tokens (one prompt at least). */
     int cap = e->batch_rows < max_len ? max_len : e->batch_rows;
