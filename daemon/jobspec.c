@@ -1,5 +1,6 @@
 /* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
 #include "jobspec.h"
+#include "backend_desc.h"
 #include "job_contract.h"
 #include "jsonfile.h"
 #include "worker_exit.h"
@@ -154,7 +155,9 @@ static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, con
     set_var(&v[n++], "GRACE", "%d", grace);
     set_var(&v[n++], "WORKER", "%s", o->worker);
     set_var(&v[n++], "DATE", "%s", date);
-    set_var(&v[n++], "BACKEND", "%s", o->backend ? o->backend : gpu ? "cuda" : "cpu");
+    set_var(&v[n++], "BACKEND", "%s",
+            o->backend ? o->backend
+                       : backend_desc_default(gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU));
     v[n].name = "SBATCH_EXTRA";
     sbatch_extra(s, gpu, l, v[n++].value, sizeof(v[0].value));
     set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);

@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Backends compiled into this build, in the order kern_backend_create knows them. */
+/* THE REGISTRY: backends compiled into this build, how to open each.  What
+ * a backend is (memory space, device selection, weight storage) is its line
+ * in lib/backend_desc.c; a new backend adds both lines (and its folder,
+ * kernels/<name>/, with a CMake target linked into ditfarm_kernels). */
 struct backend_entry {
-    const char *name;
+    const char *name; /* = its backend_desc name */
     int (*open)(int n_threads, int device, const struct kern_backend_i **iface, void **ctx,
                 struct df_err *err);
 };
@@ -55,10 +58,14 @@ int kern_backend_create_on(const char *name, int n_threads, int device, kern_bac
         if (strcmp(backends[i].name, name) == 0)
             entry = &backends[i];
     if (entry == NULL) {
-        int cuda = strcmp(name, "cuda") == 0;
-        return df_err_set(err, DF_E_UNSUPPORTED, "kern_backend_create: backend '%s' %s", name,
-                          cuda ? "is not compiled into this build (built without CUDA)"
-                               : "is unknown (known: cpu, cuda)");
+        char known[128];
+        backend_desc_names(known, sizeof known);
+        if (backend_desc_find(name))
+            return df_err_set(err, DF_E_UNSUPPORTED,
+                              "kern_backend_create: backend '%s' is not compiled into this build",
+                              name);
+        return df_err_set(err, DF_E_UNSUPPORTED,
+                          "kern_backend_create: backend '%s' is unknown (known: %s)", name, known);
     }
     struct kern_backend *be = calloc(1, sizeof *be);
     if (be == NULL)
@@ -85,6 +92,19 @@ void kern_backend_free(kern_backend_t be)
 const char *kern_backend_name(kern_backend_t be)
 {
     return BE_OK(be) ? be->iface->name : "(null)";
+}
+
+const struct backend_desc *kern_backend_desc(kern_backend_t be)
+{
+    return BE_OK(be) ? backend_desc_find(be->iface->name) : NULL;
+}
+
+int kern_backend_compiled(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i].name, name) == 0)
+            return 1;
+    return 0;
 }
 
 int kern_sync(kern_backend_t be, struct df_err *err)

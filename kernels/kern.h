@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend_desc.h"
 #include "err.h"
 
 #ifdef __cplusplus
@@ -70,6 +71,15 @@ int kern_backend_create(const char *name, int n_threads, kern_backend_t *out, st
  * kern_backend_create, or DF_E_UNSUPPORTED when the device cannot be used. */
 int kern_backend_create_on(const char *name, int n_threads, int device, kern_backend_t *out,
                            struct df_err *err);
+
+/* What a backend is (lib/backend_desc.h: memory space of its buffers,
+ * device selection, weight storage); never NULL for a live handle.  Code
+ * that must treat backends differently asks this, never the name. */
+const struct backend_desc *kern_backend_desc(kern_backend_t be);
+
+/* 1 when backend `name` is compiled into this build (it may still find no
+ * device when opened). */
+int kern_backend_compiled(const char *name);
 
 /* Free the backend and its pool/stream/handles.  Accepts NULL.  Buffers and
  * weights must have been released first. */

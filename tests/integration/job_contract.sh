@@ -69,7 +69,9 @@ echo "ok: seed: random renders on 2 ranks (ditfarm render and the worker's manif
 
 # 5. every part is loaded at set-up: a broken vae/ fails before step 1
 cp -r "$S/configs/models/tiny" badvae
-echo '{"_class_name": "AutoencoderKLWan", "z_dim": "sixteen"}' >badvae/vae/config.json
+# (a bad vae/config.json is refused even earlier, when the manifest loads)
+head -c 100 "$S/configs/models/tiny/vae/diffusion_pytorch_model.safetensors" \
+    >badvae/vae/diffusion_pytorch_model.safetensors
 sed "s#model: tiny#model: $work/badvae#" m.yaml >bad.yaml
 if "$W" render bad.yaml --shot g --configs "$S/configs" --no-video >log5.txt 2>&1; then
     : # --no-video needs no VAE
@@ -79,6 +81,6 @@ fi
 if "$W" render bad.yaml --shot g --configs "$S/configs" >log6.txt 2>&1; then
     fail "a broken vae/ rendered"
 fi
-grep -q "badvae/vae/config.json" log6.txt || { cat log6.txt; fail "the error does not name the VAE config"; }
+grep -q "badvae/vae" log6.txt || { cat log6.txt; fail "the error does not name the VAE"; }
 ! grep -q "step 1/" log6.txt || { cat log6.txt; fail "the broken VAE was found after step 1"; }
 echo "ok: a broken vae/ fails at set-up, before step 1"

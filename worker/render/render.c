@@ -149,7 +149,9 @@ static int open_parallel(struct render *r, struct df_err *err)
     const int64_t row = (int64_t)g->in_channels * g->patch[0] * g->patch[1] * g->patch[2];
     r->guided = r->job.guided;
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, &r->job, strcmp(r->job.backend, "cpu") != 0, row,
+    const struct backend_desc *bd = backend_desc_find(r->job.backend);
+    DF_FAIL_IF(!bd, err, DF_E_UNSUPPORTED, "backend '%s' is unknown", r->job.backend);
+    DF_TRY(render_par_open(&r->par, &r->job, bd->device == LAYOUT_DEVICE_GPU, row,
                            r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
     r->tok_begin = r->par.tok_begin;

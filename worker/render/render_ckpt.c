@@ -327,8 +327,12 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
 /* A checkpoint is due after `done` steps by the step interval or the clock. */
 int render_ckpt_due(struct render *r, int done, struct df_err *err)
 {
-    if (!r->o->ckpt_dir || done >= r->shot->steps)
+    if (!r->o->ckpt_dir)
         return 0;
+    /* The final latent too, flushed before the VAE: a decode or encode that
+     * fails (disk full, bad output path, killed) reruns without the steps. */
+    if (done >= r->shot->steps)
+        return 1;
     if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
         return 1;
     /* clocks differ between ranks: rank 0's decides */

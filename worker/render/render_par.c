@@ -12,7 +12,8 @@ static int share_seed(struct render_par *p, struct job_contract *job, struct df_
         return 0;
     uint64_t *all = malloc((size_t)p->size * sizeof(uint64_t));
     DF_FAIL_IF(!all, err, DF_E_NOMEM, "out of memory");
-    int rc = comm_allgather_bytes(p->world, &job->shot.seed, sizeof(uint64_t), all, err);
+    int rc = comm_allgather(p->world, COMM_DTYPE_BYTE, &job->shot.seed, sizeof(uint64_t), all,
+                            err);
     if (rc == 0) {
         job->shot.seed = all[0];
         job->hash = manifest_shot_hash(&job->shot);
@@ -51,20 +52,24 @@ static int plan(struct render_par *p, const struct job_contract *job, int gpu, c
     return job_contract_plan(s, &c, &p->lay, 1, &n, err);
 }
 
-/* GPU ranks move the attention's all-to-alls and ring passes with NCCL on
- * device memory (docs/gpu.md); host data (latents, control) stays on MPI.
- * DITFARM_NCCL=0 keeps everything on MPI, staged through host memory. */
+/* GPU ranks move the attention's all-to-alls and ring passes on device
+ * memory with a device-memory comm from the registry (NCCL; docs/gpu.md);
+ * host data (latents, control) stays on the host comm.  DITFARM_NCCL=0, or a
+ * build without one, keeps everything on the host comm, staged. */
 static int open_device_groups(struct render_par *p, const struct comm_opts *co, struct df_err *err)
 {
     const char *use = getenv("DITFARM_NCCL");
-    if ((use != NULL && strcmp(use, "0") == 0) || !comm_backend_available(COMM_BACKEND_NCCL))
+    enum comm_backend cb;
+    if ((use != NULL && strcmp(use, "0") == 0) ||
+        comm_backend_pick(COMM_MEM_DEVICE, p->size, &cb, NULL) < 0)
         return 0;
-    int rc = comm_open(COMM_BACKEND_NCCL, &p->boot, co, &p->dev_world, err);
+    int rc = comm_open(cb, &p->boot, co, &p->dev_world, err);
     if (rc < 0) {
-        df_err_prefix(err, "NCCL for the GPU ranks (DITFARM_NCCL=0 stages through MPI instead)");
+        df_err_prefix(err, "%s for the GPU ranks (DITFARM_NCCL=0 stages through the host comm)",
+                      comm_backend_name(cb));
         return rc;
     }
-    comm_set_name(p->dev_world, "world-nccl");
+    comm_set_name(p->dev_world, "world-device");
     return comm_groups_open(p->dev_world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->dg, err);
 }
 
@@ -78,8 +83,11 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
     p->size = p->boot.info.size;
     struct comm_opts co = comm_opts_default();
     DF_TRY(comm_opts_from_env(&co, err));
-    DF_TRY(comm_open(p->size > 1 ? COMM_BACKEND_MPI : COMM_BACKEND_SELF, &p->boot, &co,
-                     &p->world, err));
+    /* host data (latents, control) goes through a host-memory comm from the
+     * registry; GPU ranks add a device-memory one for attention below */
+    enum comm_backend cb;
+    DF_TRY(comm_backend_pick(COMM_MEM_HOST, p->size, &cb, err));
+    DF_TRY(comm_open(cb, &p->boot, &co, &p->world, err));
     comm_set_name(p->world, "world");
     DF_TRY(share_seed(p, job, err));
     DF_TRY(plan(p, job, gpu, force, err));

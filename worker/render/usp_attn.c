@@ -68,14 +68,16 @@ static int to_device(struct usp_attn *a, float *dev, const float *host, size_t n
     return kern_upload(a->be, dev, host, n, err);
 }
 
-/* Whether every comm given can move `be`'s buffers: host comms with the cpu
- * backend (same memory), NCCL comms with the cuda backend (device memory). */
+/* Whether every comm given can move `be`'s buffers as they are: its memory
+ * space (comm_caps.mem) is the backend's (backend_desc.mem) -- host comms
+ * with the cpu backend, NCCL with cuda. */
 static int comms_move_backend_memory(kern_backend_t be, comm_t uly, comm_t ring)
 {
-    const int cpu = strcmp(kern_backend_name(be), "cpu") == 0;
+    const int dev = kern_backend_desc(be)->mem == BACKEND_MEM_DEVICE;
     const comm_t cs[2] = {uly, ring};
     for (int i = 0; i < 2; i++)
-        if (cs[i] != NULL && (comm_backend_of(cs[i]) == COMM_BACKEND_NCCL) == cpu)
+        if (cs[i] != NULL &&
+            (comm_backend_caps(comm_backend_of(cs[i]))->mem == COMM_MEM_DEVICE) != dev)
             return 0;
     return 1;
 }

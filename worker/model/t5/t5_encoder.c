@@ -136,7 +136,7 @@ static int setup(t5_encoder_t e, const char *dir, const struct t5_encoder_opts *
     size_t total = per_block * c->num_layers * sizeof(float);
     size_t cap = o && o->resident_max_bytes ? o->resident_max_bytes : RESIDENT_MAX_DEFAULT;
     /* Backends other than "cpu" store weights compactly on the device. */
-    int keep = total <= cap || strcmp(kern_backend_name(e->be), "cpu") != 0;
+    int keep = total <= cap || kern_backend_desc(e->be)->mem != BACKEND_MEM_HOST;
     e->scratch = malloc(largest * sizeof(float));
     DF_FAIL_IF(!e->scratch, err, DF_E_NOMEM, "t5: conversion buffer of %zu floats: out of memory",
                largest);
