@@ -206,7 +206,17 @@ static void test_fixtures(void **state)
 
 /* A scratch folder with umt5_a's config.json and a model.safetensors written
  * from its tensors, except `drop` and with `reshape` given a wrong shape. */
+static void make_variant_nan(const char *out_dir, const char *drop, const char *reshape,
+                             const char *nan_in);
+
 static void make_variant(const char *out_dir, const char *drop, const char *reshape)
+{
+    make_variant_nan(out_dir, drop, reshape, NULL);
+}
+
+/* ... with the weights in BF16 and a NaN at index 5 of `nan_in` (when set). */
+static void make_variant_nan(const char *out_dir, const char *drop, const char *reshape,
+                             const char *nan_in)
 {
     char src[600], path[700];
     snprintf(src, sizeof src, "%s/t5/umt5_a/text_encoder", DF_TEST_DATA);
@@ -225,7 +235,9 @@ static void make_variant(const char *out_dir, const char *drop, const char *resh
         bufs[k] = malloc((size_t)t->numel * sizeof(float));
         assert_int_equal(safetensors_to_f32(t, bufs[k], (size_t)t->numel, &err), 0);
         e[k].name = t->name;
-        e[k].dtype = SAFETENSORS_DTYPE_F32;
+        e[k].dtype = nan_in ? SAFETENSORS_DTYPE_BF16 : SAFETENSORS_DTYPE_F32;
+        if (nan_in && !strcmp(t->name, nan_in))
+            bufs[k][5] = NAN;
         e[k].ndim = t->ndim;
         memcpy(e[k].shape, t->shape, sizeof e[k].shape);
         if (reshape && !strcmp(t->name, reshape) && t->ndim == 2) {
@@ -316,6 +328,23 @@ static void test_bad_folders(void **state)
              DF_TEST_DATA, path);
     assert_int_equal(system(cmd), 0);
     expect_open_error(be, dir, DF_E_INVAL, "num_layers = 1");
+
+    /* A NaN in BF16 weights: refused when kept (at open) and when streamed
+     * (at the matmul that converts it). */
+    snprintf(dir, sizeof dir, "%s/nan", tmp);
+    make_variant_nan(dir, NULL, NULL, "encoder.block.1.layer.1.DenseReluDense.wi_0.weight");
+    expect_open_error(be, dir, DF_E_INVAL, "non-finite");
+    t5_encoder_t enc;
+    struct df_err err = {0};
+    struct t5_encoder_opts streamed = {.resident_max_bytes = 1};
+    assert_int_equal(t5_encoder_open(dir, be, &streamed, &enc, &err), 0);
+    int64_t ids[4] = {5, 6, 1, 0};
+    int len = 3;
+    float out[4 * 32];
+    assert_int_equal(t5_encoder_encode(enc, ids, &len, 1, 4, out, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "wi_0.weight' holds non-finite values (NaN or Inf; first at index 5)"));
+    assert_non_null(strstr(err.msg, "t5 block 1"));
+    t5_encoder_free(enc);
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     assert_int_equal(system(cmd), 0);

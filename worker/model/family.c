@@ -17,7 +17,8 @@
 #include <string.h>
 
 static const struct family_ops *const k_families[] = {
-    &wan_family_ops, /* WanTransformer3DModel: worker/model/wan/ */
+    &wan_family_ops,       /* WanTransformer3DModel: worker/model/wan/ */
+    &cogvideox_family_ops, /* CogVideoXTransformer3DModel: worker/model/cogvideox/ */
 };
 #define N_FAMILIES ((int)(sizeof(k_families) / sizeof(k_families[0])))
 

@@ -34,5 +34,6 @@ struct family_ops {
 
 /* The families (one `extern` per registry line of family.c). */
 extern const struct family_ops wan_family_ops;
+extern const struct family_ops cogvideox_family_ops;
 
 #endif /* DF_FAMILY_IMPL_H */
