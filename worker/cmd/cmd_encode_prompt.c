@@ -16,6 +16,7 @@
  *                    prompts one after the other: tests/fixtures/make_t5_fixtures.py)
  *                    or prompt_embeds [N, max_len, d]; --tol X (1e-4) */
 #include "kern.h"
+#include "clock.h"
 #include "log.h"
 #include "safetensors.h"
 #include "t5_prompt.h"
@@ -47,13 +48,6 @@ struct batch {
     int *lens;
     float *embeds;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Split FILE into lines; each must hold no NUL byte. */
 static int read_prompts(const char *path, struct batch *b, struct df_err *err)
@@ -254,12 +248,12 @@ static int run(const struct opts *o, struct batch *b, struct df_log *log, struct
         size_t n = (size_t)b->n * b->max_len * b->d;
         if (rc == 0 && !(b->embeds = malloc(n * sizeof *b->embeds)))
             rc = df_err_set(err, DF_E_NOMEM, "out of memory for %zu floats of embeddings", n);
-        double t0 = now_s();
+        double t0 = df_clock_s();
         if (rc == 0)
             rc = t5_prompt_encode(tp, b->ids, b->lens, b->n, b->max_len, b->embeds, err);
         if (rc == 0)
             DF_INFO(log, "encoded %d prompt(s) with %s (%s, d_model %d, %d layers) in %.2f s on %s",
-                    b->n, tp->dir, c->model_type, c->d_model, c->num_layers, now_s() - t0,
+                    b->n, tp->dir, c->model_type, c->d_model, c->num_layers, df_clock_s() - t0,
                     kern_backend_name(be));
     }
     if (rc == 0)

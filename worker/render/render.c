@@ -50,13 +50,6 @@ void render_opts_init(struct render_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
-double render_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static float *alloc_floats(size_t n, const char *what, struct df_err *err)
 {
     float *p = calloc(n ? n : 1, sizeof(float));
@@ -228,12 +221,12 @@ static int setup_model(struct render *r, struct df_err *err)
                                   &r->be, err));
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
-    double t0 = render_now();
+    double t0 = df_clock_s();
     DF_TRY(family_load(r->be, r->model_dir, &r->model, err));
     struct family_info fi;
     family_info(r->model, &fi);
     DF_DEBUG(r->log, "loaded %s (%s): dim %d, %d heads in %.2f s (backend %s)", dir, fi.name,
-             fi.dim, fi.num_heads, render_now() - t0, kern_backend_name(r->be));
+             fi.dim, fi.num_heads, df_clock_s() - t0, kern_backend_name(r->be));
     /* the render's latent shards are [C, T, H, W] with the video tokens only */
     DF_FAIL_IF(fi.layout != FAMILY_LAYOUT_CTHW || fi.text_in_sequence, err, DF_E_UNSUPPORTED,
                "%s: model family %s (%s latents%s) does not run in the render loop yet", dir,
@@ -395,10 +388,10 @@ static int denoise(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const int steps = s->steps;
-    double t_start = render_now(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
+    double t_start = df_clock_s(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
     int first = sampler_next_step(r->smp);
     for (int i = first; i < steps; i++) {
-        double t0 = render_now();
+        double t0 = df_clock_s();
         float t = sampler_timestep(r->smp, i);
         latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
         if (r->do_cond)
@@ -412,7 +405,7 @@ static int denoise(struct render *r, struct df_err *err)
             vel = r->vel;
         }
         DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
-        double dt = render_now() - t0, done = render_now() - t_start;
+        double dt = df_clock_s() - t0, done = df_clock_s() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
         char eta_s[32], dt_s[32], what[96];
         progress_file_fmt_duration(eta, eta_s, sizeof(eta_s));
@@ -444,7 +437,7 @@ static int denoise(struct render *r, struct df_err *err)
         }
     }
     DF_TRY(render_ckpt_flush(r, err));
-    r->t_denoise = render_now() - t_start;
+    r->t_denoise = df_clock_s() - t_start;
     write_progress(r, steps, steps > first ? r->t_denoise / (steps - first) : -1, 0, "running");
     if (r->usp && render_is_root(r) && r->t_denoise > 0)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
@@ -491,13 +484,13 @@ static void render_cleanup(struct render *r)
 int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err)
 {
     struct render r = {.o = o, .log = log, .started = time(NULL)};
-    double t0 = render_now();
+    double t0 = df_clock_s();
     int rc = load_shot(&r, err);
     if (rc == 0)
         rc = open_parallel(&r, err);
     if (rc == 0)
         rc = setup_model(&r, err);
-    r.t_load = render_now() - t0;
+    r.t_load = df_clock_s() - t0;
     if (rc == 0)
         rc = setup_latent(&r, err);
     if (rc == 0)

@@ -213,7 +213,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
     /* one checkpoint in flight at a time: the previous one is durable first */
     DF_TRY(render_ckpt_flush(r, err));
-    double t_start = render_now();
+    double t_start = df_clock_s();
     ckpt_writer_t *w = NULL;
     struct df_err werr = {0}; /* rank 0's writer trouble; collectives keep going */
     int wrc = render_is_root(r) ? ckpt_writer_create(&meta, &wo, &w, &werr) : 0;
@@ -231,7 +231,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     }
     if (rc == 0)
         rc = put_cache(r, wrc == 0 ? w : NULL, next_step, &werr);
-    double t_encoded = render_now() - t_start;
+    double t_encoded = df_clock_s() - t_start;
     if (rc == 0) {
         /* every rank learns whether rank 0 could encode before the I/O starts */
         int any = render_par_any(&r->par, wrc < 0 || (w == NULL && render_is_root(r)), err);
@@ -255,7 +255,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
                 "shot %s: checkpoint at step %d/%d: encoded in %.2f s (the ranks' stall); "
                 "writing it in the background",
                 s->id, next_step, s->steps, t_encoded);
-    r->t_last_ckpt = render_now();
+    r->t_last_ckpt = df_clock_s();
     return 0;
 }
 
@@ -320,7 +320,7 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     ckpt_close(rd);
     if (rc < 0)
         df_err_prefix(err, "resume from %s", path);
-    r->t_last_ckpt = render_now();
+    r->t_last_ckpt = df_clock_s();
     return rc;
 }
 
@@ -336,7 +336,7 @@ int render_ckpt_due(struct render *r, int done, struct df_err *err)
     if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
         return 1;
     /* clocks differ between ranks: rank 0's decides */
-    int late = r->ckpt_every_s > 0 && render_now() - r->t_last_ckpt >= r->ckpt_every_s;
+    int late = r->ckpt_every_s > 0 && df_clock_s() - r->t_last_ckpt >= r->ckpt_every_s;
     return r->par.size > 1 ? render_par_any(&r->par, late && render_is_root(r), err) : late;
 }
 

@@ -7,6 +7,7 @@
 #define DF_RENDER_INT_H
 
 #include "ckpt.h"
+#include "clock.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "job_contract.h"
@@ -83,8 +84,6 @@ struct render {
 };
 
 
-/* Monotonic seconds. */
-double render_now(void);
 /* 1 on the rank that writes files and logs progress. */
 int render_is_root(const struct render *r);
 /* The canonical [C, T, H, W] latent of token-major `rows` shards, gathered

@@ -207,7 +207,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
     const size_t size = payload_size(r), plane = (size_t)r->text_len * r->text_dim;
     int rc = 0, hit = 0;
     struct df_err perr = {0};
-    double t0 = render_now();
+    double t0 = df_clock_s();
     if (render_is_root(r)) {
         uint64_t enc_id = 0, key = 0;
         rc = encoder_id(r->model_dir, &enc_id, &perr);
@@ -243,7 +243,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
         free(buf);
         DF_TRY(rc);
     }
-    r->t_text = render_now() - t0;
+    r->t_text = df_clock_s() - t0;
     if (render_is_root(r))
         DF_INFO(r->log, "shot %s: prompts %s with %s/text_encoder (%d rows%s) in %.2f s",
                 r->shot->id, hit ? "read from the job's cache" : "encoded", r->model_dir,

@@ -117,12 +117,12 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
             rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
     }
     if (rc == 0) {
-        double t0 = render_now();
+        double t0 = df_clock_s();
         struct vae_tile_opts to = vae_tile_opts_default();
         vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
         rc = vae_decode_tiled(vae, r->par.world, r->stage, r->dims.T, r->dims.H, r->dims.W, &to,
                               on_frame, enc, err);
-        r->t_decode = render_now() - t0;
+        r->t_decode = df_clock_s() - t0;
     }
     if (rc == 0 && root) {
         struct encode_result res;
