@@ -166,9 +166,9 @@ static int scatter_backend(struct usp_attn *a, const float *x, int64_t s_local, 
         DF_TRY(sp_copy_on(a->be, packed, x, &a->map[i], err));
     if (sh->ulysses == 1)
         return 0;
-    double t0 = now_s();
+    double t0 = df_clock_s();
     int rc = comm_alltoallv(a->uly, a->dpack, a->counts, NULL, dst, a->counts, NULL, err);
-    a->comm_s += now_s() - t0;
+    a->comm_s += df_clock_s() - t0;
     return rc;
 }
 
@@ -208,9 +208,9 @@ static int gather_heads(struct usp_attn *a, const float *o, float *out, int64_t 
     if (sh->ulysses == 1)
         return kern_copy(a->be, out, o, (size_t)s_local * a->row, err);
     if (a->host_is_device) { /* all-to-all between backend buffers, unpack by backend ops */
-        double t0 = now_s();
+        double t0 = df_clock_s();
         int rc = comm_alltoallv(a->uly, o, a->counts, NULL, a->dpack, a->counts, NULL, err);
-        a->comm_s += now_s() - t0;
+        a->comm_s += df_clock_s() - t0;
         DF_TRY(rc);
         int n = 0;
         DF_TRY(sp_ulysses_unpack_map(sh->ulysses, sh->chunk, sh->heads, sh->head_dim, s_local,
