@@ -29,6 +29,7 @@
 #include "model_id.h"
 #include "noise.h"
 #include "paths.h"
+#include "preview.h"
 #include "progress_file.h"
 #include "render_par.h"
 #include "safetensors.h"
@@ -405,6 +406,7 @@ static int denoise(struct render *r, struct df_err *err)
             vel = r->vel;
         }
         DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
+        preview_step(r, i + 1, vel); /* rank 0, every few steps: <job_dir>/preview.png */
         double dt = df_clock_s() - t0, done = df_clock_s() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
         char eta_s[32], dt_s[32], what[96];
@@ -459,6 +461,7 @@ static int write_latent(struct render *r, const char *path, struct df_err *err)
 static void render_cleanup(struct render *r)
 {
     render_ckpt_abandon(r);
+    preview_free(r->preview);
     sampler_free(r->smp);
     free(r->all_rows);
     free(r->res_all);

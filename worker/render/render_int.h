@@ -81,6 +81,7 @@ struct render {
     stepcache_t *sc;                  /* this rank's residuals and counters */
     float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */
     struct render_commit commit;      /* rank 0's checkpoint being written */
+    struct preview_state *preview;    /* rank 0's previews (preview.c), lazily made */
 };
 
 
