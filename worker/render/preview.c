@@ -374,7 +374,7 @@ void preview_step(struct render *r, int step, const float *vel)
     float a = flow ? 1.0f : 1.0f / sqrtf(1.0f + sigma * sigma), b = flow ? sigma : 0.0f;
     if (!isfinite(a) || !isfinite(b))
         a = 1, b = 0;
-    if (preview_write(&p->map, &r->dims, r->shard, r->tok_begin, r->tok_count, a, b, vel, p->path,
+    if (preview_write(&p->map, &r->lat->dims, r->lat->shard, r->par.tok_begin, r->par.tok_count, a, b, vel, p->path,
                       &err) < 0) {
         DF_WARN(r->log, "shot %s: no previews: %s", r->shot->id, err.msg);
         p->failed = 1;
