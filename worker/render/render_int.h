@@ -17,6 +17,7 @@
 #include "stepcache.h"
 #include "usp_attn.h"
 #include "family.h"
+#include "cogvideox_vae.h"
 #include "vae.h"
 
 #include <limits.h>
@@ -47,6 +48,7 @@ struct render {
     family_model_t *model;        /* the DiT, through its family's op table (family.h) */
     struct family_shape shape;    /* this rank's forward: the shot's latent, its tokens */
     struct vae *vae;              /* loaded at set-up: a broken vae/ fails before step 1 */
+    struct cogvideox_vae *cvae;   /* the CogVideoX VAE instead, for TCHW (CogVideoX) latents */
     struct latent_dims dims;
     struct render_par par;        /* ranks, layout, groups */
     int par_open;
