@@ -1,5 +1,6 @@
 /* proc.c -- background shell commands for the daemon loop (see proc.h). */
 #include "proc.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,13 +12,6 @@
 #include <unistd.h>
 
 #define PROC_MAX_OUTPUT (8u << 20) /* squeue of a big cluster fits; more is dropped */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int proc_start(struct proc *p, const char *cmd, int timeout_ms, struct df_err *err)
 {
@@ -48,7 +42,7 @@ int proc_start(struct proc *p, const char *cmd, int timeout_ms, struct df_err *e
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     p->pid = pid;
     p->fd = fds[0];
-    p->deadline_ms = mono_ms() + timeout_ms;
+    p->deadline_ms = df_clock_ms() + timeout_ms;
     p->cap = 4096;
     p->out = malloc(p->cap);
     if (!p->out) {
@@ -102,7 +96,7 @@ int proc_poll(struct proc *p)
             close(p->fd), p->fd = -1;
         return 1;
     }
-    if (mono_ms() > p->deadline_ms) {
+    if (df_clock_ms() > p->deadline_ms) {
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);
         waitpid(p->pid, &st, 0);

@@ -36,9 +36,9 @@
  * OpenBLAS at one thread (set process-wide at create), so the pool and
  * OpenBLAS never compete for the cores.
  *
- * Contract changes against /tmp/kern_contract.md (agreed with the model):
- *   + kern_sync(), kern_copy(), kern_zero()   (small additions, nothing removed)
- *   + kern_unpatchify() takes tok_begin/tok_count like kern_patchify().
+ * What a backend is (memory space, device selection, weight storage) comes
+ * from its line in lib/backend_desc.c (kern_backend_desc()); code never
+ * compares backend names.
  */
 #ifndef DF_KERN_H
 #define DF_KERN_H

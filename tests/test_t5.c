@@ -31,6 +31,7 @@
 #include "t5_encoder.h"
 
 #define TOL 1e-4
+#define TOL_CUDA 3e-2 /* the CUDA backend's linears run in bf16 */
 
 static kern_backend_t cpu(void)
 {
@@ -153,7 +154,7 @@ static double check_output(const char *name, const struct case_data *c, const fl
 }
 
 static void run_case(kern_backend_t be, const char *name, const char *dir,
-                     const struct t5_encoder_opts *opts, const char *how)
+                     const struct t5_encoder_opts *opts, const char *how, double tol)
 {
     struct case_data c;
     case_load(dir, &c);
@@ -169,8 +170,8 @@ static void run_case(kern_backend_t be, const char *name, const char *dir,
         fail_msg("%s: encode: %s", name, err.msg);
     double e = check_output(name, &c, out);
     printf("  %-10s %-18s %s rel L2 %.2e\n", name, how, t5_encoder_config(enc)->model_type, e);
-    if (!(e < TOL))
-        fail_msg("%s (%s): relative L2 %.3e > %.0e", name, how, e, TOL);
+    if (!(e < tol))
+        fail_msg("%s (%s): relative L2 %.3e > %.0e", name, how, e, tol);
     free(out);
     t5_encoder_free(enc);
     case_free(&c);
@@ -183,7 +184,10 @@ static void test_fixtures(void **state)
     snprintf(root, sizeof root, "%s/t5", DF_TEST_DATA);
     DIR *d = opendir(root);
     assert_non_null(d);
-    kern_backend_t be = cpu();
+    kern_backend_t be = cpu(), gpu = NULL;
+    struct df_err gerr = {0};
+    if (kern_backend_create("cuda", 0, &gpu, &gerr) < 0)
+        printf("  (no cuda backend here: %s)\n", gerr.msg);
     int cases = 0;
     struct dirent *ent;
     while ((ent = readdir(d))) {
@@ -192,12 +196,15 @@ static void test_fixtures(void **state)
         snprintf(exp, sizeof exp, "%s/expected.safetensors", dir);
         if (ent->d_name[0] == '.' || access(exp, R_OK) != 0)
             continue;
-        run_case(be, ent->d_name, dir, NULL, "kept, one batch");
+        run_case(be, ent->d_name, dir, NULL, "kept, one batch", TOL);
         struct t5_encoder_opts streamed = {.resident_max_bytes = 1, .batch_rows = 1};
-        run_case(be, ent->d_name, dir, &streamed, "streamed, per prompt");
+        run_case(be, ent->d_name, dir, &streamed, "streamed, per prompt", TOL);
+        if (gpu) /* bf16 weights and linear inputs there: bf16 precision */
+            run_case(gpu, ent->d_name, dir, NULL, "cuda", TOL_CUDA);
         cases++;
     }
     closedir(d);
+    kern_backend_free(gpu);
     kern_backend_free(be);
     assert_true(cases >= 4);
 }

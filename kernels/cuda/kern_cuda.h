@@ -62,6 +62,7 @@ int cuda_scratch_reserve(struct cuda_ctx *ctx, size_t bytes, struct df_err *err)
 #endif
 
 #include "attn_cuda.cuh"
+#include "attn_relbias_cuda.cuh"
 #include "attn_cudnn.h"
 #include "conv_cuda.cuh"
 #include "elem_cuda.cuh"

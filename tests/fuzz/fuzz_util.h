@@ -8,7 +8,9 @@
 #ifndef DF_FUZZ_UTIL_H
 #define DF_FUZZ_UTIL_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>

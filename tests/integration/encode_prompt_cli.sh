@@ -79,3 +79,15 @@ expect_fail "invalid UTF-8" "bad.txt:2: " \
 grep -q "offset 4" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: no byte offset"; exit 1; }
 expect_fail "no tokenizer" "tokenizer" \
     "$W" encode-prompt "$D/umt5_a" --prompt "a cat" "$tmp/x.safetensors"
+
+# CogVideoX feeds T5 v1.1 differently (no cleaning, no mask, every row kept):
+# the cog_pipe fixture comes from CogVideoXPipeline._get_t5_prompt_embeds.
+C="$D/cog_pipe"
+"$W" encode-prompt "$C" --style cogvideox --max-len 226 --prompts "$C/prompts.txt" \
+    "$tmp/cp.safetensors" --expected "$C/expected.safetensors" >"$tmp/out" 2>&1 \
+    || { cat "$tmp/out"; echo "FAIL: cog_pipe"; exit 1; }
+grep -q "input_ids vs .*: identical" "$tmp/out" && grep -q 'tolerance 1.0e-04): ok' "$tmp/out" \
+    || { cat "$tmp/out"; echo "FAIL: cog_pipe"; exit 1; }
+echo "ok: cog_pipe (CogVideoX style): ids identical, $(grep -o 'relative L2[^(]*' "$tmp/out")"
+expect_fail "unknown style" "usage:" \
+    "$W" encode-prompt "$C" --style sdxl --prompt a "$tmp/x.safetensors"

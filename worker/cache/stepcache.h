@@ -1,6 +1,6 @@
 /*
  * stepcache.h -- step caching for the Wan DiT: TeaCache and PromptTea
- * (design/prompttea.md), planned up front, applied per rank on its token shard.
+ * (docs/stepcache.md), planned up front, applied per rank on its token shard.
  *
  * For Wan the skip decisions depend only on the timestep schedule, the
  * threshold tau and the calibration tables (the compared tensor is the
@@ -217,7 +217,7 @@ struct stepcache_plan_in {
     int dim; /* model dim */
 };
 
-/* Plan the mask (rules: prompttea.md sections 1, 2.3, 2.4).  Policy off:
+/* Plan the mask (rules: docs/stepcache.md, "Decisions are planned, not measured").  Policy off:
  * every pass computes.  Returns 0 and *out (free with stepcache_mask_free),
  * DF_E_INVAL (bad input), DF_E_UNSUPPORTED (calibration does not fit),
  * DF_E_NOMEM, or the time_embed callback's error. */
@@ -373,13 +373,8 @@ int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b, 
 int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b, float *global,
                                 int64_t tokens, int dim, struct df_err *err);
 
-/* Single-rank convenience (the cache holds every token): put the mask and
- * the residuals the step `next` needs / restore them.  The restore returns
- * the stored mask in *mask_out (caller frees) and creates nothing: call it
- * on a cache created from that mask.  Return 0 or the codes above. */
-int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next, struct df_err *err);
-int stepcache_ckpt_restore(const struct ckpt_reader *r, stepcache_t *sc, int next,
-                           struct df_err *err);
+/* (The render gathers each branch's residual from the ranks that hold it
+ * and puts it with these: worker/render/render_ckpt.c.) */
 
 /* ==== fitting, for calibration (stepcache_fit.c) ========================== */
 

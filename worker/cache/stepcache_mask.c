@@ -1,7 +1,7 @@
 /*
  * stepcache_mask.c -- plan a shot's whole skip mask up front (stepcache.h).
  *
- * Rules (design/prompttea.md; cond and uncond keep separate accumulators in
+ * Rules (docs/stepcache.md; cond and uncond keep separate accumulators in
  * the reference, but both see the same v, so their decisions coincide and
  * one accumulator stands for both):
  *   rel_i = mean|v_i - v_{i-1}| / mean|v_{i-1}|, v = e (mode e) or e0 (mode e0

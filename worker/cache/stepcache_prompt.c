@@ -1,6 +1,6 @@
 /*
  * stepcache_prompt.c -- PromptTea's threshold from prompt complexity
- * (design/prompttea.md section 2.1): the token mean of the positive prompt's
+ * (docs/stepcache.md, "Decisions are planned"): the token mean of the positive prompt's
  * text-encoder output is compared, by cosine similarity, with reference
  * vectors of "simple" and "complex" prompts; a sigmoid of the complex share
  * mixes tau_lo (complex: skip less) and tau_hi (simple: skip more).

@@ -113,7 +113,10 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
     } else {
         /* the folder's encoder, as the render; stand-in rows (no prompt
          * complexity: the manifest threshold) only without one */
-        rc = t5_prompt_embed_one(s->geom.path, s->prompt ? s->prompt : "", sh.text_len,
+        rc = t5_prompt_embed_one(s->geom.path,
+                                 strcmp(s->geom.family, "cogvideox") ? T5_PROMPT_STYLE_WAN
+                                                                     : T5_PROMPT_STYLE_COGVIDEOX,
+                                 s->prompt ? s->prompt : "", sh.text_len,
                                  c->text_dim, text, &n_tok, err);
         if (rc == DF_E_NOTFOUND)
             rc = 0, standin = 1;

@@ -5,6 +5,8 @@
  *   input_ids      [N, max_len] I64   (tokenizer/, padded with the pad id)
  *   attention_mask [N, max_len] I64
  *   prompt_embeds  [N, max_len, d_model] F32   (text_encoder/; not with --tokens-only)
+ * --style wan|cogvideox says how the pipeline feeds its encoder (t5_prompt.h;
+ * default: cogvideox when MODEL_DIR's transformer is a CogVideoX one, else wan).
  * FILE is UTF-8 with one prompt per line (a final newline ends the last one;
  * CR before LF is dropped).  A prompt over max_len tokens (512, the
  * pipeline's) is truncated with a warning, as the pipeline does; invalid
@@ -16,7 +18,9 @@
  *                    prompts one after the other: tests/fixtures/make_t5_fixtures.py)
  *                    or prompt_embeds [N, max_len, d]; --tol X (1e-4) */
 #include "kern.h"
+#include "clock.h"
 #include "log.h"
+#include "model_geom.h"
 #include "safetensors.h"
 #include "t5_prompt.h"
 #include "textfile.h"
@@ -32,7 +36,7 @@
 #define PROMPTS_MAX 100000
 
 struct opts {
-    const char *model, *out, *backend, *prompts_file, *ids_file, *expected;
+    const char *model, *out, *backend, *prompts_file, *ids_file, *expected, *style;
     const char **prompts; /* --prompt values (argv) */
     int n_prompts, max_len, tokens_only;
     double tol;
@@ -47,13 +51,6 @@ struct batch {
     int *lens;
     float *embeds;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Split FILE into lines; each must hold no NUL byte. */
 static int read_prompts(const char *path, struct batch *b, struct df_err *err)
@@ -133,6 +130,17 @@ static int read_ids(const char *path, struct batch *b, struct df_err *err)
 done:
     safetensors_close(st);
     return rc;
+}
+
+/* --style, else the transformer's family (model_geom.h), else wan. */
+static enum t5_prompt_style pick_style(const struct opts *o)
+{
+    if (o->style)
+        return strcmp(o->style, "cogvideox") ? T5_PROMPT_STYLE_WAN : T5_PROMPT_STYLE_COGVIDEOX;
+    struct model_geom g;
+    if (model_geom_load(o->model, NULL, &g, NULL) == 0 && !strcmp(g.family, "cogvideox"))
+        return T5_PROMPT_STYLE_COGVIDEOX;
+    return T5_PROMPT_STYLE_WAN;
 }
 
 static int tokenize(struct t5_prompt *tp, const struct opts *o, struct batch *b,
@@ -238,6 +246,8 @@ static int run(const struct opts *o, struct batch *b, struct df_log *log, struct
         rc = read_ids(o->ids_file, b, err);
     else if (rc == 0)
         rc = t5_prompt_open(o->model, be, &tp, err);
+    if (rc == 0 && tp)
+        tp->style = pick_style(o);
     if (rc == 0 && !o->ids_file)
         rc = tokenize(tp, o, b, log, err);
     if (rc == 0 && !tp && !o->tokens_only) { /* --ids: the encoder alone, no tokenizer/ */
@@ -254,12 +264,12 @@ static int run(const struct opts *o, struct batch *b, struct df_log *log, struct
         size_t n = (size_t)b->n * b->max_len * b->d;
         if (rc == 0 && !(b->embeds = malloc(n * sizeof *b->embeds)))
             rc = df_err_set(err, DF_E_NOMEM, "out of memory for %zu floats of embeddings", n);
-        double t0 = now_s();
+        double t0 = df_clock_s();
         if (rc == 0)
             rc = t5_prompt_encode(tp, b->ids, b->lens, b->n, b->max_len, b->embeds, err);
         if (rc == 0)
             DF_INFO(log, "encoded %d prompt(s) with %s (%s, d_model %d, %d layers) in %.2f s on %s",
-                    b->n, tp->dir, c->model_type, c->d_model, c->num_layers, now_s() - t0,
+                    b->n, tp->dir, c->model_type, c->d_model, c->num_layers, df_clock_s() - t0,
                     kern_backend_name(be));
     }
     if (rc == 0)
@@ -297,6 +307,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->tol = atof(argv[++i]);
         else if (!strcmp(a, "--max-len") && v)
             o->max_len = atoi(argv[++i]);
+        else if (!strcmp(a, "--style") && v)
+            o->style = argv[++i];
         else if (!strcmp(a, "--tokens-only"))
             o->tokens_only = 1;
         else if (a[0] != '-' && npos < 2)
@@ -306,7 +318,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     o->model = pos[0], o->out = pos[1];
     int sources = (o->n_prompts > 0) + (o->prompts_file != NULL) + (o->ids_file != NULL);
-    return npos == 2 && sources == 1 && o->max_len >= 1 && o->max_len <= (1 << 16) ? 0 : -1;
+    int style_ok = !o->style || !strcmp(o->style, "wan") || !strcmp(o->style, "cogvideox");
+    return npos == 2 && sources == 1 && style_ok && o->max_len >= 1 && o->max_len <= (1 << 16)
+               ? 0
+               : -1;
 }
 
 int cmd_encode_prompt(int argc, char **argv, struct df_log *log)
@@ -317,6 +332,7 @@ int cmd_encode_prompt(int argc, char **argv, struct df_log *log)
         fprintf(stderr,
                 "usage: ditfarm-worker encode-prompt MODEL_DIR (--prompt TEXT ... | --prompts FILE) "
                 "OUT.safetensors [--backend cpu|cuda] [--tokens-only] [--max-len N]\n"
+                "                             [--style wan|cogvideox]\n"
                 "       ditfarm-worker encode-prompt MODEL_DIR --ids FILE OUT.safetensors "
                 "[--expected FILE] [--tol X]\n");
         return WORKER_EXIT_USAGE;

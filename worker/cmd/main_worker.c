@@ -38,7 +38,7 @@ static int run_render(int argc, char **argv, struct df_log *log)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return cmd_render(argc, argv, log, &g_stop_requested);
+    return render_cmd_run(argc, argv, log, &g_stop_requested);
 }
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);

@@ -114,13 +114,6 @@ int comm_opts_from_env(struct comm_opts *o, struct df_err *err)
     return 0;
 }
 
-double comm_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ---- lifetime ------------------------------------------------------------------ */
 
 int comm_open(enum comm_backend be, struct boot *b, const struct comm_opts *opts, comm_t *out,

@@ -2,7 +2,7 @@
  * with DITFARM_HAVE_CUDA: worker/comm/CMakeLists.txt globs every .c file of comm/, so the
  * whole body is guarded.
  *
- * Bootstrap (slurm-notes.md): rank 0 of each new communicator calls
+ * Bootstrap (docs/comm.md): rank 0 of each new communicator calls
  * ncclGetUniqueId and publishes it with boot_put under a key of its own
  * ("df.nccl.<comm id>.0"), every member fences through PMIx, the others
  * boot_get it, then all call ncclCommInitRank.  Comm ids are derived the same
@@ -70,7 +70,7 @@ static void nap(long ns)
 static int wait_gpu(struct comm *c, cudaEvent_t ev, const char *op, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
-    double deadline = comm_now() + c->timeout_s;
+    double deadline = df_clock_s() + c->timeout_s;
     long pause = 1000;
     for (;;) {
         cudaError_t e = ev ? cudaEventQuery(ev) : cudaStreamQuery(x->stream);
@@ -85,7 +85,7 @@ static int wait_gpu(struct comm *c, cudaEvent_t ev, const char *op, struct df_er
             x->aborted = 1;
             return nccl_fail(c, op, async, err);
         }
-        if (comm_now() > deadline) {
+        if (df_clock_s() > deadline) {
             ncclCommAbort(x->comm);
             x->aborted = 1;
             return df_err_set(err, DF_E_TIMEOUT,

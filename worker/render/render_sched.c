@@ -42,11 +42,11 @@ int render_sched_apply(struct render *r, struct sampler_config *sc, struct df_er
     /* CogVideoX predicts v on the discrete DDPM schedule, Wan a flow velocity:
      * the other family's sampler would run without error and make noise. */
     const int ddpm = sc->kind == SAMPLER_KIND_COGVIDEOX_DDIM || sc->kind == SAMPLER_KIND_COGVIDEOX_DPM;
-    DF_FAIL_IF(r->dims.layout == 1 && !ddpm, err, DF_E_INVAL,
+    DF_FAIL_IF(r->lat->dims.layout == 1 && !ddpm, err, DF_E_INVAL,
                "sampler %s is a flow-matching sampler; CogVideoX models need sampler: "
                "cogvideox_ddim (2B) or cogvideox_dpm (5B)",
                sampler_kind_name(sc->kind));
-    DF_FAIL_IF(r->dims.layout != 1 && ddpm, err, DF_E_INVAL,
+    DF_FAIL_IF(r->lat->dims.layout != 1 && ddpm, err, DF_E_INVAL,
                "sampler %s is for CogVideoX models; this model takes euler or unipc",
                sampler_kind_name(sc->kind));
     if (ddpm)

@@ -8,8 +8,9 @@
  *     int32 n_cond, int32 n_uncond, float cond[text_len·text_dim],
  *     float uncond[text_len·text_dim] (when guided)
  * The same buffer is the cache file's payload, so a resume reads back exactly
- * the rows the first run used.  The encoder runs on the CPU backend unless the
- * render's backend has the T5 attention op (kern_attention_relbias).
+ * the rows the first run used.  The encoder runs on a CPU backend of its own,
+ * whatever the render's backend: it streams its weights from the mapping, and
+ * on a GPU render the device memory belongs to the DiT.
  */
 #include "render_text.h"
 
@@ -84,7 +85,8 @@ static uint64_t text_key(const struct render *r, uint64_t enc_id, const char *co
                          const char *uncond)
 {
     uint64_t h = fnv_bytes(1469598103934665603ull, "ditfarm-text-1", 15);
-    int32_t dims[3] = {r->text_len, r->text_dim, r->guided};
+    int32_t dims[4] = {r->text_len, r->text_dim, r->guided,
+                       !strcmp(r->shot->geom.family, "cogvideox")};
     h = fnv_bytes(h, dims, sizeof dims);
     h = fnv_bytes(h, &enc_id, sizeof enc_id);
     h = fnv_bytes(h, cond ? cond : "", strlen(cond ? cond : "") + 1);
@@ -152,11 +154,13 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
     int64_t *ids = malloc((size_t)2 * L * sizeof *ids), *mask = malloc((size_t)2 * L * sizeof *mask);
     float *out = malloc((size_t)L * r->text_dim * sizeof *out);
     int rc = ids && mask && out ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory");
-    /* The CPU backend has the T5 attention; the CUDA one not yet. */
+    /* Its own CPU backend: see the file comment. */
     if (rc == 0)
         rc = kern_backend_create("cpu", r->o->threads, &be, err);
     if (rc == 0)
         rc = t5_prompt_open(r->model_dir, be, &tp, err);
+    if (rc == 0 && !strcmp(r->shot->geom.family, "cogvideox"))
+        tp->style = T5_PROMPT_STYLE_COGVIDEOX;
     const struct t5_config *c = rc == 0 ? t5_prompt_config(tp, err) : NULL;
     if (rc == 0 && !c)
         rc = err ? err->code : DF_E_INVAL;
@@ -207,7 +211,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
     const size_t size = payload_size(r), plane = (size_t)r->text_len * r->text_dim;
     int rc = 0, hit = 0;
     struct df_err perr = {0};
-    double t0 = render_now();
+    double t0 = df_clock_s();
     if (render_is_root(r)) {
         uint64_t enc_id = 0, key = 0;
         rc = encoder_id(r->model_dir, &enc_id, &perr);
@@ -243,7 +247,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
         free(buf);
         DF_TRY(rc);
     }
-    r->t_text = render_now() - t0;
+    r->t_text = df_clock_s() - t0;
     if (render_is_root(r))
         DF_INFO(r->log, "shot %s: prompts %s with %s/text_encoder (%d rows%s) in %.2f s",
                 r->shot->id, hit ? "read from the job's cache" : "encoded", r->model_dir,

@@ -42,7 +42,13 @@ int t5_prompt_tokenize(const struct t5_prompt *tp, const char *const *texts, int
         char *clean = NULL;
         size_t clean_len = 0;
         struct tokenizer_info info = {0};
-        int rc = prompt_clean(texts[i], strlen(texts[i]), &clean, &clean_len, err);
+        int rc = 0;
+        if (tp->style == T5_PROMPT_STYLE_WAN)
+            rc = prompt_clean(texts[i], strlen(texts[i]), &clean, &clean_len, err);
+        else if (!(clean = strdup(texts[i])))
+            rc = df_err_set(err, DF_E_NOMEM, "out of memory");
+        else
+            clean_len = strlen(clean);
         if (rc == 0)
             rc = tokenizer_encode(tp->tok, clean, clean_len, (size_t)max_len,
                                   ids + (size_t)i * max_len, mask + (size_t)i * max_len, &info,
@@ -54,6 +60,11 @@ int t5_prompt_tokenize(const struct t5_prompt *tp, const char *const *texts, int
             return rc;
         }
         lens[i] = (int)info.n_real;
+        if (tp->style == T5_PROMPT_STYLE_COGVIDEOX) { /* no mask: every row is real to it */
+            lens[i] = max_len;
+            for (int j = 0; j < max_len; j++)
+                mask[(size_t)i * max_len + j] = 1;
+        }
         if (infos)
             infos[i] = info;
     }
@@ -81,8 +92,8 @@ const struct t5_config *t5_prompt_config(struct t5_prompt *tp, struct df_err *er
     return ensure_encoder(tp, err) < 0 ? NULL : t5_encoder_config(tp->enc);
 }
 
-int t5_prompt_embed_one(const char *model_dir, const char *text, int max_len, int text_dim,
-                        float *out, int *n_rows, struct df_err *err)
+int t5_prompt_embed_one(const char *model_dir, enum t5_prompt_style style, const char *text,
+                        int max_len, int text_dim, float *out, int *n_rows, struct df_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/text_encoder/config.json", model_dir);
@@ -95,6 +106,8 @@ int t5_prompt_embed_one(const char *model_dir, const char *text, int max_len, in
         rc = kern_backend_create("cpu", 0, &be, err);
     if (rc == 0)
         rc = t5_prompt_open(model_dir, be, &tp, err);
+    if (rc == 0)
+        tp->style = style;
     const struct t5_config *c = rc == 0 ? t5_prompt_config(tp, err) : NULL;
     if (rc == 0 && !c)
         rc = err ? err->code : DF_E_INVAL;

@@ -28,7 +28,16 @@
 
 #include <stdint.h>
 
+/* How a diffusers pipeline feeds its T5: they differ. */
+enum t5_prompt_style {
+    T5_PROMPT_STYLE_WAN,       /* prompt_clean; the mask; rows cut to the real length, zeros after */
+    T5_PROMPT_STYLE_COGVIDEOX, /* raw text; no mask: every max_len row, padding included, is
+                                  encoded and kept (CogVideoXPipeline passes input_ids only) */
+    T5_PROMPT_STYLE_COUNT
+};
+
 struct t5_prompt {
+    enum t5_prompt_style style; /* T5_PROMPT_STYLE_WAN unless set after open */
     struct tokenizer *tok; /* from <model>/tokenizer */
     t5_encoder_t enc;      /* from <model>/text_encoder; NULL until t5_prompt_encode needs it */
     kern_backend_t be;     /* not owned */
@@ -43,9 +52,11 @@ int t5_prompt_open(const char *model_dir, kern_backend_t be, struct t5_prompt **
                    struct df_err *err);
 void t5_prompt_close(struct t5_prompt *tp);
 
-/* Clean and tokenize n prompts (UTF-8, NUL-terminated) into ids and mask
- * [n, max_len]; lens[i] = real tokens of row i; infos[i] (may be NULL) says
- * whether it was truncated.  Returns 0, DF_E_INVAL (invalid UTF-8: "prompt
+/* Clean (WAN style) and tokenize n prompts (UTF-8, NUL-terminated) into ids
+ * and mask [n, max_len]; lens[i] = the rows the encoder attends to and keeps:
+ * the real tokens (WAN style) or max_len (COGVIDEOX style, whose mask is then
+ * all ones: what the encoder sees without one); infos[i] (may be NULL) says
+ * how many are real and whether it was truncated.  Returns 0, DF_E_INVAL (invalid UTF-8: "prompt
  * i: ... byte offset k"), DF_E_RANGE (max_len too small). */
 int t5_prompt_tokenize(const struct t5_prompt *tp, const char *const *texts, int n, int max_len,
                        int64_t *ids, int64_t *mask, int *lens, struct tokenizer_info *infos,
@@ -64,7 +75,7 @@ const struct t5_config *t5_prompt_config(struct t5_prompt *tp, struct df_err *er
  * text_dim] gets its rows (zero past *n_rows).  Returns 0, DF_E_NOTFOUND
  * (the folder has no tokenizer/ or text_encoder/), DF_E_INVAL (d_model !=
  * text_dim), or the codes above. */
-int t5_prompt_embed_one(const char *model_dir, const char *text, int max_len, int text_dim,
-                        float *out, int *n_rows, struct df_err *err);
+int t5_prompt_embed_one(const char *model_dir, enum t5_prompt_style style, const char *text,
+                        int max_len, int text_dim, float *out, int *n_rows, struct df_err *err);
 
 #endif /* DF_T5_PROMPT_H */
