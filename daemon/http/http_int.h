@@ -158,6 +158,8 @@ struct http_req {
 
 /* Query argument `key` of the request, or NULL. */
 const char *http_query(const struct http_req *q, const char *key);
+/* Request header `key`, or NULL. */
+const char *http_header(const struct http_req *q, const char *key);
 
 /* read API (http_api.c) */
 void http_api_shots(struct http_server *h, const struct http_req *q, struct http_reply *r);

@@ -112,16 +112,50 @@ void http_reader_put(struct http_server *h, struct http_reader *r)
 
 /* ---- one request -------------------------------------------------------------------- */
 
-/* Per-connection request state across libmicrohttpd's calls. */
+/* Per-request state across libmicrohttpd's calls, made when the request
+ * line arrives (on_uri), freed when the request ends (on_completed). */
 struct req_state {
+    double started; /* monotonic seconds at the request line */
+    int headers;    /* the access handler saw the headers */
     char *body;
     size_t len, cap;
     int too_big; /* the body passed http-max-body: 413, the rest is dropped */
 };
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The idle timeout alone lets a client trickle a byte now and then for
+ * ever: a request must also arrive whole (headers and body) within
+ * REQUEST_DEADLINE idle timeouts, else its connection is closed. */
+#define REQUEST_DEADLINE 4
+
+static int past_deadline(const struct http_server *h, const struct req_state *rs)
+{
+    return mono_s() - rs->started > (double)REQUEST_DEADLINE * h->cfg.http_timeout_s;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)uri, (void)c;
+    struct req_state *rs = calloc(1, sizeof(*rs));
+    if (rs)
+        rs->started = mono_s();
+    return rs;
+}
+
 const char *http_query(const struct http_req *q, const char *key)
 {
     return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const struct http_req *q, const char *key)
+{
+    return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, key);
 }
 
 /* The bearer token of the request: the Authorization header, or (GET only,
@@ -343,11 +377,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct http_server *h = cls;
     struct req_state *rs = *con_cls;
-    if (!rs) {
-        rs = calloc(1, sizeof(*rs));
-        if (!rs)
+    if (!rs)
+        return MHD_NO; /* on_uri ran out of memory */
+    if (!rs->headers) {
+        rs->headers = 1;
+        if (past_deadline(h, rs)) {
+            DF_DEBUG(h->log, "http: %s %s: headers too slow, connection closed", method, url);
             return MHD_NO;
-        *con_cls = rs;
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg.http_max_body) {
             rs->too_big = 1;
@@ -358,6 +395,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
+        if (past_deadline(h, rs)) {
+            DF_DEBUG(h->log, "http: %s %s: body too slow, connection closed", method, url);
+            return MHD_NO;
+        }
         if (rs->too_big || rs->len + n > (size_t)h->cfg.http_max_body) {
             rs->too_big = 1; /* chunked and too long: drop the rest, answer at the end */
             return MHD_YES;
@@ -478,8 +519,8 @@ static int start_mhd(struct http_server *h, struct df_err *err)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.http_max_clients,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.http_max_clients_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.http_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY,
         h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!h->mhd)
         return df_err_set(err, DF_E_IO, "cannot listen for HTTP on %s%s (in use? bad TLS files?)",

@@ -181,7 +181,8 @@ static int setup_attention(struct render *r, const struct family_info *fi, struc
                                  .chunk = l->chunk, .seq_len = l->seq_len,
                                  .heads = fi->num_heads, .head_dim = fi->head_dim,
                                  .stage = r->o->usp_stage};
-    DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
+    const struct comm_groups *g = r->par.dev_world ? &r->par.dg : &r->par.g; /* NCCL on GPUs */
+    DF_TRY(usp_attn_create(r->be, g->ulysses, g->ring, &ush, &r->usp, err));
     struct family_attn_hook hook = usp_attn_hook(r->usp);
     family_set_attn_hook(r->model, &hook);
     return 0;
