@@ -18,6 +18,7 @@
 #include "config.h"
 #include "job.h"
 #include "log.h"
+#include "notify.h"
 #include "proc.h"
 #include "store.h"
 
@@ -54,6 +55,7 @@ struct daemon {
     size_t n_polled;
     int slurm_unreachable; /* the last squeue failed (log once per outage) */
     int webhook_failing;   /* the last flush had failures */
+    struct notify_key key; /* webhook signing key (webhook-secret-file) */
 };
 
 /* Create the state and jobs directories, open the store, listen on the

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int64_t mono_ms(void)
@@ -43,6 +44,42 @@ static int every_ms(struct daemon *d, enum daemon_timer t, int interval_ms, int6
 
 /* ---- lifetime --------------------------------------------------------------- */
 
+/* The state dir: created 0700, and made 0700 when it is ours but open to
+ * others (an older daemon made it 0755). */
+static int state_dir_private(const char *dir, struct df_err *err)
+{
+    DF_TRY(paths_mkdirs(dir, err));
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return df_err_errno(err, DF_E_IO, "%s", dir);
+    DF_FAIL_IF(!S_ISDIR(st.st_mode), err, DF_E_INVAL, "state directory %s is not a directory",
+               dir);
+    DF_FAIL_IF(st.st_uid != geteuid(), err, DF_E_INVAL,
+               "state directory %s belongs to uid %d, not to this daemon's user (%d)", dir,
+               (int)st.st_uid, (int)geteuid());
+    if ((st.st_mode & 077) && chmod(dir, 0700) != 0)
+        return df_err_errno(err, DF_E_IO, "cannot make %s private (chmod 0700)", dir);
+    return 0;
+}
+
+/* output-roots: "" is the daemon user's home; every root must be absolute. */
+static int output_roots_resolve(struct config *cfg, struct df_err *err)
+{
+    if (!cfg->output_roots[0]) {
+        const char *home = getenv("HOME");
+        DF_FAIL_IF(!home || home[0] != '/', err, DF_E_INVAL,
+                   "output-roots is empty and $HOME is not set: configure output-roots");
+        snprintf(cfg->output_roots, sizeof(cfg->output_roots), "%.4000s", home);
+    }
+    for (const char *p = cfg->output_roots; *p;) {
+        size_t n = strcspn(p, ":");
+        DF_FAIL_IF(n == 0 || p[0] != '/', err, DF_E_INVAL,
+                   "output-roots: '%.*s' is not an absolute directory", (int)n, p);
+        p += n + (p[n] == ':');
+    }
+    return 0;
+}
+
 int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, struct df_err *err)
 {
     memset(d, 0, sizeof(*d));
@@ -54,12 +91,15 @@ int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, st
     struct config *cfg = &d->cfg;
     char path[PATH_MAX + 32];
     int rc;
-    if ((rc = paths_mkdirs(cfg->state_dir, err)) < 0)
+    if ((rc = state_dir_private(cfg->state_dir, err)) < 0 ||
+        (rc = output_roots_resolve(cfg, err)) < 0)
         goto fail;
     if (!cfg->jobs_dir[0])
         snprintf(cfg->jobs_dir, sizeof(cfg->jobs_dir), "%.4000s/jobs", cfg->state_dir);
     snprintf(path, sizeof(path), "%s/manifests", cfg->state_dir);
     if ((rc = paths_mkdirs(cfg->jobs_dir, err)) < 0 || (rc = paths_mkdirs(path, err)) < 0)
+        goto fail;
+    if ((rc = notify_key_load(cfg, &d->key, err)) < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/ditfarmd.db", cfg->state_dir);
     if ((rc = store_open(path, &d->st, err)) < 0)
@@ -89,6 +129,7 @@ void daemon_close(struct daemon *d)
     d->polled = NULL;
     store_close(d->st);
     d->st = NULL;
+    memset(&d->key, 0, sizeof(d->key));
     d->magic = 0;
 }
 
@@ -153,7 +194,7 @@ static void start_poll_jobs(struct daemon *d)
     }
     free(act);
     if (d->n_polled &&
-        proc_start(&d->q_jobs, SLURMQ_JOBS_CMD, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+        proc_start(&d->q_jobs, slurmq_jobs_argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
         DF_ERROR(d->log, "%s", err.msg);
 }
 
@@ -260,10 +301,11 @@ static void start_submit(struct daemon *d, int64_t now)
             next = s;
     }
     if (next) {
-        char script[PATH_MAX + 16], cmd[PATH_MAX + 64];
+        char script[PATH_MAX + 16];
+        struct jobspec_sbatch a;
         snprintf(script, sizeof(script), "%.4000s/job.sbatch", next->job_dir);
-        jobspec_submit_cmd("", script, cmd, sizeof(cmd));
-        if (proc_start(&d->q_sbatch, cmd, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+        if (jobspec_submit_argv("", NULL, script, &a, &err) < 0 ||
+            proc_start(&d->q_sbatch, a.argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
             DF_ERROR(d->log, "%s", err.msg);
         else
             d->sbatch_row = next->row;
@@ -352,15 +394,17 @@ static void flush_webhooks(struct daemon *d, int64_t now)
 {
     struct notify_report rep;
     struct df_err err = {0};
-    if (notify_flush(d->st, &d->cfg, now, &rep, &err) < 0) {
+    if (notify_flush(d->st, &d->cfg, &d->key, now, &rep, &err) < 0) {
         DF_ERROR(d->log, "webhooks: %s", err.msg);
         return;
     }
     if (rep.failed)
-        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped); last: %s", rep.sent, rep.failed,
-                rep.dropped, rep.last_error);
+        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped)", rep.sent, rep.failed,
+                rep.dropped);
     else if (rep.sent)
         DF_DEBUG(d->log, "webhooks: %d sent", rep.sent);
+    for (int i = 0; i < rep.n_errors; i++)
+        DF_WARN(d->log, "webhook: %s", rep.errors[i]);
 }
 
 /* Run a background Slurm query: finish it when it has answered, else start
@@ -390,7 +434,7 @@ static void start_poll_nodes(struct daemon *d, int64_t now)
 {
     struct df_err err = {0};
     (void)now;
-    if (proc_start(&d->q_nodes, SLURMQ_NODES_CMD, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+    if (proc_start(&d->q_nodes, slurmq_nodes_argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
         DF_ERROR(d->log, "%s", err.msg);
 }
 

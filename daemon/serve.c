@@ -6,13 +6,17 @@
 #include "daemon.h"
 
 #include "df_version.h"
+#include "ident.h"
 #include "jobspec.h"
+#include "roots.h"
+#include "safeio.h"
 #include "manifest.h"
 #include "notify.h"
 #include "progress.h"
 #include "slurmq.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +47,18 @@ static char *reply_take(cJSON *r)
     return text;
 }
 
-static int opt_int(const cJSON *o, const char *key)
+/* An integer option in lo..hi (absent: 0).  Returns 0 or DF_E_INVAL / DF_E_RANGE. */
+static int opt_int(const cJSON *o, const char *key, int lo, int hi, int *out, struct df_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valueint : 0;
+    *out = 0;
+    if (!v)
+        return 0;
+    DF_FAIL_IF(!cJSON_IsNumber(v), err, DF_E_INVAL, "submit: opts.%s must be a number", key);
+    DF_FAIL_IF(v->valuedouble != 0 && (v->valuedouble < lo || v->valuedouble > hi), err,
+               DF_E_RANGE, "submit: opts.%s must be 0 or in %d..%d", key, lo, hi);
+    *out = (int)v->valuedouble;
+    return 0;
 }
 
 static const char *opt_str(const cJSON *o, const char *key)
@@ -64,12 +76,18 @@ static int save_manifest(struct daemon *d, const char *name, const char *json, c
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(path, cap, "%.3000s/manifests/%.200s.%lld%03ld.json", d->cfg.state_dir, name,
-             (long long)ts.tv_sec, ts.tv_nsec / 1000000);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(json, f) < 0 || fclose(f) != 0)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
-    return 0;
+    char file[IDENT_MAX_LEN + 48];
+    snprintf(file, sizeof(file), "%s.%lld%03ld.json", name, (long long)ts.tv_sec,
+             ts.tv_nsec / 1000000);
+    snprintf(path, cap, "%.3000s/manifests/%s", d->cfg.state_dir, file);
+    int dfd;
+    DF_TRY(safeio_mkdirs_at(AT_FDCWD, d->cfg.state_dir, "manifests", 0700, &dfd, err));
+    /* private: prompts and webhook URLs are the submitter's business */
+    int rc = safeio_write_at(dfd, file, json, strlen(json), 0600, err);
+    close(dfd);
+    if (rc < 0)
+        df_err_prefix(err, "%s", path);
+    return rc;
 }
 
 static void join_words(char **words, size_t n, char *dst, size_t cap)
@@ -99,6 +117,25 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     unlink(marker);
 }
 
+/* The cluster shape and worker of a submit request.  Strings are checked here
+ * and quoted where they reach the script (jobspec.c). */
+static int read_opts(const cJSON *opts, struct jobspec_opts *jo, struct df_err *err)
+{
+    DF_TRY(opt_int(opts, "cpu_ranks", 1, LAYOUT_MAX_RANKS, &jo->cpu_ranks, err));
+    DF_TRY(opt_int(opts, "gpus", 1, LAYOUT_MAX_RANKS, &jo->gpus, err));
+    DF_TRY(opt_int(opts, "nodes", 1, LAYOUT_MAX_NODES, &jo->nodes, err));
+    DF_TRY(opt_int(opts, "gpus_per_node", 1, LAYOUT_MAX_RANKS_PER_NODE, &jo->per_node, err));
+    DF_TRY(opt_int(opts, "grace", 10, 65535, &jo->grace_s, err));
+    DF_TRY(opt_int(opts, "cpus_per_task", 1, 1024, &jo->cpus_per_task, err));
+    jo->backend = opt_str(opts, "backend");
+    const char *w = opt_str(opts, "worker");
+    if (w) {
+        DF_FAIL_IF(w[0] != '/', err, DF_E_INVAL, "submit: opts.worker must be an absolute path");
+        jo->worker = w;
+    }
+    return 0;
+}
+
 static char *serve_submit(struct daemon *d, const cJSON *req)
 {
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(req, "manifest");
@@ -107,10 +144,16 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     const char *src = opt_str(req, "path");
     if (!cJSON_IsObject(mj) || !name || !configs)
         return reply_error("submit: the request needs \"manifest\" (with a name) and \"configs\"");
+    if (!cJSON_IsObject(opts))
+        return reply_error("submit: the request needs \"opts\" (an object; {} for defaults)");
     /* the name makes a file name before the loader checks it */
-    if (strchr(name, '/') || name[0] == '.' || strlen(name) >= JOB_ID_CAP)
-        return reply_error("submit: invalid manifest name '%.64s'", name);
     struct df_err err = {0};
+    if (ident_check("manifest name", name, &err) < 0)
+        return reply_error("submit: %s", err.msg);
+    struct jobspec_opts jo;
+    jobspec_opts_init(&jo);
+    if (read_opts(opts, &jo, &err) < 0)
+        return reply_error("%s", err.msg);
     int active = store_manifest_active(d->st, name, &err);
     if (active < 0)
         return reply_error("%s", err.msg);
@@ -121,7 +164,7 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     char path[PATH_MAX];
     struct manifest *m = NULL;
     struct diag_list dl = {0};
-    cJSON *r = NULL;
+    cJSON *r = NULL, *shots = NULL;
     char *reply = NULL;
     if (!json || !opts_json) {
         reply = reply_error("out of memory");
@@ -133,26 +176,25 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
             reply_error("%s%s%s", err.msg, dl.count ? ": " : "", dl.count ? dl.items[0].msg : "");
         goto done;
     }
-    struct jobspec_opts jo;
-    jobspec_opts_init(&jo);
-    jo.cpu_ranks = opt_int(opts, "cpu_ranks");
-    jo.gpus = opt_int(opts, "gpus");
-    jo.nodes = opt_int(opts, "nodes");
-    jo.per_node = opt_int(opts, "gpus_per_node");
-    jo.grace_s = opt_int(opts, "grace");
-    jo.cpus_per_task = opt_int(opts, "cpus_per_task");
-    jo.backend = opt_str(opts, "backend");
-    if (opt_str(opts, "worker"))
-        jo.worker = opt_str(opts, "worker");
     char date[16];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    if (m->n_shots > (size_t)d->cfg.max_shots) {
+        reply = reply_error("manifest %s: %zu shots, more than max-shots (%d) allows", name,
+                            m->n_shots, d->cfg.max_shots);
+        goto done;
+    }
+    if (roots_confine_outputs(m, d->cfg.output_roots, date, 1, &err) < 0 ||
+        jobspec_write_manifest(m, d->cfg.jobs_dir, &err) < 0) {
+        reply = reply_error("manifest %s: %s", name, err.msg);
+        goto done;
+    }
 
     int64_t mrow;
     r = cJSON_CreateObject();
-    cJSON *shots = cJSON_CreateArray();
+    shots = cJSON_CreateArray();
     if (store_begin(d->st, &err) < 0 ||
         store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) < 0)
         goto fail;

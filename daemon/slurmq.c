@@ -1,40 +1,25 @@
 /* slurmq.c -- squeue/sinfo/scancel for the daemon (see slurmq.h). */
 #include "slurmq.h"
+#include "subproc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
-/* Run `timeout T cmd 2>&1`, collecting its output (up to cap-1 bytes are kept,
- * the rest is read and dropped).  Returns the exit status or -1. */
-static int capture(const char *cmd, int timeout_s, char **out, size_t *len)
+const char *const slurmq_jobs_argv[] = {"squeue", "-h", "-t", "all", "-o", "%i %T", NULL};
+const char *const slurmq_nodes_argv[] = {"sinfo", "-h", "-N", "-o", "%N %T", NULL};
+
+/* Run argv with a deadline, stdout and stderr together.  Returns the exit
+ * status (124: timed out, 127: not found) with *out (caller frees). */
+static int capture(const char *const *argv, int timeout_s, char **out)
 {
-    char full[1024];
-    snprintf(full, sizeof(full), "timeout %d %s 2>&1", timeout_s, cmd);
-    FILE *p = popen(full, "r");
-    *out = NULL;
-    *len = 0;
-    if (!p)
-        return -1;
-    size_t cap = 0;
-    char chunk[4096];
-    for (size_t got; (got = fread(chunk, 1, sizeof(chunk), p)) > 0;) {
-        if (*len + got + 1 > cap) {
-            size_t ncap = (cap ? cap * 2 : 8192) + got;
-            char *grown = realloc(*out, ncap);
-            if (!grown)
-                break;
-            *out = grown;
-            cap = ncap;
-        }
-        memcpy(*out + *len, chunk, got);
-        *len += got;
+    int status = 0;
+    struct df_err e = {0};
+    if (subproc_run(argv, SUBPROC_STDERR_MERGE, timeout_s * 1000, 8u << 20, out, &status, &e) < 0) {
+        *out = strdup(e.msg);
+        return e.code == DF_E_NOTFOUND ? 127 : 126;
     }
-    if (*out)
-        (*out)[*len] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return status;
 }
 
 static int fail_words(const char *what, int status, const char *text, struct df_err *err)
@@ -92,12 +77,11 @@ int slurmq_parse(const char *cmd, int status, char *text, struct slurmq_item **o
     return parse_pairs(text ? text : (char[]){0}, strncmp(cmd, "sinfo", 5) == 0, out, n, err);
 }
 
-static int query(const char *cmd, int timeout_s, struct slurmq_item **out, size_t *n,
-                 struct df_err *err)
+static int query(const char *cmd, const char *const *argv, int timeout_s,
+                 struct slurmq_item **out, size_t *n, struct df_err *err)
 {
     char *text;
-    size_t len;
-    int st = capture(cmd, timeout_s, &text, &len);
+    int st = capture(argv, timeout_s, &text);
     int rc = slurmq_parse(cmd, st, text, out, n, err);
     free(text);
     return rc;
@@ -105,12 +89,12 @@ static int query(const char *cmd, int timeout_s, struct slurmq_item **out, size_
 
 int slurmq_jobs(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err)
 {
-    return query(SLURMQ_JOBS_CMD, timeout_s, out, n, err);
+    return query(SLURMQ_JOBS_CMD, slurmq_jobs_argv, timeout_s, out, n, err);
 }
 
 int slurmq_nodes(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err)
 {
-    return query(SLURMQ_NODES_CMD, timeout_s, out, n, err);
+    return query(SLURMQ_NODES_CMD, slurmq_nodes_argv, timeout_s, out, n, err);
 }
 
 const char *slurmq_lookup(const struct slurmq_item *items, size_t n, const char *name)
@@ -126,9 +110,9 @@ int slurmq_cancel(const char *job_id, int timeout_s, struct df_err *err)
     if (strspn(job_id, "0123456789_") != strlen(job_id) || !job_id[0])
         return df_err_set(err, DF_E_INVAL, "scancel: bad job id '%s'", job_id);
     char cmd[128], *text;
-    size_t len;
     snprintf(cmd, sizeof(cmd), "scancel %s", job_id);
-    int st = capture(cmd, timeout_s, &text, &len);
+    const char *argv[] = {"scancel", job_id, NULL};
+    int st = capture(argv, timeout_s, &text);
     int rc = st != 0 ? fail_words(cmd, st, text, err) : 0;
     free(text);
     return rc;

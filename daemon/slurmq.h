@@ -30,10 +30,13 @@ int slurmq_jobs(int timeout_s, struct slurmq_item **out, size_t *n, struct df_er
  * ("idle", "drained", "down*"...).  Returns 0 or DF_E_SLURM. */
 int slurmq_nodes(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err);
 
-/* The command lines behind slurmq_jobs and slurmq_nodes, for callers that run
- * them in the background, and the parser of their answers: `status` is the
- * exit code (124: timed out), `text` the output (modified).  Returns 0 with
- * *out (caller frees), or DF_E_SLURM with the command's words. */
+/* The argument vectors behind slurmq_jobs and slurmq_nodes (run without a
+ * shell, see subproc.h), for callers that run them in the background, their
+ * names in messages, and the parser of their answers: `status` is the exit
+ * code (124: timed out), `text` the output (modified).  Returns 0 with *out
+ * (caller frees), or DF_E_SLURM with the command's words. */
+extern const char *const slurmq_jobs_argv[];
+extern const char *const slurmq_nodes_argv[];
 #define SLURMQ_JOBS_CMD "squeue -h -t all -o '%i %T'"
 #define SLURMQ_NODES_CMD "sinfo -h -N -o '%N %T'"
 int slurmq_parse(const char *cmd, int status, char *text, struct slurmq_item **out, size_t *n,
