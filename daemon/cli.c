@@ -16,6 +16,7 @@ int cmd_render(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_status(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_submit(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_token(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
 
@@ -31,6 +32,8 @@ const struct cli_cmd cli_commands[] = {
      cmd_sbatch},
     {"status", "[--json]", "shots in ditfarmd: state, job, progress, ETA", cmd_status},
     {"submit", "MANIFEST [--cpu-ranks P|--gpus G]", "hand a manifest to ditfarmd", cmd_submit},
+    {"token", "create NAME [--read-only]|list|revoke NAME", "bearer tokens for ditfarmd's HTTP API",
+     cmd_token},
     {"validate", "[--json] FILE...", "check manifests; print shots or every error", cmd_validate},
     {"version", "", "print the version and build features", cmd_version},
     {NULL, NULL, NULL, NULL},

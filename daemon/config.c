@@ -77,13 +77,36 @@ const struct config_row config_table[] = {
             "The key every webhook is signed with (HMAC-SHA256, see docs/security.md):\n"
             "a file of the daemon's user, mode 0600, at least 16 bytes.  Empty:\n"
             "<state-dir>/webhook.secret, created with a random key on first start."),
+    STR_ROW("http-listen", "", http_listen,
+            "ADDR:PORT for the HTTP API (/api/v1/), /metrics, /healthz and the web\n"
+            "page (docs/api.md), e.g. 127.0.0.1:8470.  Empty: no HTTP at all."),
+    STR_ROW("http-tls-cert", "", http_tls_cert,
+            "PEM certificate file; with http-tls-key the HTTP side speaks only TLS."),
+    STR_ROW("http-tls-key", "", http_tls_key, "PEM private key file of http-tls-cert."),
+    INT_ROW("http-max-clients", 1, 4096, 64, http_max_clients,
+            "HTTP connections at once (one thread each); more are refused at accept."),
+    INT_ROW("http-max-clients-per-ip", 1, 4096, 32, http_max_clients_per_ip,
+            "Of them, from one client address."),
+    INT_ROW("http-timeout-s", 1, 3600, 15, http_timeout_s,
+            "An HTTP connection idle this long is closed (slow clients)."),
+    INT_ROW("http-max-body", 1024, 268435456, 1048576, http_max_body,
+            "Largest request body in bytes (a manifest); larger gets 413."),
     {NULL, CONFIG_TYPE_COUNT, 0, 0, NULL, 0, NULL},
 };
+
+/* '_' and '-' are the same in keys: http_listen names http-listen. */
+static int key_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (*a != *b && !((*a == '_' || *a == '-') && (*b == '_' || *b == '-')))
+            return 0;
+    return *a == *b;
+}
 
 static const struct config_row *find(const char *key)
 {
     for (const struct config_row *r = config_table; r->key; r++)
-        if (strcmp(r->key, key) == 0)
+        if (key_eq(r->key, key))
             return r;
     return NULL;
 }

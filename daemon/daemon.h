@@ -27,6 +27,8 @@
 
 #define DAEMON_MAGIC 0xd1f4a4dU
 
+struct http_server;
+
 /* The every_ms() timers of daemon_tick. */
 enum daemon_timer {
     DAEMON_TIMER_SQUEUE,
@@ -56,6 +58,8 @@ struct daemon {
     int slurm_unreachable; /* the last squeue failed (log once per outage) */
     int webhook_failing;   /* the last flush had failures */
     struct notify_key key; /* webhook signing key (webhook-secret-file) */
+    int64_t sbatch_failures;   /* sbatch calls that failed since start (/metrics) */
+    struct http_server *http;  /* the HTTP side (daemon/http/http.h), NULL when off */
 };
 
 /* Create the state and jobs directories, open the store, listen on the

@@ -27,9 +27,11 @@
  *          +-- job_on_submit_error (Slurm refused the job)
  *
  *   Any non-terminal state --job_on_cancel--> CANCELLED.
+ *   FAILED, CANCELLED --job_on_retry--> WAITING or QUEUED (an operator's retry).
  *
  * Invariants:
- *  1. DONE, FAILED and CANCELLED are terminal: no function leaves them.
+ *  1. DONE, FAILED and CANCELLED are terminal: only job_on_retry, asked for
+ *     by an operator, leaves FAILED and CANCELLED.
  *  2. job_id is set exactly in SUBMITTED and RUNNING (it is kept afterwards
  *     for the record); a resubmission replaces it.
  *  3. DONE means the worker's done marker exists: Slurm's exit state alone
@@ -93,6 +95,8 @@ static const unsigned char edges[JOB_STATE_COUNT][JOB_STATE_COUNT] = {
     [JOB_STATE_SUBMITTED] = {1, 0, 0, 1, 0, 1, 1, 1},
     [JOB_STATE_RUNNING] = {1, 0, 1, 0, 0, 1, 1, 1},
     [JOB_STATE_RETRYING] = {0, 0, 1, 0, 1, 0, 1, 1},
+    [JOB_STATE_FAILED] = {1, 1, 0, 0, 0, 0, 0, 0},    /* job_on_retry */
+    [JOB_STATE_CANCELLED] = {1, 1, 0, 0, 0, 0, 0, 0}, /* job_on_retry */
 };
 
 int job_transition_ok(enum job_state from, enum job_state to)
@@ -252,6 +256,17 @@ enum job_event job_on_cancel(struct job_shot *s, int64_t now)
     snprintf(s->reason, sizeof(s->reason), "cancelled by the user");
     move(s, JOB_STATE_CANCELLED, now);
     return JOB_EVENT_CANCELLED;
+}
+
+enum job_event job_on_retry(struct job_shot *s, int64_t now)
+{
+    if (s->state != JOB_STATE_FAILED && s->state != JOB_STATE_CANCELLED)
+        return JOB_EVENT_NONE;
+    s->attempts = s->submit_tries = 0;
+    s->next_try = 0;
+    s->reason[0] = '\0';
+    move(s, s->deps[0] ? JOB_STATE_WAITING : JOB_STATE_QUEUED, now);
+    return JOB_EVENT_NONE;
 }
 
 /* ---- the job directory ------------------------------------------------------ */

@@ -119,5 +119,9 @@ enum job_event job_on_job_end(struct job_shot *s, const struct job_end *end,
                               const char *slurm_state, int max_attempts, int64_t now);
 /* any non-terminal -> cancelled.  Returns JOB_EVENT_NONE when already terminal. */
 enum job_event job_on_cancel(struct job_shot *s, int64_t now);
+/* failed|cancelled -> waiting (it has deps) or queued: an operator's retry
+ * (attempts start again; its checkpoints stay, so it resumes).  Returns
+ * JOB_EVENT_NONE and leaves s alone in any other state. */
+enum job_event job_on_retry(struct job_shot *s, int64_t now);
 
 #endif /* DF_JOB_H */

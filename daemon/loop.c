@@ -12,6 +12,7 @@
 #include "daemon.h"
 
 #include "ctl.h"
+#include "http.h"
 #include "jobspec.h"
 #include "paths.h"
 #include "notify.h"
@@ -107,6 +108,8 @@ int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, st
     if ((rc = ctl_socket_path(cfg->state_dir, d->sock_path, sizeof(d->sock_path), err)) < 0 ||
         (rc = ctl_listen(d->sock_path, &d->listen_fd, err)) < 0)
         goto fail;
+    if (cfg->http_listen[0] && (rc = http_start(&d->http, cfg, log, err)) < 0)
+        goto fail;
     return 0;
 fail:
     d->sock_path[0] = '\0'; /* not ours to remove */
@@ -116,6 +119,8 @@ fail:
 
 void daemon_close(struct daemon *d)
 {
+    http_stop(d->http); /* first: its threads read the store */
+    d->http = NULL;
     if (d->listen_fd >= 0) {
         close(d->listen_fd);
         if (d->sock_path[0])
@@ -344,6 +349,7 @@ static void finish_submit(struct daemon *d, int64_t now)
                              d->q_sbatch.out, id, sizeof(id), &err) == 0) {
         ev = job_on_submitted(s, id, now);
     } else {
+        d->sbatch_failures++;
         ev = job_on_submit_error(s, err.msg, d->cfg.submit_retry_base_s, d->cfg.submit_retry_max_s,
                                  now);
         if (s->state == JOB_STATE_RETRYING && ev == JOB_EVENT_NONE)
@@ -490,16 +496,25 @@ int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
 {
     DF_INFO(d->log, "listening on %s; store %s/ditfarmd.db; jobs in %s", d->sock_path,
             d->cfg.state_dir, d->cfg.jobs_dir);
+    if (d->http)
+        DF_INFO(d->log, "HTTP on %s%s (port %d)", d->cfg.http_listen,
+                d->cfg.http_tls_cert[0] ? " with TLS" : "", http_port(d->http));
     while (!*stop) {
-        struct pollfd p = {.fd = d->listen_fd, .events = POLLIN};
-        int r = poll(&p, 1, d->cfg.tick_ms);
+        /* the control socket, and the HTTP side's "mutations wait" pipe */
+        struct pollfd p[2] = {{.fd = d->listen_fd, .events = POLLIN},
+                              {.fd = http_wake_fd(d->http), .events = POLLIN}};
+        int r = poll(p, d->http ? 2 : 1, d->cfg.tick_ms);
         if (r < 0 && errno != EINTR)
             DF_WARN(d->log, "poll: %s", strerror(errno));
         if (*stop)
             break;
-        if (r > 0)
+        if (r > 0 && p[0].revents)
             serve_clients(d);
+        if (r > 0 && d->http && p[1].revents)
+            http_run_mutations(d->http, d);
         daemon_tick(d, mono_ms());
+        struct http_stats hs = {!d->slurm_unreachable, d->sbatch_failures};
+        http_publish_stats(d->http, &hs);
     }
     DF_INFO(d->log, "stopping: store closed, socket removed");
     return 0;

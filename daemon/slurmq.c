@@ -118,6 +118,21 @@ int slurmq_cancel(const char *job_id, int timeout_s, struct df_err *err)
     return rc;
 }
 
+int slurmq_nice(const char *job_id, int nice, int timeout_s, struct df_err *err)
+{
+    if (strspn(job_id, "0123456789_") != strlen(job_id) || !job_id[0])
+        return df_err_set(err, DF_E_INVAL, "scontrol: bad job id '%s'", job_id);
+    char cmd[128], jid[64], nv[32], *text;
+    snprintf(cmd, sizeof(cmd), "scontrol update JobId=%s Nice=%d", job_id, nice);
+    snprintf(jid, sizeof(jid), "JobId=%s", job_id);
+    snprintf(nv, sizeof(nv), "Nice=%d", nice);
+    const char *argv[] = {"scontrol", "update", jid, nv, NULL};
+    int st = capture(argv, timeout_s, &text);
+    int rc = st != 0 ? fail_words(cmd, st, text, err) : 0;
+    free(text);
+    return rc;
+}
+
 int slurmq_node_bad(const char *state)
 {
     /* "unknown" is left out: every node is unknown for a moment after

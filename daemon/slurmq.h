@@ -47,6 +47,9 @@ const char *slurmq_lookup(const struct slurmq_item *items, size_t n, const char 
 
 /* `scancel JOB_ID`.  Returns 0 or DF_E_SLURM with scancel's words. */
 int slurmq_cancel(const char *job_id, int timeout_s, struct df_err *err);
+/* `scontrol update JobId=ID Nice=N` (a negative N needs an operator or
+ * admin in Slurm).  Returns 0 or DF_E_SLURM with scontrol's words. */
+int slurmq_nice(const char *job_id, int nice, int timeout_s, struct df_err *err);
 
 /* 1 when a node state (sinfo %T) means the node takes no new work: drain*,
  * down*, fail*, inval, maint, unknown... */

@@ -38,6 +38,15 @@ static const char schema_v1[] =
     "CREATE TABLE nodes(name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
+/* v2: every state change of a shot, in order (the HTTP API's state history
+ * and its event stream read it; ids only grow). */
+static const char schema_v2[] =
+    "CREATE TABLE history(id INTEGER PRIMARY KEY, shot_id INTEGER NOT NULL REFERENCES shots(id),"
+    "  from_state TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+    "  job_id TEXT NOT NULL DEFAULT '', at INTEGER NOT NULL);"
+    "CREATE INDEX history_shot ON history(shot_id);"
+    "PRAGMA user_version = 2;";
+
 static int db_fail(store_t *st, struct df_err *err, const char *what)
 {
     return df_err_set(err, DF_E_IO, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
@@ -86,10 +95,12 @@ int store_open(const char *path, store_t **out, struct df_err *err)
                    err)) < 0)
         goto fail;
     int v = user_version(st);
-    if (v == 0) {
-        if ((rc = exec(st, "BEGIN", err)) < 0)
+    if (v >= 0 && v < STORE_SCHEMA_VERSION) {
+        /* create or upgrade in one transaction: v0 -> v1 -> v2 */
+        if ((rc = exec(st, "BEGIN IMMEDIATE", err)) < 0)
             goto fail;
-        if ((rc = exec(st, schema_v1, err)) < 0) {
+        if ((v < 1 && (rc = exec(st, schema_v1, err)) < 0) ||
+            (v < 2 && (rc = exec(st, schema_v2, err)) < 0)) {
             exec(st, "ROLLBACK", NULL);
             goto fail;
         }
@@ -111,6 +122,27 @@ fail:
         rc = err->code = DF_E_CORRUPT;
     store_close(st);
     return rc;
+}
+
+int store_open_reader(const char *path, store_t **out, struct df_err *err)
+{
+    *out = NULL;
+    store_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return df_err_set(err, DF_E_NOMEM, "out of memory opening %s", path);
+    snprintf(st->path, sizeof(st->path), "%s", path);
+    int rc = 0;
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        rc = db_fail(st, err, "cannot open");
+    else if (sqlite3_busy_timeout(st->db, 2000), user_version(st) != STORE_SCHEMA_VERSION)
+        rc = df_err_set(err, DF_E_CORRUPT, "%s: schema version %d, this reader knows version %d",
+                        path, user_version(st), STORE_SCHEMA_VERSION);
+    if (rc < 0) {
+        store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
 }
 
 void store_close(store_t *st)
@@ -203,6 +235,24 @@ static void bind_shot(sqlite3_stmt *q, int first, const struct job_shot *s)
     sqlite3_bind_int64(q, i++, s->updated);
 }
 
+/* One row of history: shot `row` moved from -> s->state. */
+static int history_add(store_t *st, int64_t row, const char *from, const struct job_shot *s,
+                       struct df_err *err)
+{
+    sqlite3_stmt *q;
+    DF_TRY(prepare(st,
+                   "INSERT INTO history(shot_id, from_state, state, reason, job_id, at)"
+                   " VALUES(?,?,?,?,?,?)",
+                   &q, err));
+    sqlite3_bind_int64(q, 1, row);
+    sqlite3_bind_text(q, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, job_state_name(s->state), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, s->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 5, s->job_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 6, s->updated);
+    return run(st, q, "insert history", err);
+}
+
 int store_shot_add(store_t *st, struct job_shot *s, struct df_err *err)
 {
     sqlite3_stmt *q;
@@ -217,7 +267,7 @@ int store_shot_add(store_t *st, struct job_shot *s, struct df_err *err)
     bind_shot(q, 5, s);
     DF_TRY(run(st, q, "insert shot", err));
     s->row = sqlite3_last_insert_rowid(st->db);
-    return 0;
+    return history_add(st, s->row, "", s, err);
 }
 
 int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from, struct df_err *err)
@@ -238,7 +288,7 @@ int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from, 
     if (sqlite3_changes(st->db) != 1)
         return df_err_set(err, DF_E_NOTFOUND, "shot %s/%s (row %lld) is no longer %s", s->manifest,
                           s->shot, (long long)s->row, job_state_name(from));
-    return 0;
+    return from == s->state ? 0 : history_add(st, s->row, job_state_name(from), s, err);
 }
 
 int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **out, size_t *n,
@@ -426,4 +476,50 @@ int store_node_update(store_t *st, const char *name, const char *state, int64_t 
     sqlite3_bind_int64(q, 3, now);
     DF_TRY(run(st, q, "update node", err));
     return 1;
+}
+
+/* ---- history ------------------------------------------------------------------- */
+
+int store_history_since(store_t *st, int64_t after_id, int64_t shot_row, int max,
+                        struct store_change **out, size_t *n, struct df_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (max <= 0)
+        return 0;
+    sqlite3_stmt *q;
+    DF_TRY(prepare(st,
+                   "SELECT h.id, h.shot_id, s.manifest, s.shot, h.from_state, h.state, h.reason,"
+                   " h.job_id, h.at FROM history h JOIN shots s ON s.id = h.shot_id"
+                   " WHERE h.id > ? AND (? = 0 OR h.shot_id = ?) ORDER BY h.id LIMIT ?",
+                   &q, err));
+    sqlite3_bind_int64(q, 1, after_id);
+    sqlite3_bind_int64(q, 2, shot_row);
+    sqlite3_bind_int64(q, 3, shot_row);
+    sqlite3_bind_int(q, 4, max);
+    struct store_change *c = calloc((size_t)max, sizeof(*c));
+    int rc = c ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory reading history");
+    int step = SQLITE_DONE;
+    while (rc == 0 && *n < (size_t)max && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_change *e = &c[(*n)++];
+        e->id = sqlite3_column_int64(q, 0);
+        e->shot_row = sqlite3_column_int64(q, 1);
+        text(q, 2, e->manifest, sizeof(e->manifest));
+        text(q, 3, e->shot, sizeof(e->shot));
+        text(q, 4, e->from, sizeof(e->from));
+        text(q, 5, e->state, sizeof(e->state));
+        text(q, 6, e->reason, sizeof(e->reason));
+        text(q, 7, e->job_id, sizeof(e->job_id));
+        e->at = sqlite3_column_int64(q, 8);
+    }
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = db_fail(st, err, "read history");
+    sqlite3_finalize(q);
+    if (rc < 0) {
+        free(c);
+        *n = 0;
+        return rc;
+    }
+    *out = c;
+    return 0;
 }

@@ -20,7 +20,9 @@
  * shots(id, manifest_id, manifest, shot, state, job_id, job_dir, deps,
  * notify, priority, attempts, submit_tries, next_try, reason, output,
  * created_at, updated_at); events(id, url, kind, body, tries, next_at,
- * last_error, status, created_at, updated_at); nodes(name, state, updated_at).
+ * last_error, status, created_at, updated_at); nodes(name, state, updated_at);
+ * history(id, shot_id, from_state, state, reason, job_id, at) (v2: one row per
+ * state change, written by store_shot_add/store_shot_save).
  */
 #ifndef DF_STORE_H
 #define DF_STORE_H
@@ -31,13 +33,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store store_t;
 
 /* Open (creating as needed) the store at `path`.  Returns 0 and *out, or
  * DF_E_IO (cannot open), DF_E_CORRUPT (not a store, or a newer schema). */
 int store_open(const char *path, store_t **out, struct df_err *err);
+/* Open an existing store read-only, for readers beside the daemon's loop (the
+ * HTTP threads): WAL lets them read while the loop writes.  Returns 0, DF_E_IO,
+ * DF_E_CORRUPT (another schema version). */
+int store_open_reader(const char *path, store_t **out, struct df_err *err);
 /* Close; NULL is fine. */
 void store_close(store_t *st);
 /* The schema version of the open file (STORE_SCHEMA_VERSION). */
@@ -105,5 +111,23 @@ int store_events_count(store_t *st, const char *status, struct df_err *err);
  * new).  Returns 1 when the state changed (or the node is new), 0 if not. */
 int store_node_update(store_t *st, const char *name, const char *state, int64_t now, char *old,
                       size_t cap, struct df_err *err);
+
+/* ---- state history -------------------------------------------------------------- */
+
+struct store_change {
+    int64_t id;                /* history row: grows with every change */
+    int64_t shot_row;          /* shots.id */
+    char manifest[JOB_ID_CAP]; /* manifest name */
+    char shot[JOB_ID_CAP];     /* shot id */
+    char from[16];             /* previous state, "" at intake */
+    char state[16];            /* new state */
+    char reason[JOB_TEXT_CAP]; /* the shot's reason after the change */
+    char job_id[32];           /* its Slurm job id after the change */
+    int64_t at;                /* unix time */
+};
+/* Up to `max` changes with id > after_id, oldest first; shot_row 0 = every
+ * shot, else that shot only.  *out malloc'd, caller frees. */
+int store_history_since(store_t *st, int64_t after_id, int64_t shot_row, int max,
+                        struct store_change **out, size_t *n, struct df_err *err);
 
 #endif /* DF_STORE_H */

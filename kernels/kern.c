@@ -247,6 +247,17 @@ int kern_attention_merge(kern_backend_t be, float *o, float *lse, const float *o
     return be->iface->attention_merge(be->ctx, o, lse, o2, lse2, Sq, H, D, err);
 }
 
+int kern_attention_relbias(kern_backend_t be, const float *q, const float *k, const float *v,
+                           float *o, int Sq, int Sk, int H, int D, float scale,
+                           const float *rel_bias, struct df_err *err)
+{
+    FRONT(be, err, attention_relbias);
+    NEED(q && k && v && o && rel_bias, err, "kern_attention_relbias: NULL q, k, v, o or rel_bias");
+    NEED(Sq > 0 && Sk > 0 && H > 0 && D > 0, err,
+         "kern_attention_relbias: bad sizes Sq=%d Sk=%d H=%d D=%d", Sq, Sk, H, D);
+    return be->iface->attention_relbias(be->ctx, q, k, v, o, Sq, Sk, H, D, scale, rel_bias, err);
+}
+
 /* ------------------------------------------------------------------------- */
 
 int kern_gelu_tanh(kern_backend_t be, const float *x, float *y, size_t n, struct df_err *err)

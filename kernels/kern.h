@@ -193,6 +193,19 @@ int kern_attention(kern_backend_t be, const float *q, const float *k, const floa
 int kern_attention_merge(kern_backend_t be, float *o, float *lse, const float *o2,
                          const float *lse2, int Sq, int H, int D, struct df_err *err);
 
+/* Attention with a relative-position bias (T5 / umT5 self-attention), per
+ * head h and query i:
+ *   o[i,h,:] = softmax_j(q[i,h,:] · k[j,h,:] · scale + rel_bias[h, j − i + Sq − 1]) · v[j,h,:]
+ * over all Sk keys.  q, o [Sq, H, D]; k, v [Sk, H, D]; rel_bias [H, Sq + Sk − 1]
+ * holds one value per head and distance j − i, so a T5 bias table costs
+ * H·(Sq + Sk) floats instead of H·Sq·Sk.  Padding is not masked here: T5
+ * runs each prompt on its real tokens only.  o must not overlap q/k/v.
+ * Returns 0, DF_E_INVAL (NULL pointer, bad sizes), DF_E_NOMEM (CPU scratch),
+ * DF_E_UNSUPPORTED (backend without the op). */
+int kern_attention_relbias(kern_backend_t be, const float *q, const float *k, const float *v,
+                           float *o, int Sq, int Sk, int H, int D, float scale,
+                           const float *rel_bias, struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Elementwise (y may equal x in each)
  * ------------------------------------------------------------------------- */

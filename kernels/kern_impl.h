@@ -67,6 +67,9 @@ struct kern_backend_i {
                      struct df_err *err);
     int (*attention_merge)(void *ctx, float *o, float *lse, const float *o2, const float *lse2,
                            int Sq, int H, int D, struct df_err *err);
+    int (*attention_relbias)(void *ctx, const float *q, const float *k, const float *v, float *o,
+                             int Sq, int Sk, int H, int D, float scale, const float *rel_bias,
+                             struct df_err *err); /* T5 (optional) */
 
     /* elementwise */
     int (*gelu_tanh)(void *ctx, const float *x, float *y, size_t n, struct df_err *err);

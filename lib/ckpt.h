@@ -139,6 +139,17 @@ int ckpt_open(const char *path, ckpt_reader_t **out, struct df_err *err);
 int ckpt_open_mem(const void *buf, size_t len, const char *label, ckpt_reader_t **out,
                   struct df_err *err);
 
+/* Decoded sizes are bounded before anything is decoded: ckpt_open refuses a
+ * file whose sections together declare more than CKPT_MAX_RAW_DEFAULT raw
+ * bytes (DF_E_RANGE, "sections decode to more than ..."), so a zstd frame
+ * declaring gigabytes in a small file fails at open with small RSS.  A caller
+ * that knows the shot's geometry passes the exact bound instead (resume: the
+ * latent and its companions; see ckpt_find_latest_max).  0 = the default. */
+#define CKPT_MAX_RAW_DEFAULT ((uint64_t)2 << 30)
+int ckpt_open_max(const char *path, uint64_t max_raw, ckpt_reader_t **out, struct df_err *err);
+int ckpt_open_mem_max(const void *buf, size_t len, const char *label, uint64_t max_raw,
+                      ckpt_reader_t **out, struct df_err *err);
+
 /* Close a reader (NULL is fine). */
 void ckpt_close(ckpt_reader_t *r);
 
@@ -218,15 +229,22 @@ struct ckpt_skip_report {
 };
 
 /* Find the newest valid checkpoint of shot_id in dir: walk its files newest
- * step first, fully verify each (ckpt_open + ckpt_check_identity) and record
- * why each invalid one was skipped.  Temp files are never candidates.  skips
- * may be NULL.  Returns 0 with the path in path[cap]; DF_E_NOTFOUND when no
- * valid one exists (start from scratch; the message counts the skipped
- * files); DF_E_IO when the directory cannot be read; DF_E_RANGE when cap is
- * too small. */
+ * step first, fully verify each (ckpt_open, ckpt_check_identity, then every
+ * payload decoded and its decoded checksum checked: ckpt_verify_payloads)
+ * and record why each invalid one was skipped, so a resume falls back to
+ * the newest checkpoint that decodes.  Temp files are never candidates.
+ * skips may be NULL.  Returns 0 with the path in path[cap]; DF_E_NOTFOUND
+ * when no valid one exists (start from scratch; the message counts the
+ * skipped files); DF_E_IO when the directory cannot be read; DF_E_RANGE when
+ * cap is too small.  Decoding holds one section at a time. */
 int ckpt_find_latest(const char *dir, const char *shot_id, uint64_t shot_hash,
                      uint64_t weights_hash, char *path, size_t cap,
                      struct ckpt_skip_report *skips, struct df_err *err);
+
+/* The same with the decoded-size bound of ckpt_open_max (0 = default). */
+int ckpt_find_latest_max(const char *dir, const char *shot_id, uint64_t shot_hash,
+                         uint64_t weights_hash, uint64_t max_raw, char *path, size_t cap,
+                         struct ckpt_skip_report *skips, struct df_err *err);
 
 /* Remove what a commit of (shot_id, step) makes obsolete: final files of the
  * shot with a step below `step`, except the newest keep_last-1 of them

@@ -160,26 +160,42 @@ static void skip_add(struct ckpt_skip_report *sk, const char *file, const char *
 
 /* Open `path` and check it belongs to the shot; on failure err holds the
  * reason without the path. */
+/* Strip a "PATH: " prefix from err: the skip report names the file. */
+static void strip_path(const char *path, struct df_err *err)
+{
+    size_t pl = strlen(path);
+    if (err && strncmp(err->msg, path, pl) == 0 && strncmp(err->msg + pl, ": ", 2) == 0)
+        memmove(err->msg, err->msg + pl + 2, strlen(err->msg + pl + 2) + 1);
+}
+
+/* Open `path`, check it belongs to the shot and that every section decodes
+ * to its checksum; on failure err holds the reason without the path. */
 static int candidate_ok(const char *path, const char *shot_id, uint64_t shot_hash,
-                        uint64_t weights_hash, struct df_err *err)
+                        uint64_t weights_hash, uint64_t max_raw, struct df_err *err)
 {
     ckpt_reader_t *r;
-    int rc = ckpt_open(path, &r, err);
-    if (rc < 0) {
-        /* Strip the "PATH: " ckpt_open put in front: the report names the file. */
-        size_t pl = strlen(path);
-        if (err && strncmp(err->msg, path, pl) == 0 && strncmp(err->msg + pl, ": ", 2) == 0)
-            memmove(err->msg, err->msg + pl + 2, strlen(err->msg + pl + 2) + 1);
-        return rc;
+    int rc = ckpt_open_max(path, max_raw, &r, err);
+    if (rc == 0) {
+        rc = ckpt_check_identity(r, shot_id, shot_hash, weights_hash, err);
+        if (rc == 0)
+            rc = ckpt_verify_payloads(r, err);
+        ckpt_close(r);
     }
-    rc = ckpt_check_identity(r, shot_id, shot_hash, weights_hash, err);
-    ckpt_close(r);
+    if (rc < 0)
+        strip_path(path, err);
     return rc;
 }
 
 int ckpt_find_latest(const char *dir, const char *shot_id, uint64_t shot_hash,
                      uint64_t weights_hash, char *path, size_t cap,
                      struct ckpt_skip_report *skips, struct df_err *err)
+{
+    return ckpt_find_latest_max(dir, shot_id, shot_hash, weights_hash, 0, path, cap, skips, err);
+}
+
+int ckpt_find_latest_max(const char *dir, const char *shot_id, uint64_t shot_hash,
+                         uint64_t weights_hash, uint64_t max_raw, char *path, size_t cap,
+                         struct ckpt_skip_report *skips, struct df_err *err)
 {
     if (skips)
         memset(skips, 0, sizeof(*skips));
@@ -193,7 +209,7 @@ int ckpt_find_latest(const char *dir, const char *shot_id, uint64_t shot_hash,
         char full[4096 + 256];
         snprintf(full, sizeof(full), "%s/%s", dir, v[i].name);
         struct df_err why = {0};
-        if (candidate_ok(full, shot_id, shot_hash, weights_hash, &why) < 0) {
+        if (candidate_ok(full, shot_id, shot_hash, weights_hash, max_raw, &why) < 0) {
             skip_add(skips, v[i].name, why.msg);
             skipped++;
             continue;

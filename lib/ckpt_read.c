@@ -30,6 +30,7 @@ struct ckpt_reader {
     struct ckpt_meta meta;       /* decoded header */
     struct ckpt_layout_info li;  /* where things are */
     struct ckpt_section *secs;   /* li.n_sections entries */
+    uint64_t max_raw;            /* most decoded bytes (all sections) accepted */
     char label[256];             /* path or caller's label, starts messages */
 };
 
@@ -39,6 +40,24 @@ static uint64_t get64le(const uint8_t *b)
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | b[i];
     return v;
+}
+
+/* The decoded sizes are the writer's word, and a zstd frame of 4-byte RLE
+ * blocks turns 180 KB on disk into 4 GB in memory.  Bound their sum before
+ * anything is decoded, by the caller's limit (the shot's geometry when
+ * resuming, CKPT_MAX_RAW_DEFAULT otherwise), so such a file fails here at
+ * once instead of after seconds of decompression and gigabytes of RSS. */
+static int check_raw_total(const ckpt_reader_t *r, struct df_err *err)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < r->li.n_sections; i++)
+        DF_FAIL_IF(__builtin_add_overflow(total, r->secs[i].raw_size, &total) ||
+                       total > r->max_raw,
+                   err, DF_E_RANGE,
+                   "sections decode to more than %" PRIu64 " bytes (section '%s' alone declares "
+                   "%" PRIu64 " from %" PRIu64 " stored): beyond what this shot can hold",
+                   r->max_raw, r->secs[i].name, r->secs[i].raw_size, r->secs[i].stored_size);
+    return 0;
 }
 
 /* Every structural check; fills r->meta, r->li, r->secs.  Messages carry no
@@ -79,6 +98,7 @@ static int verify(ckpt_reader_t *r, struct df_err *err)
     }
     DF_FAIL_IF(off != end, err, DF_E_CORRUPT,
                "payloads end at %" PRIu64 " but the trailer starts at %" PRIu64, off, end);
+    DF_TRY(check_raw_total(r, err));
     for (unsigned i = 0; i < r->li.n_sections; i++) {
         const struct ckpt_section *s = &r->secs[i];
         DF_FAIL_IF(ckpt_hash(b + s->offset, (size_t)s->stored_size) != s->stored_cksum, err,
@@ -100,12 +120,19 @@ static int verify(ckpt_reader_t *r, struct df_err *err)
 int ckpt_open_mem(const void *buf, size_t len, const char *label, ckpt_reader_t **out,
                   struct df_err *err)
 {
+    return ckpt_open_mem_max(buf, len, label, CKPT_MAX_RAW_DEFAULT, out, err);
+}
+
+int ckpt_open_mem_max(const void *buf, size_t len, const char *label, uint64_t max_raw,
+                      ckpt_reader_t **out, struct df_err *err)
+{
     *out = NULL;
     ckpt_reader_t *r = calloc(1, sizeof(*r));
     if (!r)
         return df_err_set(err, DF_E_NOMEM, "%s: out of memory", label);
     r->base = buf;
     r->len = len;
+    r->max_raw = max_raw ? max_raw : CKPT_MAX_RAW_DEFAULT;
     snprintf(r->label, sizeof(r->label), "%s", label);
     int rc = verify(r, err);
     if (rc < 0) {
@@ -118,6 +145,11 @@ int ckpt_open_mem(const void *buf, size_t len, const char *label, ckpt_reader_t 
 }
 
 int ckpt_open(const char *path, ckpt_reader_t **out, struct df_err *err)
+{
+    return ckpt_open_max(path, CKPT_MAX_RAW_DEFAULT, out, err);
+}
+
+int ckpt_open_max(const char *path, uint64_t max_raw, ckpt_reader_t **out, struct df_err *err)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -146,7 +178,7 @@ int ckpt_open(const char *path, ckpt_reader_t **out, struct df_err *err)
     }
     close(fd);
     static const uint8_t empty[1];
-    int rc = ckpt_open_mem(map ? map : empty, len, path, out, err);
+    int rc = ckpt_open_mem_max(map ? map : empty, len, path, max_raw, out, err);
     if (rc < 0) {
         if (map)
             munmap(map, len);

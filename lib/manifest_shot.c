@@ -295,8 +295,11 @@ static int parse_time_limit(const char *s)
     char *end;
     const char *dash = strchr(s, '-');
     if (dash) {
+        if (*s < '0' || *s > '9')
+            return -1;
         f[0] = strtol(s, &end, 10);
-        if (end != dash || end == s)
+        /* bounded before any arithmetic: strtol saturates at LONG_MAX */
+        if (end != dash || end == s || f[0] > 10000)
             return -1;
         days = 1;
         p = dash + 1;

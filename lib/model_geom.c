@@ -1,6 +1,7 @@
 /* model_geom.c -- model geometry from configs/models/<name>.yaml or a diffusers
  * folder, legal sizes, token grid, parameter count and FLOPs (see model_geom.h). */
 #include "model_geom.h"
+#include "ckd.h"
 #include "diag.h"
 #include "paths.h"
 #include "ytree.h"
@@ -26,28 +27,59 @@ static void set_defaults(struct model_geom *g)
     g->vae_stride[0] = 4, g->vae_stride[1] = 8, g->vae_stride[2] = 8;
 }
 
-/* Checks shared by both sources: every width positive, hidden consistent. */
+/* Upper bounds of every width, one table for both sources (YAML and
+ * config.json).  They are far above any real model (Wan 14B: 40 heads x 128,
+ * ffn 13824) and low enough that every product the planner and the worker
+ * form from them (hidden, params, FLOPs, latent sizes) fits 64 bits. */
+#define GEOM_MAX_HEADS 1024
+#define GEOM_MAX_HEAD_DIM 4096
+#define GEOM_MAX_WIDTH (1 << 20)
+#define GEOM_MAX_FFN (1 << 22)
+#define GEOM_MAX_LAYERS 1024
+#define GEOM_MAX_CHANNELS 4096
+#define GEOM_MAX_STRIDE 64
+
+/* Checks shared by both sources: every width in range, hidden consistent. */
 static int check_complete(const struct model_geom *g, const char *where, struct df_err *err)
 {
     const struct {
         const char *key;
-        int v;
+        int v, hi;
     } need[] = {
-        {"num_layers", g->num_layers},   {"num_heads", g->num_heads}, {"head_dim", g->head_dim},
-        {"ffn_dim", g->ffn_dim},         {"in_channels", g->in_channels},
-        {"out_channels", g->out_channels}, {"text_dim", g->text_dim},
-        {"text_len", g->text_len},       {"freq_dim", g->freq_dim},
+        {"num_layers", g->num_layers, GEOM_MAX_LAYERS},
+        {"num_heads", g->num_heads, GEOM_MAX_HEADS},
+        {"head_dim", g->head_dim, GEOM_MAX_HEAD_DIM},
+        {"hidden", g->hidden, GEOM_MAX_WIDTH},
+        {"ffn_dim", g->ffn_dim, GEOM_MAX_FFN},
+        {"in_channels", g->in_channels, GEOM_MAX_CHANNELS},
+        {"out_channels", g->out_channels, GEOM_MAX_CHANNELS},
+        {"text_dim", g->text_dim, GEOM_MAX_WIDTH},
+        {"text_len", g->text_len, GEOM_MAX_WIDTH},
+        {"freq_dim", g->freq_dim, GEOM_MAX_WIDTH},
     };
-    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
-        DF_FAIL_IF(need[i].v <= 0, err, DF_E_INVAL, "%s: missing or non-positive '%s'", where,
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        DF_FAIL_IF(need[i].v == 0, err, DF_E_INVAL, "%s: missing or non-positive '%s'", where,
                    need[i].key);
+        DF_FAIL_IF(need[i].v < 0 || need[i].v > need[i].hi, err, DF_E_RANGE,
+                   "%s: '%s' is not an integer in [1, %d]", where, need[i].key, need[i].hi);
+    }
+    /* both factors are bounded above, so the product cannot overflow */
     DF_FAIL_IF(g->hidden != g->num_heads * g->head_dim, err, DF_E_INVAL,
                "%s: hidden %d != num_heads %d x head_dim %d", where, g->hidden, g->num_heads,
                g->head_dim);
     for (int i = 0; i < 3; i++)
-        DF_FAIL_IF(g->patch[i] <= 0 || g->vae_stride[i] <= 0, err, DF_E_INVAL,
-                   "%s: patch and vae_stride must be positive", where);
+        DF_FAIL_IF(g->patch[i] <= 0 || g->vae_stride[i] <= 0 || g->patch[i] > GEOM_MAX_STRIDE ||
+                       g->vae_stride[i] > GEOM_MAX_STRIDE,
+                   err, DF_E_RANGE, "%s: patch and vae_stride must be integers in [1, %d]", where,
+                   GEOM_MAX_STRIDE);
     return 0;
+}
+
+/* v as an int when it fits, else -1 (reported by check_complete as out of
+ * range).  For widths derived from other widths of a hostile config. */
+static int fit_int(int64_t v)
+{
+    return v >= 0 && v <= INT_MAX ? (int)v : -1;
 }
 
 /* ---- YAML geometry ----------------------------------------------------------- */
@@ -68,7 +100,7 @@ static int read_triple(const struct ynode *n, int out[3], struct diag_list *dl)
     }
     for (int i = 0; i < 3; i++) {
         int64_t v;
-        if (ynode_int(n->items[i], 1, 64, &v, dl) < 0)
+        if (ynode_int(n->items[i], 1, GEOM_MAX_STRIDE, &v, dl) < 0)
             return -1;
         out[i] = (int)v;
     }
@@ -94,11 +126,16 @@ static void read_key(const struct ynode *k, const struct ynode *v, struct model_
         int *field;
         int64_t hi;
     } ints[] = {
-        {"num_layers", &g->num_layers, 1024}, {"num_heads", &g->num_heads, 1024},
-        {"head_dim", &g->head_dim, 4096},     {"hidden", &g->hidden, 1 << 20},
-        {"ffn_dim", &g->ffn_dim, 1 << 22},    {"in_channels", &g->in_channels, 4096},
-        {"out_channels", &g->out_channels, 4096}, {"text_dim", &g->text_dim, 1 << 20},
-        {"text_len", &g->text_len, 1 << 20},  {"freq_dim", &g->freq_dim, 1 << 20},
+        {"num_layers", &g->num_layers, GEOM_MAX_LAYERS},
+        {"num_heads", &g->num_heads, GEOM_MAX_HEADS},
+        {"head_dim", &g->head_dim, GEOM_MAX_HEAD_DIM},
+        {"hidden", &g->hidden, GEOM_MAX_WIDTH},
+        {"ffn_dim", &g->ffn_dim, GEOM_MAX_FFN},
+        {"in_channels", &g->in_channels, GEOM_MAX_CHANNELS},
+        {"out_channels", &g->out_channels, GEOM_MAX_CHANNELS},
+        {"text_dim", &g->text_dim, GEOM_MAX_WIDTH},
+        {"text_len", &g->text_len, GEOM_MAX_WIDTH},
+        {"freq_dim", &g->freq_dim, GEOM_MAX_WIDTH},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         if (strcmp(k->str, ints[i].key) == 0) {
@@ -177,7 +214,7 @@ static int load_yaml(const char *file, struct model_geom *g, struct df_err *err)
         for (size_t i = 0; i < root->n; i++)
             read_key(root->items[2 * i], root->items[2 * i + 1], g, dir, &dl);
     if (!ynode_get(root, "hidden"))
-        g->hidden = g->num_heads * g->head_dim;
+        g->hidden = fit_int((int64_t)g->num_heads * g->head_dim);
     if (!ynode_get(root, "out_channels"))
         g->out_channels = g->in_channels;
     if (rc == 0 && dl.count)
@@ -202,17 +239,17 @@ static int read_json(const char *file, cJSON **out, struct df_err *err)
     return 0;
 }
 
-/* An integer member, or `dflt` when absent; -1 when present but not a small
- * positive integer. */
+/* An integer member, or `dflt` when absent; -1 when present but not an
+ * integer in [0, INT_MAX] (check_complete then names the key and its range). */
 static int json_int(const cJSON *o, const char *key, int dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    int x;
     if (!v)
         return dflt;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e8 ||
-        v->valuedouble != (double)(int)v->valuedouble)
+    if (!cJSON_IsNumber(v) || ckd_double_to_int(v->valuedouble, 0, INT_MAX, &x))
         return -1;
-    return (int)v->valuedouble;
+    return x;
 }
 
 static void geom_from_transformer(const cJSON *c, struct model_geom *g)
@@ -224,10 +261,10 @@ static void geom_from_transformer(const cJSON *c, struct model_geom *g)
     g->num_layers = json_int(c, "num_layers", 0);
     g->in_channels = json_int(c, "in_channels", 0);
     g->out_channels = json_int(c, "out_channels", g->in_channels);
-    g->hidden = g->num_heads * g->head_dim;
+    g->hidden = fit_int((int64_t)g->num_heads * g->head_dim);
     if (cog) {
         snprintf(g->family, sizeof(g->family), "cogvideox");
-        g->ffn_dim = json_int(c, "ffn_dim", 4 * g->hidden);
+        g->ffn_dim = json_int(c, "ffn_dim", fit_int(4 * (int64_t)g->hidden));
         g->text_dim = json_int(c, "text_embed_dim", 4096);
         g->text_len = json_int(c, "max_text_seq_length", 226);
         g->freq_dim = g->hidden;
@@ -245,7 +282,9 @@ static void geom_from_transformer(const cJSON *c, struct model_geom *g)
     if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 3)
         for (int i = 0; i < 3; i++) {
             const cJSON *e = cJSON_GetArrayItem(p, i);
-            g->patch[i] = cJSON_IsNumber(e) ? (int)e->valuedouble : -1;
+            if (!cJSON_IsNumber(e) ||
+                ckd_double_to_int(e->valuedouble, 1, GEOM_MAX_STRIDE, &g->patch[i]))
+                g->patch[i] = -1;
         }
     else if (p)
         g->patch[0] = -1;
@@ -267,7 +306,7 @@ static void geom_from_vae(const cJSON *v, struct model_geom *g)
         g->vae_stride[1] = g->vae_stride[2] = s;
     }
     int tc = json_int(v, "temporal_compression_ratio", 0);
-    if (tc > 0)
+    if (tc != 0) /* -1 (not an integer) and huge ratios fail check_complete */
         g->vae_stride[0] = tc;
     const cJSON *boc = cJSON_GetObjectItemCaseSensitive(v, "block_out_channels");
     if (tc > 0 && cJSON_IsArray(boc) && cJSON_GetArraySize(boc) > 0 && cJSON_GetArraySize(boc) < 8)
@@ -389,23 +428,30 @@ int model_geom_load(const char *name_or_path, const char *configs_dir, struct mo
 
 /* ---- sizes and grid ---------------------------------------------------------------- */
 
+/* Sizes arrive from manifests (any int) and geometries from files; the
+ * arithmetic below is 64-bit so no combination overflows.  check_complete
+ * bounds stride and patch by GEOM_MAX_STRIDE, so m and step fit an int. */
 static int check_multiple(const struct model_geom *g, const char *what, int v, int axis,
                           struct df_err *err)
 {
-    int m = g->vae_stride[axis] * g->patch[axis];
+    int64_t m = (int64_t)g->vae_stride[axis] * g->patch[axis];
     DF_FAIL_IF(v <= 0, err, DF_E_INVAL, "%s %d must be positive", what, v);
+    DF_FAIL_IF(m <= 0, err, DF_E_INVAL, "model '%s': VAE stride %d x patch %d is not positive",
+               g->name, g->vae_stride[axis], g->patch[axis]);
     if (v % m == 0)
         return 0;
-    int lo = v / m * m, hi = lo + m;
+    int64_t lo = v / m * m, hi = lo + m;
     if (lo == 0)
         return df_err_set(err, DF_E_INVAL,
-                          "%s %d is not a multiple of %d (model '%s': VAE stride %d x patch %d); "
-                          "nearest: %d",
-                          what, v, m, g->name, g->vae_stride[axis], g->patch[axis], hi);
+                          "%s %d is not a multiple of %lld (model '%s': VAE stride %d x patch %d); "
+                          "nearest: %lld",
+                          what, v, (long long)m, g->name, g->vae_stride[axis], g->patch[axis],
+                          (long long)hi);
     return df_err_set(err, DF_E_INVAL,
-                      "%s %d is not a multiple of %d (model '%s': VAE stride %d x patch %d); "
-                      "nearest: %d or %d",
-                      what, v, m, g->name, g->vae_stride[axis], g->patch[axis], lo, hi);
+                      "%s %d is not a multiple of %lld (model '%s': VAE stride %d x patch %d); "
+                      "nearest: %lld or %lld",
+                      what, v, (long long)m, g->name, g->vae_stride[axis], g->patch[axis],
+                      (long long)lo, (long long)hi);
 }
 
 int model_geom_check_width(const struct model_geom *g, int width, struct df_err *err)
@@ -423,25 +469,28 @@ int model_geom_check_height(const struct model_geom *g, int height, struct df_er
  * the latent frame count must divide by the temporal patch. */
 int model_geom_check_frames(const struct model_geom *g, int frames, struct df_err *err)
 {
-    int st = g->vae_stride[0], pt = g->patch[0];
-    int step = st * pt; /* between legal counts when latent_t must divide by pt */
-    int first = st * (pt - 1) + 1; /* smallest legal: latent_t = pt */
+    int64_t st = g->vae_stride[0], pt = g->patch[0];
+    int64_t step = st * pt;        /* between legal counts when latent_t must divide by pt */
+    int64_t first = st * (pt - 1) + 1; /* smallest legal: latent_t = pt */
     DF_FAIL_IF(frames <= 0, err, DF_E_INVAL, "frames %d must be positive", frames);
+    DF_FAIL_IF(st <= 0 || pt <= 0, err, DF_E_INVAL,
+               "model '%s': VAE stride %lld x patch %lld is not positive", g->name,
+               (long long)st, (long long)pt);
     if (frames >= first && (frames - first) % step == 0)
         return 0;
-    char form[32];
+    char form[48];
     if (pt == 1)
-        snprintf(form, sizeof(form), "%dk+1", st);
+        snprintf(form, sizeof(form), "%lldk+1", (long long)st);
     else
-        snprintf(form, sizeof(form), "%dk+%d", step, first % step);
+        snprintf(form, sizeof(form), "%lldk+%lld", (long long)step, (long long)(first % step));
     if (frames < first)
         return df_err_set(err, DF_E_INVAL,
-                          "frames %d is not of the form %s (model '%s'); nearest: %d", frames,
-                          form, g->name, first);
-    int lo = first + (frames - first) / step * step;
+                          "frames %d is not of the form %s (model '%s'); nearest: %lld", frames,
+                          form, g->name, (long long)first);
+    int64_t lo = first + (frames - first) / step * step;
     return df_err_set(err, DF_E_INVAL,
-                      "frames %d is not of the form %s (model '%s'); nearest: %d or %d", frames,
-                      form, g->name, lo, lo + step);
+                      "frames %d is not of the form %s (model '%s'); nearest: %lld or %lld",
+                      frames, form, g->name, (long long)lo, (long long)(lo + step));
 }
 
 int model_geom_grid(const struct model_geom *g, int width, int height, int frames,
@@ -455,7 +504,10 @@ int model_geom_grid(const struct model_geom *g, int width, int height, int frame
     out->latent[2] = width / g->vae_stride[2];
     for (int i = 0; i < 3; i++)
         out->tokens[i] = out->latent[i] / g->patch[i];
-    out->seq_len = (int64_t)out->tokens[0] * out->tokens[1] * out->tokens[2];
+    const int64_t t[3] = {out->tokens[0], out->tokens[1], out->tokens[2]};
+    DF_FAIL_IF(ckd_prod_i64(&out->seq_len, t, 3, INT64_MAX / 2), err, DF_E_RANGE,
+               "%dx%d, %d frames: %d x %d x %d tokens overflow a 64-bit count", width, height,
+               frames, out->tokens[0], out->tokens[1], out->tokens[2]);
     if (g->joint_text)
         out->seq_len += g->text_len;
     return 0;

@@ -162,6 +162,73 @@ static void path_of(char *dst, size_t cap, const char *dir, const char *shot, in
     snprintf(dst, cap, "%s/%s", dir, name);
 }
 
+/* Recompute the table, header and file checksums after a test edited a
+ * table entry, so only the edit itself is wrong. */
+static void reseal(uint8_t *b, size_t len)
+{
+    struct ckpt_meta m;
+    struct ckpt_layout_info li;
+    struct df_err err = {0};
+    assert_int_equal(ckpt_header_unpack(b, &m, &li, &err), 0);
+    li.table_cksum = ckpt_hash(b + CKPT_HEADER_SIZE, (size_t)CKPT_ENTRY_SIZE * li.n_sections);
+    ckpt_header_pack(b, &m, &li);
+    uint64_t h = ckpt_hash(b, len - CKPT_TRAILER_SIZE);
+    for (int i = 0; i < 8; i++)
+        b[len - CKPT_TRAILER_SIZE + (size_t)i] = (uint8_t)(h >> (8 * i));
+}
+
+/* A zstd frame of RLE blocks that decodes to `raw` zero bytes: 4 bytes per
+ * 128 KiB, so 4 GiB fit in 128 KiB.  *len gets its size; caller frees. */
+static uint8_t *zstd_bomb(uint64_t raw, size_t *len)
+{
+    const uint32_t block = 128u << 10;
+    uint64_t nblocks = (raw + block - 1) / block;
+    uint8_t *b = malloc(4 + 1 + 8 + 4 * nblocks);
+    assert_non_null(b);
+    size_t at = 0;
+    const uint8_t magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    memcpy(b, magic, 4);
+    at = 4;
+    b[at++] = 0xe0; /* 8-byte content size, single segment, no checksum */
+    for (int i = 0; i < 8; i++)
+        b[at++] = (uint8_t)(raw >> (8 * i));
+    for (uint64_t k = 0; k < nblocks; k++) {
+        uint32_t n = (uint32_t)(k + 1 < nblocks ? block : raw - k * block);
+        uint32_t hdr = (k + 1 == nblocks) | (1u << 1) | (n << 3); /* RLE block */
+        b[at++] = (uint8_t)hdr;
+        b[at++] = (uint8_t)(hdr >> 8);
+        b[at++] = (uint8_t)(hdr >> 16);
+        b[at++] = 0; /* the repeated byte */
+    }
+    *len = at;
+    return b;
+}
+
+/* A whole checkpoint around one f32 section whose payload is `stored`. */
+static uint8_t *one_section_file(const uint8_t *stored, size_t n, uint64_t raw, size_t *len)
+{
+    struct ckpt_meta m = test_meta("s", 3);
+    struct ckpt_section sec = {.kind = CKPT_KIND_F32, .encoding = CKPT_ENCODING_ZSTD, .ndims = 1};
+    snprintf(sec.name, sizeof(sec.name), "latent");
+    sec.extents[0] = raw / 4;
+    sec.offset = CKPT_HEADER_SIZE + CKPT_ENTRY_SIZE;
+    sec.raw_size = raw;
+    sec.stored_size = n;
+    sec.stored_cksum = ckpt_hash(stored, n);
+    sec.raw_cksum = 0;
+    *len = (size_t)sec.offset + n + CKPT_TRAILER_SIZE;
+    uint8_t *b = calloc(1, *len);
+    assert_non_null(b);
+    ckpt_entry_pack(b + CKPT_HEADER_SIZE, &sec);
+    memcpy(b + sec.offset, stored, n);
+    memcpy(b + *len - 8, CKPT_END_MAGIC, 8);
+    struct ckpt_layout_info li = {.version = CKPT_FORMAT_VERSION, .n_sections = 1,
+                                  .file_size = *len, .data_offset = sec.offset};
+    ckpt_header_pack(b, &m, &li);
+    reseal(b, *len);
+    return b;
+}
+
 /* Open bytes in memory and return the error message (or "" when valid). */
 static const char *open_msg(const uint8_t *b, size_t len, struct df_err *err)
 {
@@ -642,6 +709,100 @@ static void test_fsync_failure(void **state)
     remove_dir(dir);
 }
 
+/* A 128 KiB file declaring 4 GiB of decoded data is refused at open, before
+ * any decoding or allocation (ditfarm ckpt inspect used to spend 10 s and
+ * 4.2 GB of RSS on it).  Within an explicit larger bound it opens. */
+static void test_zstd_bomb(void **state)
+{
+    (void)state;
+    size_t zn, len;
+    uint8_t *z = zstd_bomb((uint64_t)4 << 30, &zn);
+    assert_true(zn < (200u << 10));
+    uint8_t *b = one_section_file(z, zn, (uint64_t)4 << 30, &len);
+    struct df_err err = {0};
+    ckpt_reader_t *r = NULL;
+    assert_int_equal(ckpt_open_mem(b, len, "bomb.dfck", &r, &err), DF_E_RANGE);
+    assert_null(r);
+    assert_string_equal(err.msg, "bomb.dfck: sections decode to more than 2147483648 bytes "
+                                 "(section 'latent' alone declares 4294967296 from 131085 "
+                                 "stored): beyond what this shot can hold");
+    char *dir = make_dir();
+    char path[4096];
+    path_of(path, sizeof(path), dir, "s", 3);
+    spit(path, b, len);
+    assert_int_equal(ckpt_open(path, &r, &err), DF_E_RANGE);
+    /* resume's bound is the shot's size: a smaller bound refuses smaller bombs */
+    free(z);
+    free(b);
+    z = zstd_bomb((uint64_t)64 << 20, &zn);
+    b = one_section_file(z, zn, (uint64_t)64 << 20, &len);
+    spit(path, b, len);
+    assert_int_equal(ckpt_open_max(path, (uint64_t)1 << 20, &r, &err), DF_E_RANGE);
+    assert_int_equal(ckpt_open_max(path, (uint64_t)128 << 20, &r, &err), 0);
+    /* it opens, but does not decode to its (zero) raw checksum */
+    assert_int_equal(ckpt_verify_payloads(r, &err), DF_E_CORRUPT);
+    assert_non_null(strstr(err.msg, "checksum mismatch in decoded section 'latent'"));
+    ckpt_close(r);
+    char found[4096];
+    struct ckpt_skip_report sk;
+    assert_int_equal(ckpt_find_latest_max(dir, "s", SHOT_HASH, WEIGHTS_HASH, (uint64_t)1 << 20,
+                                          found, sizeof(found), &sk, &err),
+                     DF_E_NOTFOUND);
+    assert_int_equal(sk.n, 1);
+    assert_non_null(strstr(sk.items[0].reason, "sections decode to more than 1048576 bytes"));
+    free(z);
+    free(b);
+    remove_dir(dir);
+}
+
+/* The newest checkpoint opens (its stored bytes match their checksums) but a
+ * section does not decode to its raw checksum: find_latest says so and falls
+ * back to the previous one, which a resume then uses. */
+static void test_find_latest_bad_decode(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct df_err err = {0};
+    assert_int_equal(write_full(dir, "s", 10, CKPT_ENCODING_SHUFFLE_ZSTD, 0, NULL, &err), 0);
+    assert_int_equal(write_full(dir, "s", 20, CKPT_ENCODING_SHUFFLE_ZSTD, 0, NULL, &err), 0);
+    char p10[4096], p20[4096];
+    path_of(p10, sizeof(p10), dir, "s", 10);
+    path_of(p20, sizeof(p20), dir, "s", 20);
+    size_t len;
+    uint8_t *b = slurp(p20, &len);
+    struct ckpt_layout_info li;
+    struct ckpt_meta m;
+    assert_int_equal(ckpt_header_unpack(b, &m, &li, &err), 0);
+    int hit = 0;
+    for (unsigned i = 0; i < li.n_sections; i++) {
+        uint8_t *e = b + CKPT_HEADER_SIZE + (size_t)CKPT_ENTRY_SIZE * i;
+        struct ckpt_section s;
+        assert_int_equal(ckpt_entry_unpack(e, i, &s, &err), 0);
+        if (strcmp(s.name, "latent") == 0) {
+            s.raw_cksum ^= 1;
+            ckpt_entry_pack(e, &s);
+            hit = 1;
+        }
+    }
+    assert_true(hit);
+    reseal(b, len);
+    spit(p20, b, len);
+    free(b);
+    ckpt_reader_t *r;
+    assert_int_equal(ckpt_open(p20, &r, &err), 0); /* the structure is fine */
+    ckpt_close(r);
+    char found[4096];
+    struct ckpt_skip_report sk;
+    assert_int_equal(ckpt_find_latest(dir, "s", SHOT_HASH, WEIGHTS_HASH, found, sizeof(found),
+                                      &sk, &err),
+                     0);
+    assert_string_equal(found, p10);
+    assert_int_equal(sk.n, 1);
+    assert_string_equal(sk.items[0].file, "ckpt-s-000020.dfck");
+    assert_string_equal(sk.items[0].reason, "checksum mismatch in decoded section 'latent'");
+    remove_dir(dir);
+}
+
 /* ---- files in the repository ------------------------------------------------ */
 
 /* A v1 file written once and committed: if the layout ever changes without a
@@ -712,6 +873,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_shuffle),
+        cmocka_unit_test(test_zstd_bomb),
+        cmocka_unit_test(test_find_latest_bad_decode),
         cmocka_unit_test(test_round_trip_zstd),
         cmocka_unit_test(test_round_trip_none),
         cmocka_unit_test(test_shuffle_inverse),

@@ -19,6 +19,10 @@
  * Units are split over the pool in contiguous head-major ranges, so a
  * thread keeps reusing one head's K and V; each thread calls a
  * single-threaded sgemm (see backend_cpu.c).
+ *
+ * The T5 variant (attn_cpu_relbias) is the same loop with one more pass: the
+ * head's bias for query i is the slice rel_bias[h, Sq−1−i ..] of its
+ * per-distance table, added to the score row before the softmax.
  */
 #include "kern_cpu.h"
 
@@ -44,6 +48,7 @@ struct attn_job {
     const float *q, *k, *v;
     float *o, *lse;
     float *scratch; /* nth blocks of (Mb + 2·D)·sk_valid floats */
+    const float *rel_bias; /* [H, Sq + sk_valid − 1] (T5) or NULL */
     int Sq, H, D, sk_valid, mb, n_qblk;
     float scale;
 };
@@ -75,6 +80,11 @@ static void attn_unit(const struct attn_job *j, int h, int q0, int mq, const flo
                 j->q + (size_t)q0 * ld + (size_t)h * D, ld, kp, D, 0.0f, sc, skv);
     for (int r = 0; r < mq; r++) {
         float *row = sc + (size_t)r * skv;
+        if (j->rel_bias) {
+            const float *b = j->rel_bias + (size_t)h * (j->Sq + skv - 1) + (j->Sq - 1 - (q0 + r));
+            for (int c = 0; c < skv; c++)
+                row[c] += b[c];
+        }
         float m = vmath_cpu_max(row, (size_t)skv);
         float sum = vmath_cpu_exp_sum(row, (size_t)skv, m);
         inv_sum[r] = 1.0f / sum;
@@ -109,10 +119,11 @@ static void attn_task(void *arg, int ith, int nth)
     }
 }
 
+static int attn_run(struct cpu_ctx *ctx, struct attn_job job, int Sk, struct df_err *err);
+
 int attn_cpu(void *vctx, const float *q, const float *k, const float *v, float *o, float *lse,
              int Sq, int Sk, int H, int D, int sk_valid, float scale, struct df_err *err)
 {
-    struct cpu_ctx *ctx = vctx;
     struct attn_job job = {.q = q,
                            .k = k,
                            .v = v,
@@ -123,6 +134,21 @@ int attn_cpu(void *vctx, const float *q, const float *k, const float *v, float *
                            .D = D,
                            .sk_valid = sk_valid,
                            .scale = scale};
+    return attn_run(vctx, job, Sk, err);
+}
+
+int attn_cpu_relbias(void *vctx, const float *q, const float *k, const float *v, float *o, int Sq,
+                     int Sk, int H, int D, float scale, const float *rel_bias, struct df_err *err)
+{
+    struct attn_job job = {
+        .q = q, .k = k, .v = v, .o = o, .Sq = Sq, .H = H, .D = D, .sk_valid = Sk, .scale = scale,
+        .rel_bias = rel_bias};
+    return attn_run(vctx, job, Sk, err);
+}
+
+static int attn_run(struct cpu_ctx *ctx, struct attn_job job, int Sk, struct df_err *err)
+{
+    const int Sq = job.Sq, H = job.H, D = job.D, sk_valid = job.sk_valid;
     job.mb = attn_block_rows(sk_valid);
     if (job.mb > Sq)
         job.mb = Sq;
@@ -134,7 +160,8 @@ int attn_cpu(void *vctx, const float *q, const float *k, const float *v, float *
     size_t per_thread = ((size_t)job.mb + 2 * (size_t)D) * (size_t)sk_valid;
     int rc = cpu_scratch_reserve(ctx, (size_t)nth * per_thread, err);
     if (rc < 0) {
-        df_err_prefix(err, "kern_attention(Sq=%d, Sk=%d, H=%d, D=%d)", Sq, Sk, H, D);
+        df_err_prefix(err, "kern_attention%s(Sq=%d, Sk=%d, H=%d, D=%d)",
+                      job.rel_bias ? "_relbias" : "", Sq, Sk, H, D);
         return rc;
     }
     job.scratch = ctx->scratch;

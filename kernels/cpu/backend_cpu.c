@@ -115,6 +115,7 @@ static const struct kern_backend_i cpu_iface = {
     .rope = rope_cpu,
     .attention = attn_cpu,
     .attention_merge = merge_cpu,
+    .attention_relbias = attn_cpu_relbias,
     .gelu_tanh = elem_cpu_gelu_tanh,
     .silu = elem_cpu_silu,
     .modulate = elem_cpu_modulate,

@@ -42,6 +42,8 @@ int rope_cpu(void *ctx, float *x, int S, int H, int D, const float *cos, const f
 /* attn_cpu.c */
 int attn_cpu(void *ctx, const float *q, const float *k, const float *v, float *o, float *lse,
              int Sq, int Sk, int H, int D, int sk_valid, float scale, struct df_err *err);
+int attn_cpu_relbias(void *ctx, const float *q, const float *k, const float *v, float *o, int Sq,
+                     int Sk, int H, int D, float scale, const float *rel_bias, struct df_err *err);
 /* merge_cpu.c */
 int merge_cpu(void *ctx, float *o, float *lse, const float *o2, const float *lse2, int Sq, int H,
               int D, struct df_err *err);

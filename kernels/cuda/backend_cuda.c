@@ -188,6 +188,7 @@ static const struct kern_backend_i cuda_iface = {
     .rope = rope_cuda,
     .attention = attn_cuda,
     .attention_merge = attn_cuda_merge,
+    .attention_relbias = NULL, /* T5 encoder: CPU for now */
     .gelu_tanh = elem_cuda_gelu_tanh,
     .silu = elem_cuda_silu,
     .modulate = elem_cuda_modulate,

@@ -17,6 +17,7 @@
 int cmd_cache_plan(int argc, char **argv, struct df_log *log);
 int cmd_calibrate(int argc, char **argv, struct df_log *log);
 int cmd_encode_pattern(int argc, char **argv, struct df_log *log);
+int cmd_forward(int argc, char **argv, struct df_log *log);
 int cmd_latent_diff(int argc, char **argv, struct df_log *log);
 
 /* The one piece of process-wide state: set by SIGUSR1/SIGTERM so the render
@@ -42,21 +43,21 @@ static int run_render(int argc, char **argv, struct df_log *log)
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
 int cmd_vae_decode(int argc, char **argv, struct df_log *log);
-int cmd_wan_forward(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"cache-plan", "print a shot's step-cache decisions and predicted speed-up", cmd_cache_plan},
     {"calibrate", "fit a model's step-cache calibration for a sampler and step count",
      cmd_calibrate},
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
+    {"forward", "one DiT forward (any family) on diffusers-named inputs, optional parity check",
+     cmd_forward},
     {"latent-diff", "(test) relative L2 distance of two latent files", cmd_latent_diff},
     {"make-tiny", "write the demo model's synthetic weights (transformer and VAE)", cmd_make_tiny},
     {"render", "render one shot of a manifest on this rank", run_render},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
     {"vae-decode", "(test) tiled VAE decode of a latent over the job's ranks", cmd_vae_decode},
-    {"wan-forward", "(test) one DiT forward on a fixture's inputs, optional parity check",
-     cmd_wan_forward},
+    {"wan-forward", "(alias of forward)", cmd_forward},
     {NULL, NULL, NULL},
 };
 

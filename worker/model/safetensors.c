@@ -212,6 +212,45 @@ static int parse_entry(const char *path, const cJSON *e, const unsigned char *da
     return 0;
 }
 
+static int cmp_data(const void *a, const void *b)
+{
+    const struct safetensors_tensor *x = *(const struct safetensors_tensor *const *)a;
+    const struct safetensors_tensor *y = *(const struct safetensors_tensor *const *)b;
+    if ((const char *)x->data != (const char *)y->data)
+        return (const char *)x->data < (const char *)y->data ? -1 : 1;
+    return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
+}
+
+/* Refuse two tensors of one file sharing bytes: a writer never produces
+ * that, and a crafted file would make one weight silently alias another
+ * (the reference safetensors library refuses it as well).  Empty tensors
+ * occupy nothing and may sit anywhere. */
+static int check_no_overlap(const struct safetensors *st, int first, struct df_err *err)
+{
+    int n = st->n_tensors - first;
+    if (n < 2)
+        return 0;
+    const struct safetensors_tensor **v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return df_err_set(err, DF_E_NOMEM, "out of memory checking tensor offsets");
+    int k = 0;
+    for (int i = first; i < st->n_tensors; i++)
+        if (st->tensors[i].nbytes > 0)
+            v[k++] = &st->tensors[i];
+    qsort(v, (size_t)k, sizeof *v, cmp_data);
+    int rc = 0;
+    for (int i = 1; i < k && rc == 0; i++) {
+        const char *prev_end = (const char *)v[i - 1]->data + v[i - 1]->nbytes;
+        if ((const char *)v[i]->data < prev_end)
+            rc = df_err_set(err, DF_E_PARSE,
+                            "%s: tensors '%s' and '%s' overlap in the data section "
+                            "(data_offsets share bytes)",
+                            v[i]->path, v[i - 1]->name, v[i]->name);
+    }
+    free(v);
+    return rc;
+}
+
 /* Map `path`, parse its header and append its tensors to st. */
 static int load_file(struct safetensors *st, const char *path, struct df_err *err)
 {
@@ -275,7 +314,7 @@ static int load_file(struct safetensors *st, const char *path, struct df_err *er
     }
     const unsigned char *data = b + 8 + hlen;
     uint64_t data_size = m->size - 8 - hlen;
-    int rc = 0;
+    int rc = 0, first = st->n_tensors;
     const cJSON *e;
     cJSON_ArrayForEach(e, root)
     {
@@ -288,6 +327,8 @@ static int load_file(struct safetensors *st, const char *path, struct df_err *er
         if (rc < 0)
             break;
     }
+    if (rc == 0)
+        rc = check_no_overlap(st, first, err);
     cJSON_Delete(root);
     free(copy);
     return rc;
@@ -561,6 +602,23 @@ uint16_t safetensors_f32_to_f16(float f)
     return sign | (uint16_t)((r - 0x38000000u) >> 13);
 }
 
+/* Weights and embeddings are finite in every real checkpoint; one NaN or Inf
+ * would spread through the whole frame and render garbage with rc 0, so it is
+ * refused here, where the tensor's name is still known. */
+static int check_finite(const struct safetensors_tensor *t, const float *v, size_t n,
+                        struct df_err *err)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) && bad++ == 0)
+            first = i;
+    DF_FAIL_IF(bad, err, DF_E_INVAL,
+               "%s: tensor '%s' holds %zu non-finite value(s) (NaN or Inf; first at index %zu): "
+               "the weights are corrupt",
+               t->path, t->name, bad, first);
+    return 0;
+}
+
 int safetensors_to_f32(const struct safetensors_tensor *t, float *dst, size_t n,
                        struct df_err *err)
 {
@@ -571,20 +629,21 @@ int safetensors_to_f32(const struct safetensors_tensor *t, float *dst, size_t n,
     switch (t->dtype) {
     case SAFETENSORS_DTYPE_F32:
         memcpy(dst, src, n * 4); /* little-endian host assumed (x86-64, aarch64) */
-        return 0;
+        break;
     case SAFETENSORS_DTYPE_F16:
         for (size_t i = 0; i < n; i++)
             dst[i] = safetensors_f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
-        return 0;
+        break;
     case SAFETENSORS_DTYPE_BF16:
         for (size_t i = 0; i < n; i++)
             dst[i] = safetensors_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
-        return 0;
+        break;
     default:
         return df_err_set(err, DF_E_UNSUPPORTED,
                           "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported",
                           t->path, t->name, safetensors_dtype_name(t->dtype));
     }
+    return check_finite(t, dst, n, err);
 }
 
 int safetensors_read_f32(const struct safetensors *st, const char *name, int ndim,

@@ -9,8 +9,8 @@
  *
  * A `struct safetensors` is one model's tensors, from a single file or from
  * every shard of an index: the files are mmap'd read-only and every header
- * is checked at open (sizes, offsets in range, dtype known, no overlap with
- * the header), so later lookups cannot read outside the mapping.  Values are
+ * is checked at open (sizes, offsets in range, dtype known, no two tensors
+ * sharing bytes), so later lookups cannot read outside the mapping.  Values are
  * converted to fp32 on request (F32, F16, BF16; other dtypes are listed but
  * refused by the conversion).  Errors name the file and the tensor:
  *
@@ -109,7 +109,9 @@ int safetensors_get(const struct safetensors *st, const char *name, int ndim,
                     struct df_err *err);
 
 /* Convert t's data to fp32 into dst[n] (n must equal t->numel).  Returns 0
- * or DF_E_UNSUPPORTED (dtype other than F32/F16/BF16), DF_E_INVAL (n). */
+ * or DF_E_UNSUPPORTED (dtype other than F32/F16/BF16), DF_E_INVAL (n, or a
+ * NaN/Inf value: the message names the tensor, the count and the first
+ * index; non-finite weights are refused, never rendered). */
 int safetensors_to_f32(const struct safetensors_tensor *t, float *dst, size_t n,
                        struct df_err *err);
 

@@ -48,6 +48,16 @@ struct vae_info {
  * mis-shaped tensor: the message names it), DF_E_UNSUPPORTED. */
 int vae_load(kern_backend_t be, const char *dir, struct vae **out, struct df_err *err);
 
+/* Read and check `<dir>/config.json` only (no weights): every key vae_load
+ * uses, with the same messages.  For validating a model folder and for the
+ * render to refuse a broken VAE before its first denoise step.  Returns 0
+ * and fills *out (may be NULL), or DF_E_NOTFOUND / DF_E_PARSE / DF_E_RANGE /
+ * DF_E_UNSUPPORTED naming the file and key. */
+int vae_config_check(const char *dir, struct vae_info *out, struct df_err *err);
+
+/* The same check on config.json text already in memory (fuzzing, tests). */
+int vae_config_parse(const char *text, size_t len, struct vae_info *out, struct df_err *err);
+
 /* Free everything.  Accepts NULL. */
 void vae_free(struct vae *vae);
 

@@ -12,6 +12,7 @@
 
 #define VAE_MAX_STAGES 8
 #define VAE_MAX_RES 8   /* num_res_blocks + 1 resnets per up block */
+#define VAE_MAX_DIM_MULT 64 /* per-stage width multiplier (Wan2.1: 1, 2, 4, 4) */
 
 /* Causal conv (kt, kh, kw); kt = 1 convs are per frame (no cache). */
 struct vae_conv {

@@ -5,11 +5,14 @@
  * (WanDecoder3d, WanUpBlock, WanResidualBlock, WanAttentionBlock, WanResample).
  */
 #include "vae_int.h"
+#include "ckd.h"
 #include "textfile.h"
 
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +38,16 @@ static int json_int(const cJSON *root, const char *key, int def, int lo, int hi,
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+    if (!cJSON_IsNumber(v) || ckd_double_to_int(v->valuedouble, INT_MIN, INT_MAX, out))
         return df_err_set(err, DF_E_PARSE, "%s: '%s' must be an integer", path, key);
-    if (v->valueint < lo || v->valueint > hi)
-        return df_err_set(err, DF_E_RANGE, "%s: '%s' is %d, allowed %d..%d", path, key,
-                          v->valueint, lo, hi);
-    *out = v->valueint;
+    if (*out < lo || *out > hi)
+        return df_err_set(err, DF_E_RANGE, "%s: '%s' is %d, allowed %d..%d", path, key, *out,
+                          lo, hi);
     return 0;
 }
 
-/* An array of numbers (ints or floats) or booleans, length n_expect (or any
- * length <= cap when n_expect < 0). */
+/* An array of finite numbers (ints or floats) or booleans, length n_expect
+ * (or any length <= cap when n_expect < 0). */
 static int json_array(const cJSON *root, const char *key, double *vals, int cap, int n_expect,
                       int *n_out, const char *path, struct df_err *err)
 {
@@ -54,88 +56,142 @@ static int json_array(const cJSON *root, const char *key, double *vals, int cap,
         return df_err_set(err, DF_E_PARSE, "%s: '%s' must be an array", path, key);
     int n = cJSON_GetArraySize(a);
     if ((n_expect >= 0 && n != n_expect) || n > cap)
-        return df_err_set(err, DF_E_PARSE, "%s: '%s' has %d entries, expected %d", path, key, n,
-                          n_expect >= 0 ? n_expect : cap);
+        return df_err_set(err, DF_E_PARSE, "%s: '%s' has %d entries, expected %s%d", path, key, n,
+                          n_expect >= 0 ? "" : "at most ", n_expect >= 0 ? n_expect : cap);
     int i = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, a)
     {
         if (cJSON_IsBool(e))
             vals[i] = cJSON_IsTrue(e) ? 1.0 : 0.0;
-        else if (cJSON_IsNumber(e))
+        else if (cJSON_IsNumber(e) && isfinite(e->valuedouble))
             vals[i] = e->valuedouble;
         else
-            return df_err_set(err, DF_E_PARSE, "%s: '%s'[%d] must be a number", path, key, i);
+            return df_err_set(err, DF_E_PARSE, "%s: '%s'[%d] must be a finite number", path, key,
+                              i);
         i++;
     }
     *n_out = n;
     return 0;
 }
 
-static int parse_config(struct vae *vae, const char *dir, int *dim_mult, int *temporal_up,
-                        struct df_err *err)
+/* Everything the decoder takes from config.json. */
+struct vae_config {
+    struct vae_info info;
+    int dim_mult[VAE_MAX_STAGES];    /* encoder order, each in [1, VAE_MAX_DIM_MULT] */
+    int temporal_up[VAE_MAX_STAGES]; /* decoder order: 1 = this up block doubles time */
+    float mean[64], std[64];         /* latents_mean / latents_std, z_dim entries */
+};
+
+/* The width multipliers: integers in [1, VAE_MAX_DIM_MULT], so every channel
+ * count base_dim * mult is positive and bounded (a negative or huge one made
+ * tensor shapes that wrapped to 2^64-byte allocations). */
+static int read_dim_mult(const cJSON *root, struct vae_config *c, const char *path,
+                         struct df_err *err)
+{
+    double vals[VAE_MAX_STAGES];
+    int n = 0;
+    DF_TRY(json_array(root, "dim_mult", vals, VAE_MAX_STAGES, -1, &n, path, err));
+    DF_FAIL_IF(n < 1, err, DF_E_PARSE, "%s: 'dim_mult' is empty", path);
+    for (int i = 0; i < n; i++)
+        DF_FAIL_IF(ckd_double_to_int(vals[i], 1, VAE_MAX_DIM_MULT, &c->dim_mult[i]), err,
+                   DF_E_RANGE, "%s: 'dim_mult'[%d] = %g must be an integer in [1, %d]", path, i,
+                   vals[i], VAE_MAX_DIM_MULT);
+    c->info.n_stages = n;
+    DF_TRY(json_array(root, "temperal_downsample", vals, VAE_MAX_STAGES, n - 1, &n, path, err));
+    /* The decoder up-samples in reverse order of the encoder's down-sampling. */
+    c->info.stride_t = 1;
+    for (int i = 0; i < n; i++) {
+        c->temporal_up[i] = vals[n - 1 - i] != 0.0;
+        c->info.stride_t *= c->temporal_up[i] ? 2 : 1;
+    }
+    c->info.stride_s = 1 << (c->info.n_stages - 1);
+    return 0;
+}
+
+static int read_latent_stats(const cJSON *root, struct vae_config *c, const char *path,
+                             struct df_err *err)
+{
+    double vals[64];
+    int n = 0;
+    DF_TRY(json_array(root, "latents_mean", vals, 64, c->info.z_dim, &n, path, err));
+    for (int i = 0; i < n; i++)
+        c->mean[i] = (float)vals[i];
+    DF_TRY(json_array(root, "latents_std", vals, 64, c->info.z_dim, &n, path, err));
+    for (int i = 0; i < n; i++) {
+        c->std[i] = (float)vals[i];
+        DF_FAIL_IF(!isfinite(c->std[i]) || !isfinite(c->mean[i]), err, DF_E_RANGE,
+                   "%s: latents_mean/latents_std[%d] overflow a float", path, i);
+    }
+    return 0;
+}
+
+static int parse_config_json(const cJSON *root, struct vae_config *c, const char *path,
+                             struct df_err *err)
+{
+    struct vae_info *in = &c->info;
+    int dec_base = 0, out_ch = 3;
+    DF_FAIL_IF(!cJSON_IsObject(root), err, DF_E_PARSE, "%s: not a JSON object", path);
+    const cJSON *patch = cJSON_GetObjectItemCaseSensitive(root, "patch_size");
+    const cJSON *resid = cJSON_GetObjectItemCaseSensitive(root, "is_residual");
+    DF_TRY(json_int(root, "z_dim", 16, 1, 64, &in->z_dim, path, err));
+    DF_TRY(json_int(root, "base_dim", 96, 1, 4096, &in->base_dim, path, err));
+    DF_TRY(json_int(root, "decoder_base_dim", 0, 0, 4096, &dec_base, path, err));
+    DF_TRY(json_int(root, "num_res_blocks", 2, 0, VAE_MAX_RES - 1, &in->num_res_blocks, path,
+                    err));
+    DF_TRY(json_int(root, "out_channels", 3, 3, 3, &out_ch, path, err));
+    if (dec_base > 0)
+        in->base_dim = dec_base;
+    DF_FAIL_IF(cJSON_IsTrue(resid) || (patch && !cJSON_IsNull(patch)), err, DF_E_UNSUPPORTED,
+               "%s: is_residual/patch_size VAEs (Wan2.2) are not supported; "
+               "this decoder implements Wan2.1's AutoencoderKLWan",
+               path);
+    DF_TRY(read_dim_mult(root, c, path, err));
+    return read_latent_stats(root, c, path, err);
+}
+
+/* Read and check `<dir>/config.json` into *c (no weights). */
+static int config_load(const char *dir, struct vae_config *c, struct df_err *err)
 {
     char path[600];
-    snprintf(path, sizeof(path), "%s/config.json", dir);
+    memset(c, 0, sizeof(*c));
+    DF_FAIL_IF(snprintf(path, sizeof(path), "%s/config.json", dir) >= (int)sizeof(path), err,
+               DF_E_RANGE, "%.64s...: VAE folder path too long", dir);
     char *text = NULL;
     DF_TRY(read_text(path, &text, err));
     cJSON *root = cJSON_Parse(text);
     free(text);
     if (!root)
         return df_err_set(err, DF_E_PARSE, "%s: not valid JSON", path);
-    int rc = 0;
-    struct vae_info *in = &vae->info;
-    int dec_base = 0, is_residual = 0, out_ch = 3;
-    double vals[64];
-    int n = 0;
-    const cJSON *patch = cJSON_GetObjectItemCaseSensitive(root, "patch_size");
-    const cJSON *resid = cJSON_GetObjectItemCaseSensitive(root, "is_residual");
-    is_residual = cJSON_IsTrue(resid);
-    if ((rc = json_int(root, "z_dim", 16, 1, 64, &in->z_dim, path, err)) < 0 ||
-        (rc = json_int(root, "base_dim", 96, 1, 4096, &in->base_dim, path, err)) < 0 ||
-        (rc = json_int(root, "decoder_base_dim", 0, 0, 4096, &dec_base, path, err)) < 0 ||
-        (rc = json_int(root, "num_res_blocks", 2, 0, VAE_MAX_RES - 1, &in->num_res_blocks, path,
-                       err)) < 0 ||
-        (rc = json_int(root, "out_channels", 3, 3, 3, &out_ch, path, err)) < 0)
-        goto done;
-    if (dec_base > 0)
-        in->base_dim = dec_base;
-    if (is_residual || (patch && !cJSON_IsNull(patch))) {
-        rc = df_err_set(err, DF_E_UNSUPPORTED,
-                        "%s: is_residual/patch_size VAEs (Wan2.2) are not supported; "
-                        "this decoder implements Wan2.1's AutoencoderKLWan",
-                        path);
-        goto done;
-    }
-    if ((rc = json_array(root, "dim_mult", vals, VAE_MAX_STAGES, -1, &n, path, err)) < 0)
-        goto done;
-    if (n < 1) {
-        rc = df_err_set(err, DF_E_PARSE, "%s: 'dim_mult' is empty", path);
-        goto done;
-    }
-    in->n_stages = n;
-    for (int i = 0; i < n; i++)
-        dim_mult[i] = (int)vals[i];
-    if ((rc = json_array(root, "temperal_downsample", vals, VAE_MAX_STAGES, n - 1, &n, path,
-                         err)) < 0)
-        goto done;
-    /* The decoder up-samples in reverse order of the encoder's down-sampling. */
-    in->stride_t = 1;
-    for (int i = 0; i < n; i++) {
-        temporal_up[i] = (int)vals[n - 1 - i];
-        in->stride_t *= temporal_up[i] ? 2 : 1;
-    }
-    in->stride_s = 1 << (in->n_stages - 1);
-    if ((rc = json_array(root, "latents_mean", vals, 64, in->z_dim, &n, path, err)) < 0)
-        goto done;
-    for (int i = 0; i < n; i++)
-        vae->mean[i] = (float)vals[i];
-    if ((rc = json_array(root, "latents_std", vals, 64, in->z_dim, &n, path, err)) < 0)
-        goto done;
-    for (int i = 0; i < n; i++)
-        vae->std[i] = (float)vals[i];
-done:
+    int rc = parse_config_json(root, c, path, err);
     cJSON_Delete(root);
+    return rc;
+}
+
+int vae_config_check(const char *dir, struct vae_info *out, struct df_err *err)
+{
+    struct vae_config c;
+    int rc = config_load(dir, &c, err);
+    if (rc < 0) {
+        df_err_prefix(err, "VAE %s", dir);
+        return rc;
+    }
+    if (out)
+        *out = c.info;
+    return 0;
+}
+
+int vae_config_parse(const char *text, size_t len, struct vae_info *out, struct df_err *err)
+{
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root)
+        return df_err_set(err, DF_E_PARSE, "config.json: not valid JSON");
+    struct vae_config c;
+    memset(&c, 0, sizeof(c));
+    int rc = parse_config_json(root, &c, "config.json", err);
+    cJSON_Delete(root);
+    if (rc == 0 && out)
+        *out = c.info;
     return rc;
 }
 
@@ -143,13 +199,14 @@ done:
 static int load_f32(struct loader *L, const char *name, int ndim, const int64_t *shape,
                     float **out, struct df_err *err)
 {
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++)
-        numel *= shape[i];
-    float *buf = malloc((size_t)numel * sizeof(float));
+    /* Look the tensor up first: once its shape matches the file's, the
+     * allocation is bounded by the file, whatever the config said. */
+    const struct safetensors_tensor *t;
+    DF_TRY(safetensors_get(L->st, name, ndim, shape, &t, err));
+    float *buf = malloc(((size_t)t->numel ? (size_t)t->numel : 1) * sizeof(float));
     if (!buf)
         return df_err_set(err, DF_E_NOMEM, "%s: out of memory for '%s'", L->dir, name);
-    int rc = safetensors_read_f32(L->st, name, ndim, shape, buf, err);
+    int rc = safetensors_to_f32(t, buf, (size_t)t->numel, err);
     if (rc < 0) {
         free(buf);
         return rc;
@@ -298,15 +355,20 @@ int vae_load(kern_backend_t be, const char *dir, struct vae **out, struct df_err
     if (!v)
         return df_err_set(err, DF_E_NOMEM, "%s: out of memory", dir);
     v->be = be;
-    int dim_mult[VAE_MAX_STAGES], temporal_up[VAE_MAX_STAGES];
+    struct vae_config c;
     struct safetensors *st = NULL;
-    int rc = parse_config(v, dir, dim_mult, temporal_up, err);
+    int rc = config_load(dir, &c, err);
+    if (rc == 0) {
+        v->info = c.info;
+        memcpy(v->mean, c.mean, sizeof(v->mean));
+        memcpy(v->std, c.std, sizeof(v->std));
+    }
     if (rc == 0)
         rc = safetensors_open_model(dir, "diffusion_pytorch_model", &st, err);
     if (rc == 0) {
         struct loader L = {.vae = v, .st = st};
         snprintf(L.dir, sizeof(L.dir), "%s", dir);
-        rc = load_decoder(&L, dim_mult, temporal_up, err);
+        rc = load_decoder(&L, c.dim_mult, c.temporal_up, err);
     }
     safetensors_close(st);
     if (rc < 0) {

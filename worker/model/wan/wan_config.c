@@ -6,9 +6,11 @@
  *      (the head_dim split of the rotary embedding).
  */
 #include "wan_config.h"
+#include "ckd.h"
 #include "textfile.h"
 
 #include "safetensors.h"
+#include "wan_weights.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -36,10 +38,8 @@ static int get_int(const char *path, const cJSON *root, const char *key, int def
         *out = null_value;
         return 0;
     }
-    DF_FAIL_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-                   fabs(v->valuedouble) > 1e9,
+    DF_FAIL_IF(!cJSON_IsNumber(v) || ckd_double_to_int(v->valuedouble, -1000000000, 1000000000, out),
                err, DF_E_PARSE, "%s: key '%s' must be an integer", path, key);
-    *out = (int)v->valuedouble;
     return 0;
 }
 
@@ -70,9 +70,10 @@ static int parse(const char *path, const cJSON *root, struct wan_config *c, stru
                    "%s: key 'patch_size' must be [t, h, w]", path);
         for (int i = 0; i < 3; i++) {
             const cJSON *v = cJSON_GetArrayItem(p, i);
-            DF_FAIL_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble), err,
-                       DF_E_PARSE, "%s: key 'patch_size'[%d] must be an integer", path, i);
-            c->patch[i] = (int)v->valuedouble;
+            DF_FAIL_IF(!cJSON_IsNumber(v) || ckd_double_to_int(v->valuedouble, 1, WAN_MAX_PATCH,
+                                                               &c->patch[i]),
+                       err, DF_E_RANGE, "%s: key 'patch_size'[%d] must be an integer in [1, %d]",
+                       path, i, WAN_MAX_PATCH);
         }
     }
     const cJSON *can = cJSON_GetObjectItemCaseSensitive(root, "cross_attn_norm");
@@ -105,6 +106,9 @@ static int parse(const char *path, const cJSON *root, struct wan_config *c, stru
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         DF_FAIL_IF(pos[i].v <= 0 || pos[i].v > (1 << 20), err, DF_E_RANGE,
                    "%s: key '%s' = %d must be in [1, %d]", path, pos[i].key, pos[i].v, 1 << 20);
+    DF_FAIL_IF(c->num_layers > WAN_MAX_LAYERS, err, DF_E_RANGE,
+               "%s: key 'num_layers' = %d must be in [1, %d]", path, c->num_layers,
+               WAN_MAX_LAYERS);
     DF_FAIL_IF(c->freq_dim < 2, err, DF_E_RANGE, "%s: key 'freq_dim' = %d must be >= 2", path,
                c->freq_dim);
     /* RoPE rotates pairs and splits head_dim into t/h/w parts of even size. */
@@ -115,6 +119,21 @@ static int parse(const char *path, const cJSON *root, struct wan_config *c, stru
     DF_FAIL_IF((long long)c->num_heads * c->head_dim > (1 << 20), err, DF_E_RANGE,
                "%s: num_attention_heads * attention_head_dim too large", path);
     c->dim = c->num_heads * c->head_dim;
+    /* The patch embedding and the head are [dim, C*pt*ph*pw] matrices: bound
+     * their width so every size formed from it (weights, scratch, shapes
+     * compared with the file) stays far inside 64 bits. */
+    const int64_t io[2][4] = {{c->in_channels, c->patch[0], c->patch[1], c->patch[2]},
+                              {c->out_channels, c->patch[0], c->patch[1], c->patch[2]}};
+    for (int i = 0; i < 2; i++) {
+        int64_t w;
+        DF_FAIL_IF(ckd_prod_i64(&w, io[i], 4, 1 << 20), err, DF_E_RANGE,
+                   "%s: %s x prod(patch_size) exceeds %d", path,
+                   i ? "out_channels" : "in_channels", 1 << 20);
+    }
+    int64_t ffn;
+    DF_FAIL_IF(ckd_mul_i64(&ffn, c->dim, c->ffn_dim) || ffn > ((int64_t)1 << 36), err, DF_E_RANGE,
+               "%s: ffn_dim %d x inner dim %d is beyond any model (at most 2^36 weights)", path,
+               c->ffn_dim, c->dim);
     c->rope_dims[1] = c->rope_dims[2] = 2 * (c->head_dim / 6);
     c->rope_dims[0] = c->head_dim - c->rope_dims[1] - c->rope_dims[2];
     return 0;
@@ -158,27 +177,74 @@ static int check_dim(const struct safetensors *st, const char *name, int axis, i
     return 0;
 }
 
+struct shape_check {
+    const struct safetensors *st;
+    struct df_err *err;
+};
+
+static int shape_visit(const char *name, int ndim, const int64_t *shape, void *ctx)
+{
+    const struct shape_check *sc = ctx;
+    const struct safetensors_tensor *t;
+    return safetensors_get(sc->st, name, ndim, shape, &t, sc->err);
+}
+
+/* The named dimensions first (their messages say which config key is
+ * wrong), then every tensor the loader will read, with its exact shape: once
+ * this passes, every allocation the loader makes is bounded by the file. */
+static int check_dims_agree(const struct wan_config *c, const struct safetensors *st,
+                            struct df_err *err);
+
+/* N of a "blocks.N." name, -1 when the name is no block tensor, -2 when N
+ * is beyond WAN_MAX_LAYERS (digits are read one by one: sscanf's %d is
+ * undefined behaviour on a number that does not fit an int). */
+static int64_t block_index(const char *name)
+{
+    static const char prefix[] = "blocks.";
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+        return -1;
+    const char *p = name + sizeof prefix - 1;
+    int64_t n = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        n = n * 10 + (*p - '0');
+        if (n >= WAN_MAX_LAYERS)
+            return -2;
+    }
+    return digits > 0 && *p == '.' ? n : -1;
+}
+
 int wan_config_check_weights(const struct wan_config *c, const struct safetensors *st,
                              struct df_err *err)
 {
     /* Highest blocks.N present: a checkpoint with more or fewer blocks than
      * num_layers is the wrong config for these weights. */
-    int max_block = -1;
+    int64_t max_block = -1;
     const char *any = NULL;
     for (int i = 0; i < safetensors_count(st); i++) {
         const struct safetensors_tensor *t = safetensors_at(st, i);
-        int b;
-        if (sscanf(t->name, "blocks.%d.", &b) == 1 && b > max_block) {
+        int64_t b = block_index(t->name);
+        DF_FAIL_IF(b == -2, err, DF_E_INVAL,
+                   "%s: tensor '%.80s' has a block index beyond any model (at most %d)", t->path,
+                   t->name, WAN_MAX_LAYERS - 1);
+        if (b > max_block) {
             max_block = b;
             any = t->path;
         }
     }
     DF_FAIL_IF(max_block + 1 != c->num_layers, err, DF_E_INVAL,
-               "%s: weights have %d transformer blocks (blocks.0 .. blocks.%d) but config.json "
-               "num_layers is %d",
-               any ? any : "weights", max_block + 1, max_block, c->num_layers);
+               "%s: weights have %lld transformer blocks (blocks.0 .. blocks.%lld) but "
+               "config.json num_layers is %d",
+               any ? any : "weights", (long long)max_block + 1, (long long)max_block,
+               c->num_layers);
     DF_TRY(check_dim(st, "patch_embedding.weight", 0, c->dim, "inner dim (num_heads*head_dim)",
                      err));
+    return check_dims_agree(c, st, err);
+}
+
+static int check_dims_agree(const struct wan_config *c, const struct safetensors *st,
+                            struct df_err *err)
+{
     DF_TRY(check_dim(st, "patch_embedding.weight", 1, c->in_channels, "in_channels", err));
     for (int i = 0; i < 3; i++)
         DF_TRY(check_dim(st, "patch_embedding.weight", 2 + i, c->patch[i], "patch size", err));
@@ -190,7 +256,8 @@ int wan_config_check_weights(const struct wan_config *c, const struct safetensor
     DF_TRY(check_dim(st, "proj_out.weight", 0,
                      c->out_channels * c->patch[0] * c->patch[1] * c->patch[2],
                      "out_channels*prod(patch)", err));
-    return 0;
+    struct shape_check sc = {st, err};
+    return wan_weights_foreach(c, shape_visit, &sc);
 }
 
 long long wan_config_tokens(const struct wan_config *c, int t, int h, int w, struct df_err *err)

@@ -19,6 +19,11 @@
 
 struct safetensors;
 
+/* Bounds far above any released model (Wan 14B: 40 layers, patch 1x2x2) that
+ * keep every size formed from a hostile config.json inside 64 bits. */
+#define WAN_MAX_LAYERS 4096
+#define WAN_MAX_PATCH 64
+
 struct wan_config {
     int num_layers;       /* transformer blocks */
     int num_heads;        /* attention heads */

@@ -17,6 +17,7 @@
  */
 #include "wan_weights.h"
 
+#include "ckd.h"
 #include "safetensors.h"
 
 #include <stdio.h>
@@ -178,9 +179,12 @@ struct load_ctx {
 static int load_visit(const struct item *it, void *ctx)
 {
     struct load_ctx *lc = ctx;
-    size_t n = 1;
-    for (int i = 0; i < it->ndim; i++)
-        n *= (size_t)it->shape[i];
+    /* The config bounds every width (wan_config.c) and wan_config_check_weights
+     * matched each shape against the file; the check stays for other sources. */
+    int64_t numel;
+    DF_FAIL_IF(ckd_prod_i64(&numel, it->shape, it->ndim, (int64_t)1 << 36), lc->err, DF_E_RANGE,
+               "tensor '%s' is larger than 2^36 values", it->name);
+    size_t n = (size_t)numel;
     if (n > lc->scratch_cap) {
         float *p = realloc(lc->scratch, n * sizeof *p);
         if (!p)
