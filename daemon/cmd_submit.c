@@ -182,6 +182,10 @@ int cmd_submit(int argc, char **argv, const struct cli_ctx *ctx)
             fprintf(stderr, "ditfarm submit: %s\n", err.msg);
             goto done;
         }
+        char note[512];
+        jobspec_grace(&a.js, &m->shots[i], note, sizeof(note));
+        if (note[0])
+            fprintf(stderr, "ditfarm submit: %s\n", note);
     }
     /* relative outputs are relative to here; the daemon checks them against
      * its own output-roots */

@@ -30,6 +30,12 @@ const struct config_row config_table[] = {
             "daemon user's home directory."),
     INT_ROW("max-shots", 1, 1000000, 10000, max_shots,
             "Shots one manifest may hold; a bigger one is refused at submit."),
+    INT_ROW("client-timeout-ms", 100, 600000, 10000, client_timeout_ms,
+            "A control-socket client must send its request and read the reply within\n"
+            "this time, else it is dropped (a slow client never holds the loop)."),
+    INT_ROW("client-max-request", 1024, 268435456, 67108864, client_max_request,
+            "Largest control request in bytes (a submit carries the whole normalized\n"
+            "manifest); a longer one is answered with an error."),
     STR_ROW("notify-url", "", notify_url,
             "A webhook that receives every event (shot and node), in addition to each\n"
             "shot's own `notify:` URLs.  Empty: none."),

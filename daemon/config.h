@@ -24,6 +24,8 @@ struct config {
     char jobs_dir[PATH_MAX];        /* "" -> <state_dir>/jobs */
     char output_roots[4096];        /* ':'-separated dirs outputs may go to ("" -> $HOME) */
     int max_shots;                  /* shots per manifest at most */
+    int client_timeout_ms;          /* a control client's whole exchange at most */
+    int client_max_request;         /* bytes of one control request at most */
     char notify_url[1024];          /* receives every event as well ("" none) */
     int tick_ms;                    /* loop period: poll() timeout on the socket */
     int squeue_interval_ms;         /* how often Slurm's job states are read */

@@ -16,6 +16,7 @@
 #define DF_DAEMON_H
 
 #include "config.h"
+#include "conns.h"
 #include "job.h"
 #include "log.h"
 #include "notify.h"
@@ -58,6 +59,7 @@ struct daemon {
     int slurm_unreachable; /* the last squeue failed (log once per outage) */
     int webhook_failing;   /* the last flush had failures */
     struct notify_key key; /* webhook signing key (webhook-secret-file) */
+    struct conns conns;    /* control-socket clients in progress */
     int64_t sbatch_failures;   /* sbatch calls that failed since start (/metrics) */
     struct http_server *http;  /* the HTTP side (daemon/http/http.h), NULL when off */
 };

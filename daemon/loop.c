@@ -88,6 +88,7 @@ int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, st
     d->cfg = *c;
     d->log = log;
     d->listen_fd = -1;
+    conns_init(&d->conns);
     d->magic = DAEMON_MAGIC;
     struct config *cfg = &d->cfg;
     char path[PATH_MAX + 32];
@@ -127,6 +128,7 @@ void daemon_close(struct daemon *d)
             unlink(d->sock_path);
     }
     d->listen_fd = -1;
+    conns_close_all(&d->conns);
     proc_free(&d->q_jobs);
     proc_free(&d->q_nodes);
     proc_free(&d->q_sbatch);
@@ -469,29 +471,6 @@ void daemon_tick(struct daemon *d, int64_t now_ms)
         flush_webhooks(d, now);
 }
 
-/* Answer the clients waiting on the socket (a few per pass, so a flood of
- * status calls cannot starve the tick). */
-static void serve_clients(struct daemon *d)
-{
-    for (int k = 0; k < 8; k++) {
-        int client;
-        char *req = NULL;
-        struct df_err err = {0};
-        int got = ctl_accept(d->listen_fd, &client, &req, &err);
-        if (got <= 0) {
-            if (got < 0)
-                DF_WARN(d->log, "control socket: %s", err.msg);
-            return;
-        }
-        char *reply = serve_request(d, req);
-        if (ctl_reply(client, reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}", &err) <
-            0)
-            DF_WARN(d->log, "%s", err.msg);
-        free(reply);
-        free(req);
-    }
-}
-
 int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
 {
     DF_INFO(d->log, "listening on %s; store %s/ditfarmd.db; jobs in %s", d->sock_path,
@@ -500,17 +479,18 @@ int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
         DF_INFO(d->log, "HTTP on %s%s (port %d)", d->cfg.http_listen,
                 d->cfg.http_tls_cert[0] ? " with TLS" : "", http_port(d->http));
     while (!*stop) {
-        /* the control socket, and the HTTP side's "mutations wait" pipe */
-        struct pollfd p[2] = {{.fd = d->listen_fd, .events = POLLIN},
-                              {.fd = http_wake_fd(d->http), .events = POLLIN}};
-        int r = poll(p, d->http ? 2 : 1, d->cfg.tick_ms);
+        /* the control socket and its clients (conns.h), and the HTTP side's
+         * "mutations wait" pipe */
+        struct pollfd p[CONNS_MAX + 2];
+        int nc = conns_pollfds(&d->conns, d->listen_fd, p, CONNS_MAX + 1);
+        p[nc] = (struct pollfd){.fd = http_wake_fd(d->http), .events = POLLIN};
+        int r = poll(p, (nfds_t)nc + (d->http ? 1 : 0), d->cfg.tick_ms);
         if (r < 0 && errno != EINTR)
             DF_WARN(d->log, "poll: %s", strerror(errno));
         if (*stop)
             break;
-        if (r > 0 && p[0].revents)
-            serve_clients(d);
-        if (r > 0 && d->http && p[1].revents)
+        conns_step(&d->conns, d, p, r > 0 ? nc : 0, mono_ms());
+        if (r > 0 && d->http && p[nc].revents)
             http_run_mutations(d->http, d);
         daemon_tick(d, mono_ms());
         struct http_stats hs = {!d->slurm_unreachable, d->sbatch_failures};

@@ -117,6 +117,34 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     unlink(marker);
 }
 
+/* A manifest that does not load here.  The details go to the daemon's log;
+ * the reply names where (file:line:col, key path) but never repeats the
+ * messages: they may quote files the manifest points at (`model:
+ * /etc/shadow` would echo its first line), and the client already saw every
+ * message when it validated with its own rights. */
+static char *load_error(struct daemon *d, const char *name, const struct diag_list *dl,
+                        const struct df_err *err)
+{
+    char where[1024] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < dl->count && i < 4 && len < sizeof(where); i++) {
+        const struct diag *g = &dl->items[i];
+        if (g->severity != DIAG_SEVERITY_ERROR)
+            continue;
+        len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%d:%d %s", len ? "; " : "",
+                                g->line, g->col, g->path[0] ? g->path : "(top)");
+    }
+    for (size_t i = 0; i < dl->count; i++)
+        DF_WARN(d->log, "manifest %s: %d:%d: %s: %s", name, dl->items[i].line, dl->items[i].col,
+                dl->items[i].path, dl->items[i].msg);
+    if (!dl->count)
+        DF_WARN(d->log, "manifest %s: %s", name, err->msg);
+    return reply_error("manifest %s does not load in the daemon (%zu problem%s at %s); the "
+                       "daemon does not repeat file contents: run `ditfarm validate` for the "
+                       "messages",
+                       name, dl->count, dl->count == 1 ? "" : "s", where[0] ? where : "load");
+}
+
 /* The cluster shape and worker of a submit request.  Strings are checked here
  * and quoted where they reach the script (jobspec.c). */
 static int read_opts(const cJSON *opts, struct jobspec_opts *jo, struct df_err *err)
@@ -170,10 +198,12 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         reply = reply_error("out of memory");
         goto done;
     }
-    if (save_manifest(d, name, json, path, sizeof(path), &err) < 0 ||
-        manifest_load(path, configs, &m, &dl, &err) < 0) {
-        reply =
-            reply_error("%s%s%s", err.msg, dl.count ? ": " : "", dl.count ? dl.items[0].msg : "");
+    if (save_manifest(d, name, json, path, sizeof(path), &err) < 0) {
+        reply = reply_error("%s", err.msg);
+        goto done;
+    }
+    if (manifest_load(path, configs, &m, &dl, &err) < 0) {
+        reply = load_error(d, name, &dl, &err);
         goto done;
     }
     char date[16];
@@ -289,22 +319,87 @@ static char *serve_status(struct daemon *d)
 
 /* ---- cancel ---------------------------------------------------------------------- */
 
+/* Which active shots `target` names: "MANIFEST/SHOT" exactly one; a bare
+ * manifest name all of its shots; a bare shot id the shot when exactly one
+ * manifest has it (an id in several manifests is refused with the list, so
+ * `cancel s1` never hits every manifest's s1).  Marks hit[i].  Returns the
+ * number hit, or -1 with *why (malloc'd) for an ambiguous id. */
+static int cancel_targets(const struct job_shot *act, size_t n, const char *target, char *hit,
+                          char **why)
+{
+    const char *slash = strchr(target, '/');
+    int count = 0;
+    *why = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct job_shot *s = &act[i];
+        size_t ml = slash ? (size_t)(slash - target) : 0;
+        hit[i] = slash ? strlen(s->manifest) == ml && strncmp(s->manifest, target, ml) == 0 &&
+                             strcmp(s->shot, slash + 1) == 0
+                       : strcmp(s->manifest, target) == 0;
+        count += hit[i];
+    }
+    if (slash || count)
+        return count;
+    /* a bare shot id */
+    size_t len = 0, cap = 256;
+    char *list = calloc(1, cap);
+    int manifests = 0;
+    for (size_t i = 0; list && i < n; i++) {
+        hit[i] = strcmp(act[i].shot, target) == 0;
+        if (!hit[i])
+            continue;
+        count++;
+        manifests++;
+        size_t need = strlen(act[i].manifest) + strlen(act[i].shot) + 4;
+        if (len + need >= cap) {
+            char *g = realloc(list, cap = (cap + need) * 2);
+            if (!g)
+                break;
+            list = g;
+        }
+        len += (size_t)snprintf(list + len, cap - len, "%s%s/%s", len ? ", " : "",
+                                act[i].manifest, act[i].shot);
+    }
+    if (manifests > 1) {
+        *why = list;
+        return -1;
+    }
+    free(list);
+    return count;
+}
+
 static char *serve_cancel(struct daemon *d, const cJSON *req)
 {
     const char *target = opt_str(req, "target");
     if (!target)
-        return reply_error("cancel: the request needs \"target\" (a shot id or manifest name)");
+        return reply_error("cancel: the request needs \"target\" (MANIFEST, MANIFEST/SHOT or "
+                           "a shot id)");
     struct job_shot *act = NULL;
     size_t n = 0;
     struct df_err err = {0};
     if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0)
         return reply_error("%s", err.msg);
+    char *hit = calloc(n ? n : 1, 1), *why = NULL;
+    int count = hit ? cancel_targets(act, n, target, hit, &why) : -2;
+    if (count <= 0) {
+        char shown[80];
+        ident_escape(target, shown, sizeof(shown));
+        char *r = count == -2 ? reply_error("out of memory")
+                  : count < 0 ? reply_error("shot id '%s' matches shots of several manifests: "
+                                            "%.1500s; say which: MANIFEST/%s",
+                                            shown, why ? why : "", shown)
+                              : reply_error("no active shot or manifest named '%s'", shown);
+        free(why);
+        free(hit);
+        free(act);
+        return r;
+    }
     cJSON *r = cJSON_CreateObject();
     cJSON *done = cJSON_CreateArray(), *errors = cJSON_CreateArray();
     int64_t now = time(NULL);
     for (size_t i = 0; i < n; i++) {
         struct job_shot *s = &act[i];
-        if (strcmp(s->shot, target) != 0 && strcmp(s->manifest, target) != 0)
+        if (!hit[i])
             continue;
         enum job_state from = s->state;
         /* Slurm first: a shot marked cancelled is never looked at again */
@@ -317,13 +412,8 @@ static char *serve_cancel(struct daemon *d, const cJSON *req)
         snprintf(both, sizeof(both), "%s/%s", s->manifest, s->shot);
         cJSON_AddItemToArray(done, cJSON_CreateString(both));
     }
+    free(hit);
     free(act);
-    if (cJSON_GetArraySize(done) == 0) {
-        cJSON_Delete(r);
-        cJSON_Delete(done);
-        cJSON_Delete(errors);
-        return reply_error("no active shot or manifest named '%s'", target);
-    }
     cJSON_AddBoolToObject(r, "ok", 1);
     cJSON_AddItemToObject(r, "cancelled", done);
     cJSON_AddItemToObject(r, "errors", errors);
