@@ -88,7 +88,7 @@ stop_daemon() {
     [ ! -e st/ditfarmd.sock ] || fail "socket left behind"
 }
 start_daemon
-"$DMN" --print-config --state-dir "$work/st" | grep -q "^squeue-interval-ms 2000$" || fail "print-config"
+"$DMN" --print-config --state-dir "$work/st" >conf.txt && grep -q "^squeue-interval-ms 2000$" conf.txt || fail "print-config"
 
 # field SHOT KEY: a field of shot SHOT in `ditfarm status --json`
 field() {
