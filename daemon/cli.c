@@ -30,7 +30,7 @@ const struct cli_cmd cli_commands[] = {
      cmd_render},
     {"sbatch", "MANIFEST [--submit]", "write Slurm batch jobs per shot (and submit them)",
      cmd_sbatch},
-    {"status", "[--json]", "shots in ditfarmd: state, job, progress, ETA", cmd_status},
+    {"status", "[--json] [--watch]", "shots in ditfarmd: state, job, progress, ETA", cmd_status},
     {"submit", "MANIFEST [--cpu-ranks P|--gpus G]", "hand a manifest to ditfarmd", cmd_submit},
     {"token", "create NAME [--read-only]|list|revoke NAME", "bearer tokens for ditfarmd's HTTP API",
      cmd_token},

@@ -360,8 +360,8 @@ static int plan_manifest(const struct plan_opts *o, const char *configs,
         const struct shot *sh = &m->shots[i];
         struct shot_req s = {.id = sh->id, .g = &sh->geom, .grid = &sh->grid,
                              .width = sh->width, .height = sh->height, .frames = sh->frames,
-                             /* the worker's cfg_enabled(): CFG when g > 1 (diffusers) */
-                             .cfg_branches = sh->guidance_scale > 1.0 ? 2 : 1,
+                             /* the one guidance rule the worker runs (lib/manifest.h) */
+                             .cfg_branches = shot_guided(sh) ? 2 : 1,
                              .cfg_together = layout_shot_cfg_together(sh),
                              .max_gpus = sh->resources.max_gpus,
                              .manifest = o->manifest,

@@ -9,6 +9,8 @@
  * the rendering, the CLI plans the order and reports where each video went.
  */
 #include "cli.h"
+#include "depsched.h"
+#include "job_contract.h"
 #include "jobspec.h"
 #include "manifest.h"
 #include "paths.h"
@@ -23,8 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-enum shot_state { SHOT_PENDING, SHOT_DONE, SHOT_FAILED, SHOT_SKIPPED, SHOT_UNSELECTED };
-
 struct render_cli {
     const char *manifest;
     const char *backend;
@@ -33,6 +33,8 @@ struct render_cli {
     int ranks;
     char date[16];
     char worker[PATH_MAX];
+    char configs_abs[PATH_MAX]; /* written into each job.json (step-cache tables) */
+    char tmp[PATH_MAX];         /* a private directory for the job.json files */
 };
 
 static void usage(FILE *out)
@@ -45,8 +47,33 @@ static void usage(FILE *out)
             "where each video went.  For a Slurm cluster use `ditfarm sbatch`.\n");
 }
 
-/* Run one shot; returns the worker's exit status (or -1 when it could not start). */
-static int run_worker(const struct render_cli *rc, const char *shot)
+/* Resolve shot s into <tmp>/<shot>.json for the worker: the plan for --ranks
+ * ranks, the seed, the output path.  Returns 0 or -1 (message printed). */
+static int write_job(const struct render_cli *rc, const struct manifest *m, const struct shot *s,
+                     struct job_contract *jc, char *path, size_t cap)
+{
+    struct job_contract_opts co;
+    job_contract_opts_init(&co);
+    int gpu = rc->backend && strcmp(rc->backend, "cpu") != 0;
+    co.cluster = (struct cluster_shape){.nodes = 1, .ranks_per_node = rc->ranks, .use_all = 1,
+                                        .device = gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU};
+    co.backend = rc->backend ? rc->backend : "cpu";
+    co.date = rc->date;
+    co.configs_dir = rc->configs_abs;
+    struct df_err err = {0};
+    snprintf(path, cap, "%s/%s.json", rc->tmp, s->id);
+    if (job_contract_resolve(m, s, &co, jc, &err) < 0 ||
+        job_contract_write(jc, path, &err) < 0) {
+        fprintf(stderr, "ditfarm render: %s\n", err.msg);
+        job_contract_free(jc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Run one shot from its job.json; returns the worker's exit status (or -1
+ * when it could not start). */
+static int run_worker(const struct render_cli *rc, const char *job)
 {
     const char *argv[32];
     int n = 0;
@@ -62,17 +89,10 @@ static int run_worker(const struct render_cli *rc, const char *shot)
     }
     argv[n++] = rc->worker;
     argv[n++] = "render";
-    argv[n++] = rc->manifest;
-    argv[n++] = "--shot";
-    argv[n++] = shot;
-    argv[n++] = "--date";
-    argv[n++] = rc->date;
-    if (rc->backend)
-        argv[n++] = "--backend", argv[n++] = rc->backend;
+    argv[n++] = "--job";
+    argv[n++] = job;
     if (rc->threads)
         argv[n++] = "--threads", argv[n++] = rc->threads;
-    if (rc->configs)
-        argv[n++] = "--configs", argv[n++] = rc->configs;
     argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -92,33 +112,16 @@ static int run_worker(const struct render_cli *rc, const char *shot)
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-/* Next shot to run: pending, every dependency done, highest priority, then
- * manifest order.  Marks shots whose dependency failed as skipped.  -1 when
- * nothing is runnable. */
-static int next_shot(const struct manifest *m, enum shot_state *st)
+/* Say why each newly skipped shot will not run. */
+static void report_skipped(const struct manifest *m, const struct dep_node *n, const char *failed,
+                           const int *skipped, size_t n_skipped)
 {
-    int best = -1;
-    for (size_t i = 0; i < m->n_shots; i++) {
-        if (st[i] != SHOT_PENDING)
-            continue;
-        int ready = 1;
-        for (size_t k = 0; k < m->shots[i].n_after; k++) {
-            int d = manifest_find_shot(m, m->shots[i].after[k]);
-            if (d < 0 || st[d] == SHOT_DONE || st[d] == SHOT_UNSELECTED)
-                continue;
-            if (st[d] == SHOT_FAILED || st[d] == SHOT_SKIPPED) {
-                st[i] = SHOT_SKIPPED;
-                fprintf(stderr, "ditfarm render: skipping shot %s: it needs shot %s, which %s\n",
-                        m->shots[i].id, m->shots[d].id,
-                        st[d] == SHOT_FAILED ? "failed" : "was skipped");
-                return next_shot(m, st);
-            }
-            ready = 0;
-        }
-        if (ready && (best < 0 || m->shots[i].priority > m->shots[best].priority))
-            best = (int)i;
+    for (size_t k = 0; k < n_skipped; k++) {
+        int i = skipped[k], d = depsched_check(n, m->n_shots, (size_t)i).blocker;
+        fprintf(stderr, "ditfarm render: skipping shot %s: it needs shot %s, which %s\n",
+                m->shots[i].id, d >= 0 ? m->shots[d].id : "?",
+                d >= 0 && failed[d] ? "failed" : "was skipped");
     }
-    return best;
 }
 
 int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
@@ -157,10 +160,21 @@ int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
         return cli_usage_error("render", "expected one MANIFEST argument");
     rc.manifest = argv[optind];
 
-    struct df_err err = {0};
     struct manifest *m = NULL;
-    if (cli_load_manifest("render", rc.manifest, rc.configs, NULL, 0, &m) < 0)
+    char configs[PATH_MAX];
+    if (cli_load_manifest("render", rc.manifest, rc.configs, configs, sizeof(configs), &m) < 0)
         return CLI_EXIT_FAIL;
+    if (!realpath(configs, rc.configs_abs))
+        snprintf(rc.configs_abs, sizeof(rc.configs_abs), "%s", configs);
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(rc.tmp, sizeof(rc.tmp), "%s/ditfarm-render-XXXXXX",
+             tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(rc.tmp)) {
+        fprintf(stderr, "ditfarm render: cannot make a directory %s: %s\n", rc.tmp,
+                strerror(errno));
+        manifest_free(m);
+        return CLI_EXIT_FAIL;
+    }
     const char *env_worker = getenv("DITFARM_WORKER");
     jobspec_find_worker(env_worker && *env_worker ? env_worker : NULL, rc.worker,
                         sizeof(rc.worker));
@@ -169,46 +183,70 @@ int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
     gmtime_r(&now, &tm);
     strftime(rc.date, sizeof(rc.date), "%Y-%m-%d", &tm);
 
-    enum shot_state *st = calloc(m->n_shots ? m->n_shots : 1, sizeof(*st));
+    /* dependency order and skips: the one scheduler (lib/depsched.h) */
+    size_t ns = m->n_shots ? m->n_shots : 1;
+    struct dep_node *st = calloc(ns, sizeof(*st));
+    char *failed = calloc(ns, 1);
+    int *skipped = calloc(ns, sizeof(int));
     int bad = 0;
-    for (int k = 0; k < n_only; k++)
+    if (!st || !failed || !skipped) {
+        fprintf(stderr, "ditfarm render: out of memory\n");
+        bad = 1;
+    } else {
+        depsched_from_manifest(m, st);
+    }
+    for (int k = 0; !bad && k < n_only; k++)
         if (manifest_find_shot(m, only[k]) < 0) {
             fprintf(stderr, "ditfarm render: %s has no shot '%s'\n", rc.manifest, only[k]);
             bad = 1;
         }
-    if (n_only)
+    if (n_only && !bad)
         for (size_t i = 0; i < m->n_shots; i++) {
-            st[i] = SHOT_UNSELECTED;
+            st[i].state = DEP_STATE_IGNORED;
             for (int k = 0; k < n_only; k++)
                 if (strcmp(m->shots[i].id, only[k]) == 0)
-                    st[i] = SHOT_PENDING;
+                    st[i].state = DEP_STATE_PENDING;
         }
     int n_done = 0, n_failed = 0;
-    for (int i; !bad && (i = next_shot(m, st)) >= 0;) {
+    size_t n_sk = 0;
+    for (;;) {
+        int i = bad ? -1 : depsched_next(st, m->n_shots, skipped, &n_sk);
+        if (!bad)
+            report_skipped(m, st, failed, skipped, n_sk);
+        if (i < 0)
+            break;
         const struct shot *s = &m->shots[i];
         DF_INFO(ctx->log, "rendering shot %s (%s, %dx%d, %d frames, %d steps) on %d rank%s",
                 s->id, s->model, s->width, s->height, s->frames, s->steps, rc.ranks,
                 rc.ranks > 1 ? "s" : "");
-        int code = run_worker(&rc, s->id);
-        char out[PATH_MAX];
-        if (code == 0 && manifest_output_path(m, s, rc.date, out, sizeof(out), &err) == 0) {
+        struct job_contract jc;
+        char job[PATH_MAX + 80];
+        int code = write_job(&rc, m, s, &jc, job, sizeof(job)) < 0 ? -1 : run_worker(&rc, job);
+        remove(job);
+        if (code == 0) {
             char abs[PATH_MAX];
-            printf("%s: %s\n", s->id, realpath(out, abs) ? abs : out);
-            st[i] = SHOT_DONE;
+            printf("%s: %s\n", s->id, realpath(jc.output, abs) ? abs : jc.output);
+            st[i].state = DEP_STATE_DONE;
             n_done++;
         } else {
             fprintf(stderr, "ditfarm render: shot %s failed (worker exit %d)\n", s->id, code);
-            st[i] = SHOT_FAILED;
+            st[i].state = DEP_STATE_FAILED;
+            failed[i] = 1;
             n_failed++;
         }
+        job_contract_free(&jc);
     }
     size_t n_skipped = 0;
-    for (size_t i = 0; i < m->n_shots; i++)
-        n_skipped += st[i] == SHOT_SKIPPED || st[i] == SHOT_PENDING;
+    for (size_t i = 0; !bad && i < m->n_shots; i++)
+        n_skipped += (st[i].state == DEP_STATE_FAILED && !failed[i]) ||
+                     st[i].state == DEP_STATE_PENDING;
     if (!bad)
         fprintf(stderr, "ditfarm render: %d shot%s rendered, %d failed, %zu skipped\n", n_done,
                 n_done == 1 ? "" : "s", n_failed, n_skipped);
     free(st);
+    free(failed);
+    free(skipped);
+    rmdir(rc.tmp);
     manifest_free(m);
     return bad ? CLI_EXIT_USAGE : (n_failed || n_skipped) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -2,15 +2,18 @@
  * cmd_sbatch.c -- `ditfarm sbatch MANIFEST`: one Slurm batch job per shot.
  *
  * For each shot: plan its layout for the cluster shape (lib/layout.h), make a
- * job directory <jobs-dir>/<manifest>/<shot>/ holding the batch script
- * (job.sbatch, from slurm/shot.sbatch.in), logs/ and ckpt/, next to the
+ * job directory <jobs-dir>/<manifest>/<shot>/ holding job.json (the shot
+ * resolved for the worker, lib/job_contract.h: a drawn seed is kept there, so
+ * a requeued job or a second sbatch renders the very same shot), the batch
+ * script (job.sbatch, from slurm/shot.sbatch.in), logs/ and ckpt/, next to the
  * normalized manifest written once for all shots (<jobs-dir>/<manifest>/
- * manifest.json: defaults applied, seeds drawn, so a requeued job renders the
- * very same shot).  Output paths are confined to the output roots (roots.h).  Without --submit it prints a submit script that works
+ * manifest.json).  Output paths are confined to the output roots (roots.h).
+ * Without --submit it prints a submit script that works
  * with plain sbatch (dependencies chained through job ids); with --submit it
  * runs sbatch itself and prints the job ids, or Slurm's own error verbatim.
  */
 #include "cli.h"
+#include "depsched.h"
 #include "jobspec.h"
 #include "layout.h"
 #include "manifest.h"
@@ -136,29 +139,21 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
 
 /* ---- submission ------------------------------------------------------------ */
 
-/* Shots in an order where every dependency comes first (the manifest has no
- * cycles: the loader refuses them); ties keep manifest order. */
+/* Shots in an order where every dependency comes first, so its job id exists
+ * (lib/depsched.h; the manifest has no cycles: the loader refuses them); ties
+ * keep manifest order. */
 static size_t topo_order(const struct manifest *m, const int *selected, int *order)
 {
-    size_t n = 0;
-    char *placed = calloc(m->n_shots ? m->n_shots : 1, 1);
-    for (int progress = 1; progress && placed;) {
-        progress = 0;
-        for (size_t i = 0; i < m->n_shots; i++) {
-            if (placed[i] || !selected[i])
-                continue;
-            int ready = 1;
-            for (size_t k = 0; k < m->shots[i].n_after; k++) {
-                int d = manifest_find_shot(m, m->shots[i].after[k]);
-                if (d >= 0 && selected[d] && !placed[d])
-                    ready = 0;
-            }
-            if (ready)
-                placed[i] = 1, order[n++] = (int)i, progress = 1;
-        }
-    }
-    free(placed);
-    return n;
+    struct dep_node *n = calloc(m->n_shots ? m->n_shots : 1, sizeof(*n));
+    if (!n)
+        return 0;
+    depsched_from_manifest(m, n);
+    for (size_t i = 0; i < m->n_shots; i++)
+        if (!selected[i])
+            n[i].state = DEP_STATE_IGNORED;
+    size_t count = depsched_order(n, m->n_shots, order);
+    free(n);
+    return count;
 }
 
 /* The dependencies of s among the selected shots: for the printed script,
@@ -325,8 +320,11 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     if (o.output_roots)
         snprintf(out_roots, sizeof(out_roots), "%s", o.output_roots);
     o.jobs_dir = jobs_dir;
-    if (cli_load_manifest("sbatch", o.manifest, o.configs, NULL, 0, &m) < 0)
+    char configs[PATH_MAX], configs_abs[PATH_MAX];
+    if (cli_load_manifest("sbatch", o.manifest, o.configs, configs, sizeof(configs), &m) < 0)
         return CLI_EXIT_FAIL;
+    /* job.json names it for the step cache's calibration tables */
+    o.js.configs_dir = realpath(configs, configs_abs) ? configs_abs : configs;
     jobspec_find_worker(o.worker, worker, sizeof(worker));
     o.js.worker = worker;
 

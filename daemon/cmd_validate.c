@@ -34,7 +34,7 @@ static void print_summary(const struct manifest *m)
         printf("  %s: %s %dx%d, %d frames, %d steps, %s, latent %dx%dx%d, tokens %dx%dx%d = "
                "%lld, seed %llu%s\n",
                s->id, s->geom.name, s->width, s->height, s->frames, s->steps,
-               sampler_name(s->sampler), g->latent[0], g->latent[1], g->latent[2], g->tokens[0],
+               sampler_kind_name(s->sampler), g->latent[0], g->latent[1], g->latent[2], g->tokens[0],
                g->tokens[1], g->tokens[2], (long long)g->seq_len, (unsigned long long)s->seed,
                s->seed_random ? " (drawn)" : "");
     }

@@ -1,6 +1,8 @@
 /* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
 #include "jobspec.h"
 #include "ident.h"
+#include "job_contract.h"
+#include "worker_exit.h"
 #include "paths.h"
 #include "safeio.h"
 #include "shellq.h"
@@ -102,6 +104,18 @@ static int open_manifest_dir(const char *jobs_abs, const struct manifest *m, con
     return safeio_mkdirs_at(AT_FDCWD, jobs_abs, rel, 0755, dfd, err);
 }
 
+/* JSON text of j into dir_fd/name, atomically and without following links. */
+static int write_json_at(int dir_fd, const char *name, const cJSON *j, struct df_err *err)
+{
+    char *text = j ? cJSON_Print(j) : NULL;
+    DF_FAIL_IF(!text, err, DF_E_NOMEM, "out of memory writing %s", name);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* the NUL is not written */
+    int rc = safeio_write_at(dir_fd, name, text, n + 1, 0644, err);
+    cJSON_free(text);
+    return rc;
+}
+
 int jobspec_write_manifest(const struct manifest *m, const char *jobs_dir, struct df_err *err)
 {
     char jobs_abs[PATH_MAX];
@@ -109,25 +123,17 @@ int jobspec_write_manifest(const struct manifest *m, const char *jobs_dir, struc
     DF_TRY(jobs_root(jobs_dir, jobs_abs, err));
     DF_TRY(open_manifest_dir(jobs_abs, m, "", &dfd, err));
     cJSON *j = manifest_to_json(m);
-    char *text = j ? cJSON_Print(j) : NULL;
+    int rc = write_json_at(dfd, "manifest.json", j, err);
     cJSON_Delete(j);
-    int rc = text ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory writing manifest.json");
-    if (rc == 0) {
-        size_t n = strlen(text);
-        text[n] = '\n'; /* the NUL is not written */
-        rc = safeio_write_at(dfd, "manifest.json", text, n + 1, 0644, err);
-        if (rc < 0)
-            df_err_prefix(err, "%s/%s", jobs_abs, m->name);
-    }
-    free(text);
+    if (rc < 0)
+        df_err_prefix(err, "%s/%s", jobs_abs, m->name);
     close(dfd);
     return rc;
 }
 
 /* ---- one shot ------------------------------------------------------------ */
 
-int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
-                 struct df_err *err)
+struct cluster_shape jobspec_cluster(const struct jobspec_opts *o)
 {
     struct cluster_shape c = {.nodes = 1, .ranks_per_node = 8};
     if (o->gpus)
@@ -136,12 +142,15 @@ int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layo
         c.nodes = o->nodes, c.ranks_per_node = o->per_node;
     if (o->cpu_ranks)
         c.device = LAYOUT_DEVICE_CPU, c.ranks_per_node = o->cpu_ranks;
-    /* resources.max_gpus caps what the shot may take */
-    c.max_ranks = s->resources.max_gpus;
-    c.cfg_branches = s->guidance_scale > 1.0 ? 2 : 1;
-    c.cfg_together = layout_shot_cfg_together(s);
+    return c;
+}
+
+int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
+                 struct df_err *err)
+{
+    struct cluster_shape c = jobspec_cluster(o);
     int n = 0;
-    int rc = layout_plan(&s->geom, &s->grid, &c, NULL, out, 1, &n, err);
+    int rc = job_contract_plan(s, &c, out, 1, &n, err);
     if (rc < 0)
         df_err_prefix(err, "shot %s", s->id);
     return rc;
@@ -209,6 +218,10 @@ static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, con
     DF_FAIL_IF(shellq_has_control(o->worker_args), err, DF_E_INVAL,
                "worker arguments hold a control character");
     set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
+    /* the exit codes the script tells apart, from the one header */
+    set_var(&v[n++], "EXIT_DONE", "%d", WORKER_EXIT_DONE);
+    set_var(&v[n++], "EXIT_CHECKPOINTED", "%d", WORKER_EXIT_CHECKPOINTED);
+    set_var(&v[n++], "EXIT_RETRY", "%d", WORKER_EXIT_RETRY);
     return n;
 }
 
@@ -250,6 +263,31 @@ static int write_script(int dir_fd, const char *name, const char *shown, const s
     return rc;
 }
 
+/* <dir>/job.json: the shot resolved for the worker (lib/job_contract.h),
+ * written into the job directory dir_fd without following links. */
+static int write_contract(const struct jobspec_opts *o, const struct manifest *m,
+                          const struct shot *s, const char *date, struct jobspec *job, int dir_fd,
+                          struct df_err *err)
+{
+    struct job_contract_opts co;
+    job_contract_opts_init(&co);
+    co.cluster = jobspec_cluster(o);
+    co.backend = o->backend;
+    co.date = date;
+    co.configs_dir = o->configs_dir;
+    co.job_dir = job->dir;
+    struct job_contract jc;
+    DF_TRY(job_contract_resolve(m, s, &co, &jc, err));
+    cJSON *j = job_contract_to_json(&jc);
+    int rc = write_json_at(dir_fd, JOB_CONTRACT_FILE, j, err);
+    cJSON_Delete(j);
+    if (rc < 0)
+        df_err_prefix(err, "%s", job->dir);
+    job->lay = jc.lay;
+    job_contract_free(&jc);
+    return rc;
+}
+
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                   const char *date, const char *jobs_dir, struct jobspec *job, struct df_err *err)
 {
@@ -258,10 +296,6 @@ int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const 
     char jobs_abs[PATH_MAX];
     DF_TRY(jobs_root(jobs_dir, jobs_abs, err));
     DF_TRY(ident_check("shot id", s->id, err));
-    struct tvar v[24];
-    int n = fill_vars(o, m, s, l, date, v, err);
-    if (n < 0)
-        return n;
     int dfd, sub;
     DF_TRY(open_manifest_dir(jobs_abs, m, s->id, &dfd, err));
     snprintf(job->dir, sizeof(job->dir), "%.2000s/%s/%s", jobs_abs, m->name, s->id);
@@ -269,16 +303,17 @@ int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const 
     if (rc == 0)
         close(sub), rc = safeio_mkdirs_at(dfd, ".", "ckpt", 0755, &sub, err);
     if (rc == 0)
-        close(sub);
-    char mjson[PATH_MAX + 32], q_dir[PATH_MAX + 64], q_json[PATH_MAX + 64];
-    snprintf(mjson, sizeof(mjson), "%.2000s/%s/manifest.json", jobs_abs, m->name);
+        close(sub), rc = write_contract(o, m, s, date, job, dfd, err);
+    struct tvar v[24];
+    int n = rc == 0 ? fill_vars(o, m, s, l, date, v, err) : rc;
+    if (n < 0) {
+        close(dfd);
+        return n;
+    }
+    char q_dir[PATH_MAX + 64];
+    rc = shellq_quote(job->dir, q_dir, sizeof(q_dir), err);
     if (rc == 0)
-        rc = shellq_quote(job->dir, q_dir, sizeof(q_dir), err);
-    if (rc == 0)
-        rc = shellq_quote(mjson, q_json, sizeof(q_json), err);
-    if (rc == 0)
-        set_var(&v[n++], "SHOT_SETUP", "shot=%s\njob_dir=%.1000s\nmanifest_json=%.1000s", s->id,
-                q_dir, q_json);
+        set_var(&v[n++], "SHOT_SETUP", "shot=%s\njob_dir=%.2000s", s->id, q_dir);
     set_var(&v[n++], "WHAT", "shot %s", s->id);
     set_var(&v[n++], "JOB_NAME", "df-%s-%s", m->name, s->id);
     set_var(&v[n++], "LOG", "%.900s/logs/slurm-%%j.out", job->dir);
@@ -329,12 +364,11 @@ int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
     close(lfd);
     struct tvar v[24];
     int n = fill_vars(o, m, shots[0], &jobs[0].lay, date, v, err);
-    char q_base[PATH_MAX + 64], q_json[PATH_MAX + 64], mjson[PATH_MAX + 32];
-    snprintf(mjson, sizeof(mjson), "%.3000s/manifest.json", base);
-    if (n < 0 || shellq_quote(base, q_base, sizeof(q_base), err) < 0 ||
-        shellq_quote(mjson, q_json, sizeof(q_json), err) < 0) {
+    char q_base[PATH_MAX + 64];
+    int qrc = n < 0 ? n : shellq_quote(base, q_base, sizeof(q_base), err);
+    if (qrc < 0) {
         close(mfd);
-        return n < 0 ? n : err ? err->code : DF_E_INVAL;
+        return qrc;
     }
     set_var(&v[n++], "WHAT", "%d shots (a job array)", n_shots);
     set_var(&v[n++], "JOB_NAME", "df-%s-array", m->name);
@@ -350,9 +384,8 @@ int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
     }
     if (len < sizeof(v[0].value))
         len += (size_t)snprintf(v[n].value + len, sizeof(v[0].value) - len,
-                                ")\nshot=${shot_list[${SLURM_ARRAY_TASK_ID:?}]}\njob_dir=%s/\"$shot\""
-                                "\nmanifest_json=%s",
-                                q_base, q_json);
+                                ")\nshot=${shot_list[${SLURM_ARRAY_TASK_ID:?}]}\njob_dir=%s/\"$shot\"",
+                                q_base);
     if (rc == 0 && len >= sizeof(v[0].value))
         rc = df_err_set(err, DF_E_RANGE, "too many shots for one array script (%d)", n_shots);
     v[n++].name = "SHOT_SETUP";

@@ -4,6 +4,9 @@
  *
  * Shared by `ditfarm sbatch` and the daemon, so a shot submitted either way
  * gets the very same job directory <jobs_dir>/<manifest>/<shot>/:
+ *   job.json       the shot resolved for the worker (lib/job_contract.h): what
+ *                  the worker reads, and where a drawn seed is kept for good
+ *   progress.json  written by the worker while it renders (docs/architecture.md)
  *   job.sbatch     the batch script
  * next to the normalized manifest, written once per manifest (defaults
  * applied, seeds drawn): <jobs_dir>/<manifest>/manifest.json.
@@ -37,6 +40,7 @@ struct jobspec_opts {
     const char *worker;     /* absolute path of ditfarm-worker */
     int grace_s;            /* USR1 warning before the time limit; 0: 120 s */
     int cpus_per_task;      /* 0: 4 per GPU rank, 1 per CPU rank */
+    const char *configs_dir; /* absolute configs directory, written into job.json */
     char worker_args[1024]; /* extra worker arguments, each quoted by shellq_append */
 };
 
@@ -54,23 +58,26 @@ void jobspec_opts_init(struct jobspec_opts *o);
  * when the arguments no longer fit. */
 int jobspec_add_worker_arg(struct jobspec_opts *o, const char *arg, struct df_err *err);
 
+/* The cluster shape the options describe (one node of 8 GPUs by default). */
+struct cluster_shape jobspec_cluster(const struct jobspec_opts *o);
+
 /* Plan shot `s` for the cluster shape in `o`.  Returns 0 or the planner's error
  * (prefixed with the shot id). */
 int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layout *out,
                  struct df_err *err);
 
-/* Write the normalized manifest once for all its shots:
- * <jobs_dir>/<manifest>/manifest.json (jobs_dir is created as needed; no
- * link below it is followed, the file is replaced atomically).  Call it
- * before jobspec_write.  Returns 0, DF_E_INVAL (bad name, a planted link),
- * DF_E_IO. */
+/* Write the normalized manifest once for all its shots (for people; the
+ * worker reads job.json): <jobs_dir>/<manifest>/manifest.json (jobs_dir is
+ * created as needed; no link below it is followed, the file is replaced
+ * atomically).  Call it before jobspec_write.  Returns 0, DF_E_INVAL (bad
+ * name, a planted link), DF_E_IO. */
 int jobspec_write_manifest(const struct manifest *m, const char *jobs_dir, struct df_err *err);
 
 /* Make the job directory of `s` under jobs_dir (created as needed, no link
- * followed) and write job.sbatch (every value in it quoted, see shellq.h);
- * `date` (YYYY-MM-DD) fills {date} in outputs.  Returns 0 and fills *out, or
- * DF_E_INVAL (an id, the worker path or an argument a script cannot carry),
- * DF_E_IO, the planner's error. */
+ * followed) and write job.json and job.sbatch (every value in it quoted, see
+ * shellq.h); `date` (YYYY-MM-DD) fills {date} in outputs.  Returns 0 and
+ * fills *out, or DF_E_INVAL (an id, the worker path or an argument a script
+ * cannot carry), DF_E_IO, the planner's error. */
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                   const char *date, const char *jobs_dir, struct jobspec *out, struct df_err *err);
 

@@ -12,6 +12,7 @@
 #include "daemon.h"
 
 #include "ctl.h"
+#include "depsched.h"
 #include "http.h"
 #include "jobspec.h"
 #include "paths.h"
@@ -255,28 +256,41 @@ static void finish_poll_jobs(struct daemon *d, int64_t now)
     free(jobs);
 }
 
-/* How many `after:` shots of s are done; *failed names one that never will be. */
-static int deps_done(const struct job_shot *s, const struct job_shot *all, size_t n_all,
+/* The store's shots as nodes of the one `after:` scheduler (lib/depsched.h);
+ * dependencies resolve within a manifest. */
+static struct dep_node *dep_nodes(const struct job_shot *all, size_t n)
+{
+    struct dep_node *d = calloc(n ? n : 1, sizeof(*d));
+    for (size_t i = 0; d && i < n; i++) {
+        enum job_state st = all[i].state;
+        d[i] = (struct dep_node){.id = all[i].shot, .group = all[i].manifest_row,
+                                 .priority = all[i].priority,
+                                 .state = st == JOB_STATE_DONE ? DEP_STATE_DONE
+                                          : st == JOB_STATE_FAILED || st == JOB_STATE_CANCELLED
+                                              ? DEP_STATE_FAILED
+                                          : st == JOB_STATE_WAITING ? DEP_STATE_PENDING
+                                                                    : DEP_STATE_ACTIVE};
+    }
+    return d;
+}
+
+/* How many `after:` shots of shot i are done; *failed names one that never will be. */
+static int deps_done(const struct job_shot *all, struct dep_node *nodes, size_t n, size_t i,
                      int *n_deps, const char **failed)
 {
     char buf[JOB_TEXT_CAP], *save = NULL;
-    int done = 0;
-    *n_deps = 0;
-    *failed = NULL;
-    snprintf(buf, sizeof(buf), "%s", s->deps);
-    for (char *id = strtok_r(buf, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
-        (*n_deps)++;
-        for (size_t k = 0; k < n_all; k++) {
-            const struct job_shot *o = &all[k];
-            if (o->manifest_row != s->manifest_row || strcmp(o->shot, id) != 0)
-                continue;
-            if (o->state == JOB_STATE_DONE)
-                done++;
-            else if (o->state == JOB_STATE_FAILED || o->state == JOB_STATE_CANCELLED)
-                *failed = o->shot;
-        }
-    }
-    return done;
+    const char *ids[JOB_TEXT_CAP / 2];
+    size_t k = 0;
+    snprintf(buf, sizeof(buf), "%s", all[i].deps);
+    for (char *id = strtok_r(buf, " ", &save); id && k < JOB_TEXT_CAP / 2;
+         id = strtok_r(NULL, " ", &save))
+        ids[k++] = id;
+    nodes[i].after = ids, nodes[i].n_after = k;
+    struct dep_check c = depsched_check(nodes, n, i);
+    nodes[i].after = NULL, nodes[i].n_after = 0;
+    *n_deps = c.n_deps;
+    *failed = c.blocker >= 0 ? all[c.blocker].shot : NULL;
+    return c.n_done;
 }
 
 /* Release waiting shots whose dependencies are done, then start sbatch for
@@ -292,13 +306,14 @@ static void start_submit(struct daemon *d, int64_t now)
         return;
     }
     const struct job_shot *next = NULL;
-    for (size_t i = 0; i < n; i++) {
+    struct dep_node *nodes = dep_nodes(all, n);
+    for (size_t i = 0; nodes && i < n; i++) {
         struct job_shot *s = &all[i];
         enum job_state from = s->state;
         if (s->state == JOB_STATE_WAITING) {
             int n_deps;
             const char *failed;
-            int done = deps_done(s, all, n, &n_deps, &failed);
+            int done = deps_done(all, nodes, n, i, &n_deps, &failed);
             apply_or_log(d, s, from, job_on_deps(s, n_deps, done, failed, now));
         }
         int ready =
@@ -317,6 +332,7 @@ static void start_submit(struct daemon *d, int64_t now)
         else
             d->sbatch_row = next->row;
     }
+    free(nodes);
     free(all);
 }
 

@@ -1,56 +1,12 @@
 /* progress.c -- progress and cache hit rate from a job directory (see progress.h). */
 #include "progress.h"
+#include "progress_file.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TAIL_BYTES 65536 /* the last step line is near the end of the log */
-
-int progress_parse(const char *text, unsigned long len, struct progress *p)
-{
-    int found = 0;
-    for (unsigned long i = 0; i + 5 < len; i++) {
-        if (memcmp(text + i, "step ", 5) != 0)
-            continue;
-        int a, b, used = 0;
-        /* the text is not NUL-terminated at len: copy the line */
-        char line[256];
-        unsigned long k = 0;
-        while (i + 5 + k < len && k < sizeof(line) - 1 && text[i + 5 + k] != '\n')
-            line[k] = text[i + 5 + k], k++;
-        line[k] = '\0';
-        if (sscanf(line, "%d/%d%n", &a, &b, &used) != 2 || b <= 0 || a < 0 || a > b)
-            continue;
-        p->step = a, p->steps = b;
-        p->eta[0] = '\0';
-        const char *eta = strstr(line + used, "ETA ");
-        if (eta)
-            sscanf(eta + 4, "%31s", p->eta);
-        found = 1;
-    }
-    return found;
-}
-
-static void read_log(const char *path, struct progress *p)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    char *buf = malloc(TAIL_BYTES);
-    if (buf && fseek(f, 0, SEEK_END) == 0) {
-        long size = ftell(f);
-        long from = size > TAIL_BYTES ? size - TAIL_BYTES : 0;
-        if (fseek(f, from, SEEK_SET) == 0) {
-            size_t n = fread(buf, 1, TAIL_BYTES, f);
-            progress_parse(buf, n, p);
-        }
-    }
-    free(buf);
-    fclose(f);
-}
 
 static void read_cache_rate(const char *output, struct progress *p)
 {
@@ -78,14 +34,22 @@ static void read_cache_rate(const char *output, struct progress *p)
     cJSON_Delete(j);
 }
 
-void progress_read(const char *job_dir, const char *job_id, const char *output, struct progress *p)
+void progress_read(const char *job_dir, const char *output, struct progress *p)
 {
     memset(p, 0, sizeof(*p));
     p->cache_hit = -1;
-    if (job_id && job_id[0]) {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof(path), "%s/logs/slurm-%s.out", job_dir, job_id);
-        read_log(path, p);
+    p->seconds_per_step = -1;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", job_dir, PROGRESS_FILE_NAME);
+    struct progress_file pf;
+    if (progress_file_read(path, &pf, NULL) == 0) {
+        p->step = pf.step, p->steps = pf.steps;
+        p->seconds_per_step = pf.seconds_per_step;
+        if (pf.eta_s >= 0)
+            progress_file_fmt_duration(pf.eta_s, p->eta, sizeof(p->eta));
+        p->cache_hit = progress_file_hit_rate(&pf);
+        p->last_ckpt_step = pf.last_ckpt_step;
+        snprintf(p->state, sizeof(p->state), "%s", pf.state);
     }
     if (output && output[0])
         read_cache_rate(output, p);

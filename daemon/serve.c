@@ -206,6 +206,7 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         reply = load_error(d, name, &dl, &err);
         goto done;
     }
+    jo.configs_dir = configs;
     char date[16];
     time_t now = time(NULL);
     struct tm tm;
@@ -274,7 +275,7 @@ done:
 static cJSON *shot_json(const struct job_shot *s)
 {
     struct progress p;
-    progress_read(s->job_dir, s->job_id, s->state == JOB_STATE_DONE ? s->output : NULL, &p);
+    progress_read(s->job_dir, s->state == JOB_STATE_DONE ? s->output : NULL, &p);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "manifest", s->manifest);
     cJSON_AddStringToObject(o, "shot", s->shot);
@@ -284,6 +285,7 @@ static cJSON *shot_json(const struct job_shot *s)
     cJSON_AddNumberToObject(o, "step", p.step);
     cJSON_AddNumberToObject(o, "steps", p.steps);
     cJSON_AddStringToObject(o, "eta", p.eta);
+    cJSON_AddNumberToObject(o, "last_checkpoint_step", p.last_ckpt_step);
     if (p.cache_hit >= 0)
         cJSON_AddNumberToObject(o, "cache_hit_rate", p.cache_hit);
     else

@@ -6,8 +6,16 @@
 const char *kern_build_backends(void);
 
 #ifdef DITFARM_HAVE_CUDA
+#include "err.h"
+
 /* Number of CUDA devices visible at run time (0 when no driver or GPU). */
 int kern_cuda_device_count(void);
+
+/* The bf16 matmul peak of the current device, for benchmarks: cuBLASLt
+ * D[n,n] = A·B (bf16 operands and output, fp32 accumulation), one warm-up
+ * and `reps` timed runs; *tflops = 2n³ / best time.  Returns 0,
+ * DF_E_UNSUPPORTED (no device), DF_E_NOMEM, DF_E_INTERNAL. */
+int kern_cuda_gemm_peak(int n, int reps, double *tflops, struct df_err *err);
 #endif
 
 #endif

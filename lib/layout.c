@@ -71,6 +71,8 @@ struct search {
     struct cand *top;
     int cap, n;
     struct full_stats full;
+    int n_empty_any;         /* dropped: some rank would hold only padding (any world) */
+    struct layout empty_ex;  /* one of those, for the message */
     int n_mem;               /* dropped for memory */
     struct layout mem_min;   /* the smallest memory need seen among those */
 };
@@ -87,8 +89,10 @@ static void consider(struct search *s, int cfg, int u, int r, int rpn)
             s->mem_min = l;
         return;
     }
-    if (l.empty_ranks > 0 && !s->c->use_all) {
+    if (layout_check_runnable(&l, NULL) < 0) {
         s->full.n_empty += is_full;
+        if (s->n_empty_any++ == 0)
+            s->empty_ex = l;
         return;
     }
     struct cand cd = {cfg, u, r, rpn, l.world, l.t_step};
@@ -201,6 +205,8 @@ int layout_plan(const struct model_geom *g, const struct model_grid *grid,
     for (int w = c->use_all ? offered : 1; w <= offered; w++)
         search_world(&s, w);
 
+    if (s.n == 0 && s.n_mem == 0 && s.n_empty_any > 0) /* --exact, tokens < ranks */
+        return layout_check_runnable(&s.empty_ex, err);
     if (s.n == 0) {
         char need[32], have[32];
         DF_FAIL_IF(s.n_mem == 0, err, DF_E_INTERNAL,
@@ -236,6 +242,20 @@ int layout_make(const struct model_geom *g, const struct model_grid *grid,
                cfg, ulysses, ring, rpn, g->name, g->num_heads, c->nodes, c->ranks_per_node, rule);
     layout_fill(g, grid, c, &eff, cfg, ulysses, ring, rpn, out);
     layout_explain_win(out);
+    return 0;
+}
+
+/* The one rule the planner (`ditfarm plan`, with or without --exact), the
+ * daemon and the worker apply: every rank of a group holds a real token.  A
+ * rank with only padding would compute nothing but still join every
+ * collective with an empty chunk, which the attention kernels do not
+ * support. */
+int layout_check_runnable(const struct layout *l, struct df_err *err)
+{
+    DF_FAIL_IF(l->empty_ranks > 0, err, DF_E_INVAL,
+               "%d ranks for %lld tokens leave %d rank(s) per group without a token; "
+               "run this shot on fewer ranks",
+               l->world, (long long)l->seq_len, l->empty_ranks);
     return 0;
 }
 
@@ -292,6 +312,6 @@ int layout_token_range(const struct layout *l, int rank, int64_t *begin, int64_t
 
 int layout_shot_cfg_together(const struct shot *s)
 {
-    return s->guidance_scale > 1.0 && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
+    return shot_guided(s) && s->cache.policy == CACHE_POLICY_PROMPTTEA &&
            s->cache.cfg_threshold > 0;
 }

@@ -191,6 +191,14 @@ int layout_make(const struct model_geom *g, const struct model_grid *grid,
                 int ulysses, int ring, int ranks_per_node, struct layout *out,
                 struct df_err *err);
 
+/* Can this layout run?  Every rank of a cfg group must own at least one real
+ * token.  Returns 0, or DF_E_INVAL: "5 ranks for 11 tokens leave 1 rank(s)
+ * per group without a token; run this shot on fewer ranks".  layout_plan
+ * offers only layouts that pass (with use_all, when none at that world
+ * passes, it returns this error), and the worker checks the layout it runs
+ * with the same function, so a plan never offers what the worker refuses. */
+int layout_check_runnable(const struct layout *l, struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Where a rank sits
  * ------------------------------------------------------------------------- */

@@ -462,3 +462,8 @@ int manifest_output_path(const struct manifest *m, const struct shot *s, const c
     dst[o] = '\0';
     return 0;
 }
+
+int shot_guided(const struct shot *s)
+{
+    return (float)s->guidance_scale > 1.0f;
+}

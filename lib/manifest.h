@@ -44,15 +44,20 @@
 
 /* ---- enums (names are the YAML spellings) --------------------------------- */
 
-enum shot_sampler {
-    SAMPLER_EULER, /* flow-matching Euler */
-    SAMPLER_UNIPC, /* UniPC multistep (Wan's default) */
-    SAMPLER_COUNT
+/* One enum and one name table per concept; the worker's sampler uses the
+ * same enum.  NULL-terminated name tables, indexed by the enum. */
+enum sampler_kind {
+    SAMPLER_KIND_EULER, /* "euler": FlowMatchEulerDiscreteScheduler */
+    SAMPLER_KIND_UNIPC, /* "unipc": UniPCMultistepScheduler, flow sigmas (Wan's default) */
+    SAMPLER_KIND_COGVIDEOX_DDIM, /* "cogvideox_ddim": CogVideoXDDIMScheduler (CogVideoX-2B) */
+    SAMPLER_KIND_COGVIDEOX_DPM,  /* "cogvideox_dpm": CogVideoXDPMScheduler (5B; draws noise) */
+    SAMPLER_KIND_COUNT
 };
+extern const char *const sampler_kind_names[];
 /* "euler", "unipc"; "?" out of range. */
-const char *sampler_name(enum shot_sampler s);
-/* 0, or DF_E_INVAL when `name` is no sampler (*out untouched). */
-int sampler_from_name(const char *name, enum shot_sampler *out);
+const char *sampler_kind_name(enum sampler_kind k);
+/* 0, or DF_E_INVAL naming the choices when `name` is no sampler (*out untouched). */
+int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err);
 
 enum cache_policy {
     CACHE_POLICY_OFF,
@@ -60,6 +65,7 @@ enum cache_policy {
     CACHE_POLICY_PROMPTTEA, /* PromptTea: threshold from prompt complexity + CFG cache */
     CACHE_POLICY_COUNT
 };
+extern const char *const cache_policy_names[];
 const char *cache_policy_name(enum cache_policy p);
 int cache_policy_from_name(const char *name, enum cache_policy *out);
 
@@ -68,6 +74,7 @@ enum cache_mode {
     CACHE_MODE_E0, /* compare the 6-way modulation e0 ("retention" mode) */
     CACHE_MODE_COUNT
 };
+extern const char *const cache_mode_names[];
 const char *cache_mode_name(enum cache_mode m);
 int cache_mode_from_name(const char *name, enum cache_mode *out);
 
@@ -79,6 +86,7 @@ enum codec {
     CODEC_PNG, /* a numbered PNG sequence */
     CODEC_COUNT
 };
+extern const char *const codec_names[];
 const char *codec_name(enum codec c);
 int codec_from_name(const char *name, enum codec *out);
 
@@ -127,7 +135,7 @@ struct shot {
     struct model_geom geom;       /* resolved geometry of `model` */
     int width, height, frames, fps, steps;
     double guidance_scale;
-    enum shot_sampler sampler;
+    enum sampler_kind sampler;
     double flow_shift;
     uint64_t seed;   /* always resolved */
     int seed_random; /* 1 when the manifest said `random` and the loader drew it */
@@ -144,6 +152,12 @@ struct shot {
     int line, col;          /* where the shot starts, in `file` */
     const char *file;       /* the manifest file that defines it (owned by the manifest) */
 };
+
+/* 1 when the shot runs classifier-free guidance (two branches): its scale,
+ * as the worker combines it (float), is above 1.  The one rule the planner,
+ * the batch script, the step cache and the worker all use, so a scale such
+ * as 1.00000005 (1.0f in float) plans and runs the same unguided shot. */
+int shot_guided(const struct shot *s);
 
 /* ---- the manifest --------------------------------------------------------- */
 

@@ -4,20 +4,23 @@
 
 #include <string.h>
 
-static const char *const k_samplers[] = {"euler", "unipc"};
-_Static_assert(sizeof(k_samplers) / sizeof(k_samplers[0]) == SAMPLER_COUNT,
-               "every sampler needs a name");
+/* NULL-terminated, so the YAML reader (get_choice) walks the same tables. */
+const char *const sampler_kind_names[] = {"euler", "unipc", "cogvideox_ddim", "cogvideox_dpm",
+                                          NULL};
+_Static_assert(sizeof(sampler_kind_names) / sizeof(sampler_kind_names[0]) == SAMPLER_KIND_COUNT + 1,
+               "every sampler_kind needs a name");
 
-static const char *const k_cache_policies[] = {"off", "teacache", "prompttea"};
-_Static_assert(sizeof(k_cache_policies) / sizeof(k_cache_policies[0]) == CACHE_POLICY_COUNT,
+const char *const cache_policy_names[] = {"off", "teacache", "prompttea", NULL};
+_Static_assert(sizeof(cache_policy_names) / sizeof(cache_policy_names[0]) ==
+                   CACHE_POLICY_COUNT + 1,
                "every cache_policy needs a name");
 
-static const char *const k_cache_modes[] = {"e", "e0"};
-_Static_assert(sizeof(k_cache_modes) / sizeof(k_cache_modes[0]) == CACHE_MODE_COUNT,
+const char *const cache_mode_names[] = {"e", "e0", NULL};
+_Static_assert(sizeof(cache_mode_names) / sizeof(cache_mode_names[0]) == CACHE_MODE_COUNT + 1,
                "every cache_mode needs a name");
 
-static const char *const k_codecs[] = {"h264", "hevc", "prores", "ffv1", "png"};
-_Static_assert(sizeof(k_codecs) / sizeof(k_codecs[0]) == CODEC_COUNT,
+const char *const codec_names[] = {"h264", "hevc", "prores", "ffv1", "png", NULL};
+_Static_assert(sizeof(codec_names) / sizeof(codec_names[0]) == CODEC_COUNT + 1,
                "every codec needs a name");
 
 static int lookup(const char *const *names, int count, const char *name)
@@ -28,28 +31,31 @@ static int lookup(const char *const *names, int count, const char *name)
     return -1;
 }
 
-const char *sampler_name(enum shot_sampler s)
+const char *sampler_kind_name(enum sampler_kind k)
 {
-    return (unsigned)s < SAMPLER_COUNT ? k_samplers[s] : "?";
+    return (unsigned)k < SAMPLER_KIND_COUNT ? sampler_kind_names[k] : "?";
 }
 
-int sampler_from_name(const char *name, enum shot_sampler *out)
+int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err)
 {
-    int i = lookup(k_samplers, SAMPLER_COUNT, name);
+    int i = lookup(sampler_kind_names, SAMPLER_KIND_COUNT, name);
     if (i < 0)
-        return DF_E_INVAL;
-    *out = (enum shot_sampler)i;
+        return df_err_set(err, DF_E_INVAL,
+                          "unknown sampler '%s' (expected one of: euler, unipc, cogvideox_ddim, "
+                          "cogvideox_dpm)",
+                          name ? name : "(null)");
+    *out = (enum sampler_kind)i;
     return 0;
 }
 
 const char *cache_policy_name(enum cache_policy p)
 {
-    return (unsigned)p < CACHE_POLICY_COUNT ? k_cache_policies[p] : "?";
+    return (unsigned)p < CACHE_POLICY_COUNT ? cache_policy_names[p] : "?";
 }
 
 int cache_policy_from_name(const char *name, enum cache_policy *out)
 {
-    int i = lookup(k_cache_policies, CACHE_POLICY_COUNT, name);
+    int i = lookup(cache_policy_names, CACHE_POLICY_COUNT, name);
     if (i < 0)
         return DF_E_INVAL;
     *out = (enum cache_policy)i;
@@ -58,12 +64,12 @@ int cache_policy_from_name(const char *name, enum cache_policy *out)
 
 const char *cache_mode_name(enum cache_mode m)
 {
-    return (unsigned)m < CACHE_MODE_COUNT ? k_cache_modes[m] : "?";
+    return (unsigned)m < CACHE_MODE_COUNT ? cache_mode_names[m] : "?";
 }
 
 int cache_mode_from_name(const char *name, enum cache_mode *out)
 {
-    int i = lookup(k_cache_modes, CACHE_MODE_COUNT, name);
+    int i = lookup(cache_mode_names, CACHE_MODE_COUNT, name);
     if (i < 0)
         return DF_E_INVAL;
     *out = (enum cache_mode)i;
@@ -72,12 +78,12 @@ int cache_mode_from_name(const char *name, enum cache_mode *out)
 
 const char *codec_name(enum codec c)
 {
-    return (unsigned)c < CODEC_COUNT ? k_codecs[c] : "?";
+    return (unsigned)c < CODEC_COUNT ? codec_names[c] : "?";
 }
 
 int codec_from_name(const char *name, enum codec *out)
 {
-    int i = lookup(k_codecs, CODEC_COUNT, name);
+    int i = lookup(codec_names, CODEC_COUNT, name);
     if (i < 0)
         return DF_E_INVAL;
     *out = (enum codec)i;

@@ -32,10 +32,6 @@ static const char *const k_output_keys[] = {"path", "codec", "crf", "bitrate", "
 static const char *const k_res_keys[] = {"max_gpus", "time_limit", "partition", "account", "qos",
                                          NULL};
 
-static const char *const k_sampler_names[] = {"euler", "unipc", NULL};
-static const char *const k_policy_names[] = {"off", "teacache", "prompttea", NULL};
-static const char *const k_mode_names[] = {"e", "e0", NULL};
-static const char *const k_codec_names[] = {"h264", "hevc", "prores", "ffv1", "png", NULL};
 /* Common other spellings: (alias, name) pairs, for "did you mean". */
 static const char *const k_codec_aliases[] = {
     "h265", "hevc", "x265", "hevc", "h.265", "hevc", "libx265", "hevc", "avc", "h264",
@@ -247,16 +243,16 @@ static void read_cache(const struct ynode *shot, struct shot_cache *c, struct di
         kv[1] = n;
         wrap.items = (struct ynode **)kv;
         wrap.n = 1;
-        if (get_choice(&wrap, "policy", "cache policy", k_policy_names, NULL, 0, &v, dl) == 0)
+        if (get_choice(&wrap, "policy", "cache policy", cache_policy_names, NULL, 0, &v, dl) == 0)
             c->policy = (enum cache_policy)v;
         return;
     }
     if (ynode_expect(n, YNODE_KIND_MAP, dl) < 0)
         return;
     check_keys(n, k_cache_keys, dl);
-    if (get_choice(n, "policy", "cache policy", k_policy_names, NULL, 0, &v, dl) == 0)
+    if (get_choice(n, "policy", "cache policy", cache_policy_names, NULL, 0, &v, dl) == 0)
         c->policy = (enum cache_policy)v;
-    if (get_choice(n, "mode", "cache mode", k_mode_names, NULL, CACHE_MODE_E0, &v, dl) == 0)
+    if (get_choice(n, "mode", "cache mode", cache_mode_names, NULL, CACHE_MODE_E0, &v, dl) == 0)
         c->mode = (enum cache_mode)v;
     get_double(n, "threshold", 0.0, 10.0, c->threshold, &c->threshold, dl);
     get_double(n, "thresh_lo", 0.0, 10.0, c->thresh_lo, &c->thresh_lo, dl);
@@ -487,7 +483,7 @@ static int read_output(const struct ynode *shot, struct shot_output *o, struct d
     if (n)
         check_keys(n, k_output_keys, dl);
     int v;
-    if (get_choice(n, "codec", "codec", k_codec_names, k_codec_aliases, CODEC_H264, &v, dl) == 0)
+    if (get_choice(n, "codec", "codec", codec_names, k_codec_aliases, CODEC_H264, &v, dl) == 0)
         o->codec = (enum codec)v;
     int lossy = o->codec == CODEC_H264 || o->codec == CODEC_HEVC;
     const struct ynode *crf = val(n, "crf"), *br = val(n, "bitrate");
@@ -713,11 +709,11 @@ int manifest_shot_read(struct mload *ld, const struct ynode *node, struct shot *
     get_double(node, "guidance_scale", 0.0, 100.0, 5.0, &s->guidance_scale, dl);
     get_double(node, "flow_shift", 0.0, 100.0, 5.0, &s->flow_shift, dl);
     int v;
-    if (get_choice(node, "sampler", "sampler", k_sampler_names, k_sampler_aliases, SAMPLER_UNIPC,
+    if (get_choice(node, "sampler", "sampler", sampler_kind_names, k_sampler_aliases, SAMPLER_KIND_UNIPC,
                    &v, dl) == 0)
-        s->sampler = (enum shot_sampler)v;
+        s->sampler = (enum sampler_kind)v;
     else
-        s->sampler = SAMPLER_UNIPC;
+        s->sampler = SAMPLER_KIND_UNIPC;
     if (have_model)
         check_size(node, s, dl);
     read_seed(node, s, dl);

@@ -6,6 +6,9 @@
     module's Unicode tables with \\p{...} over every code point;
   - the HTML5 named character references, from Python's html.entities.html5
     (what html.unescape uses);
+  - ftfy's extra tables (computed the way ftfy builds them): upper-cased
+    entity names it also decodes, the half/full-width map; and html.unescape's
+    replacements for invalid numeric character references;
   - canonical decompositions, combining classes and primary composites for NFC,
     from Python's unicodedata (what ftfy's NFC uses).
 
@@ -81,6 +84,37 @@ def main():
     for name, val in ents:
         w(f"    {{{c_str(name.encode())}, {c_str(val.encode())}}},\n")
     w("};\nconst size_t text_entities_n = sizeof(text_entities) / sizeof(text_entities[0]);\n\n")
+
+    # ftfy: "&NAME;" for lower-case names whose upper-case form is no entity
+    ups = []
+    for name, val in html.entities.html5.items():
+        if name.endswith(";") and name == name.lower():
+            up = "&" + name.upper()
+            if html.unescape(up) == up:
+                ups.append((name.upper().encode(), val.upper().encode()))
+    ups.sort()
+    w("const struct text_entity text_entities_upper[] = {\n")
+    for name, val in ups:
+        w(f"    {{{c_str(name)}, {c_str(val)}}},\n")
+    w("};\nconst size_t text_entities_upper_n = sizeof(text_entities_upper) / sizeof(text_entities_upper[0]);\n\n")
+    wm = {0x3000: " "}
+    for i in range(0xFF01, 0xFFF0):
+        alt = unicodedata.normalize("NFKC", chr(i))
+        if alt != chr(i):
+            wm[i] = alt
+    w("const struct text_map text_width_map[] = {\n")
+    for c in sorted(wm):
+        w(f"    {{0x{c:X}, {c_str(wm[c].encode())}}},\n")
+    w("};\nconst size_t text_width_map_n = sizeof(text_width_map) / sizeof(text_width_map[0]);\n\n")
+    import html as _h
+    w("const struct text_map text_invalid_charrefs[] = {\n")
+    for c in sorted(_h._invalid_charrefs):
+        w(f"    {{0x{c:X}, {c_str(_h._invalid_charrefs[c].encode())}}},\n")
+    w("};\nconst size_t text_invalid_charrefs_n = sizeof(text_invalid_charrefs) / sizeof(text_invalid_charrefs[0]);\n\n")
+    w("const uint32_t text_invalid_codepoints[] = {\n")
+    for c in sorted(_h._invalid_codepoints):
+        w(f"    0x{c:X},\n")
+    w("};\nconst size_t text_invalid_codepoints_n = sizeof(text_invalid_codepoints) / sizeof(text_invalid_codepoints[0]);\n\n")
 
     # NFC: canonical decomposition (one level), combining class, composites.
     dec, ccc, comp = [], [], []

@@ -131,7 +131,7 @@ static int fixture_names(char names[][64], int cap)
     struct dirent *e;
     while ((e = readdir(d)) && n < cap) {
         char probe[1200];
-        snprintf(probe, sizeof probe, "%s/%s/expected.safetensors", dir, e->d_name);
+        snprintf(probe, sizeof probe, "%s/%s/inputs.safetensors", dir, e->d_name);
         size_t len = strlen(e->d_name);
         if (e->d_name[0] != '.' && len < 64 && access(probe, R_OK) == 0)
             memcpy(names[n++], e->d_name, len + 1);

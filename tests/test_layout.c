@@ -323,11 +323,33 @@ static void test_more_gpus_than_tokens(void **state)
     plan_ok(&g, &gr, &c, out);
     assert_true(out[0].world <= 5);
     assert_non_null(strstr(out[0].idle, "uses "));
-    /* mpirun -n 8 already started 8 ranks: use them all, tail ranks pad only */
+    /* mpirun -n 8 already started 8 ranks: no layout gives each a token, and
+     * the planner (`ditfarm plan --exact`) refuses exactly as the worker does,
+     * with the same function and message (issue 15: it used to offer it). */
     c.use_all = 1;
-    plan_ok(&g, &gr, &c, out);
-    assert_int_equal(out[0].world, 8);
-    assert_true(out[0].empty_ranks > 0);
+    struct df_err err = {0};
+    int n = 0;
+    assert_int_equal(layout_plan(&g, &gr, &c, NULL, out, CAP, &n, &err), DF_E_INVAL);
+    assert_string_equal(err.msg, "8 ranks for 5 tokens leave 3 rank(s) per group without a "
+                                 "token; run this shot on fewer ranks");
+    /* 5 ranks for 11 tokens: chunk 3 fills only 4 ranks */
+    gr = grid_of(1, 1, 11, 0);
+    c.ranks_per_node = 5;
+    assert_int_equal(layout_plan(&g, &gr, &c, NULL, out, CAP, &n, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "5 ranks for 11 tokens leave 1 rank(s) per group"));
+    /* every layout the planner offers passes the worker's check */
+    for (int ranks = 1; ranks <= 8; ranks++)
+        for (int64_t tok = 1; tok <= 24; tok++) {
+            gr = grid_of(1, 1, (int)tok, 0);
+            c.ranks_per_node = ranks;
+            for (int all = 0; all <= 1; all++) {
+                c.use_all = all;
+                if (layout_plan(&g, &gr, &c, NULL, out, CAP, &n, &err) < 0)
+                    continue;
+                for (int i = 0; i < n; i++)
+                    assert_int_equal(layout_check_runnable(&out[i], &err), 0);
+            }
+        }
 }
 
 /* The worker's CPU ranks under mpirun: exactly P, for every P it tests. */

@@ -68,7 +68,7 @@ static const struct bad_case k_bad[] = {
      }},
     {"enums.yaml",
      {
-         "enums.yaml:4:14: shots[0].sampler: unknown sampler 'ddim' (choose euler or unipc)",
+         "enums.yaml:4:14: shots[0].sampler: unknown sampler 'ddim' (choose euler, unipc, cogvideox_ddim or cogvideox_dpm)",
          "enums.yaml:5:21: shots[0].output.codec: unknown codec 'h265x' (did you mean 'hevc'?)",
          "enums.yaml:6:21: shots[0].cache.policy: unknown cache policy 'teacach' (did you mean 'teacache'?)",
          "enums.yaml:6:36: shots[0].cache.mode: unknown cache mode 'e1' (did you mean 'e'?)",
@@ -391,7 +391,7 @@ static void test_good_all_fields(void **state)
     const struct shot *b = &m->shots[0];
     assert_string_equal(b->id, "from-base");
     assert_int_equal(b->steps, 8);
-    assert_int_equal(b->sampler, SAMPLER_UNIPC);
+    assert_int_equal(b->sampler, SAMPLER_KIND_UNIPC);
     assert_int_equal(b->output.crf, 23);
     assert_true(b->guidance_scale == 6.5); /* the includer's defaults apply too */
     assert_int_equal(b->seed_random, 1);
@@ -409,7 +409,7 @@ static void test_good_all_fields(void **state)
     assert_int_equal(s->frames, 9);
     assert_int_equal(s->fps, 24);
     assert_int_equal(s->steps, 12);           /* from the <<: *slow template */
-    assert_int_equal(s->sampler, SAMPLER_EULER);
+    assert_int_equal(s->sampler, SAMPLER_KIND_EULER);
     assert_true(s->guidance_scale == 6.5);
     assert_true(s->flow_shift == 3.5);
     assert_int_equal(s->seed, 1234);
@@ -636,9 +636,9 @@ static void test_shot_hash(void **state)
 static void test_enum_names(void **state)
 {
     (void)state;
-    for (int i = 0; i < SAMPLER_COUNT; i++) {
-        enum shot_sampler s;
-        assert_int_equal(sampler_from_name(sampler_name((enum shot_sampler)i), &s), 0);
+    for (int i = 0; i < SAMPLER_KIND_COUNT; i++) {
+        enum sampler_kind s;
+        assert_int_equal(sampler_kind_from_name(sampler_kind_name((enum sampler_kind)i), &s, NULL), 0);
         assert_int_equal(s, i);
     }
     for (int i = 0; i < CACHE_POLICY_COUNT; i++) {
@@ -660,7 +660,7 @@ static void test_enum_names(void **state)
     assert_int_equal(codec_from_name("h265", &c), DF_E_INVAL);
     assert_int_equal(c, CODEC_PNG);
     assert_string_equal(codec_name(CODEC_COUNT), "?");
-    assert_string_equal(sampler_name(SAMPLER_UNIPC), "unipc");
+    assert_string_equal(sampler_kind_name(SAMPLER_KIND_UNIPC), "unipc");
 }
 
 static void test_edit_distance(void **state)

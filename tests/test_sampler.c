@@ -448,7 +448,7 @@ static void test_names(void **state)
     }
     enum sampler_kind kind;
     assert_int_equal(sampler_kind_from_name("ddim", &kind, &err), DF_E_INVAL);
-    assert_string_equal(err.msg, "unknown sampler 'ddim' (expected one of: euler, unipc)");
+    assert_string_equal(err.msg, "unknown sampler 'ddim' (expected one of: euler, unipc, cogvideox_ddim, cogvideox_dpm)");
     assert_string_equal(sampler_kind_name(SAMPLER_KIND_COUNT), "?");
     assert_string_equal(sampler_solver_name(SAMPLER_SOLVER_BH2), "bh2");
     assert_string_equal(sampler_final_sigma_name(SAMPLER_FINAL_SIGMA_MIN), "sigma_min");
@@ -514,8 +514,12 @@ static void test_cfg_combine(void **state)
     assert_memory_equal(alias, out, sizeof out);
     cfg_combine(cond, uncond, 1.0f, 3, out);
     assert_memory_equal(out, cond, sizeof out);
-    assert_true(cfg_enabled(5.0f));
-    assert_false(cfg_enabled(1.0f));
+    struct shot s = {.guidance_scale = 5.0};
+    assert_true(shot_guided(&s));
+    s.guidance_scale = 1.0;
+    assert_false(shot_guided(&s));
+    s.guidance_scale = 1.00000005; /* 1.0f as the worker combines it: unguided everywhere */
+    assert_false(shot_guided(&s));
 }
 
 int main(void)

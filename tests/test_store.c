@@ -16,6 +16,7 @@
 
 #include "job.h"
 #include "progress.h"
+#include "progress_file.h"
 #include "store.h"
 
 struct fx {
@@ -271,20 +272,27 @@ static void test_inspect_job_dir(void **state)
     fclose(fopen(p, "w"));
     snprintf(p, sizeof(p), "%s/logs/slurm-42.out", s.job_dir);
     FILE *log = fopen(p, "w");
-    fputs("ditfarm: job 42 (restart 0) shot a on n1\nINFO shot a: step 3/8 t=0.5 1s ETA 5.0s (x)\n"
+    fputs("ditfarm: job 42 (restart 0) shot a on n1\nINFO shot a: step 1/8 t=0.5 1s ETA 9.0s (x)\n"
           "ditfarm: worker exit 3 after TERM (preempted or cancelled): checkpoint kept\n",
           log);
     fclose(log);
+    /* progress comes from progress.json, never from the log */
+    snprintf(p, sizeof(p), "%s/progress.json", s.job_dir);
+    struct progress_file pf = {.shot = "a", .state = "checkpointed", .step = 3, .steps = 8,
+                               .seconds_per_step = 1, .eta_s = 5, .last_ckpt_step = 3};
+    assert_int_equal(progress_file_write(p, &pf, &err), 0);
     assert_int_equal(job_inspect_end(&s, &end, &err), 0);
     assert_true(end.has_ckpt);
     assert_string_equal(end.last_line, "worker exit 3 after TERM (preempted or cancelled): "
                                        "checkpoint kept");
     struct progress pr;
-    progress_read(s.job_dir, s.job_id, NULL, &pr);
+    progress_read(s.job_dir, NULL, &pr);
     assert_int_equal(pr.step, 3);
     assert_int_equal(pr.steps, 8);
-    assert_string_equal(pr.eta, "5.0s");
-    assert_true(pr.cache_hit < 0);
+    assert_string_equal(pr.eta, "5.000s");
+    assert_int_equal(pr.last_ckpt_step, 3);
+    assert_string_equal(pr.state, "checkpointed");
+    assert_true(pr.cache_hit < 0); /* no passes counted */
     snprintf(p, sizeof(p), "%s/ckpt/a.done", s.job_dir);
     FILE *d = fopen(p, "w");
     fputs("/out/a.mp4\n", d);

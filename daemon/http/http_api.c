@@ -49,56 +49,6 @@ int http_find_shot(struct http_server *h, const char *manifest, const char *shot
     return found;
 }
 
-/* "0.123s", "12.5s", "1m05s", "1h02m" -> seconds; < 0 when not a duration. */
-static double parse_duration(const char *t)
-{
-    double a = 0;
-    int b = 0, used = 0;
-    if (sscanf(t, "%lfh%dm%n", &a, &b, &used) == 2 && used)
-        return a * 3600 + b * 60;
-    if (sscanf(t, "%lfm%ds%n", &a, &b, &used) == 2 && used)
-        return a * 60 + b;
-    if (sscanf(t, "%lfs%n", &a, &used) == 1 && used)
-        return a;
-    return -1;
-}
-
-double http_parse_step_time(const char *text, size_t len)
-{
-    double found = -1;
-    for (size_t i = 0; i + 5 < len; i++) {
-        if (memcmp(text + i, "step ", 5) != 0)
-            continue;
-        char line[256];
-        size_t k = 0;
-        while (i + 5 + k < len && k < sizeof(line) - 1 && text[i + 5 + k] != '\n')
-            line[k] = text[i + 5 + k], k++;
-        line[k] = '\0';
-        int a, b, used = 0;
-        double t;
-        char dt[32];
-        /* "i/N t=X DT ETA ..." (worker/render/render.c) */
-        if (sscanf(line, "%d/%d t=%lf %31s%n", &a, &b, &t, dt, &used) == 4 && used &&
-            strncmp(line + used, " ETA", 4) == 0) {
-            double s = parse_duration(dt);
-            if (s >= 0)
-                found = s;
-        }
-    }
-    return found;
-}
-
-/* Step time and ETA (seconds) of s from the watcher's cache. */
-static void cached_progress(struct http_server *h, int64_t row, double *s_per_step)
-{
-    *s_per_step = -1;
-    pthread_mutex_lock(&h->mu);
-    for (size_t i = 0; i < h->n_prog; i++)
-        if (h->prog[i].row == row)
-            *s_per_step = h->prog[i].s_per_step;
-    pthread_mutex_unlock(&h->mu);
-}
-
 static void add_num_or_null(cJSON *o, const char *k, double v)
 {
     if (v >= 0)
@@ -109,10 +59,10 @@ static void add_num_or_null(cJSON *o, const char *k, double v)
 
 void *http_shot_summary(struct http_server *h, const struct job_shot *s)
 {
+    (void)h;
     struct progress p;
-    progress_read(s->job_dir, s->job_id, s->state == JOB_STATE_DONE ? s->output : NULL, &p);
-    double sps;
-    cached_progress(h, s->row, &sps);
+    progress_read(s->job_dir, s->state == JOB_STATE_DONE ? s->output : NULL, &p);
+    double sps = p.seconds_per_step;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "manifest", s->manifest);
     cJSON_AddStringToObject(o, "shot", s->shot);
@@ -135,6 +85,7 @@ void *http_shot_summary(struct http_server *h, const struct job_shot *s)
                        : -1;
     add_num_or_null(o, "eta_s", eta_s);
     add_num_or_null(o, "cache_hit_rate", p.cache_hit);
+    cJSON_AddNumberToObject(o, "last_checkpoint_step", p.last_ckpt_step);
     cJSON_AddStringToObject(o, "reason", s->reason);
     cJSON_AddStringToObject(o, "output", s->output);
     cJSON_AddStringToObject(o, "after", s->deps);

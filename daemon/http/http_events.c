@@ -1,9 +1,10 @@
 /*
  * http_events.c -- the event stream (GET /api/v1/events, Server-Sent Events).
  *
- * One watcher thread polls, every WATCH_MS, what the loop wrote: new rows of
- * the store's history (every state change, in order, never missed: the
- * history ids only grow) and the "step i/N" lines of running shots' logs.
+ * One watcher thread polls, every WATCH_MS, what the loop and the workers
+ * wrote: new rows of the store's history (every state change, in order,
+ * never missed: the history ids only grow) and the progress.json of
+ * submitted and running shots (rewritten by the worker after every step).
  * Each becomes an event in the hub, a ring of HTTP_HUB_CAP events numbered
  * by seq; every open stream follows the ring with its own cursor, waiting on
  * the server's condition variable, so a stream costs its connection's thread
@@ -31,7 +32,6 @@
 #include <time.h>
 
 #define WATCH_MS 500
-#define LOG_TAIL 16384
 #define HISTORY_BATCH 256
 
 const double http_step_bounds[HTTP_STEP_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,
@@ -93,24 +93,18 @@ static void watch_history(struct watcher *w, struct http_reader *rd)
     }
 }
 
-/* Read the log tail of a running shot: step, steps, ETA, step time. */
+/* A running shot's step, steps, ETA and step time, from the progress.json
+ * its worker rewrites after every step (daemon/progress.h). */
 static void read_progress(const struct job_shot *s, struct http_progress *p)
 {
     memset(p, 0, sizeof(*p));
     p->row = s->row;
-    p->s_per_step = -1;
-    size_t len = 0;
-    char *tail = http_shot_log_tail(s, LOG_TAIL, &len);
-    if (!tail)
-        return;
-    struct progress pr = {0};
-    if (progress_parse(tail, len, &pr)) {
-        p->step = pr.step;
-        p->steps = pr.steps;
-        snprintf(p->eta, sizeof(p->eta), "%s", pr.eta);
-        p->s_per_step = http_parse_step_time(tail, len);
-    }
-    free(tail);
+    struct progress pr;
+    progress_read(s->job_dir, NULL, &pr);
+    p->step = pr.step;
+    p->steps = pr.steps;
+    snprintf(p->eta, sizeof(p->eta), "%s", pr.eta);
+    p->s_per_step = pr.seconds_per_step;
 }
 
 static void observe_steps(struct http_counters *c, int n, double s)

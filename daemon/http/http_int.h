@@ -58,9 +58,9 @@ struct http_reader {
 
 struct http_progress {
     int64_t row;       /* shots.id */
-    int step, steps;   /* last "step i/N" */
-    double s_per_step; /* its step time, < 0 unknown */
-    char eta[32];      /* as the worker printed it */
+    int step, steps;   /* from the worker's progress.json */
+    double s_per_step; /* mean step time, < 0 unknown */
+    char eta[32];      /* "1m05s" */
 };
 
 struct http_counters {
@@ -176,9 +176,6 @@ void *http_shot_summary(struct http_server *h, const struct job_shot *s);
 void *http_shot_detail(struct http_server *h, struct http_reader *rd, const struct job_shot *s);
 /* The last `max` bytes of the shot's current log, malloc'd (NULL when none). */
 char *http_shot_log_tail(const struct job_shot *s, size_t max, size_t *len);
-/* Parse the step time ("0.123s", "12.5s", "1m05s", "1h02m") of a worker
- * "step i/N t=X DT ETA ..." line; the last such line in text.  < 0 when none. */
-double http_parse_step_time(const char *text, size_t len);
 
 /* mutations (http_mutate.c) */
 /* Queue m, wake the loop, wait (bounded) for the outcome into r.  m is

@@ -3,7 +3,8 @@
  *
  *   ditfarm_shots{state="..."}                  gauge, every state listed
  *   ditfarm_steps_done_total                    steps seen completing (watcher)
- *   ditfarm_step_seconds_bucket/_sum/_count     histogram of step times
+ *   ditfarm_step_seconds_bucket/_sum/_count     histogram of step times (the
+ *                                               shot's mean step time, per step seen)
  *   ditfarm_rank_seconds_total{backend="..."}   ranks x seconds in `running`
  *   ditfarm_gpu_seconds_total                   the same for backend cuda
  *   ditfarm_webhook_deliveries_total{status=}   events sent / dropped / pending
@@ -158,7 +159,7 @@ void http_metrics(struct http_server *h, struct http_reply *r)
     put(&b, "# HELP ditfarm_steps_done_total Denoising steps seen completing.\n"
             "# TYPE ditfarm_steps_done_total counter\nditfarm_steps_done_total %lld\n",
         (long long)c.steps_done);
-    put(&b, "# HELP ditfarm_step_seconds Time of one denoising step (from the workers' logs).\n"
+    put(&b, "# HELP ditfarm_step_seconds Time of one denoising step (the shot's mean when seen).\n"
             "# TYPE ditfarm_step_seconds histogram\n");
     int64_t cum = 0;
     for (int i = 0; i < HTTP_STEP_BUCKETS; i++) {

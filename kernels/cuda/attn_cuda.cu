@@ -10,11 +10,13 @@
 // accumulator stays in registers).  Keys >= sk_valid score −inf and weigh 0.
 // D up to 512 (the VAE's mid-block attention has D = channels); above 48 KiB
 // of shared memory the launch opts in to the larger carve-out.
-// fp32 throughout (correctness first; a tensor-core version can replace
-// this behind the same slot).  K tile rows are padded to D+1 floats so the
+// fp32 throughout: the fallback and reference behind cuDNN's fused SDPA
+// (attn_cudnn.c), which runs instead whenever it has a plan for the shape.  K tile rows are padded to D+1 floats so the
 // 32 lanes reading 32 different keys hit 32 different banks.
+#include <cuda_bf16.h>
 #include <math.h>
 
+#include "attn_cudnn.h"
 #include "kern_cuda.h"
 #include "reduce_cuda.cuh"
 
@@ -109,11 +111,43 @@ static int attn_launch(struct cuda_ctx *ctx, const float *q, const float *k, con
     return cuda_check_launch("kern_attention", err);
 }
 
+static __global__ void from_bf16(const __nv_bfloat16 *__restrict__ src, float *__restrict__ dst,
+                                 size_t n)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __bfloat162float(src[i]);
+}
+
+// cuDNN's fused SDPA on bf16 copies of q, k, v (in the context's arena; the
+// padding keys are simply not copied: they are the last rows), o back to
+// fp32.  DF_E_UNSUPPORTED: no cuDNN plan, the caller runs our kernel.
+static int attn_cudnn_path(struct cuda_ctx *ctx, const float *q, const float *k, const float *v,
+                           float *o, float *lse, int Sq, int H, int D, int skv, float scale,
+                           struct df_err *err)
+{
+    const size_t nq = (size_t)Sq * H * D, nk = (size_t)skv * H * D;
+    DF_TRY(cuda_scratch_reserve(ctx, (2 * nq + 2 * nk) * sizeof(__nv_bfloat16), err));
+    __nv_bfloat16 *qb = (__nv_bfloat16 *)ctx->scratch, *kb = qb + nq, *vb = kb + nk, *ob = vb + nk;
+    DF_TRY(linear_cuda_to_bf16(ctx, q, qb, nq, err));
+    DF_TRY(linear_cuda_to_bf16(ctx, k, kb, nk, err));
+    DF_TRY(linear_cuda_to_bf16(ctx, v, vb, nk, err));
+    DF_TRY(attn_cudnn_run(ctx->dnn, qb, kb, vb, ob, lse, Sq, skv, H, D, scale, err));
+    from_bf16<<<grid_for(nq, 256), 256, 0, ctx->stream>>>(ob, o, nq);
+    return cuda_check_launch("kern_attention: bf16 -> fp32", err);
+}
+
 extern "C" int attn_cuda(void *vctx, const float *q, const float *k, const float *v, float *o,
                          float *lse, int Sq, int Sk, int H, int D, int sk_valid, float scale,
                          struct df_err *err)
 {
     struct cuda_ctx *ctx = (struct cuda_ctx *)vctx;
+    if (ctx->dnn != NULL && attn_cudnn_takes(D)) {
+        int rc = attn_cudnn_path(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
+        if (rc != DF_E_UNSUPPORTED)
+            return rc;
+        df_err_clear(err); // no plan for this shape: our kernel below
+    }
     if (D > ATTN_DMAX)
         return df_err_set(err, DF_E_UNSUPPORTED,
                           "kern_attention: cuda backend supports head dim <= %d, got D=%d",

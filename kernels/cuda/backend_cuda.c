@@ -54,6 +54,10 @@ static void cuda_free_ctx(void *vctx)
     if (ctx->stream)
         cudaStreamSynchronize(ctx->stream);
     cudaFree(ctx->scratch);
+    attn_cudnn_free(ctx->dnn);
+    cudaFree(ctx->lt_ws);
+    if (ctx->lt)
+        cublasLtDestroy(ctx->lt);
     if (ctx->blas)
         cublasDestroy(ctx->blas);
     if (ctx->stream)
@@ -231,6 +235,16 @@ int kern_cuda_open(int n_threads, int device, const struct kern_backend_i **ifac
                         ctx->device);
     if (rc == 0 && cublasSetStream(ctx->blas, ctx->stream) != CUBLAS_STATUS_SUCCESS)
         rc = df_err_set(err, DF_E_INTERNAL, "cuda backend: cublasSetStream failed");
+    if (rc == 0 && cublasLtCreate(&ctx->lt) != CUBLAS_STATUS_SUCCESS)
+        rc = df_err_set(err, DF_E_INTERNAL, "cuda backend: cublasLtCreate failed");
+    if (rc == 0 && cudaMalloc(&ctx->lt_ws, CUDA_LT_WORKSPACE) != cudaSuccess) {
+        cudaGetLastError();
+        rc = df_err_set(err, DF_E_NOMEM, "cuda backend: cuBLASLt workspace: out of memory");
+    }
+    /* cuDNN is optional: without it (or when it does not start) attention
+     * runs on our own kernel. */
+    if (rc == 0)
+        ctx->dnn = attn_cudnn_open(ctx->stream);
     if (rc < 0) {
         cuda_free_ctx(ctx);
         return rc;

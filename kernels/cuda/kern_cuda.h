@@ -10,6 +10,7 @@
 #ifndef DF_KERN_CUDA_H
 #define DF_KERN_CUDA_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -19,12 +20,32 @@ extern "C" {
 
 #include "kern_impl.h" /* C headers (err.h has no C++ guard of its own) */
 
+/* One cached cuBLASLt plan: the algorithm the heuristic picked for a shape. */
+struct lt_plan {
+    int M, K, N, epilogue; /* key; epilogue: 0 none, 1 bias, 2 gelu+bias, 3 gelu */
+    int valid;
+    cublasLtMatmulAlgo_t algo;
+};
+
+#define CUDA_LT_PLANS 32           /* distinct linear shapes of a forward fit */
+#define CUDA_LT_WORKSPACE (32u << 20) /* cuBLASLt's split-K etc. scratch, bytes */
+
+struct cudnn_attn; /* attn_cudnn.c: cuDNN handle and SDPA plan cache (NULL: own kernel) */
+
 struct cuda_ctx {
     int device;           /* CUDA device ordinal (the current one at create) */
     cudaStream_t stream;  /* every op and copy is queued here */
     cublasHandle_t blas;  /* bound to stream */
-    void *scratch;        /* linear's bf16 copy of x, grow-only */
-    size_t scratch_bytes; /* bytes in scratch */
+    cublasLtHandle_t lt;  /* cuBLASLt: the linears (bias / GELU epilogues) */
+    void *lt_ws;          /* CUDA_LT_WORKSPACE bytes, allocated at open */
+    struct lt_plan plans[CUDA_LT_PLANS]; /* round-robin cache */
+    int next_plan;
+    struct cudnn_attn *dnn; /* NULL when built without cuDNN or it failed to start */
+    /* Arena of bf16 operands (x of a linear; q, k, v, o of attention):
+     * grow-only, so after the first forward of a shape a step allocates
+     * nothing on the device. */
+    void *scratch;
+    size_t scratch_bytes;
 };
 
 /* 0 if e == cudaSuccess, else DF_E_INTERNAL with "what: <cuda error>". */
@@ -41,6 +62,7 @@ int cuda_scratch_reserve(struct cuda_ctx *ctx, size_t bytes, struct df_err *err)
 #endif
 
 #include "attn_cuda.cuh"
+#include "attn_cudnn.h"
 #include "conv_cuda.cuh"
 #include "elem_cuda.cuh"
 #include "linear_cuda.cuh"

@@ -2,7 +2,7 @@
  * fuzz_daemon_text.c -- libFuzzer target for the text the daemon reads from
  * other programs: the first byte picks the reader, the rest is its input.
  *   0: squeue/sinfo answers (slurmq_parse), with exit status 0 and 1;
- *   1: a worker log tail (progress_parse);
+ *   1: a worker's progress.json (progress_file_parse);
  *   2: sbatch's answer (jobspec_submit_parse);
  *   3: a config line set (config_set on "key value" lines, no file).
  */
@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "jobspec.h"
-#include "progress.h"
+#include "progress_file.h"
 #include "slurmq.h"
 
 static void config_lines(char *text)
@@ -52,9 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 1: {
-        struct progress p = {0};
-        if (progress_parse((const char *)data + 1, size - 1, &p) &&
-            (p.step > p.steps || p.steps <= 0))
+        struct progress_file p;
+        if (progress_file_parse("progress.json", (const char *)data + 1, size - 1, &p, &err) ==
+                0 &&
+            (p.step > p.steps || p.steps < 0))
             abort();
         break;
     }

@@ -237,9 +237,13 @@ shots:
 YAML
 "$D" submit m5.yaml --cpu-ranks 1 --state-dir "$work/st" >/dev/null
 wait_field z state running 30
+wait_field z steps 100 30 # the worker's progress.json
 stop_daemon
 grep -q "stopping: store closed" daemon.log || fail "no clean stop"
 start_daemon
+# progress comes from progress.json, not from a log the old daemon followed
+[ "$(field z steps)" = 100 ] && [ "$(field z step)" -ge 1 ] ||
+    fail "restarted daemon shows no progress for z: $(field z step)/$(field z steps)"
 wait_field z state done 60
 echo "ok: SIGTERM -> clean stop; restarted daemon finished shot z (job $(field z job_id))"
 stop_daemon

@@ -197,6 +197,10 @@ done
 [ "$(code GET /)" = 200 ] && grep -q "<html" body.json || fail "page"
 for f in /app.js /style.css; do [ "$(code GET $f)" = 200 ] || fail "page file $f"; done
 echo "ok: /metrics (Prometheus text), the page's files without a token"
+"$D" status --watch=1 --count 2 >watch.txt
+[ "$(grep -c '^ditfarm status at' watch.txt)" = 2 ] && [ "$(grep -Ec '^web +a +cancelled' watch.txt)" = 2 ] ||
+    { cat watch.txt; fail "status --watch"; }
+echo "ok: ditfarm status --watch redraws"
 
 # ---- misbehaving clients ------------------------------------------------------------------
 python3 - "$port" "$D" <<'PY' || fail "slow and concurrent clients"

@@ -26,6 +26,6 @@ if "$W" wan-forward "$D/b/transformer" "$D/a/inputs.safetensors" "$tmp/x.safeten
     >"$tmp/out" 2>&1; then
     echo "FAIL: mismatched inputs accepted"; exit 1
 fi
-grep -q 'hidden_states has 16 channels and text 32 features; the model wants 4 and 24' "$tmp/out" \
+grep -q 'has 16 channels and text 32 features; the model wants 4 and 24' "$tmp/out" \
     || { echo "FAIL: mismatch message"; cat "$tmp/out"; exit 1; }
 echo "ok: mismatched inputs refused"

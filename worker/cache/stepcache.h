@@ -277,7 +277,7 @@ struct stepcache_shot_in {
     const char *model;               /* the manifest's model name (configs/models/<model>...) */
     const struct shot_cache *policy; /* the shot's cache section */
     const struct sampler *smp;       /* the shot's sampler: kind, steps, timesteps */
-    int guided;                      /* cfg_enabled(guidance_scale) */
+    int guided;                      /* shot_guided(shot) */
     const float *text;               /* positive prompt embeddings [n_tokens, text_dim] */
     int n_tokens;                    /* real tokens (not padding) */
     int text_dim;

@@ -93,10 +93,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
     if ((rc = wan_model_reserve(m, &sh, err)) < 0)
         goto done;
     struct sampler_config sc;
-    enum sampler_kind kind;
-    if ((rc = sampler_kind_from_name(sampler_name(s->sampler), &kind, err)) < 0)
-        goto done;
-    sampler_config_init(&sc, kind);
+    sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
     if ((rc = sampler_create(&sc, 0, 1, 1, &smp, err)) < 0)
@@ -117,7 +114,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                                    .model = s->model,
                                    .policy = &s->cache,
                                    .smp = smp,
-                                   .guided = cfg_enabled((float)s->guidance_scale),
+                                   .guided = shot_guided(s),
                                    .text = text,
                                    .n_tokens = n_tok,
                                    .text_dim = c->text_dim,

@@ -42,6 +42,7 @@ static int run_render(int argc, char **argv, struct df_log *log)
 }
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
+int cmd_sample(int argc, char **argv, struct df_log *log);
 int cmd_vae_decode(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"cache-plan", "print a shot's step-cache decisions and predicted speed-up", cmd_cache_plan},
@@ -54,6 +55,8 @@ static const struct worker_cmd k_cmds[] = {
     {"latent-diff", "(test) relative L2 distance of two latent files", cmd_latent_diff},
     {"make-tiny", "write the demo model's synthetic weights (transformer and VAE)", cmd_make_tiny},
     {"render", "render one shot of a manifest on this rank", run_render},
+    {"sample", "replay a pipeline's guided denoising loop from given tensors (any family)",
+     cmd_sample},
     {"selftest-comm", "(test) run every collective on the world and the layout groups",
      cmd_selftest_comm},
     {"vae-decode", "(test) tiled VAE decode of a latent over the job's ranks", cmd_vae_decode},

@@ -12,11 +12,13 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ditfarm-worker render MANIFEST [--shot ID] [--backend cpu|cuda]\n"
+            "usage: ditfarm-worker render (--job JOB.json | MANIFEST [--shot ID]) [--backend cpu|cuda]\n"
             "                             [--threads N] [--output PATH] [--date YYYY-MM-DD]\n"
             "                             [--configs DIR] [--latent-out FILE] [--no-video]\n"
             "                             [--ckpt-dir DIR] [--ckpt-every N] [--stop-after N]\n"
             "                             [--layout CFGxULYSSESxRING]\n\n"
+            "--job reads the shot the controller resolved (job.json: model, layout, seed,\n"
+            "output, backend); with a MANIFEST the shot is resolved here the same way.\n"
             "With --ckpt-dir the shot resumes from its newest valid checkpoint there, writes\n"
             "one every N steps (default: the manifest's checkpoint.every_steps), and on\n"
             "SIGUSR1/SIGTERM writes one at the next step boundary and exits with code 3\n"
@@ -32,7 +34,7 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
         {"latent-out", required_argument, 0, 'l'}, {"no-video", no_argument, 0, 'n'},
         {"ckpt-dir", required_argument, 0, 'k'},   {"ckpt-every", required_argument, 0, 'e'},
         {"stop-after", required_argument, 0, 'a'}, {"layout", required_argument, 0, 'y'},
-        {"usp-stage", no_argument, 0, 'u'},
+        {"usp-stage", no_argument, 0, 'u'},     {"job", required_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     struct render_opts o;
@@ -42,6 +44,7 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's': o.shot_id = optarg; break;
+        case 'j': o.job = optarg; break;
         case 'b': o.backend = optarg; break;
         case 't': o.threads = atoi(optarg); break;
         case 'o': o.output = optarg; break;
@@ -65,12 +68,13 @@ int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_ato
         default: usage(stderr); return WORKER_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "ditfarm-worker render: expected one MANIFEST argument\n");
+    if (optind != argc - (o.job ? 0 : 1)) {
+        fprintf(stderr, "ditfarm-worker render: expected %s\n",
+                o.job ? "no MANIFEST with --job" : "one MANIFEST argument (or --job)");
         usage(stderr);
         return WORKER_EXIT_USAGE;
     }
-    o.manifest = argv[optind];
+    o.manifest = o.job ? NULL : argv[optind];
     o.stop = stop;
     struct df_err err = {0};
     int rc = render_run(&o, log, &err);

@@ -7,9 +7,11 @@
  * temporary output, so the final name only ever holds a complete file.
  */
 #include "encode.h"
+#include "ckd.h"
 
 #include "df_version.h"
 #include "encode_audio.h"
+#include "encode_x264.h"
 #include "encode_yuv.h"
 
 #include <libavcodec/avcodec.h>
@@ -24,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +68,8 @@ struct encode_ctx {
     int deep_f32;              /* float frames go through encode_yuv (> 8-bit YUV) */
     AVFrame *frame;            /* encoder-format frame, reused */
     AVPacket *pkt;             /* encoder output, reused */
-    uint8_t *rgb;              /* [H, W, 3] scratch for the float entry point */
+    uint8_t *rgb;              /* [H][rgb_stride] packed RGB24 rows handed to sws_scale */
+    int rgb_stride;            /* bytes per row: 3*W rounded up to RGB_ALIGN */
     int64_t n_frames;          /* frames sent to the encoder */
     int64_t n_files;           /* PNG files written */
     struct encode_audio *audio; /* audio source, or NULL */
@@ -291,10 +295,33 @@ static int make_sws(struct encode_ctx *e, enum AVPixelFormat src, enum AVPixelFo
     return 0;
 }
 
+/* sws_scale's SIMD paths read whole vectors, past the last pixel of a row
+ * and of the image (valgrind: "invalid read of size 16" after a 48x48x3
+ * malloc), so the bytes it sees there must exist and never change: rows are
+ * RGB_ALIGN-aligned, RGB_PAD spare bytes follow the last row, and all of it is
+ * zeroed once.  Frames only ever write the 3*W pixel bytes of each row, so
+ * the padding stays zero and the output bytes cannot depend on what the heap
+ * held before (MALLOC_PERTURB_ gave three different files). */
+#define RGB_ALIGN 64
+#define RGB_PAD 64
+
+static int alloc_rgb(struct encode_ctx *e, struct df_err *err)
+{
+    size_t row = ((size_t)e->width * 3 + RGB_ALIGN - 1) / RGB_ALIGN * RGB_ALIGN, bytes;
+    DF_FAIL_IF(row > INT_MAX || ckd_mul_size(&bytes, row, (size_t)e->height) ||
+                   ckd_add_size(&bytes, bytes, RGB_PAD),
+               err, DF_E_RANGE, "encode '%s': %dx%d frame is too large", e->final_path,
+               e->width, e->height);
+    e->rgb_stride = (int)row;
+    e->rgb = av_mallocz(bytes);
+    DF_FAIL_IF(!e->rgb, err, DF_E_NOMEM, "encode '%s': out of memory", e->final_path);
+    return 0;
+}
+
 static int open_codec(struct encode_ctx *e, const struct encode_opts *o, struct df_err *err)
 {
     const AVCodec *codec = avcodec_find_encoder_by_name(k_codecs[e->codec].encoder);
-    enum AVPixelFormat pf;
+    enum AVPixelFormat pf = AV_PIX_FMT_NONE;
     DF_TRY(pick_pix_fmt(e, codec, o->pix_fmt, &pf, err));
     e->cc = avcodec_alloc_context3(codec);
     DF_FAIL_IF(!e->cc, err, DF_E_NOMEM, "encode '%s': out of memory", e->final_path);
@@ -323,6 +350,12 @@ static int open_codec(struct encode_ctx *e, const struct encode_opts *o, struct 
             av_opt_set(cc->priv_data, "crf", crf, 0);
         }
     }
+    if (e->codec == CODEC_H264) { /* see encode_x264.h: no AVX-512, deterministic bytes */
+        char x264[256];
+        encode_x264_params(x264, sizeof(x264));
+        if (x264[0])
+            av_opt_set(cc->priv_data, "x264-params", x264, 0);
+    }
     if (e->codec == CODEC_HEVC) /* x265 prints banners to stderr unless told not to */
         av_opt_set(cc->priv_data, "x265-params", "log-level=error", 0);
     int rc = avcodec_open2(cc, codec, NULL);
@@ -331,8 +364,8 @@ static int open_codec(struct encode_ctx *e, const struct encode_opts *o, struct 
 
     e->frame = av_frame_alloc();
     e->pkt = av_packet_alloc();
-    e->rgb = malloc((size_t)e->width * e->height * 3);
-    DF_FAIL_IF(!e->frame || !e->pkt || !e->rgb, err, DF_E_NOMEM, "encode '%s': out of memory",
+    DF_TRY(alloc_rgb(e, err));
+    DF_FAIL_IF(!e->frame || !e->pkt, err, DF_E_NOMEM, "encode '%s': out of memory",
                e->final_path);
     e->frame->format = pf;
     e->frame->width = e->width;
@@ -451,7 +484,7 @@ static void ctx_free(struct encode_ctx *e)
     sws_freeContext(e->sws);
     av_frame_free(&e->frame);
     av_packet_free(&e->pkt);
-    free(e->rgb);
+    av_free(e->rgb);
     free(e->final_path);
     free(e->tmp_path);
     e->magic = 0;
@@ -557,6 +590,17 @@ static double video_time(const struct encode_ctx *e)
     return (double)e->n_frames * e->fps.den / e->fps.num;
 }
 
+/* The encoder frame's planes have alignment padding right of each row and
+ * below the last one, which no conversion writes but SIMD code in encoders
+ * may load along with the pixels.  Zeroing the whole buffers before each
+ * conversion makes every byte an encoder can see a function of the frame
+ * alone (one memset of a frame; the x264 case itself is encode_x264.h). */
+static void zero_frame(AVFrame *f)
+{
+    for (int i = 0; i < AV_NUM_DATA_POINTERS && f->buf[i]; i++)
+        memset(f->buf[i]->data, 0, f->buf[i]->size);
+}
+
 /* Convert one frame (packed RGB24 `rgb`, or float `chw` for deep formats) and encode it. */
 static int encode_one(struct encode_ctx *e, const uint8_t *rgb, const float *chw,
                       struct df_err *err)
@@ -567,11 +611,12 @@ static int encode_one(struct encode_ctx *e, const uint8_t *rgb, const float *chw
     int rc = av_frame_make_writable(e->frame);
     if (rc < 0)
         return av_fail(err, DF_E_NOMEM, e, "frame buffer", rc);
+    zero_frame(e->frame);
     if (chw) {
         encode_yuv_from_f32(chw, e->frame);
     } else {
         const uint8_t *src[1] = {rgb};
-        const int src_stride[1] = {3 * e->width};
+        const int src_stride[1] = {e->rgb_stride};
         sws_scale(e->sws, src, src_stride, 0, e->height, e->frame->data, e->frame->linesize);
     }
     e->frame->pts = e->n_frames;
@@ -586,7 +631,12 @@ static int encode_one(struct encode_ctx *e, const uint8_t *rgb, const float *chw
 int encode_frame_rgb24(encode_t e, const uint8_t *rgb, struct df_err *err)
 {
     assert(e && e->magic == ENCODE_MAGIC);
-    return encode_one(e, rgb, NULL, err);
+    /* The caller's rows are tightly packed and unpadded: copy them into the
+     * padded buffer sws_scale may over-read. */
+    const size_t row = (size_t)e->width * 3;
+    for (int y = 0; y < e->height; y++)
+        memcpy(e->rgb + (size_t)y * e->rgb_stride, rgb + (size_t)y * row, row);
+    return encode_one(e, e->rgb, NULL, err);
 }
 
 int encode_frame_f32(encode_t e, const float *chw, struct df_err *err)
@@ -595,12 +645,15 @@ int encode_frame_f32(encode_t e, const float *chw, struct df_err *err)
     const size_t plane = (size_t)e->width * e->height;
     if (e->deep_f32)
         return encode_one(e, NULL, chw, err);
-    for (size_t i = 0; i < plane; i++)
+    for (size_t i = 0; i < plane; i++) {
+        uint8_t *px = e->rgb + (i / (size_t)e->width) * (size_t)e->rgb_stride +
+                      3 * (i % (size_t)e->width);
         for (int c = 0; c < 3; c++) {
             float v = (chw[c * plane + i] + 1.0f) * 127.5f;
             /* !(v > 0) also catches NaN */
-            e->rgb[3 * i + c] = !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (uint8_t)lrintf(v);
+            px[c] = !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (uint8_t)lrintf(v);
         }
+    }
     return encode_one(e, e->rgb, NULL, err);
 }
 

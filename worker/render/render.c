@@ -22,12 +22,14 @@
 #include "render_int.h"
 
 #include "cfg.h"
+#include "job_contract.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "manifest.h"
 #include "model_id.h"
 #include "noise.h"
 #include "paths.h"
+#include "progress_file.h"
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
@@ -44,7 +46,6 @@
 void render_opts_init(struct render_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->backend = "cpu";
 }
 
 double render_now(void)
@@ -64,36 +65,71 @@ static float *alloc_floats(size_t n, const char *what, struct df_err *err)
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int load_shot(struct render *r, struct df_err *err)
+/* No job.json: load the manifest and resolve the shot in-process, through
+ * the controller's own job_contract_resolve (no plan: the ranks plan for the
+ * world they get). */
+static int resolve_manifest(struct render *r, struct df_err *err)
 {
-    DF_TRY(paths_configs_dir(r->o->configs_dir, r->configs, sizeof(r->configs), err));
+    char configs[PATH_MAX];
+    DF_TRY(paths_configs_dir(r->o->configs_dir, configs, sizeof(configs), err));
     struct diag_list dl = {0};
-    int rc = manifest_load(r->o->manifest, r->configs, &r->m, &dl, err);
-    if (rc < 0) {
-        for (size_t i = 0; i < dl.count; i++) {
-            char line[DIAG_LINE_CAP];
-            diag_format(&dl.items[i], line, sizeof(line));
-            DF_ERROR(r->log, "%s", line);
-        }
-        diag_list_clear(&dl);
-        return rc;
+    struct manifest *m = NULL;
+    int rc = manifest_load(r->o->manifest, configs, &m, &dl, err);
+    for (size_t i = 0; rc < 0 && i < dl.count; i++) {
+        char line[DIAG_LINE_CAP];
+        diag_format(&dl.items[i], line, sizeof(line));
+        DF_ERROR(r->log, "%s", line);
     }
     diag_list_clear(&dl);
+    DF_TRY(rc);
     int idx = 0;
     if (r->o->shot_id) {
-        idx = manifest_find_shot(r->m, r->o->shot_id);
-        DF_FAIL_IF(idx < 0, err, DF_E_NOTFOUND, "%s: no shot '%s'", r->o->manifest,
-                   r->o->shot_id);
-    } else {
-        DF_FAIL_IF(r->m->n_shots != 1, err, DF_E_INVAL,
-                   "%s has %zu shots: name one with --shot", r->o->manifest, r->m->n_shots);
+        idx = manifest_find_shot(m, r->o->shot_id);
+        if (idx < 0)
+            rc = df_err_set(err, DF_E_NOTFOUND, "%s: no shot '%s'", r->o->manifest,
+                            r->o->shot_id);
+    } else if (m->n_shots != 1) {
+        rc = df_err_set(err, DF_E_INVAL, "%s has %zu shots: name one with --shot",
+                        r->o->manifest, m->n_shots);
     }
-    r->shot = &r->m->shots[idx];
+    const struct shot *s = rc == 0 ? &m->shots[idx] : NULL;
+    if (s && !s->geom.path[0])
+        rc = df_err_set(err, DF_E_UNSUPPORTED,
+                        "%s:%d:%d: shot '%s': model '%s' is a geometry-only config with no "
+                        "weights folder; point `model:` at a diffusers model folder",
+                        s->file, s->line, s->col, s->id, s->model);
+    if (rc == 0) {
+        struct job_contract_opts co;
+        job_contract_opts_init(&co);
+        co.backend = r->o->backend ? r->o->backend : "cpu";
+        co.date = r->o->date;
+        co.configs_dir = configs;
+        co.output = r->o->output;
+        rc = job_contract_resolve(m, s, &co, &r->job, err);
+    }
+    manifest_free(m);
+    return rc;
+}
+
+static int load_shot(struct render *r, struct df_err *err)
+{
+    if (r->o->job)
+        DF_TRY(job_contract_read(r->o->job, &r->job, err));
+    else
+        DF_TRY(resolve_manifest(r, err));
+    struct job_contract *jc = &r->job;
+    /* command-line overrides (tests, hand runs) */
+    if (r->o->backend)
+        snprintf(jc->backend, sizeof(jc->backend), "%s", r->o->backend);
+    if (r->o->output)
+        snprintf(jc->output, sizeof(jc->output), "%s", r->o->output);
+    r->shot = &jc->shot;
     DF_FAIL_IF(!r->shot->geom.path[0], err, DF_E_UNSUPPORTED,
-               "%s:%d:%d: shot '%s': model '%s' is a geometry-only config with no weights "
-               "folder; point `model:` at a diffusers model folder",
-               r->shot->file, r->shot->line, r->shot->col, r->shot->id, r->shot->model);
+               "shot '%s': model '%s' has no weights folder; point `model:` at a diffusers "
+               "model folder", r->shot->id, r->shot->model);
     snprintf(r->model_dir, sizeof(r->model_dir), "%s", r->shot->geom.path);
+    if (jc->job_dir[0])
+        snprintf(r->progress_path, sizeof(r->progress_path), "%s/progress.json", jc->job_dir);
     return 0;
 }
 
@@ -127,9 +163,9 @@ static int open_parallel(struct render *r, struct df_err *err)
     const struct shot *s = r->shot;
     const struct model_geom *g = &s->geom;
     const int64_t row = (int64_t)g->in_channels * g->patch[0] * g->patch[1] * g->patch[2];
-    r->guided = cfg_enabled((float)s->guidance_scale);
+    r->guided = r->job.guided;
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, s, strcmp(r->o->backend, "cpu") != 0, row,
+    DF_TRY(render_par_open(&r->par, &r->job, strcmp(r->job.backend, "cpu") != 0, row,
                            r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
     r->tok_begin = r->par.tok_begin;
@@ -140,6 +176,10 @@ static int open_parallel(struct render *r, struct df_err *err)
         df_log_set_rank(r->log, r->par.rank);
     char desc[256];
     layout_describe(l, desc, sizeof(desc));
+    if (render_is_root(r) && r->par.replanned)
+        DF_WARN(r->log, "shot %s: replanned: job.json planned %s, but this job has %d rank%s: "
+                "running %s (the sidecar records both)", s->id, r->par.planned_desc,
+                r->par.size, r->par.size == 1 ? "" : "s", desc);
     if (render_is_root(r))
         DF_INFO(r->log, "shot %s: layout %s, %lld tokens (%lld padding), rank 0 owns [%lld, %lld)",
                 s->id, desc, (long long)l->seq_len, (long long)l->pad_tokens,
@@ -178,7 +218,7 @@ static int setup_model(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     /* the local rank picks the GPU: ranks sharing a node spread over its devices */
-    DF_TRY(kern_backend_create_on(r->o->backend, r->o->threads, r->par.boot.info.local_rank,
+    DF_TRY(kern_backend_create_on(r->job.backend, r->o->threads, r->par.boot.info.local_rank,
                                   &r->be, err));
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
@@ -189,7 +229,7 @@ static int setup_model(struct render *r, struct df_err *err)
             c->num_layers, c->dim, c->num_heads, render_now() - t0, kern_backend_name(r->be));
     DF_TRY(model_id_weights(dir, &r->weights_hash, err));
     if (r->o->ckpt_dir) {
-        r->shot_hash = manifest_shot_hash(s);
+        r->shot_hash = r->job.hash;
         r->ckpt_every = r->o->ckpt_every > 0 ? r->o->ckpt_every : s->checkpoint.every_steps;
         r->ckpt_every_s = s->checkpoint.every_minutes * 60.0;
     }
@@ -239,9 +279,7 @@ static int setup_latent(struct render *r, struct df_err *err)
     latent_to_rows(&r->dims, r->stage, r->tok_begin, r->tok_count, r->shard);
 
     struct sampler_config sc;
-    enum sampler_kind kind;
-    DF_TRY(sampler_kind_from_name(sampler_name(s->sampler), &kind, err));
-    sampler_config_init(&sc, kind);
+    sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
     size_t total = (size_t)(latent_tokens(&r->dims) * latent_row_size(&r->dims));
@@ -261,7 +299,7 @@ static int setup_cache(struct render *r, struct df_err *err)
     struct df_err perr = {0};
     if (render_is_root(r)) {
         char warning[512] = "";
-        struct stepcache_shot_in in = {.configs_dir = r->configs, .model = s->model,
+        struct stepcache_shot_in in = {.configs_dir = r->job.configs_dir, .model = s->model,
                                        .policy = &s->cache, .smp = r->smp, .guided = r->guided,
                                        .text = r->text_cond, .n_tokens = r->n_text_cond,
                                        .text_dim = r->text_dim, .model_handle = r->dit,
@@ -321,16 +359,29 @@ static int stop_requested(struct render *r, int done, struct df_err *err)
     return r->par.size > 1 ? render_par_any(&r->par, mine, err) : mine;
 }
 
-static void fmt_duration(double s, char *buf, size_t cap)
+/* <job_dir>/progress.json after `done` steps (rank 0; lib/progress_file.h).
+ * A progress file that cannot be written costs a warning, never the shot. */
+static void write_progress(struct render *r, int done, double per_step, double eta,
+                           const char *state)
 {
-    if (s < 10)
-        snprintf(buf, cap, "%.3fs", s);
-    else if (s < 60)
-        snprintf(buf, cap, "%.1fs", s);
-    else if (s < 3600)
-        snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(buf, cap, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+    if (!r->progress_path[0] || !render_is_root(r))
+        return;
+    struct progress_file p = {.step = done, .steps = r->shot->steps, .seconds_per_step = per_step,
+                              .eta_s = eta, .last_ckpt_step = r->last_ckpt_step,
+                              .updated = (int64_t)time(NULL)};
+    snprintf(p.shot, sizeof(p.shot), "%s", r->shot->id);
+    snprintf(p.state, sizeof(p.state), "%s", state);
+    for (int i = 0; i < done; i++)
+        for (int b = 0; b < (r->guided ? 2 : 1); b++) {
+            enum stepcache_action a = stepcache_mask_action(&r->mask, i, (enum stepcache_branch)b);
+            if (a == STEPCACHE_ACTION_SKIP || a == STEPCACHE_ACTION_REUSE_COND)
+                p.cache_skipped++;
+            else
+                p.cache_computed++;
+        }
+    struct df_err perr = {0};
+    if (progress_file_write(r->progress_path, &p, &perr) < 0)
+        DF_WARN(r->log, "shot %s: %s", r->shot->id, perr.msg);
 }
 
 static int denoise(struct render *r, struct df_err *err)
@@ -357,11 +408,12 @@ static int denoise(struct render *r, struct df_err *err)
         double dt = render_now() - t0, done = render_now() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
         char eta_s[32], dt_s[32], what[96];
-        fmt_duration(eta, eta_s, sizeof(eta_s));
-        fmt_duration(dt, dt_s, sizeof(dt_s));
+        progress_file_fmt_duration(eta, eta_s, sizeof(eta_s));
+        progress_file_fmt_duration(dt, dt_s, sizeof(dt_s));
         if (render_is_root(r))
             DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t,
                     dt_s, eta_s, stepcache_mask_describe(&r->mask, i, what, sizeof(what)));
+        write_progress(r, i + 1, done / (i + 1 - first), eta, "running");
         int stop = stop_requested(r, i + 1, err);
         if (stop < 0)
             return stop;
@@ -377,6 +429,7 @@ static int denoise(struct render *r, struct df_err *err)
             DF_TRY(render_ckpt_save(r, i + 1, err));
         if (stop) {
             DF_TRY(render_ckpt_flush(r, err)); /* durable before we exit 3 */
+            write_progress(r, i + 1, done / (i + 1 - first), -1, "checkpointed");
             if (render_is_root(r))
                 DF_INFO(r->log, "shot %s: stopping after step %d/%d on request (checkpointed)",
                         s->id, i + 1, steps);
@@ -385,6 +438,7 @@ static int denoise(struct render *r, struct df_err *err)
     }
     DF_TRY(render_ckpt_flush(r, err));
     r->t_denoise = render_now() - t_start;
+    write_progress(r, steps, steps > first ? r->t_denoise / (steps - first) : -1, 0, "running");
     if (r->usp && render_is_root(r) && r->t_denoise > 0)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
                 s->id, 100.0 * (usp_attn_comm_seconds(r->usp) - comm0) / r->t_denoise);
@@ -423,7 +477,7 @@ static void render_cleanup(struct render *r)
     free(r->text_uncond);
     wan_model_free(r->dit);
     kern_backend_free(r->be);
-    manifest_free(r->m);
+    job_contract_free(&r->job);
 }
 
 int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err)
@@ -447,7 +501,7 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
                 "shot %s: %dx%d, %d frames, latent %dx%dx%d (%lld tokens), %d steps %s "
                 "shift %.2f, guidance %.2f, seed %llu",
                 s->id, s->width, s->height, s->frames, r.dims.T, r.dims.H, r.dims.W,
-                (long long)latent_tokens(&r.dims), s->steps, sampler_name(s->sampler),
+                (long long)latent_tokens(&r.dims), s->steps, sampler_kind_name(s->sampler),
                 s->flow_shift, s->guidance_scale, (unsigned long long)s->seed);
         if (o->ckpt_dir) {
             rc = paths_mkdirs(o->ckpt_dir, err);
@@ -471,6 +525,8 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
                     r.shot->id, r.t_denoise + r.t_decode, r.t_denoise, r.t_decode, out_path);
         if (rc == 0 && o->ckpt_dir && render_is_root(&r))
             rc = render_video_done_marker(&r, out_path, err);
+        if (rc == 0)
+            write_progress(&r, r.shot->steps, -1, 0, "done");
     }
     if (rc < 0 && r.shot)
         df_err_prefix(err, "shot %s", r.shot->id);

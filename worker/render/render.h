@@ -1,15 +1,21 @@
 /*
- * render.h -- one shot, start to finish, on this process's rank: load the
- * manifest shot and the model, denoise (flow-matching sampler + classifier-free
- * guidance), decode with the VAE and encode the video.
+ * render.h -- one shot, start to finish, on this process's rank: read the
+ * resolved shot (job.json, lib/job_contract.h) and load the model, denoise
+ * (flow-matching sampler + classifier-free guidance), decode with the VAE and
+ * encode the video.
  *
  *     struct render_opts o;
  *     render_opts_init(&o);
- *     o.manifest = "shots.yaml"; o.shot_id = "s1";
+ *     o.job = "jobs/m/s1/job.json";
  *     if (render_run(&o, &log, &err) < 0) ...   // err says what and where
  *
- * Progress goes to the log: one line per step with the step time, the ETA and
- * what the step computed.
+ * Without a job.json (o.manifest, o.shot_id) the shot is resolved in-process
+ * by the same job_contract_resolve the controller uses, with no plan: the
+ * ranks plan for the world they get.
+ *
+ * Progress goes to the log (one line per step with the step time, the ETA and
+ * what the step computed) and, with a job directory, to
+ * <job_dir>/progress.json (progress_file.h).
  */
 #ifndef DF_RENDER_H
 #define DF_RENDER_H
@@ -20,13 +26,14 @@
 #include <signal.h>
 
 struct render_opts {
+    const char *job;         /* job.json written by the controller, or NULL: */
     const char *manifest;    /* YAML manifest or its normalized JSON */
     const char *shot_id;     /* NULL: the manifest must have exactly one shot */
     const char *configs_dir; /* NULL: paths_configs_dir() */
-    const char *backend;     /* kern backend name, default "cpu" */
+    const char *backend;     /* kern backend name; NULL: the job's ("cpu" for a manifest) */
     int threads;             /* CPU threads, 0 = all cores */
-    const char *output;      /* NULL: the shot's output template */
-    const char *date;        /* {date} in templates; NULL: today (UTC) */
+    const char *output;      /* NULL: the job's output path */
+    const char *date;        /* {date} in templates (manifest only); NULL: today (UTC) */
     const char *latent_out;  /* NULL, or a .safetensors to write the final latent to */
     int no_video;            /* 1: stop after the denoise loop (no VAE, no encode) */
     const char *ckpt_dir;    /* NULL: no checkpoints; else resume from and write to it */

@@ -160,6 +160,8 @@ int render_ckpt_flush(struct render *r, struct df_err *err)
     struct render_commit *c = &r->commit;
     int had = c->running != 0;
     int rc = join_commit(r);
+    if (had && rc == 0)
+        r->last_ckpt_step = c->step;
     if (render_is_root(r) && had && rc == 0)
         DF_INFO(r->log,
                 "shot %s: checkpoint at step %d durable: %s (%.2f MB, %.1fx smaller; write %.2f s, "

@@ -9,6 +9,7 @@
 #include "ckpt.h"
 #include "kern.h"
 #include "latent_shard.h"
+#include "job_contract.h"
 #include "manifest.h"
 #include "render.h"
 #include "render_par.h"
@@ -38,8 +39,8 @@ struct render_commit {
 struct render {
     const struct render_opts *o;
     struct df_log *log;
-    struct manifest *m;
-    const struct shot *shot;
+    struct job_contract job;      /* the resolved shot (job.json) */
+    const struct shot *shot;      /* &job.shot */
     char model_dir[PATH_MAX];
     kern_backend_t be;
     struct wan_model *dit;
@@ -67,7 +68,8 @@ struct render {
     int ckpt_every;                   /* 0: none by step count */
     double ckpt_every_s;              /* 0: none by time */
     double t_last_ckpt;
-    char configs[PATH_MAX];           /* the configs directory (calibration files) */
+    char progress_path[PATH_MAX + 16]; /* <job_dir>/progress.json, "" for none */
+    int last_ckpt_step;               /* steps in the newest durable checkpoint, 0 none */
     int n_text_cond;                  /* real rows of text_cond */
     struct stepcache_mask mask;       /* the step-cache plan, the same on every rank */
     stepcache_t *sc;                  /* this rank's residuals and counters */

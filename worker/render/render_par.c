@@ -4,12 +4,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-int render_par_open(struct render_par *p, const struct shot *s, int gpu, int64_t row,
+/* A seed the worker drew itself (a manifest rendered without a controller)
+ * differs from rank to rank: rank 0's wins. */
+static int share_seed(struct render_par *p, struct job_contract *job, struct df_err *err)
+{
+    if (p->size == 1 || !job->shot.seed_random)
+        return 0;
+    uint64_t *all = malloc((size_t)p->size * sizeof(uint64_t));
+    DF_FAIL_IF(!all, err, DF_E_NOMEM, "out of memory");
+    int rc = comm_allgather_bytes(p->world, &job->shot.seed, sizeof(uint64_t), all, err);
+    if (rc == 0) {
+        job->shot.seed = all[0];
+        job->hash = manifest_shot_hash(&job->shot);
+    }
+    free(all);
+    return rc;
+}
+
+/* The layout for the world we got: the controller's plan when it fits, else
+ * a plan for exactly this world (p->replanned says so). */
+static int plan(struct render_par *p, const struct job_contract *job, int gpu, const int *force,
+                struct df_err *err)
+{
+    const struct shot *s = &job->shot;
+    /* every rank plans for exactly the ranks it was started with */
+    int nodes = p->boot.info.n_nodes > 0 ? p->boot.info.n_nodes : 1;
+    if (p->size % nodes != 0)
+        nodes = 1;
+    struct cluster_shape c = {.nodes = nodes, .ranks_per_node = p->size / nodes,
+                              .device = gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU,
+                              .use_all = 1, .cfg_branches = job->guided ? 2 : 1,
+                              .cfg_together = layout_shot_cfg_together(s)};
+    const struct layout *pl = &job->lay;
+    if (force)
+        return layout_make(&s->geom, &s->grid, &c, NULL, force[0], force[1], force[2], 0,
+                           &p->lay, err);
+    if (job->planned) {
+        layout_describe(pl, p->planned_desc, sizeof(p->planned_desc));
+        if (pl->world == p->size &&
+            layout_make(&s->geom, &s->grid, &c, NULL, pl->cfg, pl->ulysses, pl->ring, 0, &p->lay,
+                        NULL) == 0)
+            return 0;
+        p->replanned = 1;
+    }
+    int n = 0;
+    return job_contract_plan(s, &c, &p->lay, 1, &n, err);
+}
+
+int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int64_t row,
                     const int *force, struct df_err *err)
 {
-    const struct model_geom *g = &s->geom;
-    const struct model_grid *grid = &s->grid;
-    const uint64_t agree = manifest_shot_hash(s);
     memset(p, 0, sizeof(*p));
     p->row = row;
     DF_TRY(boot_init(&p->boot, err));
@@ -20,20 +64,9 @@ int render_par_open(struct render_par *p, const struct shot *s, int gpu, int64_t
     DF_TRY(comm_open(p->size > 1 ? COMM_BACKEND_MPI : COMM_BACKEND_SELF, &p->boot, &co,
                      &p->world, err));
     comm_set_name(p->world, "world");
-
-    /* every rank plans for exactly the ranks it was started with */
-    int nodes = p->boot.info.n_nodes > 0 ? p->boot.info.n_nodes : 1;
-    if (p->size % nodes != 0)
-        nodes = 1;
-    struct cluster_shape c = {.nodes = nodes, .ranks_per_node = p->size / nodes,
-                              .device = gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU,
-                              .use_all = 1, .cfg_branches = s->guidance_scale > 1.0 ? 2 : 1,
-                              .cfg_together = layout_shot_cfg_together(s)};
-    int n = 0;
-    if (force)
-        DF_TRY(layout_make(g, grid, &c, NULL, force[0], force[1], force[2], 0, &p->lay, err));
-    else
-        DF_TRY(layout_plan(g, grid, &c, NULL, &p->lay, 1, &n, err));
+    DF_TRY(share_seed(p, job, err));
+    DF_TRY(plan(p, job, gpu, force, err));
+    const uint64_t agree = job->hash;
     struct {
         int cfg, u, r, world;
         int64_t seq, chunk;
@@ -41,10 +74,7 @@ int render_par_open(struct render_par *p, const struct shot *s, int gpu, int64_t
     } id = {p->lay.cfg, p->lay.ulysses, p->lay.ring, p->lay.world, p->lay.seq_len,
             p->lay.chunk, agree};
     DF_TRY(comm_check_same(p->world, &id, sizeof(id), err));
-    DF_FAIL_IF(p->lay.empty_ranks > 0, err, DF_E_INVAL,
-               "%d ranks for %lld tokens leave %d rank(s) per group without a token; "
-               "run this shot on fewer ranks",
-               p->size, (long long)p->lay.seq_len, p->lay.empty_ranks);
+    DF_TRY(layout_check_runnable(&p->lay, err)); /* the planner's rule (lib/layout.c) */
     DF_TRY(comm_groups_open(p->world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->g, err));
     DF_TRY(layout_rank_coords(&p->lay, p->rank, &p->cfg_idx, &p->ring_idx, &p->uly_idx, err));
     DF_TRY(layout_token_range(&p->lay, p->rank, &p->tok_begin, &p->tok_count, err));

@@ -6,9 +6,10 @@
  *
  * One process (no PMIx server, or a step of 1) is rank 0 of 1 with the self
  * comm; under `srun --mpi=pmix` or `mpirun` the ranks bootstrap through PMIx
- * and talk over MPI.  Every rank plans the same layout for exactly its world
- * size (lib/layout.h, use_all) and the ranks check they agree before any
- * work.
+ * and talk over MPI.  The ranks run the layout the controller planned
+ * (job.json) when the world has its size, else every rank replans for
+ * exactly its world size (lib/layout.h, use_all); they check they agree
+ * before any work.
  */
 #ifndef DF_RENDER_PAR_H
 #define DF_RENDER_PAR_H
@@ -16,6 +17,7 @@
 #include "boot.h"
 #include "comm.h"
 #include "comm_groups.h"
+#include "job_contract.h"
 #include "layout.h"
 #include "log.h"
 #include "manifest.h"
@@ -26,7 +28,9 @@ struct render_par {
     struct boot boot;
     comm_t world;
     struct comm_groups g;     /* cfg, ulysses, ring */
-    struct layout lay;
+    struct layout lay;        /* the layout the ranks run */
+    int replanned;            /* 1: the world differs from job.json's plan: lay was replanned */
+    char planned_desc[256];   /* the controller's plan, described ("" when none) */
     int rank, size;
     int cfg_idx, ring_idx, uly_idx;
     int64_t tok_begin, tok_count; /* this rank's real tokens */
@@ -36,14 +40,17 @@ struct render_par {
     int64_t *begin_of;            /* [size] first token of each world rank */
 };
 
-/* Boot, open the world comm, plan the layout for the shot, check every rank
- * agrees on it (and on `agree`, e.g. the shot hash), split the groups and
- * find this rank's tokens.  row = latent floats per token.  `force` imposes
+/* Boot, open the world comm, take the layout job.json planned -- or, when the
+ * world Slurm/mpirun gave has another size (or the plan does not fit it), plan
+ * one for exactly this world and set p->replanned --, check every rank agrees
+ * on it (and on the shot hash), split the groups and find this rank's tokens.
+ * A seed the worker drew itself (no controller) becomes rank 0's on every
+ * rank (job->shot.seed and job->hash change).  row = latent floats per token.  `force` imposes
  * a layout instead of the planner's choice (tests cover every combination
  * the planner may emit that way); its product must equal the world size.  Returns 0 or a
  * negative code (DF_E_COMM/TIMEOUT from peers, DF_E_INVAL for a layout that
  * leaves a rank without tokens). */
-int render_par_open(struct render_par *p, const struct shot *s, int gpu, int64_t row,
+int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int64_t row,
                     const int *force /* NULL, or {cfg, ulysses, ring} to impose */,
                     struct df_err *err);
 void render_par_close(struct render_par *p);

@@ -46,6 +46,8 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     }
     cache[2].computed = r->guided ? s->steps - cache[2].skipped : 0;
     struct cJSON *plan = stepcache_mask_json(&r->mask);
+    const struct layout *pl = &r->job.lay;
+    struct sidecar_layout planned = {pl->cfg, pl->ulysses, pl->ring, pl->world};
     struct sidecar_timing timings[] = {{"load", r->t_load},
                                        {"denoise", r->t_denoise},
                                        {"vae_decode+encode", r->t_decode}};
@@ -53,7 +55,8 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
         .shot = s->id, .seed = s->seed, .prompt = s->prompt, .model = s->model,
         .weights_hash = weights,
         .layout = {l->cfg, l->ulysses, l->ring, l->world},
-        .steps = s->steps, .sampler = sampler_name(s->sampler), .width = width,
+        .planned = r->job.planned ? &planned : NULL, .replanned = r->par.replanned,
+        .steps = s->steps, .sampler = sampler_kind_name(s->sampler), .width = width,
         .height = height, .fps_num = s->fps, .fps_den = 1, .codec = codec_name(s->output.codec),
         .encode = res, .audio_source = s->output.audio, .cache = cache,
         .n_cache = r->guided ? 3 : 1, .cache_plan = plan, .timings = timings,
@@ -70,19 +73,11 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 {
     const struct shot *s = r->shot;
     const int root = render_is_root(r);
-    char dir[PATH_MAX + 8], date[16];
-    if (r->o->date) {
-        snprintf(date, sizeof(date), "%s", r->o->date);
-    } else {
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
-    }
-    if (r->o->output)
-        snprintf(out_path, out_cap, "%s", r->o->output);
-    else
-        DF_TRY(manifest_output_path(r->m, s, date, out_path, out_cap, err));
+    char dir[PATH_MAX + 8];
+    /* the controller resolved the path (job.json output.path) */
+    DF_FAIL_IF(strlen(r->job.output) >= out_cap, err, DF_E_RANGE, "output path longer than %zu",
+               out_cap - 1);
+    snprintf(out_path, out_cap, "%s", r->job.output);
     if (root)
         DF_TRY(paths_mkdirs_for(out_path, err));
 

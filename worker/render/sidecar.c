@@ -132,6 +132,15 @@ static cJSON *build(const char *output, const struct sidecar_info *si, const cha
     cJSON_AddNumberToObject(l, "ulysses", si->layout.ulysses);
     cJSON_AddNumberToObject(l, "ring", si->layout.ring);
     cJSON_AddNumberToObject(l, "world", si->layout.world);
+    /* what the controller planned, when the world Slurm gave differs from it */
+    cJSON_AddBoolToObject(l, "replanned", si->replanned);
+    if (si->planned) {
+        cJSON *p = cJSON_AddObjectToObject(l, "planned");
+        cJSON_AddNumberToObject(p, "cfg", si->planned->cfg);
+        cJSON_AddNumberToObject(p, "ulysses", si->planned->ulysses);
+        cJSON_AddNumberToObject(p, "ring", si->planned->ring);
+        cJSON_AddNumberToObject(p, "world", si->planned->world);
+    }
     cJSON_AddNumberToObject(j, "steps", si->steps);
     cJSON_AddItemToObject(j, "sampler", str_or_null(si->sampler));
     cJSON_AddItemToObject(j, "video", video_json(si));

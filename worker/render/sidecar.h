@@ -13,7 +13,7 @@
  * JSON (version 1; keys are never renamed, new ones may appear):
  *   sidecar_version 1, ditfarm_version, shot, seed (an exact integer, up to
  *   2^64-1), prompt, model {name, weights_fingerprint}, layout {cfg, ulysses, ring,
- *   world}, steps, sampler, video {width, height, frames, fps ("16/1"),
+ *   world, replanned, planned {cfg, ulysses, ring, world} (when planned)}, steps, sampler, video {width, height, frames, fps ("16/1"),
  *   codec, encoder, container, pix_fmt, audio {source, mode: copy|aac} | null},
  *   cache [{branch, computed, skipped}], cache_plan {policy, tau, tau_source,
  *   cond "CC.C..", uncond "CC.R..", ...} | null, timings_s {phase: seconds},
@@ -61,7 +61,9 @@ struct sidecar_info {
     const char *prompt;
     const char *model;        /* model name as in the manifest */
     const char *weights_hash; /* weights fingerprint (model_id.h), hex */
-    struct sidecar_layout layout;
+    struct sidecar_layout layout;       /* what ran */
+    const struct sidecar_layout *planned; /* the controller's plan (job.json), or NULL */
+    int replanned;                      /* 1: the world differed from the plan */
     int steps;
     const char *sampler;      /* "unipc", "euler" */
     int width, height;

@@ -3,11 +3,6 @@
  */
 #include "cfg.h"
 
-bool cfg_enabled(float g)
-{
-    return g > 1.0f;
-}
-
 void cfg_combine(const float *cond, const float *uncond, float g, size_t n, float *out)
 {
     for (size_t i = 0; i < n; i++) {

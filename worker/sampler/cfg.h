@@ -6,7 +6,7 @@
  * Elementwise, so each rank combines its own token shard; with cfg=2 ranks
  * (one per branch) the worker exchanges the shard first and then calls this.
  *
- *     if (cfg_enabled(g)) {
+ *     if (shot_guided(shot)) {          // lib/manifest.h: the one rule
  *         model(latent, t, text_cond, cond);
  *         model(latent, t, text_neg,  uncond);
  *         cfg_combine(cond, uncond, g, n, velocity);
@@ -17,12 +17,7 @@
 #ifndef DF_CFG_H
 #define DF_CFG_H
 
-#include <stdbool.h>
 #include <stddef.h>
-
-/* True when guidance scale g needs the unconditional pass (diffusers:
- * do_classifier_free_guidance = guidance_scale > 1). */
-bool cfg_enabled(float g);
 
 /* out[i] = uncond[i] + g * (cond[i] - uncond[i]) for i < n.  out may alias
  * cond or uncond.  Cannot fail. */

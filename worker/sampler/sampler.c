@@ -13,22 +13,17 @@
 /* Names                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static const char *const KIND_NAMES[] = {"euler", "unipc"};
 static const char *const SOLVER_NAMES[] = {"bh1", "bh2"};
 static const char *const FINAL_SIGMA_NAMES[] = {"zero", "sigma_min"};
-_Static_assert(sizeof KIND_NAMES / sizeof KIND_NAMES[0] == SAMPLER_KIND_COUNT, "kind names");
 _Static_assert(sizeof SOLVER_NAMES / sizeof SOLVER_NAMES[0] == SAMPLER_SOLVER_COUNT,
                "solver names");
 _Static_assert(sizeof FINAL_SIGMA_NAMES / sizeof FINAL_SIGMA_NAMES[0] == SAMPLER_FINAL_SIGMA_COUNT,
                "final sigma names");
 
-static const struct sampler_ops *const KIND_OPS[] = {&sampler_euler_ops, &sampler_unipc_ops};
+static const struct sampler_ops *const KIND_OPS[] = {&sampler_euler_ops, &sampler_unipc_ops,
+                                                     &sampler_cogvideox_ddim_ops,
+                                                     &sampler_cogvideox_dpm_ops};
 _Static_assert(sizeof KIND_OPS / sizeof KIND_OPS[0] == SAMPLER_KIND_COUNT, "kind ops");
-
-const char *sampler_kind_name(enum sampler_kind k)
-{
-    return (unsigned)k < SAMPLER_KIND_COUNT ? KIND_NAMES[k] : "?";
-}
 
 const char *sampler_solver_name(enum sampler_solver s)
 {
@@ -56,14 +51,6 @@ static int from_name(const char *what, const char *const *names, int count, cons
     }
     return df_err_set(err, DF_E_INVAL, "unknown %s '%s' (expected one of: %s)", what,
                       name ? name : "(null)", choices);
-}
-
-int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err)
-{
-    int v = 0;
-    DF_TRY(from_name("sampler", KIND_NAMES, SAMPLER_KIND_COUNT, name, &v, err));
-    *out = (enum sampler_kind)v;
-    return 0;
 }
 
 int sampler_solver_from_name(const char *name, enum sampler_solver *out, struct df_err *err)
@@ -100,6 +87,17 @@ void sampler_config_init(struct sampler_config *cfg, enum sampler_kind kind)
     cfg->lower_order_final = true;
     cfg->final_sigma = SAMPLER_FINAL_SIGMA_ZERO;
     cfg->disable_corrector = 0;
+    cfg->ddpm = (struct sampler_ddpm_config){
+        .beta_start = 0.00085,
+        .beta_end = 0.012,
+        .beta_schedule = SAMPLER_BETA_SCHEDULE_SCALED_LINEAR,
+        .snr_shift_scale = kind == SAMPLER_KIND_COGVIDEOX_DPM ? 1.0 : 3.0,
+        .rescale_betas_zero_snr = true,
+        .set_alpha_to_one = true,
+        .steps_offset = 0,
+        .spacing = SAMPLER_SPACING_TRAILING,
+        .prediction = SAMPLER_PREDICTION_V,
+    };
 }
 
 static int config_check(const struct sampler_config *c, struct df_err *err)
@@ -112,6 +110,8 @@ static int config_check(const struct sampler_config *c, struct df_err *err)
                "sampler: shift %g must be a positive number", c->shift);
     DF_FAIL_IF(c->num_train_timesteps < 2 || c->num_train_timesteps > 1000000, err, DF_E_RANGE,
                "sampler: num_train_timesteps %d out of range 2..1000000", c->num_train_timesteps);
+    if (KIND_OPS[c->kind]->check)
+        DF_TRY(KIND_OPS[c->kind]->check(c, err));
     if (c->kind != SAMPLER_KIND_UNIPC)
         return 0;
     DF_FAIL_IF(c->solver_order < 1 || c->solver_order > SAMPLER_MAX_ORDER, err, DF_E_RANGE,
@@ -165,6 +165,16 @@ int sampler_create(const struct sampler_config *cfg, size_t offset, size_t n, si
             s->out[k] = s->arena + (size_t)k * n;
         s->last_sample = s->arena + (size_t)(slots - 1) * n;
     }
+    if (ops->noise_draws && n > 0) {
+        for (int k = 0; k < 2; k++)
+            if (!(s->noise[k] = calloc(n, sizeof(float))))
+                goto nomem;
+    }
+    if (cfg->kind == SAMPLER_KIND_COGVIDEOX_DDIM || cfg->kind == SAMPLER_KIND_COGVIDEOX_DPM) {
+        s->alphas_cumprod = calloc((size_t)cfg->num_train_timesteps, sizeof(double));
+        if (!s->alphas_cumprod)
+            goto nomem;
+    }
     ops->schedule(s);
     *out = s;
     return 0;
@@ -181,6 +191,9 @@ void sampler_free(sampler_t s)
     free(s->sigmas);
     free(s->timesteps);
     free(s->arena);
+    free(s->alphas_cumprod);
+    free(s->noise[0]);
+    free(s->noise[1]);
     s->magic = 0;
     free(s);
 }
@@ -231,9 +244,32 @@ int sampler_step(sampler_t s, int i, const float *velocity, float *latent, size_
     DF_FAIL_IF(n != s->n, err, DF_E_INVAL,
                "sampler: step %d got %zu elements but the shard at offset %zu has %zu", i, n,
                s->offset, s->n);
+    const int draws = sampler_noise_draws(s, i);
+    DF_FAIL_IF(draws > 0 && !s->noise_fn, err, DF_E_INVAL,
+               "sampler: %s step %d draws noise but no noise source is set",
+               sampler_kind_name(s->cfg.kind), i);
+    for (int k = 0; k < draws && s->n > 0; k++) {
+        int rc = s->noise_fn(s->noise_user, i, k, s->offset, s->n, s->noise[k], err);
+        if (rc < 0) {
+            df_err_prefix(err, "sampler step %d noise draw %d", i, k);
+            return rc;
+        }
+    }
     KIND_OPS[s->cfg.kind]->step(s, i, velocity, latent);
     s->next_step++;
     return 0;
+}
+
+void sampler_set_noise(sampler_t s, sampler_noise_fn fn, void *user)
+{
+    s->noise_fn = fn;
+    s->noise_user = fn ? user : NULL;
+}
+
+int sampler_noise_draws(const struct sampler *s, int i)
+{
+    const struct sampler_ops *ops = KIND_OPS[s->cfg.kind];
+    return ops->noise_draws && i >= 0 && i < s->cfg.steps ? ops->noise_draws(s, i) : 0;
 }
 
 int sampler_run(sampler_t s, sampler_model_fn model, void *user, float *latent, struct df_err *err)

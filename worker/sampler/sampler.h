@@ -44,15 +44,46 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "manifest.h"
 
 /* ------------------------------------------------------------------------ */
 /* Enums (YAML, CLI and logs use the names)                                  */
 /* ------------------------------------------------------------------------ */
 
-enum sampler_kind {
-    SAMPLER_KIND_EULER, /* "euler": FlowMatchEulerDiscreteScheduler */
-    SAMPLER_KIND_UNIPC, /* "unipc": UniPCMultistepScheduler, flow sigmas */
-    SAMPLER_KIND_COUNT
+/* enum sampler_kind, its names and sampler_kind_from_name are lib/manifest.h's:
+ * one enum for the manifest, the planner and the sampler. */
+
+/* The discrete-time (DDPM-family) schedulers' config, as scheduler_config.json
+ * spells it (sampler_ddpm.h parses the file).  Used by the cogvideox_* kinds. */
+enum sampler_beta_schedule {
+    SAMPLER_BETA_SCHEDULE_LINEAR,        /* "linear" */
+    SAMPLER_BETA_SCHEDULE_SCALED_LINEAR, /* "scaled_linear" (CogVideoX) */
+    SAMPLER_BETA_SCHEDULE_COUNT
+};
+
+enum sampler_spacing {
+    SAMPLER_SPACING_LINSPACE, /* "linspace" */
+    SAMPLER_SPACING_LEADING,  /* "leading" */
+    SAMPLER_SPACING_TRAILING, /* "trailing" (CogVideoX) */
+    SAMPLER_SPACING_COUNT
+};
+
+enum sampler_prediction {
+    SAMPLER_PREDICTION_EPSILON, /* "epsilon" */
+    SAMPLER_PREDICTION_SAMPLE,  /* "sample" */
+    SAMPLER_PREDICTION_V,       /* "v_prediction" (CogVideoX) */
+    SAMPLER_PREDICTION_COUNT
+};
+
+struct sampler_ddpm_config {
+    double beta_start, beta_end;             /* 0.00085, 0.012 */
+    enum sampler_beta_schedule beta_schedule; /* scaled_linear */
+    double snr_shift_scale;                  /* alphas_cumprod / (s + (1 - s) alphas_cumprod) */
+    bool rescale_betas_zero_snr;             /* zero terminal SNR (CogVideoX: true) */
+    bool set_alpha_to_one;                   /* final alpha_cumprod 1 (else alphas_cumprod[0]) */
+    int steps_offset;                        /* "leading" spacing offset */
+    enum sampler_spacing spacing;            /* timestep_spacing */
+    enum sampler_prediction prediction;      /* prediction_type */
 };
 
 enum sampler_solver {
@@ -68,12 +99,10 @@ enum sampler_final_sigma {
 };
 
 /* Name of a value ("euler", "bh2", "zero", ...); "?" when out of range. */
-const char *sampler_kind_name(enum sampler_kind k);
 const char *sampler_solver_name(enum sampler_solver s);
 const char *sampler_final_sigma_name(enum sampler_final_sigma f);
 
 /* Parse a name back; returns 0, or DF_E_INVAL naming the valid choices. */
-int sampler_kind_from_name(const char *name, enum sampler_kind *out, struct df_err *err);
 int sampler_solver_from_name(const char *name, enum sampler_solver *out, struct df_err *err);
 int sampler_final_sigma_from_name(const char *name, enum sampler_final_sigma *out,
                                   struct df_err *err);
@@ -98,10 +127,15 @@ struct sampler_config {
     uint64_t disable_corrector;           /* bit i: no corrector at step i+1, i.e.
                                              diffusers' disable_corrector list
                                              (indices < 64) */
+    /* cogvideox_ddim / cogvideox_dpm only (ignored by the flow kinds): */
+    struct sampler_ddpm_config ddpm;
 };
 
 /* Fill cfg with the Wan2.1 diffusers scheduler config for `kind`: 50 steps,
- * shift 3.0, 1000 train timesteps, order 2, bh2, lower_order_final, zero. */
+ * shift 3.0, 1000 train timesteps, order 2, bh2, lower_order_final, zero;
+ * for the cogvideox kinds, CogVideoX-2B's/5B's scheduler_config.json (v
+ * prediction, scaled_linear 0.00085..0.012, zero-SNR rescale, trailing,
+ * set_alpha_to_one; snr_shift_scale 3.0 for ddim, 1.0 for dpm). */
 void sampler_config_init(struct sampler_config *cfg, enum sampler_kind kind);
 
 /* ------------------------------------------------------------------------ */
@@ -136,19 +170,39 @@ const struct sampler_config *sampler_get_config(const struct sampler *s);
 int sampler_next_step(const struct sampler *s);
 
 /* The timestep the model gets at step i (0 <= i < steps), exactly the value
- * diffusers passes: float32 sigma*N for euler, integer-valued for unipc.
+ * diffusers passes: float32 sigma*N for euler, integer-valued for unipc and
+ * the cogvideox kinds.
  * Returns NAN for an i out of range. */
 float sampler_timestep(const struct sampler *s, int i);
 
 /* Sigma at schedule position i (0 <= i <= steps; i == steps is the final
- * sigma), as the float32 value diffusers holds.  NAN out of range. */
+ * sigma), as the float32 value diffusers holds; the cogvideox kinds give
+ * sqrt((1 - alpha_cumprod) / alpha_cumprod) of the step's timestep (the
+ * final one of the last step's previous timestep).  NAN out of range. */
 float sampler_sigma(const struct sampler *s, int i);
 
+/* Noise the stochastic kinds (cogvideox_dpm) draw inside a step: fill
+ * dst[0..n) with draw `draw` of step i for this shard [offset, offset + n)
+ * of the latent -- the same values whatever the sharding.  Returns 0 or a
+ * negative code (the step fails with it). */
+typedef int (*sampler_noise_fn)(void *user, int step, int draw, size_t offset, size_t n,
+                                float *dst, struct df_err *err);
+
+/* Set the noise source (copied; NULL fn clears it).  A step that needs draws
+ * without a source fails with DF_E_INVAL. */
+void sampler_set_noise(sampler_t s, sampler_noise_fn fn, void *user);
+
+/* Noise draws step i takes, in order (diffusers' randn_tensor calls):
+ * cogvideox_dpm 1 on its first and last step, 2 on the others; 0 otherwise. */
+int sampler_noise_draws(const struct sampler *s, int i);
+
 /* Advance the shard from step i to i+1: `velocity` is the model's (guided)
- * output for `latent` at sampler_timestep(s, i); `latent` (n floats, this
+ * output for `latent` at sampler_timestep(s, i) (a velocity for the flow
+ * kinds, the prediction_type's quantity for the cogvideox kinds); `latent` (n floats, this
  * shard) is updated in place.  Steps must come in order: i must equal
  * sampler_next_step(s) and n the shard size given at create, else DF_E_INVAL.
- * velocity and latent must not overlap.  Returns 0. */
+ * velocity and latent must not overlap.  Returns 0, or the noise source's
+ * error (DF_E_INVAL when a stochastic step has none). */
 int sampler_step(sampler_t s, int i, const float *velocity, float *latent, size_t n,
                  struct df_err *err);
 

@@ -69,4 +69,6 @@ const struct sampler_ops sampler_euler_ops = {
     .schedule = euler_schedule,
     .step = euler_step,
     .history_slots = euler_history_slots,
+    .check = NULL,
+    .noise_draws = NULL,
 };

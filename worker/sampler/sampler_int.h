@@ -28,6 +28,12 @@ struct sampler {
     float *out[SAMPLER_MAX_ORDER + 1]; /* [n] each; one spare slot for the new x0 */
     float *last_sample;                /* [n] */
     float *arena;                      /* the one allocation behind out[] and last_sample */
+    /* cogvideox kinds (sampler_cogvideox.c): */
+    double *alphas_cumprod;            /* [num_train_timesteps], float64 as diffusers holds them */
+    double final_alpha_cumprod;        /* alpha_cumprod past the last timestep */
+    sampler_noise_fn noise_fn;         /* draws inside a step (cogvideox_dpm) */
+    void *noise_user;
+    float *noise[2];                   /* [n] each: this step's draws, in order */
 };
 
 struct sampler_ops {
@@ -37,10 +43,17 @@ struct sampler_ops {
     void (*step)(struct sampler *s, int i, const float *velocity, float *latent);
     /* Number of history floats per element this kind needs (0 or order+2). */
     int (*history_slots)(const struct sampler_config *cfg);
+    /* (optional) Kind-specific config checks; NULL = none. */
+    int (*check)(const struct sampler_config *cfg, struct df_err *err);
+    /* (optional) Noise draws step i takes (filled into s->noise before
+     * `step`); NULL = none. */
+    int (*noise_draws)(const struct sampler *s, int i);
 };
 
 extern const struct sampler_ops sampler_euler_ops;
 extern const struct sampler_ops sampler_unipc_ops;
+extern const struct sampler_ops sampler_cogvideox_ddim_ops;
+extern const struct sampler_ops sampler_cogvideox_dpm_ops;
 
 /* numpy.linspace(start, stop, num)[i], reproduced bit for bit: i*step + start
  * with step = (stop - start) / (num - 1), and exactly `stop` at i == num - 1. */

@@ -26,7 +26,10 @@
  *    96     4  this_order
  *   100     4  n_model_outputs
  *   104     4  has_last_sample (0/1)
- *   108    20  reserved, 0
+ *   108     8  cogvideox kinds: FNV-1a 64 of the ddpm config (betas, schedule,
+ *              snr_shift_scale, rescale, set_alpha_to_one, steps_offset,
+ *              spacing, prediction); 0 for the flow kinds
+ *   116    12  reserved, 0
  *   128  4*n*K the K = n_model_outputs + has_last_sample history tensors in
  *              sampler_history() order, float32 each
  *
@@ -40,6 +43,8 @@
 #define STATE_MAGIC "DFSAMPLR"
 #define STATE_VERSION 1u
 #define STATE_HEADER 128u
+
+static uint64_t ddpm_fingerprint(const struct sampler_config *c);
 
 /* ------------------------------------------------------------------------ */
 /* Scalars and tensors                                                        */
@@ -74,6 +79,12 @@ int sampler_scalars_set(sampler_t s, const struct sampler_scalars *sc, struct df
         DF_FAIL_IF(taken > 0 ? sc->this_order < 1 || sc->this_order > held : sc->this_order != 0,
                    err, DF_E_CORRUPT, "sampler state: this_order %d after %d steps",
                    (int)sc->this_order, taken);
+    } else if (c->kind == SAMPLER_KIND_COGVIDEOX_DPM) {
+        /* the previous step's x0, once a step was taken */
+        DF_FAIL_IF(sc->n_model_outputs != (taken > 0) || sc->lower_order_nums ||
+                       sc->has_last_sample || sc->this_order,
+                   err, DF_E_CORRUPT, "sampler state: cogvideox_dpm after %d steps holds %d x0s",
+                   taken, (int)sc->n_model_outputs);
     } else {
         DF_FAIL_IF(
             sc->lower_order_nums || sc->n_model_outputs || sc->has_last_sample || sc->this_order,
@@ -189,6 +200,7 @@ int sampler_state_save(const struct sampler *s, void *dst, size_t dst_cap, size_
     put_u32(p + 96, (uint32_t)s->this_order);
     put_u32(p + 100, (uint32_t)s->n_out);
     put_u32(p + 104, s->has_last ? 1u : 0u);
+    put_u64(p + 108, ddpm_fingerprint(c));
 
     unsigned char *q = p + STATE_HEADER;
     for (int k = 0; k < sampler_history_count(s); k++) {
@@ -202,6 +214,26 @@ int sampler_state_save(const struct sampler *s, void *dst, size_t dst_cap, size_
     if (written)
         *written = need;
     return 0;
+}
+
+/* Fingerprint of the ddpm config (0 for the flow kinds, whose blobs keep
+ * these bytes reserved). */
+static uint64_t ddpm_fingerprint(const struct sampler_config *c)
+{
+    if (c->kind != SAMPLER_KIND_COGVIDEOX_DDIM && c->kind != SAMPLER_KIND_COGVIDEOX_DPM)
+        return 0;
+    const struct sampler_ddpm_config *d = &c->ddpm;
+    const double dv[3] = {d->beta_start, d->beta_end, d->snr_shift_scale};
+    const int32_t iv[6] = {(int32_t)d->beta_schedule, d->rescale_betas_zero_snr,
+                           d->set_alpha_to_one,       d->steps_offset,
+                           (int32_t)d->spacing,       (int32_t)d->prediction};
+    unsigned char buf[sizeof dv + sizeof iv];
+    memcpy(buf, dv, sizeof dv);
+    memcpy(buf + sizeof dv, iv, sizeof iv);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < sizeof buf; i++)
+        h = (h ^ buf[i]) * 0x100000001b3ull;
+    return h;
 }
 
 /* The config fields of the blob must equal the sampler's own. */
@@ -223,6 +255,7 @@ static int check_config(const struct sampler *s, const unsigned char *p, struct 
         {"shard offset", get_u64(p + 64), s->offset},
         {"shard length", get_u64(p + 72), s->n},
         {"latent total", get_u64(p + 80), s->total},
+        {"ddpm config fingerprint", get_u64(p + 108), ddpm_fingerprint(c)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         DF_FAIL_IF(fields[i].blob != fields[i].mine, err, DF_E_INVAL,

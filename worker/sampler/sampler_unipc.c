@@ -264,4 +264,6 @@ const struct sampler_ops sampler_unipc_ops = {
     .schedule = unipc_schedule,
     .step = unipc_step,
     .history_slots = unipc_history_slots,
+    .check = NULL,
+    .noise_draws = NULL,
 };

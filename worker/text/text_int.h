@@ -58,6 +58,10 @@ struct text_entity {
     const char *name;  /* "amp;", "amp", "NotEqualTilde;" ... */
     const char *value; /* UTF-8 */
 };
+struct text_map {
+    uint32_t cp;
+    const char *value; /* UTF-8 */
+};
 struct text_decomp {
     uint32_t cp, a, b; /* canonical decomposition cp -> a (b), b 0 when one */
 };
@@ -72,12 +76,35 @@ extern const struct text_gcb_range text_gcb_ranges[];
 extern const size_t text_gcb_n;
 extern const struct text_entity text_entities[];
 extern const size_t text_entities_n;
+extern const struct text_entity text_entities_upper[];
+extern const size_t text_entities_upper_n;
+extern const struct text_map text_width_map[];
+extern const size_t text_width_map_n;
+extern const struct text_map text_invalid_charrefs[];
+extern const size_t text_invalid_charrefs_n;
+extern const uint32_t text_invalid_codepoints[];
+extern const size_t text_invalid_codepoints_n;
 extern const struct text_decomp text_decomps[];
 extern const size_t text_decomps_n;
 extern const struct text_ccc_range text_ccc_ranges[];
 extern const size_t text_ccc_n;
 extern const struct text_comp text_comps[];
 extern const size_t text_comps_n;
+
+/* ---- code point strings (prompt_clean) ----------------------------------- */
+
+struct ustr {
+    uint32_t *v;
+    size_t n, cap;
+};
+int ustr_push(struct ustr *u, uint32_t cp);
+int ustr_push_utf8(struct ustr *u, const char *s); /* NUL-terminated valid UTF-8 */
+void ustr_free(struct ustr *u);
+/* Unicode NFC of in into out (out is cleared first). */
+int text_nfc(const struct ustr *in, struct ustr *out);
+/* Python's html.unescape(), and ftfy's stricter unescape_html(). */
+int text_html_unescape(const struct ustr *in, struct ustr *out);
+int text_ftfy_unescape(const struct ustr *in, struct ustr *out);
 
 /* ---- graphemes ----------------------------------------------------------- */
 
@@ -167,6 +194,7 @@ struct tokenizer {
     size_t n_pretok;
     struct added_token *added;
     size_t n_added;
+    uint8_t added_first[2][256]; /* [normalized][byte]: some added token starts with it */
     int64_t *tmpl_pre, *tmpl_post; /* ids the template puts around $A */
     size_t n_tmpl_pre, n_tmpl_post;
     int64_t pad_id;          /* -1 when none */

@@ -118,6 +118,13 @@ int tokenizer_finish(struct tokenizer *tok, struct df_err *err)
                 return df_err_set(err, DF_E_NOMEM, "%s: out of memory", tok->name);
         }
     }
+    memset(tok->added_first, 0, sizeof(tok->added_first));
+    for (size_t i = 0; i < tok->n_added; i++) {
+        const struct added_token *a = &tok->added[i];
+        const char *pat = a->normalized ? a->norm : a->content;
+        if ((a->normalized ? a->norm_len : a->len) > 0)
+            tok->added_first[a->normalized ? 1 : 0][(unsigned char)pat[0]] = 1;
+    }
     return 0;
 }
 
@@ -186,6 +193,10 @@ static int find_added(const struct tokenizer *tok, const char *s, size_t n, int 
 {
     size_t i = 0, start_offset = 0;
     while (i < n) {
+        if (!tok->added_first[norm ? 1 : 0][(unsigned char)s[i]]) {
+            i++;
+            continue;
+        }
         const struct added_token *best = NULL;
         size_t best_len = 0;
         for (size_t k = 0; k < tok->n_added; k++) {

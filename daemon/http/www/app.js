@@ -129,6 +129,7 @@ function soon(fn, ms, which) {
 function fact(k, v) { return `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`; }
 
 async function loadPreview(d) {
+  $('preview-img').hidden = !d.preview;
   if (!d.preview) { $('preview-cap').textContent = 'no preview yet'; return; }
   if (d.preview.mtime === previewStamp) return;
   try {
