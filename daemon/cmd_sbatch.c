@@ -39,6 +39,7 @@ struct sbatch_opts {
     int submit;
     int array;              /* group independent shots with equal resources into job arrays */
     int throttle;           /* --array=...%throttle: tasks running at once (0: no limit) */
+    int max_shots;          /* a bigger manifest is refused (--max-shots) */
     const char *only[256];
     int n_only;
     struct jobspec_opts js; /* cluster shape, backend, grace, worker arguments */
@@ -48,7 +49,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ditfarm sbatch MANIFEST [--submit] [--jobs-dir DIR] [--output-root DIR[:DIR]...]\n"
-            "                      [--shot ID]...\n"
+            "                      [--shot ID]... [--max-shots N]\n"
             "                      [--gpus G | --nodes N --gpus-per-node G | --cpu-ranks P]\n"
             "                      [--backend cpu|cuda] [--worker PATH] [--grace SECONDS]\n"
             "                      [--array [--throttle N]]\n"
@@ -58,7 +59,8 @@ static void usage(FILE *out)
             "Default cluster: one node with 8 GPUs; --cpu-ranks P plans CPU ranks instead.\n"
             "Job directories go under --jobs-dir, else $DITFARM_JOBS_DIR, else\n"
             "<state-dir>/jobs; outputs must lie under --output-root, else\n"
-            "$DITFARM_OUTPUT_ROOTS, else the current directory (relative paths go there).\n");
+            "$DITFARM_OUTPUT_ROOTS, else the current directory (relative paths go there).\n"
+            "A manifest of more than --max-shots shots (10000) is refused.\n");
 }
 
 static int parse_pos(const char *opt, const char *v, int lo, int hi, int *out)
@@ -75,7 +77,7 @@ static int parse_pos(const char *opt, const char *v, int lo, int hi, int *out)
 static int parse_args(int argc, char **argv, struct sbatch_opts *o)
 {
     enum { O_SUBMIT = 256, O_JOBS, O_SHOT, O_GPUS, O_NODES, O_PER, O_CPU, O_BACKEND, O_WORKER,
-           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_ARRAY, O_THROTTLE, O_OUTROOT, O_HELP };
+           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_ARRAY, O_THROTTLE, O_OUTROOT, O_MAXSHOTS, O_HELP };
     static const struct option longs[] = {
         {"submit", no_argument, 0, O_SUBMIT},          {"jobs-dir", required_argument, 0, O_JOBS},
         {"shot", required_argument, 0, O_SHOT},        {"gpus", required_argument, 0, O_GPUS},
@@ -86,6 +88,7 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         {"worker-arg", required_argument, 0, O_WARG},  {"help", no_argument, 0, O_HELP},
         {"array", no_argument, 0, O_ARRAY},            {"throttle", required_argument, 0, O_THROTTLE},
         {"output-root", required_argument, 0, O_OUTROOT},
+        {"max-shots", required_argument, 0, O_MAXSHOTS},
         {0, 0, 0, 0},
     };
     int ch, rc = 0;
@@ -95,6 +98,7 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         case O_SUBMIT: o->submit = 1; break;
         case O_JOBS: o->jobs_dir = optarg; break;
         case O_OUTROOT: o->output_roots = optarg; break;
+        case O_MAXSHOTS: rc = parse_pos("--max-shots", optarg, 1, 1000000, &o->max_shots); break;
         case O_SHOT:
             if (o->n_only == 256)
                 return cli_usage_error("sbatch", "too many --shot options");
@@ -301,7 +305,7 @@ static void free_arrays(struct array_member *mem, size_t n)
 int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
 {
     (void)ctx;
-    struct sbatch_opts o = {0};
+    struct sbatch_opts o = {.max_shots = 10000};
     jobspec_opts_init(&o.js);
     int prc = parse_args(argc, argv, &o);
     if (prc)
@@ -328,6 +332,12 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     jobspec_find_worker(o.worker, worker, sizeof(worker));
     o.js.worker = worker;
 
+    if (m->n_shots > (size_t)o.max_shots) {
+        fprintf(stderr, "ditfarm sbatch: %s: %zu shots, more than --max-shots (%d)\n", o.manifest,
+                m->n_shots, o.max_shots);
+        manifest_free(m);
+        return CLI_EXIT_FAIL;
+    }
     int rc = CLI_EXIT_OK;
     size_t ns = m->n_shots ? m->n_shots : 1;
     int *selected = calloc(ns, sizeof(int)), *order = calloc(ns, sizeof(int));

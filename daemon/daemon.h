@@ -50,6 +50,8 @@ struct daemon {
     struct proc q_jobs;                  /* squeue in flight (proc_active) */
     struct proc q_nodes;                 /* sinfo in flight */
     struct proc q_sbatch;                /* sbatch in flight, for shot sbatch_row */
+    struct proc q_recon;                 /* squeue of job tokens, to reconcile submitting shots */
+    int reconcile;                       /* submitting shots wait for a reconcile: no sbatch */
     int64_t sbatch_row;                  /* the shot q_sbatch submits */
     struct {
         int64_t row;     /* shots in Slurm when squeue started: */

@@ -43,7 +43,10 @@ def req(text, slow=0.0):
         for b in text.encode():
             s.sendall(bytes([b])); time.sleep(slow)
     else:
-        s.sendall(text.encode() + b"\n")
+        try:
+            s.sendall(text.encode() + b"\n")
+        except BrokenPipeError:
+            pass  # refused at accept: the answer is already waiting
     return s.makefile().readline().strip()
 mode = sys.argv[2]
 if mode == "slow":
