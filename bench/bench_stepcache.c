@@ -59,8 +59,10 @@ struct model_case {
 
 struct run_env {
     kern_backend_t be;
-    struct wan_model *m;
+    struct wan_model *m;  /* borrowed from fm */
+    family_model_t *fm;   /* what the step cache drives */
     struct wan_shape sh;
+    struct family_shape fsh;
     struct stepcache_calib cal;
     size_t n;
     int64_t S;
@@ -95,8 +97,8 @@ static double run(struct run_env *e, const struct shot_cache *p, float *lat,
                                    .guided = 1,
                                    .tau = p->threshold,
                                    .tau_source = "bench",
-                                   .time_embed = stepcache_wan_time_embed,
-                                   .user = e->m,
+                                   .time_embed = stepcache_family_time_embed,
+                                   .user = e->fm,
                                    .dim = wan_model_config(e->m)->dim};
     if (stepcache_plan(&in, mask, &err) < 0)
         DIE("plan: %s\n", err.msg);
@@ -109,7 +111,7 @@ static double run(struct run_env *e, const struct shot_cache *p, float *lat,
     double t0 = now_s();
     for (int i = 0; i < e->steps; i++) {
         for (int b = 0; b < 2; b++)
-            if (stepcache_forward(sc, e->m, &e->sh, lat, e->ts[i], e->text[b], i,
+            if (stepcache_forward(sc, e->fm, &e->fsh, lat, e->ts[i], e->text[b], i,
                                   (enum stepcache_branch)b, o[b], &err) < 0)
                 DIE("%s\n", err.msg);
         cfg_combine(o[0], o[1], 5.0f, e->n, v);
@@ -180,7 +182,8 @@ static void bench_model(const struct model_case *mc, int threads, int reps)
         DIE("%s\n", err.msg);
     struct wan_synth ws = {.seed = 0};
     struct wan_tensor_source src = {wan_synth_read, &ws};
-    if (wan_model_create(e.be, &mc->cfg, &src, &e.m, &err) < 0)
+    if (wan_model_create(e.be, &mc->cfg, &src, &e.m, &err) < 0 ||
+        family_adopt("wan2.1", e.m, &e.fm, &err) < 0)
         DIE("%s\n", err.msg);
     struct calibrate_opts co;
     calibrate_opts_init(&co);
@@ -194,6 +197,8 @@ static void bench_model(const struct model_case *mc, int threads, int reps)
     const double t_cal = now_s() - t0;
     cJSON_Delete(prov);
     e.sh = (struct wan_shape){
+        .frames = mc->latent[0], .height = mc->latent[1], .width = mc->latent[2], .text_len = 16};
+    e.fsh = (struct family_shape){
         .frames = mc->latent[0], .height = mc->latent[1], .width = mc->latent[2], .text_len = 16};
     e.S = wan_config_tokens(&mc->cfg, mc->latent[0], mc->latent[1], mc->latent[2], &err);
     e.n = (size_t)mc->cfg.in_channels * mc->latent[0] * mc->latent[1] * mc->latent[2];
@@ -254,7 +259,7 @@ static void bench_model(const struct model_case *mc, int threads, int reps)
     free(e.text[0]);
     free(e.text[1]);
     stepcache_calib_clear(&e.cal);
-    wan_model_free(e.m);
+    family_free(e.fm); /* and e.m */
     kern_backend_free(e.be);
 }
 

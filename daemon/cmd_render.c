@@ -9,6 +9,7 @@
  * the rendering, the CLI plans the order and reports where each video went.
  */
 #include "cli.h"
+#include "backend_desc.h"
 #include "depsched.h"
 #include "job_contract.h"
 #include "jobspec.h"
@@ -54,7 +55,8 @@ static int write_job(const struct render_cli *rc, const struct manifest *m, cons
 {
     struct job_contract_opts co;
     job_contract_opts_init(&co);
-    int gpu = rc->backend && strcmp(rc->backend, "cpu") != 0;
+    const struct backend_desc *bd = backend_desc_find(rc->backend ? rc->backend : "cpu");
+    int gpu = bd && bd->device == LAYOUT_DEVICE_GPU;
     co.cluster = (struct cluster_shape){.nodes = 1, .ranks_per_node = rc->ranks, .use_all = 1,
                                         .device = gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU};
     co.backend = rc->backend ? rc->backend : "cpu";

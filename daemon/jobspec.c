@@ -1,6 +1,7 @@
 /* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
 #include "jobspec.h"
 #include "ident.h"
+#include "backend_desc.h"
 #include "job_contract.h"
 #include "worker_exit.h"
 #include "paths.h"
@@ -174,17 +175,16 @@ static void sbatch_extra(const struct shot *s, int gpu, const struct layout *l, 
         snprintf(dst + e, cap - e, "#SBATCH --qos=%s\n", s->resources.qos);
 }
 
-/* The backend names the worker takes (one table: the script passes it on). */
-static const char *const k_backends[] = {"cpu", "cuda", NULL};
-
+/* The backend must be one the worker knows (lib/backend_desc.h): its name
+ * goes into the script. */
 static int check_backend(const char *b, struct df_err *err)
 {
-    for (int i = 0; k_backends[i]; i++)
-        if (strcmp(b, k_backends[i]) == 0)
-            return 0;
-    char shown[80];
+    if (backend_desc_find(b))
+        return 0;
+    char shown[80], names[256];
     ident_escape(b, shown, sizeof(shown));
-    return df_err_set(err, DF_E_INVAL, "unknown backend '%s' (cpu or cuda)", shown);
+    backend_desc_names(names, sizeof(names));
+    return df_err_set(err, DF_E_INVAL, "unknown backend '%s' (%s)", shown, names);
 }
 
 /* The template variables every batch script of shot `s` (or of an array led
@@ -197,7 +197,9 @@ static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, con
 {
     int gpu = !o->cpu_ranks, n = 0;
     char desc[256];
-    const char *backend = o->backend ? o->backend : gpu ? "cuda" : "cpu";
+    const char *backend =
+        o->backend ? o->backend
+                   : backend_desc_default(gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU);
     DF_TRY(ident_check("manifest name", m->name, err));
     DF_TRY(ident_check("shot id", s->id, err));
     DF_TRY(check_backend(backend, err));

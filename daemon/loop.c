@@ -10,6 +10,7 @@
  * nothing is concluded: the shots keep their state until Slurm answers.
  */
 #include "daemon.h"
+#include "clock.h"
 
 #include "ctl.h"
 #include "depsched.h"
@@ -28,13 +29,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* 1 when `interval_ms` has passed since the timer last fired (then re-arms it). */
 static int every_ms(struct daemon *d, enum daemon_timer t, int interval_ms, int64_t now_ms)
@@ -619,10 +613,10 @@ int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
             DF_WARN(d->log, "poll: %s", strerror(errno));
         if (*stop)
             break;
-        conns_step(&d->conns, d, p, r > 0 ? nc : 0, mono_ms());
+        conns_step(&d->conns, d, p, r > 0 ? nc : 0, df_clock_ms());
         if (r > 0 && d->http && p[nc].revents)
             http_run_mutations(d->http, d);
-        daemon_tick(d, mono_ms());
+        daemon_tick(d, df_clock_ms());
         struct http_stats hs = {!d->slurm_unreachable, d->sbatch_failures};
         http_publish_stats(d->http, &hs);
     }

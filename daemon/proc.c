@@ -1,5 +1,6 @@
 /* proc.c -- background commands for the daemon loop (see proc.h). */
 #include "proc.h"
+#include "clock.h"
 #include "subproc.h"
 
 #include <errno.h>
@@ -13,13 +14,6 @@
 
 #define PROC_MAX_OUTPUT (8u << 20) /* squeue of a big cluster fits; more is dropped */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int proc_start(struct proc *p, const char *const *argv, int timeout_ms, struct df_err *err)
 {
     memset(p, 0, sizeof(*p));
@@ -31,7 +25,7 @@ int proc_start(struct proc *p, const char *const *argv, int timeout_ms, struct d
     fcntl(fd, F_SETFL, O_NONBLOCK);
     p->pid = pid;
     p->fd = fd;
-    p->deadline_ms = mono_ms() + timeout_ms;
+    p->deadline_ms = df_clock_ms() + timeout_ms;
     p->cap = 4096;
     p->out = malloc(p->cap);
     if (!p->out) {
@@ -85,7 +79,7 @@ int proc_poll(struct proc *p)
             close(p->fd), p->fd = -1;
         return 1;
     }
-    if (mono_ms() > p->deadline_ms) {
+    if (df_clock_ms() > p->deadline_ms) {
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);
         waitpid(p->pid, &st, 0);

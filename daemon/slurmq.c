@@ -77,26 +77,6 @@ int slurmq_parse(const char *cmd, int status, char *text, struct slurmq_item **o
     return parse_pairs(text ? text : (char[]){0}, strncmp(cmd, "sinfo", 5) == 0, out, n, err);
 }
 
-static int query(const char *cmd, const char *const *argv, int timeout_s,
-                 struct slurmq_item **out, size_t *n, struct df_err *err)
-{
-    char *text;
-    int st = capture(argv, timeout_s, &text);
-    int rc = slurmq_parse(cmd, st, text, out, n, err);
-    free(text);
-    return rc;
-}
-
-int slurmq_jobs(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err)
-{
-    return query(SLURMQ_JOBS_CMD, slurmq_jobs_argv, timeout_s, out, n, err);
-}
-
-int slurmq_nodes(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err)
-{
-    return query(SLURMQ_NODES_CMD, slurmq_nodes_argv, timeout_s, out, n, err);
-}
-
 const char *slurmq_lookup(const struct slurmq_item *items, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)

@@ -22,19 +22,13 @@ struct slurmq_item {
     char state[48]; /* "RUNNING", "PENDING", "COMPLETED"...; "idle", "drained"... */
 };
 
-/* Every job slurmctld still knows (`squeue -h -t all -o "%i %T"`).  *out is
- * malloc'd, caller frees.  Returns 0, or DF_E_SLURM with the command's words. */
-int slurmq_jobs(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err);
-
-/* Every node once (`sinfo -h -N -o "%N %T"`), state as sinfo spells it
- * ("idle", "drained", "down*"...).  Returns 0 or DF_E_SLURM. */
-int slurmq_nodes(int timeout_s, struct slurmq_item **out, size_t *n, struct df_err *err);
-
-/* The argument vectors behind slurmq_jobs and slurmq_nodes (run without a
- * shell, see subproc.h), for callers that run them in the background, their
- * names in messages, and the parser of their answers: `status` is the exit
- * code (124: timed out), `text` the output (modified).  Returns 0 with *out
- * (caller frees), or DF_E_SLURM with the command's words. */
+/* The argument vectors the daemon runs in the background (daemon/proc.h; no
+ * shell, see subproc.h) -- every job slurmctld still knows (`squeue -h -t all
+ * -o "%i %T"`), every node once (`sinfo -h -N -o "%N %T"`, states as sinfo
+ * spells them: "idle", "drained", "down*"...) -- their names in messages, and
+ * the parser of their answers: `status` is the exit code (124: timed out),
+ * `text` the output (modified).  Returns 0 with *out (caller frees), or
+ * DF_E_SLURM with the command's words. */
 extern const char *const slurmq_jobs_argv[];
 extern const char *const slurmq_nodes_argv[];
 #define SLURMQ_JOBS_CMD "squeue -h -t all -o '%i %T'"

@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Backends compiled into this build, in the order kern_backend_create knows them. */
+/* THE REGISTRY: backends compiled into this build, how to open each.  What
+ * a backend is (memory space, device selection, weight storage) is its line
+ * in lib/backend_desc.c; a new backend adds both lines (and its folder,
+ * kernels/<name>/, with a CMake target linked into ditfarm_kernels). */
 struct backend_entry {
-    const char *name;
+    const char *name; /* = its backend_desc name */
     int (*open)(int n_threads, int device, const struct kern_backend_i **iface, void **ctx,
                 struct df_err *err);
 };
@@ -55,10 +58,14 @@ int kern_backend_create_on(const char *name, int n_threads, int device, kern_bac
         if (strcmp(backends[i].name, name) == 0)
             entry = &backends[i];
     if (entry == NULL) {
-        int cuda = strcmp(name, "cuda") == 0;
-        return df_err_set(err, DF_E_UNSUPPORTED, "kern_backend_create: backend '%s' %s", name,
-                          cuda ? "is not compiled into this build (built without CUDA)"
-                               : "is unknown (known: cpu, cuda)");
+        char known[128];
+        backend_desc_names(known, sizeof known);
+        if (backend_desc_find(name))
+            return df_err_set(err, DF_E_UNSUPPORTED,
+                              "kern_backend_create: backend '%s' is not compiled into this build",
+                              name);
+        return df_err_set(err, DF_E_UNSUPPORTED,
+                          "kern_backend_create: backend '%s' is unknown (known: %s)", name, known);
     }
     struct kern_backend *be = calloc(1, sizeof *be);
     if (be == NULL)
@@ -85,6 +92,19 @@ void kern_backend_free(kern_backend_t be)
 const char *kern_backend_name(kern_backend_t be)
 {
     return BE_OK(be) ? be->iface->name : "(null)";
+}
+
+const struct backend_desc *kern_backend_desc(kern_backend_t be)
+{
+    return BE_OK(be) ? backend_desc_find(be->iface->name) : NULL;
+}
+
+int kern_backend_compiled(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i].name, name) == 0)
+            return 1;
+    return 0;
 }
 
 int kern_sync(kern_backend_t be, struct df_err *err)
@@ -192,6 +212,23 @@ int kern_linear(kern_backend_t be, const float *x, const struct kern_weight *w, 
     return be->iface->linear(be->ctx, x, w, bias, y, M, K, N, err);
 }
 
+int kern_linear_gelu(kern_backend_t be, const float *x, const struct kern_weight *w,
+                     const float *bias, float *y, int M, int K, int N, struct df_err *err)
+{
+    NEED(BE_OK(be), err, "kern_linear_gelu: invalid backend handle");
+    if (be->iface->linear_gelu == NULL) { /* not fused here: the two plain ops */
+        DF_TRY(kern_linear(be, x, w, bias, y, M, K, N, err));
+        return kern_gelu_tanh(be, y, y, (size_t)M * (size_t)N, err);
+    }
+    NEED(x && y, err, "kern_linear_gelu: NULL x or y");
+    NEED(w && w->magic == KERN_WEIGHT_MAGIC, err, "kern_linear_gelu: invalid weight");
+    NEED(M > 0 && K > 0 && N > 0, err, "kern_linear_gelu: bad sizes M=%d K=%d N=%d", M, K, N);
+    NEED(w->rows == N && w->cols == K, err,
+         "kern_linear_gelu: weight is [%d, %d] but the call wants [N=%d, K=%d]", w->rows, w->cols,
+         N, K);
+    return be->iface->linear_gelu(be->ctx, x, w, bias, y, M, K, N, err);
+}
+
 int kern_layernorm(kern_backend_t be, const float *x, float *y, int rows, int dim, float eps,
                    const float *gamma, const float *beta, struct df_err *err)
 {
@@ -212,6 +249,20 @@ int kern_rmsnorm(kern_backend_t be, const float *x, float *y, int rows, int dim,
     return be->iface->rmsnorm(be->ctx, x, y, rows, dim, eps, gamma, err);
 }
 
+int kern_norm_modulate(kern_backend_t be, const float *x, float *y, int rows, int dim, float eps,
+                       const float *scale, const float *shift, struct df_err *err)
+{
+    NEED(BE_OK(be), err, "kern_norm_modulate: invalid backend handle");
+    if (be->iface->norm_modulate == NULL) {
+        DF_TRY(kern_layernorm(be, x, y, rows, dim, eps, NULL, NULL, err));
+        return kern_modulate(be, y, y, rows, dim, scale, shift, err);
+    }
+    NEED(x && y && scale && shift, err, "kern_norm_modulate: NULL buffer");
+    NEED(rows > 0 && dim > 0, err, "kern_norm_modulate: bad sizes rows=%d dim=%d", rows, dim);
+    NEED(eps >= 0.0f, err, "kern_norm_modulate: eps %g < 0", (double)eps);
+    return be->iface->norm_modulate(be->ctx, x, y, rows, dim, eps, scale, shift, err);
+}
+
 int kern_rope(kern_backend_t be, float *x, int S, int H, int D, const float *cos, const float *sin,
               struct df_err *err)
 {
@@ -220,6 +271,21 @@ int kern_rope(kern_backend_t be, float *x, int S, int H, int D, const float *cos
     NEED(S > 0 && H > 0 && D > 0, err, "kern_rope: bad sizes S=%d H=%d D=%d", S, H, D);
     NEED(D % 2 == 0, err, "kern_rope: head dim D=%d is odd", D);
     return be->iface->rope(be->ctx, x, S, H, D, cos, sin, err);
+}
+
+int kern_qk_norm_rope(kern_backend_t be, float *x, int S, int H, int D, float eps,
+                      const float *gamma, const float *cos, const float *sin, struct df_err *err)
+{
+    NEED(BE_OK(be), err, "kern_qk_norm_rope: invalid backend handle");
+    if (be->iface->qk_norm_rope == NULL) {
+        DF_TRY(kern_rmsnorm(be, x, x, S, H * D, eps, gamma, err));
+        return kern_rope(be, x, S, H, D, cos, sin, err);
+    }
+    NEED(x && cos && sin, err, "kern_qk_norm_rope: NULL x, cos or sin");
+    NEED(S > 0 && H > 0 && D > 0, err, "kern_qk_norm_rope: bad sizes S=%d H=%d D=%d", S, H, D);
+    NEED(D % 2 == 0, err, "kern_qk_norm_rope: head dim D=%d is odd", D);
+    NEED(eps >= 0.0f, err, "kern_qk_norm_rope: eps %g < 0", (double)eps);
+    return be->iface->qk_norm_rope(be->ctx, x, S, H, D, eps, gamma, cos, sin, err);
 }
 
 /* ------------------------------------------------------------------------- */

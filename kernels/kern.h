@@ -36,9 +36,9 @@
  * OpenBLAS at one thread (set process-wide at create), so the pool and
  * OpenBLAS never compete for the cores.
  *
- * Contract changes against /tmp/kern_contract.md (agreed with the model):
- *   + kern_sync(), kern_copy(), kern_zero()   (small additions, nothing removed)
- *   + kern_unpatchify() takes tok_begin/tok_count like kern_patchify().
+ * What a backend is (memory space, device selection, weight storage) comes
+ * from its line in lib/backend_desc.c (kern_backend_desc()); code never
+ * compares backend names.
  */
 #ifndef DF_KERN_H
 #define DF_KERN_H
@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend_desc.h"
 #include "err.h"
 
 #ifdef __cplusplus
@@ -70,6 +71,15 @@ int kern_backend_create(const char *name, int n_threads, kern_backend_t *out, st
  * kern_backend_create, or DF_E_UNSUPPORTED when the device cannot be used. */
 int kern_backend_create_on(const char *name, int n_threads, int device, kern_backend_t *out,
                            struct df_err *err);
+
+/* What a backend is (lib/backend_desc.h: memory space of its buffers,
+ * device selection, weight storage); never NULL for a live handle.  Code
+ * that must treat backends differently asks this, never the name. */
+const struct backend_desc *kern_backend_desc(kern_backend_t be);
+
+/* 1 when backend `name` is compiled into this build (it may still find no
+ * device when opened). */
+int kern_backend_compiled(const char *name);
 
 /* Free the backend and its pool/stream/handles.  Accepts NULL.  Buffers and
  * weights must have been released first. */
@@ -136,6 +146,12 @@ void kern_weight_free(kern_backend_t be, struct kern_weight *w);
 int kern_linear(kern_backend_t be, const float *x, const struct kern_weight *w, const float *bias,
                 float *y, int M, int K, int N, struct df_err *err);
 
+/* y = gelu_tanh(x·Wᵀ + bias): kern_linear then kern_gelu_tanh, fused into
+ * the GEMM's epilogue where the backend can ("cuda": cuBLASLt GELU_BIAS).
+ * Same arguments and codes as kern_linear. */
+int kern_linear_gelu(kern_backend_t be, const float *x, const struct kern_weight *w,
+                     const float *bias, float *y, int M, int K, int N, struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Norms (one row = one token; fp32 statistics)
  * ------------------------------------------------------------------------- */
@@ -152,6 +168,13 @@ int kern_layernorm(kern_backend_t be, const float *x, float *y, int rows, int di
 int kern_rmsnorm(kern_backend_t be, const float *x, float *y, int rows, int dim, float eps,
                  const float *gamma, struct df_err *err);
 
+/* y = LN(x)·(1 + scale) + shift per row: LayerNorm without affine (fp32
+ * statistics, as kern_layernorm) then adaLN modulation (as kern_modulate),
+ * one pass where the backend fuses it.  scale, shift [dim].  y may equal x.
+ * Returns 0 or DF_E_INVAL. */
+int kern_norm_modulate(kern_backend_t be, const float *x, float *y, int rows, int dim, float eps,
+                       const float *scale, const float *shift, struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Rotary embedding
  * ------------------------------------------------------------------------- */
@@ -165,6 +188,13 @@ int kern_rmsnorm(kern_backend_t be, const float *x, float *y, int rows, int dim,
  * or DF_E_INVAL (D odd). */
 int kern_rope(kern_backend_t be, float *x, int S, int H, int D, const float *cos, const float *sin,
               struct df_err *err);
+
+/* Wan's q/k path in place on x [S, H, D]: RMSNorm over the whole H·D row
+ * with gamma [H·D] (or NULL), then kern_rope with cos/sin [S, D/2]; one pass
+ * where the backend fuses it.  Returns 0 or DF_E_INVAL (D odd). */
+int kern_qk_norm_rope(kern_backend_t be, float *x, int S, int H, int D, float eps,
+                      const float *gamma, const float *cos, const float *sin,
+                      struct df_err *err);
 
 /* ---------------------------------------------------------------------------
  * Attention

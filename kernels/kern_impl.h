@@ -61,6 +61,14 @@ struct kern_backend_i {
     int (*rope)(void *ctx, float *x, int S, int H, int D, const float *cos, const float *sin,
                 struct df_err *err);
 
+    /* fused forms (optional: a NULL slot makes kern.c compose the plain ops) */
+    int (*linear_gelu)(void *ctx, const float *x, const struct kern_weight *w, const float *bias,
+                       float *y, int M, int K, int N, struct df_err *err);
+    int (*norm_modulate)(void *ctx, const float *x, float *y, int rows, int dim, float eps,
+                         const float *scale, const float *shift, struct df_err *err);
+    int (*qk_norm_rope)(void *ctx, float *x, int S, int H, int D, float eps, const float *gamma,
+                        const float *cos, const float *sin, struct df_err *err);
+
     /* attention with LSE, and the merge of two partial results */
     int (*attention)(void *ctx, const float *q, const float *k, const float *v, float *o,
                      float *lse, int Sq, int Sk, int H, int D, int sk_valid, float scale,

@@ -13,6 +13,7 @@
  * which readers never consider and the next commit of the shot removes.
  */
 #include "ckpt.h"
+#include "clock.h"
 #include "ckpt_shuffle.h"
 
 #include <errno.h>
@@ -47,13 +48,6 @@ struct ckpt_writer {
     double encode_s;               /* time spent in put_* */
     int committed;                 /* a writer commits once */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void ckpt_write_opts_init(struct ckpt_write_opts *o)
 {
@@ -145,7 +139,7 @@ static int add_section(ckpt_writer_t *w, const char *name, enum ckpt_kind kind,
                        enum ckpt_encoding enc, const uint64_t *extents, int ndims,
                        const void *data, size_t raw, struct df_err *err)
 {
-    double t0 = now_s();
+    double t0 = df_clock_s();
     DF_FAIL_IF(w->committed, err, DF_E_INVAL, "section '%s': writer already committed", name);
     DF_TRY(ckpt_name_check(name, err));
     for (unsigned i = 0; i < w->n_secs; i++)
@@ -207,7 +201,7 @@ static int add_section(ckpt_writer_t *w, const char *name, enum ckpt_kind kind,
     ws.s.stored_size = stored_n;
     ws.s.stored_cksum = ckpt_hash(ws.stored, stored_n);
     w->secs[w->n_secs++] = ws;
-    w->encode_s += now_s() - t0;
+    w->encode_s += df_clock_s() - t0;
     return 0;
 }
 
@@ -374,7 +368,7 @@ int ckpt_writer_commit(ckpt_writer_t *w, const char *dir, struct ckpt_commit_inf
     snprintf(tmp_path, sizeof(tmp_path), "%s.tmp-%ld-%ld%09ld", final_path, (long)getpid(),
              (long)ts.tv_sec, (long)ts.tv_nsec);
 
-    double t0 = now_s();
+    double t0 = df_clock_s();
     int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return df_err_errno(err, DF_E_IO, "create %s", tmp_path);
@@ -388,7 +382,7 @@ int ckpt_writer_commit(ckpt_writer_t *w, const char *dir, struct ckpt_commit_inf
     struct out_file f = {.fd = fd, .path = tmp_path, .io = w->opts.io, .hash = hash};
     int rc = write_body(w, &f, err);
     XXH3_freeState(hash);
-    double t1 = now_s();
+    double t1 = df_clock_s();
     if (rc == 0 && do_fsync(w->opts.io, fd) < 0)
         rc = df_err_errno(err, DF_E_IO, "fsync %s", tmp_path);
     if (close(fd) < 0 && rc == 0) /* NFS reports write errors at close */
@@ -401,7 +395,7 @@ int ckpt_writer_commit(ckpt_writer_t *w, const char *dir, struct ckpt_commit_inf
     }
     w->committed = 1;
     DF_TRY(fsync_dir(dir, err)); /* I1: the rename is durable only now */
-    double t2 = now_s();
+    double t2 = df_clock_s();
 
     int pruned = 0, tmp_removed = 0;
     rc = ckpt_dir_prune(dir, w->meta.shot_id, w->meta.step, w->opts.keep_last, &pruned,

@@ -8,6 +8,7 @@
  * cannot drift apart.
  */
 #include "job_contract.h"
+#include "backend_desc.h"
 #include "jsonfile.h"
 #include "manifest_int.h"
 
@@ -515,11 +516,12 @@ int job_contract_resolve(const struct manifest *m, const struct shot *s,
 {
     memset(out, 0, sizeof(*out));
     struct job_contract jc = {.version = JOB_CONTRACT_VERSION, .shot = *s};
-    int gpu = o->cluster.device == LAYOUT_DEVICE_GPU;
     keep_drawn_seed(o->job_dir, &jc.shot);
     snprintf(jc.manifest, sizeof(jc.manifest), "%s", m->name ? m->name : "");
     jc.guided = shot_guided(s);
-    snprintf(jc.backend, sizeof(jc.backend), "%s", o->backend ? o->backend : gpu ? "cuda" : "cpu");
+    /* no backend named: the registry's first for the device planned for */
+    snprintf(jc.backend, sizeof(jc.backend), "%s",
+             o->backend ? o->backend : backend_desc_default(o->cluster.device));
     if (o->date)
         snprintf(jc.date, sizeof(jc.date), "%s", o->date);
     else

@@ -3,6 +3,7 @@
  * is the user-facing copy of this file; keep them in step). */
 #include "manifest_int.h"
 #include "ident.h"
+#include "model_folder.h"
 #include "paths.h"
 #include "url.h"
 
@@ -630,6 +631,37 @@ static void check_size(const struct ynode *shot, struct shot *s, struct diag_lis
         memset(&s->grid, 0, sizeof(s->grid));
 }
 
+/* A diffusers folder's other parts (model_folder.h): they fit the transformer,
+ * a text prompt has an encoder, and its scheduler gives the sampler defaults. */
+static void check_folder(const struct ynode *shot, struct shot *s, struct diag_list *dl)
+{
+    struct model_folder f;
+    struct df_err e = {0};
+    const struct ynode *at = val(shot, "model");
+    if (!s->geom.path[0])
+        return;
+    if (model_folder_read(s->geom.path, &f, &e) < 0 ||
+        model_folder_check_fit(s->geom.path, &f, &s->geom, &e) < 0) {
+        ynode_diag(at ? at : shot, dl, "%s", e.msg);
+        return;
+    }
+    int guided = shot_guided(s);
+    int text = (s->prompt && !s->prompt_embeds) || (guided && !s->negative_prompt_embeds);
+    if (text && !(f.has_text_encoder && f.has_tokenizer) && !model_folder_is_demo(s->model)) {
+        at = val(shot, s->prompt && !s->prompt_embeds ? "prompt" : "guidance_scale");
+        ynode_diag(at ? at : shot, dl,
+                   "model folder %s has no text encoder (tokenizer/ and text_encoder/): the "
+                   "prompt%s cannot be encoded; give prompt_embeds:%s or use the full "
+                   "diffusers folder",
+                   s->geom.path, s->prompt && !s->prompt_embeds ? "" : " (negative, for guidance)",
+                   guided ? " and negative_prompt_embeds: files" : " a file");
+    }
+    if (f.sched.sampler && !val(shot, "sampler"))
+        s->sampler = strcmp(f.sched.sampler, "euler") == 0 ? SAMPLER_KIND_EULER : SAMPLER_KIND_UNIPC;
+    if (f.sched.has_flow_shift && !val(shot, "flow_shift"))
+        s->flow_shift = f.sched.flow_shift;
+}
+
 static void read_seed(const struct ynode *shot, struct shot *s, struct diag_list *dl)
 {
     const struct ynode *n = val(shot, "seed");
@@ -714,8 +746,10 @@ int manifest_shot_read(struct mload *ld, const struct ynode *node, struct shot *
         s->sampler = (enum sampler_kind)v;
     else
         s->sampler = SAMPLER_KIND_UNIPC;
-    if (have_model)
+    if (have_model) {
         check_size(node, s, dl);
+        check_folder(node, s, dl);
+    }
     read_seed(node, s, dl);
     read_cache(node, &s->cache, dl);
     read_checkpoint(node, &s->checkpoint, dl);

@@ -1,6 +1,7 @@
 /* model_geom.c -- model geometry from configs/models/<name>.yaml or a diffusers
  * folder, legal sizes, token grid, parameter count and FLOPs (see model_geom.h). */
 #include "model_geom.h"
+#include "config_json.h"
 #include "ckd.h"
 #include "diag.h"
 #include "paths.h"
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define GEOM_JSON_MAX_BYTES (1u << 20)
 #define GEOM_YAML_MAX_BYTES (1u << 20)
 
 static void set_defaults(struct model_geom *g)
@@ -228,14 +228,12 @@ static int load_yaml(const char *file, struct model_geom *g, struct df_err *err)
 
 /* ---- diffusers folder --------------------------------------------------------- */
 
+/* Through the one config.json reader (config_json.h); the tree is ours. */
 static int read_json(const char *file, cJSON **out, struct df_err *err)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    DF_TRY(ytree_read_file(file, GEOM_JSON_MAX_BYTES, &buf, &len, err));
-    *out = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    DF_FAIL_IF(!*out || !cJSON_IsObject(*out), err, DF_E_PARSE, "%s: not a JSON object", file);
+    struct config_json cj;
+    DF_TRY(config_json_open(file, &cj, err));
+    *out = cj.root;
     return 0;
 }
 

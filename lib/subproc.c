@@ -1,5 +1,6 @@
 /* subproc.c -- programs run with argument vectors (see subproc.h). */
 #include "subproc.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,13 +96,6 @@ int subproc_start(const char *const *argv, enum subproc_stderr se, pid_t *pid, i
     return 0;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Append what fd has to *buf (kept up to max bytes).  Returns 0 at EOF, 1 on more to come. */
 static int take(int fd, char **buf, size_t *len, size_t *cap, size_t max)
 {
@@ -134,12 +128,12 @@ struct sink {
 
 /* Read until EOF on both pipes or the deadline; then reap (killing the group
  * at the deadline).  Returns the status. */
-static int collect(pid_t pid, int fd, int efd, size_t max_out, long long deadline,
+static int collect(pid_t pid, int fd, int efd, size_t max_out, int64_t deadline,
                    struct sink *o, struct sink *e)
 {
     int timed_out = 0, open_o = 1, open_e = efd >= 0;
     while (open_o || open_e) {
-        long long left = deadline - mono_ms();
+        int64_t left = deadline - df_clock_ms();
         if (left <= 0) {
             timed_out = 1;
             kill(-pid, SIGKILL);
@@ -161,7 +155,7 @@ static int collect(pid_t pid, int fd, int efd, size_t max_out, long long deadlin
         pid_t r = waitpid(pid, &st, timed_out ? 0 : WNOHANG);
         if (r == pid || (r < 0 && errno != EINTR))
             break;
-        if (r == 0 && mono_ms() < deadline) {
+        if (r == 0 && df_clock_ms() < deadline) {
             usleep(5000);
             continue;
         }
@@ -191,7 +185,7 @@ static int run(const char *const *argv, enum subproc_stderr se, int timeout_ms, 
     *status = -1;
     DF_TRY(subproc_start(argv, se, &pid, &fd, &efd, err));
     struct sink o = {0}, e = {0};
-    *status = collect(pid, fd, efd, max_out, mono_ms() + timeout_ms, &o, &e);
+    *status = collect(pid, fd, efd, max_out, df_clock_ms() + timeout_ms, &o, &e);
     close(fd);
     if (efd >= 0)
         close(efd);

@@ -6,6 +6,7 @@
     module's Unicode tables with \\p{...} over every code point;
   - the HTML5 named character references, from Python's html.entities.html5
     (what html.unescape uses);
+  - the code points of Rust regex's \\w (UTS #18), from the regex module;
   - ftfy's extra tables (computed the way ftfy builds them): upper-cased
     entity names it also decodes, the half/full-width map; and html.unescape's
     replacements for invalid numeric character references;
@@ -84,6 +85,19 @@ def main():
     for name, val in ents:
         w(f"    {{{c_str(name.encode())}, {c_str(val.encode())}}},\n")
     w("};\nconst size_t text_entities_n = sizeof(text_entities) / sizeof(text_entities[0]);\n\n")
+
+    # Rust regex \\w (UTS #18: Alphabetic, Mark, Decimal_Number,
+    # Connector_Punctuation, Join_Control): added tokens' single_word test
+    wr = []
+    for lo, hi in prop_ranges(s, r"[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]"):
+        if wr and wr[-1][1] == lo - 1:
+            wr[-1][1] = hi
+        else:
+            wr.append([lo, hi])
+    w("const struct text_range text_word_ranges[] = {\n")
+    for lo, hi in wr:
+        w(f"    {{0x{lo:X}, 0x{hi:X}}},\n")
+    w("};\nconst size_t text_word_n = sizeof(text_word_ranges) / sizeof(text_word_ranges[0]);\n\n")
 
     # ftfy: "&NAME;" for lower-case names whose upper-case form is no entity
     ups = []

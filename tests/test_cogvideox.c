@@ -26,6 +26,7 @@
 #include "cogvideox_config.h"
 #include "cogvideox_model.h"
 #include "cogvideox_pos.h"
+#include "family.h"
 #include "kern.h"
 #include "safetensors.h"
 
@@ -131,9 +132,12 @@ static int fixture_names(char names[][64], int cap)
     struct dirent *e;
     while ((e = readdir(d)) && n < cap) {
         char probe[1200];
-        snprintf(probe, sizeof probe, "%s/%s/inputs.safetensors", dir, e->d_name);
+        snprintf(probe, sizeof probe, "%s/%s/transformer/config.json", dir, e->d_name);
         size_t len = strlen(e->d_name);
-        if (e->d_name[0] != '.' && len < 64 && access(probe, R_OK) == 0)
+        char probe2[1200]; /* a transformer fixture, not a trajectory (sample_*) */
+        snprintf(probe2, sizeof probe2, "%s/%s/inputs.safetensors", dir, e->d_name);
+        if (e->d_name[0] != '.' && len < 64 && access(probe, R_OK) == 0 &&
+            access(probe2, R_OK) == 0)
             memcpy(names[n++], e->d_name, len + 1);
     }
     closedir(d);
@@ -452,6 +456,38 @@ static void test_refusals(void **state)
     kern_backend_free(be);
 }
 
+/* The family registry runs CogVideoX like any family: joint tokens, TCHW. */
+static void test_family(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open("15", &f);
+    kern_backend_t be = cpu(0);
+    family_model_t *fm;
+    struct df_err err = {0};
+    if (family_load(be, f.dir, &fm, &err) < 0)
+        fail_msg("%s", err.msg);
+    struct family_info fi;
+    family_info(fm, &fi);
+    assert_string_equal(fi.name, "cogvideox");
+    assert_int_equal(fi.layout, FAMILY_LAYOUT_TCHW);
+    assert_int_equal(fi.text_in_sequence, 1);
+    assert_int_equal(fi.patch[0], 2);
+    struct family_shape sh = {.frames = f.shape.frames, .height = f.shape.height,
+                              .width = f.shape.width, .text_len = f.shape.text_len, .ofs = f.ofs};
+    assert_int_equal(family_tokens(fm, &sh, &err), 7 + 2 * 3 * 4);
+    assert_int_equal(family_reserve(fm, &sh, &err), 0);
+    float *out = calloc(f.out_n, sizeof *out);
+    assert_int_equal(family_forward(fm, &sh, f.hidden, f.timestep, f.text, out, &err), 0);
+    const double e = rel_l2_expected(&f, "sample", out);
+    printf("cogvideox through family.h: rel L2 %.2e\n", e);
+    assert_true(e < TOL);
+    free(out);
+    family_free(fm);
+    kern_backend_free(be);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_parity_all_fixtures),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_family),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,6 +114,41 @@ static void test_groups(void **state)
     comm_close(c);
 }
 
+/* The registry: capabilities, the pick by memory space, typed buffers. */
+static void test_registry(void **state)
+{
+    (void)state;
+    struct df_err err = {0};
+    for (int i = 0; i < COMM_BACKEND_COUNT; i++) {
+        const struct comm_caps *cc = comm_backend_caps((enum comm_backend)i);
+        assert_non_null(cc);
+        assert_string_equal(cc->name, comm_backend_name((enum comm_backend)i));
+        assert_true(cc->dtypes & (1u << COMM_DTYPE_BYTE)); /* every backend moves bytes */
+    }
+    assert_int_equal(comm_backend_caps(COMM_BACKEND_NCCL)->mem, COMM_MEM_DEVICE);
+    enum comm_backend be;
+    assert_int_equal(comm_backend_pick(COMM_MEM_HOST, 1, &be, &err), 0);
+    assert_int_equal(be, COMM_BACKEND_SELF);
+    assert_int_equal(comm_backend_pick(COMM_MEM_HOST, 4, &be, &err), 0);
+    assert_int_equal(be, COMM_BACKEND_MPI);
+    if (!comm_backend_available(COMM_BACKEND_NCCL))
+        assert_int_equal(comm_backend_pick(COMM_MEM_DEVICE, 4, &be, &err), DF_E_UNSUPPORTED);
+    assert_int_equal(comm_dtype_size(COMM_DTYPE_F32), 4);
+    assert_string_equal(comm_dtype_name(COMM_DTYPE_BYTE), "byte");
+    comm_t c = NULL;
+    assert_int_equal(comm_open(COMM_BACKEND_SELF, NULL, NULL, &c, &err), 0);
+    const float f[3] = {1, 2, 3};
+    float g[3] = {0};
+    assert_int_equal(comm_allgather(c, COMM_DTYPE_F32, f, 3, g, &err), 0);
+    assert_memory_equal(f, g, sizeof f);
+    const char blob[5] = "abcd";
+    char back[5] = {0};
+    assert_int_equal(comm_allgather(c, COMM_DTYPE_BYTE, blob, 5, back, &err), 0);
+    assert_string_equal(back, "abcd");
+    assert_int_equal(comm_allgather(c, COMM_DTYPE_COUNT, blob, 5, back, &err), DF_E_UNSUPPORTED);
+    comm_close(c);
+}
+
 static void test_names_and_options(void **state)
 {
     (void)state;
@@ -151,7 +186,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_selftest_passes),   cmocka_unit_test(test_ops_copy),
         cmocka_unit_test(test_bad_arguments),     cmocka_unit_test(test_groups),
-        cmocka_unit_test(test_names_and_options),
+        cmocka_unit_test(test_names_and_options), cmocka_unit_test(test_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "backend_desc.h"
 #include "job_contract.h"
 #include "jsonfile.h"
 #include "manifest.h"
@@ -213,6 +214,24 @@ static void test_progress_file(void **state)
     assert_int_equal(progress_file_read(path, &q, &err), DF_E_NOTFOUND);
 }
 
+/* The backend table the controller plans with (lib/backend_desc.h). */
+static void test_backend_desc(void **state)
+{
+    (void)state;
+    const struct backend_desc *cpu = backend_desc_find("cpu");
+    assert_non_null(cpu);
+    assert_int_equal(cpu->mem, BACKEND_MEM_HOST);
+    assert_int_equal(cpu->device, LAYOUT_DEVICE_CPU);
+    assert_null(backend_desc_find("metal"));
+    assert_string_equal(backend_desc_default(LAYOUT_DEVICE_GPU), "cuda");
+    assert_string_equal(backend_desc_default(LAYOUT_DEVICE_CPU), "cpu");
+    char names[64];
+    backend_desc_names(names, sizeof(names));
+    assert_string_equal(names, "cpu, cuda");
+    for (int i = 0; i < backend_desc_count(); i++)
+        assert_ptr_equal(backend_desc_find(backend_desc_at(i)->name), backend_desc_at(i));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_seed_kept),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_progress_file),
+        cmocka_unit_test(test_backend_desc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

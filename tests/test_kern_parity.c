@@ -5,9 +5,10 @@
  * under test with the same inputs; outputs are compared by normalized MSE
  * (Σ(a−b)² / Σb², as ggml's test-backend-ops) with a tolerance per op:
  * fp32 ops agree to ~1e-12, the CUDA linear rounds its operands to bf16 and
- * gets ~1e-5.  Backends under test: "cpu" with 1 thread (results must not
- * depend on the thread split) and "cuda", which is SKIPPED when the build
- * has no CUDA or the machine no device.
+ * gets ~1e-5.  Backends under test: every one in the registry
+ * (lib/backend_desc.h): host-memory backends with 1 thread (results must not
+ * depend on the thread split), the others on their first device; a backend
+ * not compiled in or with no device here is SKIPPED.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,8 +29,12 @@ struct parity {
     struct test_rng rng;
 };
 
-static int open_pair(void **state, const char *name, int n_threads)
+/* *state is the backend_desc under test (the group's initial state). */
+static int open_pair(void **state)
 {
+    const struct backend_desc *d = *state;
+    const char *name = d->name;
+    const int n_threads = d->mem == BACKEND_MEM_HOST ? 1 : 0;
     struct parity *p = calloc(1, sizeof *p);
     struct df_err err = {0};
     if (p == NULL)
@@ -46,19 +51,9 @@ static int open_pair(void **state, const char *name, int n_threads)
         fprintf(stderr, "parity: backend %s unavailable, skipping: %s\n", name, err.msg);
         p->be = NULL;
     }
-    p->bf16_linear = strcmp(name, "cuda") == 0;
+    p->bf16_linear = (d->weight_dtypes & BACKEND_DTYPE_BF16) != 0;
     *state = p;
     return 0;
-}
-
-static int setup_cpu1(void **state)
-{
-    return open_pair(state, "cpu", 1);
-}
-
-static int setup_cuda(void **state)
-{
-    return open_pair(state, "cuda", 0);
 }
 
 static int teardown(void **state)
@@ -420,21 +415,25 @@ static void test_conv_helpers(void **state)
 
 /* ------------------------------------------------------------------------- */
 
-#define PARITY_TESTS(setup)                                                                        \
-    cmocka_unit_test_setup_teardown(test_linear, setup, teardown),                                 \
-        cmocka_unit_test_setup_teardown(test_norms, setup, teardown),                              \
-        cmocka_unit_test_setup_teardown(test_rope, setup, teardown),                               \
-        cmocka_unit_test_setup_teardown(test_attention, setup, teardown),                          \
-        cmocka_unit_test_setup_teardown(test_attention_merge, setup, teardown),                    \
-        cmocka_unit_test_setup_teardown(test_elementwise, setup, teardown),                        \
-        cmocka_unit_test_setup_teardown(test_patch, setup, teardown),                              \
-        cmocka_unit_test_setup_teardown(test_conv_helpers, setup, teardown)
+#define PARITY_TEST(f, d) cmocka_unit_test_prestate_setup_teardown(f, open_pair, teardown, (void *)(d))
 
+/* One group per backend of the registry: a new backend is tested by adding
+ * its line to lib/backend_desc.c, nothing here. */
 int main(void)
 {
-    const struct CMUnitTest cpu1[] = {PARITY_TESTS(setup_cpu1)};
-    const struct CMUnitTest cuda[] = {PARITY_TESTS(setup_cuda)};
-    int failed = cmocka_run_group_tests_name("parity cpu(1 thread) vs cpu", cpu1, NULL, NULL);
-    failed += cmocka_run_group_tests_name("parity cuda vs cpu", cuda, NULL, NULL);
+    int failed = 0;
+    for (int i = 0; i < backend_desc_count(); i++) {
+        const struct backend_desc *d = backend_desc_at(i);
+        const struct CMUnitTest tests[] = {
+            PARITY_TEST(test_linear, d),          PARITY_TEST(test_norms, d),
+            PARITY_TEST(test_rope, d),            PARITY_TEST(test_attention, d),
+            PARITY_TEST(test_attention_merge, d), PARITY_TEST(test_elementwise, d),
+            PARITY_TEST(test_patch, d),           PARITY_TEST(test_conv_helpers, d),
+        };
+        char name[96];
+        snprintf(name, sizeof name, "parity %s%s vs cpu", d->name,
+                 d->mem == BACKEND_MEM_HOST ? "(1 thread)" : "");
+        failed += _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+    }
     return failed;
 }

@@ -165,7 +165,8 @@ static void test_unknown_model(void **state)
     struct df_err err = {0};
     assert_int_equal(model_geom_load("wan2.1-t2v-1.3", CONFIGS, &g, &err), DF_E_NOTFOUND);
     assert_string_equal(err.msg, "unknown model 'wan2.1-t2v-1.3' (did you mean "
-                                 "'wan2.1-t2v-1.3b'?); known models: cogvideox-2b tiny "
+                                 "'wan2.1-t2v-1.3b'?); known models: cogvideox-2b cogvideox-5b "
+                                 "cogvideox1.5-5b tiny "
                                  "wan2.1-t2v-1.3b wan2.1-t2v-14b");
     assert_int_equal(model_geom_load("../etc", CONFIGS, &g, &err), DF_E_NOTFOUND);
     assert_int_equal(model_geom_load("a b", CONFIGS, &g, &err), DF_E_INVAL);

@@ -1,5 +1,5 @@
 /* test_stepcache.c -- step caching (worker/cache/stepcache.h): check values from
- * design/prompttea.md, the shipped PromptTea references, refusal of tables
+ * docs/stepcache.md, the shipped PromptTea references, refusal of tables
  * used outside their setup, mask bytes, the fits, and cached vs uncached
  * denoising on the tiny model (error bound, resume, rank independence). */
 #include <setjmp.h>
@@ -41,6 +41,44 @@ static struct shot_cache policy(enum cache_policy p, enum cache_mode mode, doubl
 }
 
 /* ---- check values ---------------------------------------------------------- */
+
+/* What the render's checkpoint does on one rank (render_ckpt.c gathers the
+ * same sections from every rank): the mask, and each residual step `next`
+ * reads. */
+static void ckpt_save_cache(ckpt_writer_t *w, const stepcache_t *sc, int next)
+{
+    struct df_err err = {0};
+    const struct stepcache_mask *m = stepcache_get_mask(sc);
+    assert_int_equal(stepcache_ckpt_put_mask(w, m, &err), 0);
+    int64_t rows;
+    int dim;
+    stepcache_get_extent(sc, &rows, &dim);
+    float *buf = malloc((size_t)rows * (size_t)dim * sizeof *buf);
+    for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++)
+        if (stepcache_residual_needed(m, next, (enum stepcache_branch)b)) {
+            assert_int_equal(stepcache_residual_get(sc, (enum stepcache_branch)b, buf, &err), 0);
+            assert_int_equal(
+                stepcache_ckpt_put_residual(w, (enum stepcache_branch)b, buf, rows, dim, &err), 0);
+        }
+    free(buf);
+}
+
+static void ckpt_restore_cache(ckpt_reader_t *r, stepcache_t *sc, int next)
+{
+    struct df_err err = {0};
+    const struct stepcache_mask *m = stepcache_get_mask(sc);
+    int64_t rows;
+    int dim;
+    stepcache_get_extent(sc, &rows, &dim);
+    float *buf = malloc((size_t)rows * (size_t)dim * sizeof *buf);
+    for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++)
+        if (stepcache_residual_needed(m, next, (enum stepcache_branch)b)) {
+            assert_int_equal(
+                stepcache_ckpt_get_residual(r, (enum stepcache_branch)b, buf, rows, dim, &err), 0);
+            assert_int_equal(stepcache_residual_set(sc, (enum stepcache_branch)b, buf, &err), 0);
+        }
+    free(buf);
+}
 
 static void test_teacache_polynomial(void **state)
 {
@@ -301,8 +339,10 @@ static void test_fits_recover_models(void **state)
 
 struct tiny {
     kern_backend_t be;
-    struct wan_model *m;
+    struct wan_model *m;   /* borrowed from fm */
+    family_model_t *fm;    /* the model as the step cache drives it */
     struct wan_shape sh;
+    struct family_shape fsh;
     size_t n;  /* latent floats */
     int64_t S; /* tokens */
     float *text[2];
@@ -319,6 +359,8 @@ static void tiny_open(struct tiny *t)
     assert_int_equal(wan_model_create(t->be, &c, &src, &t->m, &err), 0);
     t->sh = (struct wan_shape){.frames = 3, .height = 8, .width = 8, .text_len = 16};
     assert_int_equal(wan_model_reserve(t->m, &t->sh, &err), 0);
+    assert_int_equal(family_adopt("wan2.1", t->m, &t->fm, &err), 0);
+    t->fsh = (struct family_shape){.frames = 3, .height = 8, .width = 8, .text_len = 16};
     t->n = (size_t)c.in_channels * 3 * 8 * 8;
     t->S = 3 * 4 * 4;
     int n;
@@ -332,7 +374,7 @@ static void tiny_close(struct tiny *t)
 {
     free(t->text[0]);
     free(t->text[1]);
-    wan_model_free(t->m);
+    family_free(t->fm); /* frees t->m */
     kern_backend_free(t->be);
 }
 
@@ -359,8 +401,8 @@ static void tiny_plan(struct tiny *t, const struct shot_cache *p, struct stepcac
                                    .guided = 1,
                                    .tau = p->threshold,
                                    .tau_source = "test",
-                                   .time_embed = stepcache_wan_time_embed,
-                                   .user = t->m,
+                                   .time_embed = stepcache_family_time_embed,
+                                   .user = t->fm,
                                    .dim = wan_model_config(t->m)->dim};
     assert_int_equal(stepcache_plan(&in, mask, &err), 0);
     stepcache_calib_clear(&cal);
@@ -375,7 +417,7 @@ static void tiny_denoise(struct tiny *t, stepcache_t *sc, sampler_t smp, float *
     for (int i = from; i < to; i++) {
         float ts = sampler_timestep(smp, i);
         for (int b = 0; b < 2; b++)
-            assert_int_equal(stepcache_forward(sc, t->m, &t->sh, lat, ts, t->text[b], i,
+            assert_int_equal(stepcache_forward(sc, t->fm, &t->fsh, lat, ts, t->text[b], i,
                                                (enum stepcache_branch)b, o[b], &err),
                              0);
         cfg_combine(o[0], o[1], 5.0f, t->n, v);
@@ -509,7 +551,7 @@ static void test_tiny_resume_mid_shot(void **state)
     void *blob = malloc(blob_n);
     assert_int_equal(sampler_state_save(smp, blob, blob_n, &blob_len, &err), 0);
     assert_int_equal(ckpt_writer_put_bytes(w, "sampler.state", blob, blob_len, &err), 0);
-    assert_int_equal(stepcache_ckpt_save(w, sc, split, &err), 0);
+    ckpt_save_cache(w, sc, split);
     struct ckpt_commit_info info;
     assert_int_equal(ckpt_writer_commit(w, dir, &info, &err), 0);
     ckpt_writer_free(w);
@@ -527,12 +569,12 @@ static void test_tiny_resume_mid_shot(void **state)
     assert_int_equal(ckpt_get_tensor(r, "latent", lat, ext, 1, &err), 0);
     /* without its residual a skip is refused, never run on garbage */
     float *scratch = malloc(t.n * 4);
-    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, 500.0f, t.text[0], split,
+    assert_int_equal(stepcache_forward(sc, t.fm, &t.fsh, lat, 500.0f, t.text[0], split,
                                        STEPCACHE_BRANCH_COND, scratch, &err),
                      DF_E_INTERNAL);
     assert_non_null(strstr(err.msg, "the cond residual was never computed or restored"));
     free(scratch);
-    assert_int_equal(stepcache_ckpt_restore(r, sc, split, &err), 0);
+    ckpt_restore_cache(r, sc, split);
     assert_int_equal(ckpt_get_bytes(r, "sampler.state", blob, blob_n, &blob_len, &err), 0);
     ckpt_close(r);
     smp = tiny_sampler(&t);
@@ -580,7 +622,7 @@ static void test_mask_same_on_every_rank(void **state)
                                    .text = r1.text[0],
                                    .n_tokens = 8,
                                    .text_dim = 64,
-                                   .model_handle = r1.m};
+                                   .model_handle = r1.fm};
     assert_int_equal(stepcache_plan_shot(&si, &c, &err), 0);
     assert_memory_equal(c.flags, a.flags, STEPS);
     assert_string_equal(c.tau_source,
@@ -647,7 +689,7 @@ static void test_tiny_cfg_reuse_and_unguided(void **state)
     for (int i = 0; i < STEPS; i++) {
         const float ts = sampler_timestep(smp, i);
         for (int b = 0; b < 2; b++)
-            assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, ts, t.text[b], i,
+            assert_int_equal(stepcache_forward(sc, t.fm, &t.fsh, lat, ts, t.text[b], i,
                                                (enum stepcache_branch)b, o[b], &err),
                              0);
         if (stepcache_mask_action(&mask, i, STEPCACHE_BRANCH_UNCOND) ==
@@ -666,7 +708,7 @@ static void test_tiny_cfg_reuse_and_unguided(void **state)
     stepcache_get_counts(sc, &cnt);
     assert_int_equal(cnt.n[STEPCACHE_BRANCH_UNCOND][STEPCACHE_ACTION_REUSE_COND], reused);
     /* never a decision past the mask's end, never a reuse before its cond pass */
-    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, 1.0f, t.text[0], STEPS,
+    assert_int_equal(stepcache_forward(sc, t.fm, &t.fsh, lat, 1.0f, t.text[0], STEPS,
                                        STEPCACHE_BRANCH_COND, o[0], &err),
                      DF_E_INVAL);
     assert_string_equal(err.msg, "step cache: step 8 outside the planned mask of 8 steps");
@@ -675,7 +717,7 @@ static void test_tiny_cfg_reuse_and_unguided(void **state)
     int r = 0;
     while (stepcache_mask_action(&mask, r, STEPCACHE_BRANCH_UNCOND) != STEPCACHE_ACTION_REUSE_COND)
         r++;
-    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, 1.0f, t.text[1], r,
+    assert_int_equal(stepcache_forward(sc, t.fm, &t.fsh, lat, 1.0f, t.text[1], r,
                                        STEPCACHE_BRANCH_UNCOND, o[1], &err),
                      DF_E_INVAL);
     assert_non_null(strstr(err.msg, "the cond pass of this step has not run on this rank"));
@@ -698,8 +740,8 @@ static void test_tiny_cfg_reuse_and_unguided(void **state)
                                    .timesteps = ts,
                                    .guided = 0,
                                    .tau = 1.0,
-                                   .time_embed = stepcache_wan_time_embed,
-                                   .user = t.m,
+                                   .time_embed = stepcache_family_time_embed,
+                                   .user = t.fm,
                                    .dim = 64};
     assert_int_equal(stepcache_plan(&in, &mask, &err), 0);
     for (int i = 0; i < STEPS; i++)
@@ -707,7 +749,7 @@ static void test_tiny_cfg_reuse_and_unguided(void **state)
     char line[64];
     assert_string_equal(stepcache_mask_describe(&mask, 0, line, sizeof line), "cond computed");
     assert_int_equal(stepcache_create(&mask, t.be, t.S, 64, &sc, &err), 0);
-    assert_int_equal(stepcache_forward(sc, t.m, &t.sh, lat, ts[0], t.text[1], 0,
+    assert_int_equal(stepcache_forward(sc, t.fm, &t.fsh, lat, ts[0], t.text[1], 0,
                                        STEPCACHE_BRANCH_UNCOND, o[1], &err),
                      DF_E_INVAL);
     assert_int_equal(stepcache_residual_needed(&mask, 1, STEPCACHE_BRANCH_UNCOND), 0);
@@ -767,7 +809,7 @@ static void *sp_rank_main(void *arg)
     tiny_open(&t);
     struct wan_attn_hook hook = {sp_attend, r};
     wan_model_set_attn_hook(t.m, &hook);
-    struct wan_shape shape = t.sh;
+    struct family_shape shape = t.fsh;
     shape.tok_begin = r->begin;
     shape.tok_count = r->count;
     struct df_err err = {0};
@@ -776,7 +818,7 @@ static void *sp_rank_main(void *arg)
     for (int i = 0; r->rc == 0 && i < STEPS; i++) {
         const float ts = sampler_timestep(sh->smp, i);
         for (int b = 0; b < 2 && r->rc == 0; b++)
-            r->rc = stepcache_forward(sc, t.m, &shape, sh->lat, ts, sh->text[b], i,
+            r->rc = stepcache_forward(sc, t.fm, &shape, sh->lat, ts, sh->text[b], i,
                                       (enum stepcache_branch)b, sh->out[b], &err);
         pthread_barrier_wait(&sh->bar);
         if (r->rank == 0) {

@@ -31,6 +31,7 @@
 #include "t5_encoder.h"
 
 #define TOL 1e-4
+#define TOL_CUDA 3e-2 /* the CUDA backend's linears run in bf16 */
 
 static kern_backend_t cpu(void)
 {
@@ -153,7 +154,7 @@ static double check_output(const char *name, const struct case_data *c, const fl
 }
 
 static void run_case(kern_backend_t be, const char *name, const char *dir,
-                     const struct t5_encoder_opts *opts, const char *how)
+                     const struct t5_encoder_opts *opts, const char *how, double tol)
 {
     struct case_data c;
     case_load(dir, &c);
@@ -169,8 +170,8 @@ static void run_case(kern_backend_t be, const char *name, const char *dir,
         fail_msg("%s: encode: %s", name, err.msg);
     double e = check_output(name, &c, out);
     printf("  %-10s %-18s %s rel L2 %.2e\n", name, how, t5_encoder_config(enc)->model_type, e);
-    if (!(e < TOL))
-        fail_msg("%s (%s): relative L2 %.3e > %.0e", name, how, e, TOL);
+    if (!(e < tol))
+        fail_msg("%s (%s): relative L2 %.3e > %.0e", name, how, e, tol);
     free(out);
     t5_encoder_free(enc);
     case_free(&c);
@@ -183,7 +184,10 @@ static void test_fixtures(void **state)
     snprintf(root, sizeof root, "%s/t5", DF_TEST_DATA);
     DIR *d = opendir(root);
     assert_non_null(d);
-    kern_backend_t be = cpu();
+    kern_backend_t be = cpu(), gpu = NULL;
+    struct df_err gerr = {0};
+    if (kern_backend_create("cuda", 0, &gpu, &gerr) < 0)
+        printf("  (no cuda backend here: %s)\n", gerr.msg);
     int cases = 0;
     struct dirent *ent;
     while ((ent = readdir(d))) {
@@ -192,12 +196,15 @@ static void test_fixtures(void **state)
         snprintf(exp, sizeof exp, "%s/expected.safetensors", dir);
         if (ent->d_name[0] == '.' || access(exp, R_OK) != 0)
             continue;
-        run_case(be, ent->d_name, dir, NULL, "kept, one batch");
+        run_case(be, ent->d_name, dir, NULL, "kept, one batch", TOL);
         struct t5_encoder_opts streamed = {.resident_max_bytes = 1, .batch_rows = 1};
-        run_case(be, ent->d_name, dir, &streamed, "streamed, per prompt");
+        run_case(be, ent->d_name, dir, &streamed, "streamed, per prompt", TOL);
+        if (gpu) /* bf16 weights and linear inputs there: bf16 precision */
+            run_case(gpu, ent->d_name, dir, NULL, "cuda", TOL_CUDA);
         cases++;
     }
     closedir(d);
+    kern_backend_free(gpu);
     kern_backend_free(be);
     assert_true(cases >= 4);
 }
@@ -206,7 +213,17 @@ static void test_fixtures(void **state)
 
 /* A scratch folder with umt5_a's config.json and a model.safetensors written
  * from its tensors, except `drop` and with `reshape` given a wrong shape. */
+static void make_variant_nan(const char *out_dir, const char *drop, const char *reshape,
+                             const char *nan_in);
+
 static void make_variant(const char *out_dir, const char *drop, const char *reshape)
+{
+    make_variant_nan(out_dir, drop, reshape, NULL);
+}
+
+/* ... with the weights in BF16 and a NaN at index 5 of `nan_in` (when set). */
+static void make_variant_nan(const char *out_dir, const char *drop, const char *reshape,
+                             const char *nan_in)
 {
     char src[600], path[700];
     snprintf(src, sizeof src, "%s/t5/umt5_a/text_encoder", DF_TEST_DATA);
@@ -225,7 +242,9 @@ static void make_variant(const char *out_dir, const char *drop, const char *resh
         bufs[k] = malloc((size_t)t->numel * sizeof(float));
         assert_int_equal(safetensors_to_f32(t, bufs[k], (size_t)t->numel, &err), 0);
         e[k].name = t->name;
-        e[k].dtype = SAFETENSORS_DTYPE_F32;
+        e[k].dtype = nan_in ? SAFETENSORS_DTYPE_BF16 : SAFETENSORS_DTYPE_F32;
+        if (nan_in && !strcmp(t->name, nan_in))
+            bufs[k][5] = NAN;
         e[k].ndim = t->ndim;
         memcpy(e[k].shape, t->shape, sizeof e[k].shape);
         if (reshape && !strcmp(t->name, reshape) && t->ndim == 2) {
@@ -317,6 +336,23 @@ static void test_bad_folders(void **state)
     assert_int_equal(system(cmd), 0);
     expect_open_error(be, dir, DF_E_INVAL, "num_layers = 1");
 
+    /* A NaN in BF16 weights: refused when kept (at open) and when streamed
+     * (at the matmul that converts it). */
+    snprintf(dir, sizeof dir, "%s/nan", tmp);
+    make_variant_nan(dir, NULL, NULL, "encoder.block.1.layer.1.DenseReluDense.wi_0.weight");
+    expect_open_error(be, dir, DF_E_INVAL, "non-finite");
+    t5_encoder_t enc;
+    struct df_err err = {0};
+    struct t5_encoder_opts streamed = {.resident_max_bytes = 1};
+    assert_int_equal(t5_encoder_open(dir, be, &streamed, &enc, &err), 0);
+    int64_t ids[4] = {5, 6, 1, 0};
+    int len = 3;
+    float out[4 * 32];
+    assert_int_equal(t5_encoder_encode(enc, ids, &len, 1, 4, out, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "wi_0.weight' holds non-finite values (NaN or Inf; first at index 5)"));
+    assert_non_null(strstr(err.msg, "t5 block 1"));
+    t5_encoder_free(enc);
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     assert_int_equal(system(cmd), 0);
     kern_backend_free(be);
@@ -335,10 +371,10 @@ static void test_bad_inputs(void **state)
     int lens[2] = {3, 3};
     float out[2 * 8 * 32];
     assert_int_equal(t5_encoder_encode(enc, ids, lens, 2, 8, out, &err), DF_E_INVAL);
-    assert_non_null(strstr(err.msg, "prompt 1, token 1: id 96"));
+    assert_non_null(strstr(err.msg, "prompt 2, token index 1: id 96"));
     lens[1] = 9;
     assert_int_equal(t5_encoder_encode(enc, ids, lens, 2, 8, out, &err), DF_E_INVAL);
-    assert_non_null(strstr(err.msg, "prompt 1 has 9 tokens"));
+    assert_non_null(strstr(err.msg, "prompt 2 has 9 tokens"));
     /* An all-padding row gives zeros, and leaves the other row alone. */
     ids[9] = 9;
     lens[1] = 0;

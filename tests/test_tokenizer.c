@@ -130,6 +130,16 @@ static void test_t5_legacy_layout(void **state)
     check_variant("t5_legacy");
 }
 
+/* Other converters' layouts: Prepend/Replace without a pre-tokenizer, Regex
+ * alternation, Metaspace "first" without split, lstrip/rstrip/single_word and
+ * normalized added tokens. */
+static void test_edge_layouts(void **state)
+{
+    (void)state;
+    check_variant("edge_llama");
+    check_variant("edge_first");
+}
+
 static void test_spiece_model_only(void **state)
 {
     (void)state;
@@ -227,6 +237,25 @@ static void test_bad_json(void **state)
     expect_json_error(buf, DF_E_UNSUPPORTED, "not supported");
 }
 
+/* A charsmap whose header is sound but whose trie points outside itself is
+ * refused when a prompt walks into it (tokenizers would panic). */
+static void test_corrupt_charsmap_at_encode(void **state)
+{
+    (void)state;
+    const char *json = "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0]]},"
+                       " \"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"CAAAAAD8//8AAAAA\"}}";
+    struct tokenizer *tok = NULL;
+    struct df_err err = {0};
+    if (tokenizer_load_buffer(TOKENIZER_FORMAT_JSON, json, strlen(json), "t.json", -1, &tok, &err) < 0)
+        fail_msg("%s", err.msg);
+    int64_t *ids = NULL;
+    size_t n;
+    assert_int_equal(tokenizer_encode_all(tok, "abc", 3, &ids, &n, &err), DF_E_CORRUPT);
+    assert_non_null(strstr(err.msg, "precompiled_charsmap"));
+    assert_null(ids);
+    tokenizer_free(tok);
+}
+
 static void test_bad_files(void **state)
 {
     (void)state;
@@ -302,6 +331,11 @@ static void test_prompt_clean(void **state)
     cJSON_Delete(j);
     if (bad)
         fail_msg("%d of %d prompt_clean cases differ from diffusers", bad, n);
+    char *got = NULL;
+    struct df_err err = {0};
+    assert_int_equal(prompt_clean("caf\xc3\xa9 \xe2\x82", 8, &got, NULL, &err), DF_E_INVAL);
+    assert_non_null(strstr(err.msg, "offset 6"));
+    assert_null(got);
 }
 
 int main(void)
@@ -310,10 +344,12 @@ int main(void)
         cmocka_unit_test(test_umt5_byte_fallback),
         cmocka_unit_test(test_umt5_no_byte_fallback),
         cmocka_unit_test(test_t5_legacy_layout),
+        cmocka_unit_test(test_edge_layouts),
         cmocka_unit_test(test_spiece_model_only),
         cmocka_unit_test(test_encode_all_and_truncation),
         cmocka_unit_test(test_invalid_utf8_names_offset),
         cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_corrupt_charsmap_at_encode),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_prompt_clean),
     };

@@ -145,6 +145,45 @@ static void op_linear(struct opctx *o, int M, int K, int N, int bias)
     free(wh);
 }
 
+static void op_linear_gelu(struct opctx *o, int M, int K, int N)
+{
+    char what[96];
+    snprintf(what, sizeof what, "op linear_gelu M=%d K=%d N=%d +bias", M, K, N);
+    struct pair *x = in(o, (size_t)M * K, -1, 1), *b = in(o, (size_t)N, -1, 1);
+    struct pair *y = out(o, (size_t)M * N);
+    float *wh = malloc((size_t)N * K * sizeof *wh);
+    struct kern_weight *wr = NULL, *wd = NULL;
+    if (!o->failed && wh) {
+        gc_fill(o->g, wh, (size_t)N * K, -0.1f, 0.1f);
+        note(o, kern_weight_create(o->g->ref, wh, N, K, &wr, &o->err));
+        if (!o->failed)
+            note(o, kern_weight_create(o->g->dut, wh, N, K, &wd, &o->err));
+    }
+    BOTH(o, kern_linear_gelu(B, X(x), side_ref ? wr : wd, X(b), X(y), M, K, N, &o->err));
+    finish(o, what, y, 1);
+    kern_weight_free(o->g->ref, wr);
+    kern_weight_free(o->g->dut, wd);
+    free(wh);
+}
+
+/* The fused norm forms against the reference's composition of plain ops. */
+static void op_fused_norms(struct opctx *o, int rows, int H, int D)
+{
+    char what[96];
+    const int dim = H * D;
+    struct pair *x = in(o, (size_t)rows * dim, -2, 2), *sc = in(o, (size_t)dim, -1, 1);
+    struct pair *sh = in(o, (size_t)dim, -1, 1), *y = out(o, (size_t)rows * dim);
+    BOTH(o, kern_norm_modulate(B, X(x), X(y), rows, dim, 1e-6f, X(sc), X(sh), &o->err));
+    snprintf(what, sizeof what, "op norm_modulate rows=%d dim=%d", rows, dim);
+    finish(o, what, y, 0);
+    x = in(o, (size_t)rows * dim, -2, 2);
+    struct pair *ga = in(o, (size_t)dim, 0.5f, 1.5f);
+    struct pair *c = in(o, (size_t)rows * D / 2, -1, 1), *sn = in(o, (size_t)rows * D / 2, -1, 1);
+    BOTH(o, kern_qk_norm_rope(B, X(x), rows, H, D, 1e-6f, X(ga), X(c), X(sn), &o->err));
+    snprintf(what, sizeof what, "op qk_norm_rope S=%d H=%d D=%d", rows, H, D);
+    finish(o, what, x, 0);
+}
+
 static void op_norms(struct opctx *o, int rows, int dim)
 {
     char what[96];
@@ -280,7 +319,9 @@ int gc_ops(struct gc *g)
     if (g->cpu_mode) {
         op_linear(&o, 37, 48, 40, 1);
         op_linear(&o, 5, 64, 24, 0);
+        op_linear_gelu(&o, 29, 48, 72);
         op_norms(&o, 33, 64);
+        op_fused_norms(&o, 31, 4, 16);
         op_rope(&o, 29, 4, 16);
         op_attention(&o, 45, 45, 4, 16, 45);
         op_attention(&o, 21, 50, 2, 32, 37);
@@ -294,7 +335,10 @@ int gc_ops(struct gc *g)
     op_linear(&o, 777, 1536, 8960, 1);   /* FFN in, odd M */
     op_linear(&o, 3, 256, 1536, 1);      /* timestep MLP (tiny M) */
     op_linear(&o, 513, 8960, 1536, 0);
+    op_linear_gelu(&o, 777, 1536, 8960); /* the FFN's first GEMM with its GELU */
     op_norms(&o, 1000, 1536);
+    op_fused_norms(&o, 1000, 12, 128);
+    op_fused_norms(&o, 100, 40, 128);    /* the 14B's width */
     op_norms(&o, 77, 5120);
     op_rope(&o, 1000, 12, 128);
     op_attention(&o, 1000, 1000, 12, 128, 1000);  /* self-attention */

@@ -11,6 +11,7 @@
  * manifest.yaml), gpus, nodes + gpus_per_node, cpu_ranks, backend, grace,
  * cpus_per_task -- the options of `ditfarm submit`.
  */
+#include "backend_desc.h"
 #include "http_int.h"
 
 #include "diag.h"
@@ -51,8 +52,10 @@ static int read_opts(const struct http_req *q, struct jobspec_opts *o, struct ht
         query_int(q, "cpus_per_task", 1, 1024, &o->cpus_per_task, r) < 0)
         return -1;
     const char *b = http_query(q, "backend");
-    if (b && strcmp(b, "cpu") != 0 && strcmp(b, "cuda") != 0) {
-        http_reply_error(r, 400, "query backend must be cpu or cuda, got '%.40s'", b);
+    if (b && !backend_desc_find(b)) {
+        char known[128];
+        backend_desc_names(known, sizeof(known));
+        http_reply_error(r, 400, "query backend must be one of %s, got '%.40s'", known, b);
         return -1;
     }
     o->backend = b;

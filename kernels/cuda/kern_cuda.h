@@ -62,9 +62,11 @@ int cuda_scratch_reserve(struct cuda_ctx *ctx, size_t bytes, struct df_err *err)
 #endif
 
 #include "attn_cuda.cuh"
+#include "attn_relbias_cuda.cuh"
 #include "attn_cudnn.h"
 #include "conv_cuda.cuh"
 #include "elem_cuda.cuh"
+#include "fused_cuda.cuh"
 #include "linear_cuda.cuh"
 #include "norm_cuda.cuh"
 #include "patch_cuda.cuh"

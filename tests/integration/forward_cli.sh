@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 for dir in "$D"/cogvideox/*/ "$D/wan/a/"; do
     cfg=$(basename "$dir")
-    [ -f "$dir/inputs.safetensors" ] || continue
+    [ -f "$dir/inputs.safetensors" ] && [ -d "$dir/transformer" ] || continue
     "$W" forward "$dir/transformer" "$dir/inputs.safetensors" "$tmp/$cfg.safetensors" \
         --expected "$dir/expected.safetensors" >"$tmp/out" 2>&1 || {
         echo "FAIL: $cfg"; cat "$tmp/out"; exit 1; }

@@ -3,9 +3,9 @@
 # ditfarmd on the dev cluster (slurm/dev-cluster): the page takes an operator
 # token, submits a two-shot manifest from its form, the shots appear in the
 # queue, shot a's progress reaches done (the row updated live from the event
-# stream, not by reloading), shot b is opened and cancelled with the page's
-# button (its Slurm job is scancelled); a screenshot of each view is kept
-# under $DF_BUILD_DIR/test-artifacts/.
+# stream, not by reloading) and its page draws the worker's preview; shot b is
+# opened and cancelled with the page's button (its Slurm job is scancelled); a
+# screenshot of each view is kept under $DF_BUILD_DIR/test-artifacts/.
 #
 # Chromium is driven over its DevTools protocol by a small Python script
 # (stdlib only: a minimal WebSocket client), which is steadier than
@@ -190,6 +190,18 @@ assert c.js(f"{row('a')}.querySelector('.bar span').style.width") == "100%"
 assert c.js(f"{row('a')}.querySelector('.steps').textContent") == "6/6"
 print("ok: shot a reached done in the queue (states seen: "
       + ", ".join(sorted({s for s, _ in seen if s})) + ")")
+# a's page shows the worker's preview (fetched with the token, drawn by the browser)
+c.js(f"{row('a')}.click()")
+c.wait("!document.getElementById('shot-view').hidden && document.body.dataset.shotState === 'done'",
+       "the shot page of a", 20)
+size = c.wait("(() => { const i = document.getElementById('preview-img');"
+              " return !i.hidden && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null; })()",
+              "a's preview image", 20)
+print("ok: a's preview drawn in the page,", size, "pixels;",
+      c.js("document.getElementById('preview-cap').textContent"))
+print("preview screenshot:", c.shot(os.path.join(art, "http_page_preview.png")), "bytes")
+c.js("location.hash = '#/'")
+c.wait("!document.getElementById('queue-view').hidden", "the queue again", 10)
 # b is running, its progress moving live
 c.wait(f"{row('b')}.dataset.state === 'running' && /^[1-9][0-9]*\\/1000$/.test({row('b')}.querySelector('.steps').textContent)",
        "shot b running with progress", 120)
@@ -221,4 +233,27 @@ squeue -h -j "$jb" -t R,PD 2>/dev/null | grep -q . && fail "job $jb of b still i
 grep -q "http: token 'page-operator' cancel page/b: ok" daemon.log || fail "audit line of the page's cancel"
 grep -q "http: token 'page-operator' submit page: ok" daemon.log || fail "audit line of the page's submit"
 [ -s "$art/http_page_queue.png" ] && [ -s "$art/http_page_shot.png" ] || fail "screenshots"
+curl -s -o a.png -w '%{content_type}' -H "Authorization: Bearer $TOK" \
+    "http://127.0.0.1:$port/api/v1/shots/page/a/preview.png" | grep -q image/png || fail "preview over the API"
+python3 - <<'PY' || fail "preview.png is not a valid PNG"
+import struct, zlib
+b = open("a.png", "rb").read()
+assert b[:8] == b"\x89PNG\r\n\x1a\n"
+pos, idat, w = 8, b"", 0
+while pos < len(b):
+    n, t = struct.unpack(">I4s", b[pos:pos + 8])
+    data, crc = b[pos + 8:pos + 8 + n], struct.unpack(">I", b[pos + 8 + n:pos + 12 + n])[0]
+    assert zlib.crc32(t + data) == crc, t
+    if t == b"IHDR":
+        w, h = struct.unpack(">II", data[:8])
+    if t == b"IDAT":
+        idat += data
+    pos += 12 + n
+raw = zlib.decompress(idat)
+assert len(raw) == h * (1 + 3 * w), (len(raw), w, h)
+print(f"ok: preview.png {w}x{h}, CRCs and zlib stream valid")
+PY
+grep -q "shot a: [0-9]* previews, .* ms each (map fitted to the VAE in" st/jobs/page/a/logs/*.out ||
+    fail "the worker did not log its preview cost"
+grep -h "previews, " st/jobs/page/a/logs/*.out | sed 's/.*shot a: /worker: /' 
 echo "ok: a done, b cancelled in ditfarmd and out of Slurm (job $jb); audit lines name the token; screenshots in $art"

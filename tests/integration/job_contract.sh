@@ -66,3 +66,21 @@ echo "ok: guidance 1.00000005 planned and ran unguided on 2 ranks"
 "${mpi[@]}" -n 2 "$W" render m.yaml --shot rnd --configs "$S/configs" --no-video >log4.txt 2>&1 ||
     { cat log4.txt; fail "worker manifest path, seed random, 2 ranks"; }
 echo "ok: seed: random renders on 2 ranks (ditfarm render and the worker's manifest path)"
+
+# 5. every part is loaded at set-up: a broken vae/ fails before step 1
+cp -r "$S/configs/models/tiny" badvae
+# (a bad vae/config.json is refused even earlier, when the manifest loads)
+head -c 100 "$S/configs/models/tiny/vae/diffusion_pytorch_model.safetensors" \
+    >badvae/vae/diffusion_pytorch_model.safetensors
+sed "s#model: tiny#model: $work/badvae#" m.yaml >bad.yaml
+if "$W" render bad.yaml --shot g --configs "$S/configs" --no-video >log5.txt 2>&1; then
+    : # --no-video needs no VAE
+else
+    cat log5.txt; fail "--no-video should not need the VAE"
+fi
+if "$W" render bad.yaml --shot g --configs "$S/configs" >log6.txt 2>&1; then
+    fail "a broken vae/ rendered"
+fi
+grep -q "badvae/vae" log6.txt || { cat log6.txt; fail "the error does not name the VAE"; }
+! grep -q "step 1/" log6.txt || { cat log6.txt; fail "the broken VAE was found after step 1"; }
+echo "ok: a broken vae/ fails at set-up, before step 1"

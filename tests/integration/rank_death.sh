@@ -13,6 +13,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 mpi=(mpirun --oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 export DITFARM_COMM_TIMEOUT=10
+# The manifest's absolute path names this test's ranks: other tests (and
+# other checkouts) render an m.yaml of their own at the same time.
+man="$work/m.yaml"
 
 cat > m.yaml <<YAML
 defaults: {model: tiny, width: 256, height: 256, frames: 9, steps: 400, seed: 3,
@@ -21,12 +24,12 @@ shots:
   - {id: victim, prompt: a long shot}
 YAML
 start=$(date +%s)
-"${mpi[@]}" -n 2 "$W" render m.yaml --no-video --ckpt-dir ck 2>log &
+"${mpi[@]}" -n 2 "$W" render "$man" --no-video --ckpt-dir ck 2>log &
 job=$!
 for _ in $(seq 200); do grep -q "step 30/400" log 2>/dev/null && break; sleep 0.1; done
 grep -q "step 30/400" log || { kill $job; cat log; fail "render did not start"; }
 # kill the rank that does not log (rank 1): pick the newest worker process
-victim=$(pgrep -n -f "ditfarm-worker render m.yaml")
+victim=$(pgrep -n -f "ditfarm-worker render $man")
 kill -9 "$victim"
 set +e
 wait $job
@@ -43,10 +46,10 @@ echo "ok: resumed from the checkpoint written before the death"
 # A rank that stops answering (SIGSTOP) makes the others time out (10 s here)
 # with a message naming the collective, and exit 4 (retry) -- never a hang.
 rm -rf ck
-"${mpi[@]}" -n 2 "$W" render m.yaml --no-video --ckpt-dir ck 2>log3 &
+"${mpi[@]}" -n 2 "$W" render "$man" --no-video --ckpt-dir ck 2>log3 &
 job=$!
 for _ in $(seq 200); do grep -q "step 30/400" log3 2>/dev/null && break; sleep 0.1; done
-victim=$(pgrep -n -f "ditfarm-worker render m.yaml")
+victim=$(pgrep -n -f "ditfarm-worker render $man")
 start=$(date +%s)
 kill -STOP "$victim"
 set +e

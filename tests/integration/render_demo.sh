@@ -37,6 +37,7 @@ echo "ok: re-render is byte-identical"
 # A shot whose model folder has no weights fails clearly; its dependant is skipped.
 mkdir -p broken/transformer
 cp "$S/configs/models/tiny/transformer/config.json" broken/transformer/
+cp -r "$S/configs/models/tiny/tokenizer" "$S/configs/models/tiny/text_encoder" broken/
 cat > m.yaml <<YAML
 defaults: {model: $work/broken, width: 64, height: 64, frames: 5, steps: 2}
 shots:

@@ -26,6 +26,7 @@
 #include "err.h"
 #include "sampler.h"
 #include "stepcache.h"
+#include "wan_model.h"
 
 struct cJSON;
 

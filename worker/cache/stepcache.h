@@ -1,6 +1,6 @@
 /*
  * stepcache.h -- step caching for the Wan DiT: TeaCache and PromptTea
- * (design/prompttea.md), planned up front, applied per rank on its token shard.
+ * (docs/stepcache.md), planned up front, applied per rank on its token shard.
  *
  * For Wan the skip decisions depend only on the timestep schedule, the
  * threshold tau and the calibration tables (the compared tensor is the
@@ -26,7 +26,7 @@
  *     DF_TRY(stepcache_tau(&shot->cache, &cal, text, n_tok, text_dim, &tau, src, sizeof src, err));
  *     struct stepcache_plan_in in = {.policy = &shot->cache, .calib = &cal, .steps = steps,
  *         .timesteps = ts, .tau = tau, .tau_source = src, .guided = 1,
- *         .time_embed = stepcache_wan_time_embed, .user = model, .dim = dim};
+ *         .time_embed = stepcache_family_time_embed, .user = model, .dim = dim};
  *     DF_TRY(stepcache_plan(&in, &mask, err));
  *     // broadcast stepcache_mask_save() bytes; others stepcache_mask_load()
  *     stepcache_t *sc;  DF_TRY(stepcache_create(&mask, be, local_rows, dim, &sc, err));
@@ -43,7 +43,7 @@
 #include "err.h"
 #include "kern.h"
 #include "manifest.h"
-#include "wan_model.h"
+#include "family.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -199,9 +199,9 @@ struct stepcache_mask {
 typedef int (*stepcache_time_embed_fn)(void *user, float t, float *e, float *e0,
                                        struct df_err *err);
 
-/* stepcache_time_embed_fn for the Wan model (user = struct wan_model *,
- * reserved): wan_model_time_embed + copies. */
-int stepcache_wan_time_embed(void *user, float t, float *e, float *e0, struct df_err *err);
+/* stepcache_time_embed_fn for any model family (user = family_model_t *,
+ * reserved): family_time_embed. */
+int stepcache_family_time_embed(void *user, float t, float *e, float *e0, struct df_err *err);
 
 struct stepcache_plan_in {
     const struct shot_cache *policy;     /* policy, mode, cfg_threshold */
@@ -217,7 +217,7 @@ struct stepcache_plan_in {
     int dim; /* model dim */
 };
 
-/* Plan the mask (rules: prompttea.md sections 1, 2.3, 2.4).  Policy off:
+/* Plan the mask (rules: docs/stepcache.md, "Decisions are planned, not measured").  Policy off:
  * every pass computes.  Returns 0 and *out (free with stepcache_mask_free),
  * DF_E_INVAL (bad input), DF_E_UNSUPPORTED (calibration does not fit),
  * DF_E_NOMEM, or the time_embed callback's error. */
@@ -281,7 +281,7 @@ struct stepcache_shot_in {
     const float *text;               /* positive prompt embeddings [n_tokens, text_dim] */
     int n_tokens;                    /* real tokens (not padding) */
     int text_dim;
-    struct wan_model *model_handle; /* reserved model: its time embedding plans the mask */
+    family_model_t *model_handle;   /* reserved model: its time embedding plans the mask */
     char *warning;                  /* out, may be NULL: "" or why the plan may be off */
     size_t warning_cap;
 };
@@ -314,7 +314,7 @@ const struct stepcache_mask *stepcache_get_mask(const stepcache_t *sc);
 /* The local rows and width the cache was created for. */
 void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim);
 
-/* One branch's forward on this rank's token range, as wan_model_forward but
+/* One branch's forward on this rank's token range, as family_forward but
  * with the block stack replaced by the mask's action for (step, branch):
  * embed -> blocks (and R_b = out - in) | x += R_b | x += R_cond -> head.
  * Passes of one step must come cond before uncond (a "reused cond" pass
@@ -322,7 +322,7 @@ void stepcache_get_extent(const stepcache_t *sc, int64_t *rows, int *dim);
  * codes, DF_E_INVAL (rows differ from the cache's, a step outside the mask,
  * a reuse before this step's cond pass), or
  * DF_E_INTERNAL (a skip with no residual: a resume without the residuals). */
-int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_shape *shape,
+int stepcache_forward(stepcache_t *sc, family_model_t *m, const struct family_shape *shape,
                       const float *latent, float t, const float *text, int step,
                       enum stepcache_branch b, float *out, struct df_err *err);
 
@@ -373,13 +373,8 @@ int stepcache_ckpt_put_residual(struct ckpt_writer *w, enum stepcache_branch b, 
 int stepcache_ckpt_get_residual(const struct ckpt_reader *r, enum stepcache_branch b, float *global,
                                 int64_t tokens, int dim, struct df_err *err);
 
-/* Single-rank convenience (the cache holds every token): put the mask and
- * the residuals the step `next` needs / restore them.  The restore returns
- * the stored mask in *mask_out (caller frees) and creates nothing: call it
- * on a cache created from that mask.  Return 0 or the codes above. */
-int stepcache_ckpt_save(struct ckpt_writer *w, const stepcache_t *sc, int next, struct df_err *err);
-int stepcache_ckpt_restore(const struct ckpt_reader *r, stepcache_t *sc, int next,
-                           struct df_err *err);
+/* (The render gathers each branch's residual from the ranks that hold it
+ * and puts it with these: worker/render/render_ckpt.c.) */
 
 /* ==== fitting, for calibration (stepcache_fit.c) ========================== */
 

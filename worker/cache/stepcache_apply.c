@@ -92,19 +92,21 @@ int stepcache_residual_valid(const stepcache_t *sc, enum stepcache_branch b)
     return (unsigned)b < STEPCACHE_BRANCH_COUNT && sc->res[b] && sc->valid[b];
 }
 
-static int residual_pass(stepcache_t *sc, struct wan_model *m, enum stepcache_action a,
+static int residual_pass(stepcache_t *sc, family_model_t *m, enum stepcache_action a,
                          enum stepcache_branch b, int step, struct df_err *err)
 {
     int64_t rows = 0;
-    float *x = wan_model_hidden(m, &rows); /* [s, d] backend */
+    float *x = family_hidden(m, &rows); /* [s, d] backend */
     const size_t n = (size_t)rows * (size_t)sc->dim;
-    DF_FAIL_IF(rows != sc->rows || wan_model_config(m)->dim != sc->dim, err, DF_E_INVAL,
+    struct family_info fi;
+    family_info(m, &fi);
+    DF_FAIL_IF(rows != sc->rows || fi.dim != sc->dim, err, DF_E_INVAL,
                "step cache holds %lld tokens of %d, the forward has %lld of %d",
-               (long long)sc->rows, sc->dim, (long long)rows, wan_model_config(m)->dim);
+               (long long)sc->rows, sc->dim, (long long)rows, fi.dim);
     if (a == STEPCACHE_ACTION_COMPUTE) {
         DF_TRY(kern_zero(sc->be, sc->res[b], n, err));
         DF_TRY(kern_scale_add(sc->be, sc->res[b], x, -1.0f, n, err)); /* R_b = -x_in (exact) */
-        DF_TRY(wan_model_blocks(m, err));                             /* x = x_out */
+        DF_TRY(family_blocks(m, err));                                /* x = x_out */
         DF_TRY(kern_add(sc->be, sc->res[b], x, n, err));              /* R_b = x_out - x_in */
         sc->valid[b] = 1;
         return 0;
@@ -121,7 +123,7 @@ static int residual_pass(stepcache_t *sc, struct wan_model *m, enum stepcache_ac
     return 0;
 }
 
-int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_shape *shape,
+int stepcache_forward(stepcache_t *sc, family_model_t *m, const struct family_shape *shape,
                       const float *latent, float t, const float *text, int step,
                       enum stepcache_branch b, float *out, struct df_err *err)
 {
@@ -137,12 +139,12 @@ int stepcache_forward(stepcache_t *sc, struct wan_model *m, const struct wan_sha
                "step %d: the uncond pass reuses the cond residual of this step, but the cond "
                "pass of this step has not run on this rank",
                step);
-    DF_TRY(wan_model_embed(m, shape, latent, t, text, err));
+    DF_TRY(family_embed(m, shape, latent, t, text, err));
     if (sc->mask.policy == CACHE_POLICY_OFF)
-        DF_TRY(wan_model_blocks(m, err));
+        DF_TRY(family_blocks(m, err));
     else
         DF_TRY(residual_pass(sc, m, a, b, step, err));
-    DF_TRY(wan_model_head(m, out, err));
+    DF_TRY(family_head(m, out, err));
     sc->counts.n[b][a]++;
     if (b == STEPCACHE_BRANCH_COND)
         sc->cond_step = step;

@@ -1,7 +1,7 @@
 /*
  * stepcache_mask.c -- plan a shot's whole skip mask up front (stepcache.h).
  *
- * Rules (design/prompttea.md; cond and uncond keep separate accumulators in
+ * Rules (docs/stepcache.md; cond and uncond keep separate accumulators in
  * the reference, but both see the same v, so their decisions coincide and
  * one accumulator stands for both):
  *   rel_i = mean|v_i - v_{i-1}| / mean|v_{i-1}|, v = e (mode e) or e0 (mode e0
@@ -59,14 +59,9 @@ const char *stepcache_action_name(enum stepcache_action a)
     return (unsigned)a < STEPCACHE_ACTION_COUNT ? k_action_names[a] : "?";
 }
 
-int stepcache_wan_time_embed(void *user, float t, float *e, float *e0, struct df_err *err)
+int stepcache_family_time_embed(void *user, float t, float *e, float *e0, struct df_err *err)
 {
-    struct wan_model *m = user;
-    const int d = wan_model_config(m)->dim;
-    DF_TRY(wan_model_time_embed(m, t, err));
-    memcpy(e, wan_model_temb(m), (size_t)d * sizeof(float));
-    memcpy(e0, wan_model_timestep_proj(m), (size_t)6 * d * sizeof(float));
-    return 0;
+    return family_time_embed(user, t, e, e0, err);
 }
 
 void stepcache_cfg_skips(const double *q, int steps, double threshold, uint8_t *skip)

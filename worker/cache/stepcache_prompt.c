@@ -1,6 +1,6 @@
 /*
  * stepcache_prompt.c -- PromptTea's threshold from prompt complexity
- * (design/prompttea.md section 2.1): the token mean of the positive prompt's
+ * (docs/stepcache.md, "Decisions are planned"): the token mean of the positive prompt's
  * text-encoder output is compared, by cosine similarity, with reference
  * vectors of "simple" and "complex" prompts; a sigmoid of the complex share
  * mixes tau_lo (complex: skip less) and tau_hi (simple: skip more).
@@ -145,7 +145,12 @@ int stepcache_tau(const struct shot_cache *policy, const struct stepcache_calib 
         snprintf(source, source_cap, "manifest threshold");
         return 0;
     }
-    if (!cal->ref_dim || cal->ref_dim != text_dim || !text || n_tokens <= 0) {
+    if (!text || n_tokens <= 0) {
+        snprintf(source, source_cap,
+                 "manifest threshold (no text-encoder embeddings of the prompt to measure)");
+        return 0;
+    }
+    if (!cal->ref_dim || cal->ref_dim != text_dim) {
         snprintf(source, source_cap,
                  "manifest threshold (no prompt-complexity references for text_dim %d)", text_dim);
         return 0;

@@ -17,6 +17,8 @@ int stepcache_plan_shot(const struct stepcache_shot_in *in, struct stepcache_mas
 {
     memset(out, 0, sizeof *out);
     const struct sampler_config *sc = sampler_get_config(in->smp);
+    struct family_info fi;
+    family_info(in->model_handle, &fi);
     const char *sampler = sampler_kind_name(sc->kind);
     const int steps = sc->steps;
     struct stepcache_calib cal;
@@ -48,9 +50,9 @@ int stepcache_plan_shot(const struct stepcache_shot_in *in, struct stepcache_mas
                                       .guided = in->guided,
                                       .tau = tau,
                                       .tau_source = src,
-                                      .time_embed = stepcache_wan_time_embed,
+                                      .time_embed = stepcache_family_time_embed,
                                       .user = in->model_handle,
-                                      .dim = wan_model_config(in->model_handle)->dim};
+                                      .dim = fi.dim};
         rc = stepcache_plan(&p, out, err);
     }
     free(ts);

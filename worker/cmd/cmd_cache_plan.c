@@ -10,6 +10,7 @@
 #include "paths.h"
 #include "sampler.h"
 #include "stepcache.h"
+#include "t5_prompt.h"
 #include "text_embed.h"
 #include "wan_model.h"
 #include "worker_exit.h"
@@ -67,6 +68,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
     DF_TRY(rc);
     kern_backend_t be = NULL;
     struct wan_model *m = NULL;
+    family_model_t *fm = NULL; /* owns m once adopted */
     sampler_t smp = NULL;
     float *text = NULL;
     int idx = shot_id ? manifest_find_shot(man, shot_id) : (man->n_shots == 1 ? 0 : -1);
@@ -90,7 +92,8 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                            .height = s->grid.latent[1],
                            .width = s->grid.latent[2],
                            .text_len = s->geom.text_len > 0 ? s->geom.text_len : 512};
-    if ((rc = wan_model_reserve(m, &sh, err)) < 0)
+    if ((rc = wan_model_reserve(m, &sh, err)) < 0 ||
+        (rc = family_adopt("wan2.1", m, &fm, err)) < 0)
         goto done;
     struct sampler_config sc;
     sampler_config_init(&sc, s->sampler);
@@ -104,10 +107,20 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
         rc = df_err_set(err, DF_E_NOMEM, "out of memory");
         goto done;
     }
-    if (s->prompt_embeds)
+    int standin = 0;
+    if (s->prompt_embeds) {
         rc = text_embed_load(s->prompt_embeds, sh.text_len, c->text_dim, text, &n_tok, err);
-    else
-        text_embed_derive(s->prompt ? s->prompt : "", sh.text_len, c->text_dim, text, &n_tok);
+    } else {
+        /* the folder's encoder, as the render; stand-in rows (no prompt
+         * complexity: the manifest threshold) only without one */
+        rc = t5_prompt_embed_one(s->geom.path,
+                                 strcmp(s->geom.family, "cogvideox") ? T5_PROMPT_STYLE_WAN
+                                                                     : T5_PROMPT_STYLE_COGVIDEOX,
+                                 s->prompt ? s->prompt : "", sh.text_len,
+                                 c->text_dim, text, &n_tok, err);
+        if (rc == DF_E_NOTFOUND)
+            rc = 0, standin = 1;
+    }
     struct stepcache_mask mask;
     char warning[1024];
     struct stepcache_shot_in in = {.configs_dir = configs,
@@ -115,10 +128,10 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                                    .policy = &s->cache,
                                    .smp = smp,
                                    .guided = shot_guided(s),
-                                   .text = text,
-                                   .n_tokens = n_tok,
+                                   .text = standin ? NULL : text,
+                                   .n_tokens = standin ? 0 : n_tok,
                                    .text_dim = c->text_dim,
-                                   .model_handle = m,
+                                   .model_handle = fm,
                                    .warning = warning,
                                    .warning_cap = sizeof warning};
     if (rc == 0 && (rc = stepcache_plan_shot(&in, &mask, err)) == 0) {
@@ -143,7 +156,10 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
 done:
     free(text);
     sampler_free(smp);
-    wan_model_free(m);
+    if (fm)
+        family_free(fm);
+    else
+        wan_model_free(m);
     kern_backend_free(be);
     manifest_free(man);
     return rc;

@@ -18,6 +18,7 @@
  * anyone check a diffusers model folder against diffusers without building
  * the tests (tests/fixtures/make_*_fixtures.py write both files). */
 #include "fwd_model.h"
+#include "clock.h"
 #include "kern.h"
 #include "log.h"
 #include "safetensors.h"
@@ -51,13 +52,6 @@ static int read_input(const struct safetensors *st, const char *path, const char
 static float per_sample(const struct safetensors_tensor *t, const float *v, int64_t b)
 {
     return v[t->numel == 1 ? 0 : b];
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
 }
 
 struct forward_io {
@@ -102,12 +96,12 @@ static int forward_batch(struct fwd_model *m, const struct safetensors *st, cons
     const size_t n_txt = rc == 0 ? (size_t)(tx->numel / B) : 0;
     if (rc == 0 && !(io->out = calloc((size_t)B * n_out, sizeof *io->out)))
         rc = df_err_set(err, DF_E_NOMEM, "out of memory for the output");
-    const double t0 = now_ms();
+    const double t0 = (1e3 * df_clock_s());
     for (int64_t b = 0; b < B && rc == 0; b++)
         rc = fwd_model_forward(m, hs + b * n_in, per_sample(tt, ts, b),
                                of ? per_sample(to, of, b) : 0.0f, tx_v + b * n_txt,
                                io->out + b * n_out, err);
-    io->ms = now_ms() - t0;
+    io->ms = (1e3 * df_clock_s()) - t0;
     io->shape[0] = B;
     memcpy(io->shape + 1, od, sizeof od);
     free(hs), free(tx_v), free(ts), free(of);

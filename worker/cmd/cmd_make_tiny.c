@@ -1,10 +1,13 @@
 /* cmd_make_tiny.c -- `ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]`:
  * write the synthetic transformer weights of a Wan-shaped demo model
- * (wan_synth.h) next to its committed MODEL_DIR/transformer/config.json, and a
- * small synthetic Wan2.1 VAE into MODEL_DIR/vae (vae_synth.h).
+ * (wan_synth.h) next to its committed MODEL_DIR/transformer/config.json, a
+ * small synthetic Wan2.1 VAE into MODEL_DIR/vae (vae_synth.h), and a tiny
+ * tokenizer/ + umT5 text_encoder/ of the transformer's text_dim (t5_synth.h).
  * scripts/setup runs it for configs/models/tiny when the weights are absent;
  * an existing weights file is kept unless --force. */
 #include "log.h"
+#include "t5_synth.h"
+#include "wan_config.h"
 #include "vae_synth.h"
 #include "wan_synth.h"
 #include "worker_exit.h"
@@ -63,6 +66,20 @@ int cmd_make_tiny(int argc, char **argv, struct df_log *log)
         return WORKER_EXIT_FAILED;
     } else {
         printf("wrote %s (synthetic, seed %llu)\n", vweights, seed);
+    }
+    char teweights[4200], cfg[4200];
+    snprintf(teweights, sizeof teweights, "%s/text_encoder/model.safetensors", dir);
+    snprintf(cfg, sizeof cfg, "%s/config.json", tdir);
+    struct wan_config wc;
+    if (!force && access(teweights, F_OK) == 0) {
+        printf("kept %s (exists; --force rewrites it)\n", teweights);
+    } else if (wan_config_load(cfg, &wc, &err) < 0 ||
+               t5_synth_write(dir, wc.text_dim, seed, &err) < 0) {
+        DF_ERROR(log, "make-tiny: %s", err.msg);
+        return WORKER_EXIT_FAILED;
+    } else {
+        printf("wrote %s and %s/tokenizer (synthetic umT5 of width %d, seed %llu)\n", teweights,
+               dir, wc.text_dim, seed);
     }
     return WORKER_EXIT_DONE;
 }

@@ -3,7 +3,7 @@
 #include "fwd_model.h"
 
 #include "cogvideox_model.h"
-#include "textfile.h"
+#include "config_json.h"
 #include "wan_model.h"
 
 #include <cjson/cJSON.h>
@@ -25,24 +25,10 @@ struct fwd_model {
     struct cogvideox_shape csh;
 };
 
+/* The one config.json reader (lib/config_json.h). */
 static int class_name(const char *dir, char *cls, size_t cap, struct df_err *err)
 {
-    char path[4096], *text;
-    DF_FAIL_IF((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path, err,
-               DF_E_INVAL, "%s: path too long", dir);
-    DF_TRY(textfile_read(path, (size_t)1 << 24, &text, NULL, err));
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    const cJSON *v = root ? cJSON_GetObjectItemCaseSensitive(root, "_class_name") : NULL;
-    int rc = 0;
-    if (!root)
-        rc = df_err_set(err, DF_E_PARSE, "%s: not valid JSON", path);
-    else if (!cJSON_IsString(v))
-        rc = df_err_set(err, DF_E_PARSE, "%s: no string key '_class_name'", path);
-    else
-        snprintf(cls, cap, "%s", v->valuestring);
-    cJSON_Delete(root);
-    return rc;
+    return config_json_class_of(dir, cls, cap, err);
 }
 
 int fwd_model_load(kern_backend_t be, const char *dir, struct fwd_model **out,

@@ -38,16 +38,19 @@ static int run_render(int argc, char **argv, struct df_log *log)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return cmd_render(argc, argv, log, &g_stop_requested);
+    return render_cmd_run(argc, argv, log, &g_stop_requested);
 }
 int cmd_selftest_comm(int argc, char **argv, struct df_log *log);
 int cmd_make_tiny(int argc, char **argv, struct df_log *log);
 int cmd_sample(int argc, char **argv, struct df_log *log);
 int cmd_vae_decode(int argc, char **argv, struct df_log *log);
+int cmd_encode_prompt(int argc, char **argv, struct df_log *log);
 static const struct worker_cmd k_cmds[] = {
     {"cache-plan", "print a shot's step-cache decisions and predicted speed-up", cmd_cache_plan},
     {"calibrate", "fit a model's step-cache calibration for a sampler and step count",
      cmd_calibrate},
+    {"encode-prompt", "prompts -> token ids and umT5/T5 prompt_embeds, as the pipeline makes them",
+     cmd_encode_prompt},
     {"encode-test-pattern", "(test) encode a moving test pattern, write its sidecar",
      cmd_encode_pattern},
     {"forward", "one DiT forward (any family) on diffusers-named inputs, optional parity check",

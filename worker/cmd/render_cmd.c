@@ -25,7 +25,7 @@ static void usage(FILE *out)
             "(checkpointed: requeue me).  --stop-after N does the same after N steps.\n");
 }
 
-int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_atomic_t *stop)
+int render_cmd_run(int argc, char **argv, struct df_log *log, const volatile sig_atomic_t *stop)
 {
     static const struct option opts[] = {
         {"shot", required_argument, 0, 's'},    {"backend", required_argument, 0, 'b'},

@@ -8,6 +8,6 @@
 
 /* Parse the command line and render one shot.  *stop is the flag the
  * program's SIGUSR1/SIGTERM handler sets.  Returns a worker_exit code. */
-int cmd_render(int argc, char **argv, struct df_log *log, const volatile sig_atomic_t *stop);
+int render_cmd_run(int argc, char **argv, struct df_log *log, const volatile sig_atomic_t *stop);
 
 #endif

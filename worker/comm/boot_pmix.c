@@ -1,7 +1,7 @@
 /* boot_pmix.c -- the PMIx bootstrap of a worker (see boot.h).
  *
  * Slurm's mpi/pmix plugin and Open MPI's mpirun both run a PMIx server that
- * knows the job: we only ask it.  Keys (slurm-notes.md): PMIX_JOB_SIZE and
+ * knows the job: we only ask it.  Keys (docs/comm.md): PMIX_JOB_SIZE and
  * PMIX_LOCAL_SIZE on the wildcard rank, PMIX_LOCAL_RANK (uint16) and
  * PMIX_NODEID (uint32) on our own rank, PMIX_NUM_NODES on the wildcard rank.
  * Servers differ in what they provide, so the node keys fall back to Slurm's

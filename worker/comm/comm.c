@@ -12,16 +12,62 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const backend_names[] = {"self", "mpi", "nccl"};
-_Static_assert(sizeof backend_names / sizeof backend_names[0] == COMM_BACKEND_COUNT,
-               "backend_names must list every enum comm_backend");
+/* THE REGISTRY of comm backends: name and capabilities, one line each (a
+ * new backend adds its line, its enum value, its comm_<name>.c and its case
+ * in comm_open). */
+#define DT(t) (1u << (t))
+static const struct comm_caps k_caps[] = {
+    [COMM_BACKEND_SELF] = {.name = "self", .mem = COMM_MEM_HOST,
+                           .dtypes = DT(COMM_DTYPE_F32) | DT(COMM_DTYPE_BYTE), .multi_rank = 0,
+                           .selects_device = 0},
+    [COMM_BACKEND_MPI] = {.name = "mpi", .mem = COMM_MEM_HOST,
+                          .dtypes = DT(COMM_DTYPE_F32) | DT(COMM_DTYPE_BYTE), .multi_rank = 1,
+                          .selects_device = 0},
+    [COMM_BACKEND_NCCL] = {.name = "nccl", .mem = COMM_MEM_DEVICE,
+                           .dtypes = DT(COMM_DTYPE_F32) | DT(COMM_DTYPE_BYTE), .multi_rank = 1,
+                           .selects_device = 1},
+};
+_Static_assert(sizeof k_caps / sizeof k_caps[0] == COMM_BACKEND_COUNT,
+               "k_caps must list every enum comm_backend");
+static const char *const dtype_names[] = {"f32", "byte"};
+static const size_t dtype_sizes[] = {sizeof(float), 1};
+_Static_assert(sizeof dtype_names / sizeof dtype_names[0] == COMM_DTYPE_COUNT &&
+                   sizeof dtype_sizes / sizeof dtype_sizes[0] == COMM_DTYPE_COUNT,
+               "every comm_dtype needs a name and a size");
 static const char *const op_names[] = {"sum", "max", "min"};
 _Static_assert(sizeof op_names / sizeof op_names[0] == COMM_OP_COUNT,
                "op_names must list every enum comm_op");
 
 const char *comm_backend_name(enum comm_backend be)
 {
-    return (unsigned)be < COMM_BACKEND_COUNT ? backend_names[be] : "?";
+    return (unsigned)be < COMM_BACKEND_COUNT ? k_caps[be].name : "?";
+}
+
+const struct comm_caps *comm_backend_caps(enum comm_backend be)
+{
+    return (unsigned)be < COMM_BACKEND_COUNT ? &k_caps[be] : NULL;
+}
+
+const char *comm_dtype_name(enum comm_dtype t)
+{
+    return (unsigned)t < COMM_DTYPE_COUNT ? dtype_names[t] : "?";
+}
+
+size_t comm_dtype_size(enum comm_dtype t)
+{
+    return (unsigned)t < COMM_DTYPE_COUNT ? dtype_sizes[t] : 0;
+}
+
+int comm_backend_pick(enum comm_mem mem, int size, enum comm_backend *out, struct df_err *err)
+{
+    for (int i = 0; i < COMM_BACKEND_COUNT; i++)
+        if (comm_backend_available((enum comm_backend)i) && k_caps[i].mem == mem &&
+            (size > 1 ? k_caps[i].multi_rank : !k_caps[i].multi_rank)) {
+            *out = (enum comm_backend)i;
+            return 0;
+        }
+    return df_err_set(err, DF_E_UNSUPPORTED, "comm: no backend in this build for %d rank%s on %s memory",
+                      size, size == 1 ? "" : "s", mem == COMM_MEM_HOST ? "host" : "device");
 }
 
 const char *comm_op_name(enum comm_op op)
@@ -32,7 +78,7 @@ const char *comm_op_name(enum comm_op op)
 int comm_backend_from_name(const char *name, enum comm_backend *out, struct df_err *err)
 {
     for (int i = 0; i < COMM_BACKEND_COUNT; i++) {
-        if (name != NULL && strcmp(name, backend_names[i]) == 0) {
+        if (name != NULL && strcmp(name, k_caps[i].name) == 0) {
             *out = (enum comm_backend)i;
             return 0;
         }
@@ -66,13 +112,6 @@ int comm_opts_from_env(struct comm_opts *o, struct df_err *err)
                "DITFARM_COMM_TIMEOUT='%s': want a positive number of seconds", s);
     o->timeout_s = v;
     return 0;
-}
-
-double comm_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- lifetime ------------------------------------------------------------------ */
@@ -313,6 +352,19 @@ int comm_allgather_bytes(comm_t c, const void *send, size_t n, void *recv, struc
     if (c->iface->allgather_bytes == NULL)
         return UNSUPPORTED(c, "allgather_bytes");
     return after(c, c->iface->allgather_bytes(c, send, n, recv, err));
+}
+
+int comm_allgather(comm_t c, enum comm_dtype t, const void *send, size_t n, void *recv,
+                   struct df_err *err)
+{
+    DF_TRY(check_usable(c, "allgather", err));
+    DF_FAIL_IF((unsigned)t >= COMM_DTYPE_COUNT || !(k_caps[c->backend].dtypes & DT(t)), err,
+               DF_E_UNSUPPORTED, "comm allgather on group '%s': backend %s does not move %s",
+               c->name, k_caps[c->backend].name, comm_dtype_name(t));
+    DF_FAIL_IF(n > SIZE_MAX / comm_dtype_size(t), err, DF_E_RANGE,
+               "comm allgather on group '%s': %zu elements overflow", c->name, n);
+    /* every type travels as its bytes: a gather moves them unchanged */
+    return comm_allgather_bytes(c, send, n * comm_dtype_size(t), recv, err);
 }
 
 int comm_split(comm_t c, int color, int key, comm_t *out, struct df_err *err)

@@ -57,6 +57,40 @@ const char *comm_op_name(enum comm_op op);
 /* 1 if this build has the backend (nccl only with CUDA), else 0. */
 int comm_backend_available(enum comm_backend be);
 
+/* Element types a comm moves. */
+enum comm_dtype {
+    COMM_DTYPE_F32,  /* float */
+    COMM_DTYPE_BYTE, /* raw bytes (blobs, packed structs, masks) */
+    COMM_DTYPE_COUNT
+};
+/* "f32", "byte"; "?" out of range. */
+const char *comm_dtype_name(enum comm_dtype t);
+/* Bytes per element (4, 1; 0 out of range). */
+size_t comm_dtype_size(enum comm_dtype t);
+
+/* Where a backend's buffers must live. */
+enum comm_mem {
+    COMM_MEM_HOST,   /* host memory (a GPU rank stages through host buffers) */
+    COMM_MEM_DEVICE, /* device memory of the rank's GPU */
+    COMM_MEM_COUNT
+};
+
+/* What a backend is: the one table of backends (comm.c), with their names. */
+struct comm_caps {
+    const char *name;   /* "self", "mpi", "nccl" */
+    enum comm_mem mem;  /* where send/recv buffers must be */
+    unsigned dtypes;    /* bit (1u << COMM_DTYPE_*) for each type it moves */
+    int multi_rank;     /* 0: a world of one rank only (self) */
+    int selects_device; /* 1: comm_opts.device picks the rank's GPU */
+};
+/* The backend's capabilities (never NULL for a value < COMM_BACKEND_COUNT). */
+const struct comm_caps *comm_backend_caps(enum comm_backend be);
+
+/* The first backend of the table available in this build whose buffers live
+ * in `mem` and that can run a world of `size` ranks (self for one rank).
+ * Returns 0 and *out, or DF_E_UNSUPPORTED naming what is missing. */
+int comm_backend_pick(enum comm_mem mem, int size, enum comm_backend *out, struct df_err *err);
+
 struct comm_opts {
     double timeout_s; /* a collective waits at most this long for its peers (300) */
     int device;       /* nccl: CUDA device; -1 = the local rank (default) */
@@ -140,6 +174,12 @@ int comm_barrier(comm_t c, struct df_err *err);
 /* Control data, HOST memory on every backend: rank j's n bytes land at
  * recv + j*n (recv holds size*n bytes). */
 int comm_allgather_bytes(comm_t c, const void *send, size_t n, void *recv, struct df_err *err);
+
+/* The same for n elements of type t (f32 or bytes): every rank's n elements,
+ * in rank order, into recv [size · n].  Returns 0, DF_E_UNSUPPORTED (type
+ * the backend does not move), or the collective's error. */
+int comm_allgather(comm_t c, enum comm_dtype t, const void *send, size_t n, void *recv,
+                   struct df_err *err);
 
 /* Check that every rank passed the same n bytes (a layout, a manifest hash):
  * all-gathers a 64-bit hash.  Returns 0, or DF_E_INVAL whose message lists the

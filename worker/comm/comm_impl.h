@@ -14,6 +14,7 @@
 #ifndef DF_COMM_IMPL_H
 #define DF_COMM_IMPL_H
 
+#include "clock.h"
 #include "comm.h"
 
 #define COMM_MAGIC 0x636f6d6du /* "comm": checked on every front-end call */
@@ -71,7 +72,5 @@ int comm_nccl_open(struct comm *c, struct boot *b, int device, struct df_err *er
 int comm_split_members(struct comm *c, int color, int key, int *members, int *n, int *me,
                        struct df_err *err);
 
-/* Seconds on a monotonic clock. */
-double comm_now(void);
 
 #endif /* DF_COMM_IMPL_H */

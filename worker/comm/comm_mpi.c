@@ -70,7 +70,7 @@ static void pause_ns(long ns)
 static int wait_reqs(struct comm *c, MPI_Request *reqs, int n, const char *op, const char *peers,
                      struct df_err *err)
 {
-    double start = comm_now(), deadline = start + c->timeout_s;
+    double start = df_clock_s(), deadline = start + c->timeout_s;
     long nap = 10000;
     for (;;) {
         int done = 0;
@@ -79,7 +79,7 @@ static int wait_reqs(struct comm *c, MPI_Request *reqs, int n, const char *op, c
             return mpi_fail(c, op, rc, err);
         if (done)
             return 0;
-        double now = comm_now();
+        double now = df_clock_s();
         if (now > deadline) {
             ctx_of(c)->fam->broken = 1;
             return df_err_set(err, DF_E_TIMEOUT,

@@ -2,7 +2,7 @@
  * with DITFARM_HAVE_CUDA: worker/comm/CMakeLists.txt globs every .c file of comm/, so the
  * whole body is guarded.
  *
- * Bootstrap (slurm-notes.md): rank 0 of each new communicator calls
+ * Bootstrap (docs/comm.md): rank 0 of each new communicator calls
  * ncclGetUniqueId and publishes it with boot_put under a key of its own
  * ("df.nccl.<comm id>.0"), every member fences through PMIx, the others
  * boot_get it, then all call ncclCommInitRank.  Comm ids are derived the same
@@ -17,6 +17,7 @@
 #ifdef DITFARM_HAVE_CUDA
 
 #include "comm_impl.h"
+#include "sp_plan.h"
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -69,7 +70,7 @@ static void nap(long ns)
 static int wait_gpu(struct comm *c, cudaEvent_t ev, const char *op, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
-    double deadline = comm_now() + c->timeout_s;
+    double deadline = df_clock_s() + c->timeout_s;
     long pause = 1000;
     for (;;) {
         cudaError_t e = ev ? cudaEventQuery(ev) : cudaStreamQuery(x->stream);
@@ -84,7 +85,7 @@ static int wait_gpu(struct comm *c, cudaEvent_t ev, const char *op, struct df_er
             x->aborted = 1;
             return nccl_fail(c, op, async, err);
         }
-        if (comm_now() > deadline) {
+        if (df_clock_s() > deadline) {
             ncclCommAbort(x->comm);
             x->aborted = 1;
             return df_err_set(err, DF_E_TIMEOUT,
@@ -304,12 +305,6 @@ fail:
     return rc;
 }
 
-static unsigned mix(unsigned h, unsigned v)
-{
-    h ^= v + 0x9e3779b9u + (h << 6) + (h >> 2);
-    return h;
-}
-
 static int nccl_split(struct comm *c, int color, int key, struct comm *out, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
@@ -321,7 +316,7 @@ static int nccl_split(struct comm *c, int color, int key, struct comm *out, stru
         for (int i = 0; i < n; i++)
             members[i] = x->world_of[members[i]];
         /* Same on every member: parent id, how many splits the parent saw, color. */
-        unsigned id = mix(mix(x->id, ++x->nsplit), (unsigned)color) | 1u;
+        unsigned id = sp_nccl_comm_id(x->id, ++x->nsplit, color);
         rc = nccl_create(out, x->boot, x->device, id, members, n, me, x->world_of, c->size, err);
     }
     free(members);
@@ -369,7 +364,7 @@ int comm_nccl_open(struct comm *c, struct boot *b, int device, struct df_err *er
     for (int i = 0; i < n; i++)
         world[i] = i;
     int dev = device >= 0 ? device : b->info.local_rank;
-    int rc = nccl_create(c, b, dev, 1u, world, n, b->info.rank, NULL, 0, err);
+    int rc = nccl_create(c, b, dev, SP_NCCL_WORLD_ID, world, n, b->info.rank, NULL, 0, err);
     free(world);
     if (rc == 0)
         c->world_rank = b->info.rank;

@@ -720,9 +720,11 @@ fail:
     return NULL;
 }
 
-static int write_data(FILE *f, const struct safetensors_entry *e)
+static int write_data(FILE *f, const struct safetensors_entry *e, const void *raw)
 {
     int64_t n = entry_numel(e);
+    if (raw)
+        return fwrite(raw, safetensors_dtype_size(e->dtype), (size_t)n, f) == (size_t)n ? 0 : -1;
     if (e->dtype == SAFETENSORS_DTYPE_F32)
         return fwrite(e->data, 4, (size_t)n, f) == (size_t)n ? 0 : -1;
     for (int64_t i = 0; i < n; i++) {
@@ -738,10 +740,18 @@ static int write_data(FILE *f, const struct safetensors_entry *e)
 int safetensors_write(const char *path, const struct safetensors_entry *entries, int n,
                       const char *const *meta, int n_meta, struct df_err *err)
 {
+    return safetensors_write_raw(path, entries, NULL, n, meta, n_meta, err);
+}
+
+int safetensors_write_raw(const char *path, const struct safetensors_entry *entries,
+                          const void *const *raw, int n, const char *const *meta, int n_meta,
+                          struct df_err *err)
+{
     for (int i = 0; i < n; i++) {
         enum safetensors_dtype d = entries[i].dtype;
-        DF_FAIL_IF(d != SAFETENSORS_DTYPE_F32 && d != SAFETENSORS_DTYPE_F16 &&
-                       d != SAFETENSORS_DTYPE_BF16,
+        DF_FAIL_IF(raw && raw[i] ? safetensors_dtype_size(d) == 0
+                                 : d != SAFETENSORS_DTYPE_F32 && d != SAFETENSORS_DTYPE_F16 &&
+                                       d != SAFETENSORS_DTYPE_BF16,
                    err, DF_E_INVAL, "%s: tensor '%s': can only write F32, F16, BF16", path,
                    entries[i].name);
         DF_FAIL_IF(entries[i].ndim < 0 || entries[i].ndim > SAFETENSORS_MAX_DIMS, err,
@@ -772,7 +782,7 @@ int safetensors_write(const char *path, const struct safetensors_entry *entries,
     int bad = fwrite(lenb, 1, 8, f) != 8 || fwrite(hdr, 1, hlen, f) != hlen;
     free(hdr);
     for (int i = 0; i < n && !bad; i++)
-        bad = write_data(f, &entries[i]) < 0;
+        bad = write_data(f, &entries[i], raw ? raw[i] : NULL) < 0;
     bad |= fflush(f) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) {

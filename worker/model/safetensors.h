@@ -144,4 +144,11 @@ struct safetensors_entry {
 int safetensors_write(const char *path, const struct safetensors_entry *entries, int n,
                       const char *const *meta, int n_meta, struct df_err *err);
 
+/* The same, where raw[i] (raw itself may be NULL), when not NULL, holds entry
+ * i's numel values already in its dtype (any dtype: I64 token ids, ...),
+ * little-endian, written as they are instead of converting entries[i].data. */
+int safetensors_write_raw(const char *path, const struct safetensors_entry *entries,
+                          const void *const *raw, int n, const char *const *meta, int n_meta,
+                          struct df_err *err);
+
 #endif /* DF_SAFETENSORS_H */

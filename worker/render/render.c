@@ -29,13 +29,16 @@
 #include "model_id.h"
 #include "noise.h"
 #include "paths.h"
+#include "preview.h"
 #include "progress_file.h"
 #include "render_par.h"
 #include "safetensors.h"
 #include "sampler.h"
-#include "text_embed.h"
+#include "render_sched.h"
+#include "render_text.h"
 #include "usp_attn.h"
-#include "wan_model.h"
+#include "family.h"
+#include "vae.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -46,13 +49,6 @@
 void render_opts_init(struct render_opts *o)
 {
     memset(o, 0, sizeof(*o));
-}
-
-double render_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static float *alloc_floats(size_t n, const char *what, struct df_err *err)
@@ -133,24 +129,6 @@ static int load_shot(struct render *r, struct df_err *err)
     return 0;
 }
 
-static int load_text(struct render *r, const char *embeds, const char *text, float *out,
-                     int *n_rows, const char *which, struct df_err *err)
-{
-    int n = 0;
-    if (embeds) {
-        DF_TRY(text_embed_load(embeds, r->text_len, r->text_dim, out, &n, err));
-        DF_DEBUG(r->log, "%s prompt: %d embedding rows from %s", which, n, embeds);
-    } else {
-        /* no text encoder in ditfarm yet: see text_embed.h */
-        text_embed_derive(text ? text : "", r->text_len, r->text_dim, out, &n);
-        DF_DEBUG(r->log, "%s prompt: %d rows derived from the text (no text encoder here)",
-                 which, n);
-    }
-    if (n_rows)
-        *n_rows = n;
-    return 0;
-}
-
 int render_is_root(const struct render *r)
 {
     return r->par.rank == 0;
@@ -165,7 +143,9 @@ static int open_parallel(struct render *r, struct df_err *err)
     const int64_t row = (int64_t)g->in_channels * g->patch[0] * g->patch[1] * g->patch[2];
     r->guided = r->job.guided;
     r->par_open = 1; /* render_par_close undoes whatever part of the open happened */
-    DF_TRY(render_par_open(&r->par, &r->job, strcmp(r->job.backend, "cpu") != 0, row,
+    const struct backend_desc *bd = backend_desc_find(r->job.backend);
+    DF_FAIL_IF(!bd, err, DF_E_UNSUPPORTED, "backend '%s' is unknown", r->job.backend);
+    DF_TRY(render_par_open(&r->par, &r->job, bd->device == LAYOUT_DEVICE_GPU, row,
                            r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
     r->tok_begin = r->par.tok_begin;
@@ -192,25 +172,44 @@ static int open_parallel(struct render *r, struct df_err *err)
 
 /* The USP attention hook when the sequence is split over ranks; checks the
  * loaded model agrees with the geometry the layout was planned from. */
-static int setup_attention(struct render *r, const struct wan_config *c, struct df_err *err)
+static int setup_attention(struct render *r, const struct family_info *fi, struct df_err *err)
 {
     const struct layout *l = &r->par.lay;
-    DF_FAIL_IF(l->seq_len != latent_tokens(&r->dims) || r->par.row != latent_row_size(&r->dims),
+    int64_t tokens = family_tokens(r->model, &r->shape, err);
+    DF_TRY(tokens < 0 ? (int)tokens : 0);
+    DF_FAIL_IF(l->seq_len != tokens || tokens != latent_tokens(&r->dims) ||
+                   r->par.row != latent_row_size(&r->dims),
                err, DF_E_INVAL,
                "model folder %s disagrees with its geometry '%s': %lld tokens x %lld per token "
                "planned, the weights give %lld x %lld",
                r->model_dir, r->shot->geom.name, (long long)l->seq_len, (long long)r->par.row,
-               (long long)latent_tokens(&r->dims), (long long)latent_row_size(&r->dims));
+               (long long)tokens, (long long)latent_row_size(&r->dims));
     if (r->par.size == 1)
         return 0;
     struct usp_attn_shape ush = {.ulysses = l->ulysses, .ring = l->ring,
                                  .uly_idx = r->par.uly_idx, .ring_idx = r->par.ring_idx,
                                  .chunk = l->chunk, .seq_len = l->seq_len,
-                                 .heads = c->num_heads, .head_dim = c->head_dim,
+                                 .heads = fi->num_heads, .head_dim = fi->head_dim,
                                  .stage = r->o->usp_stage};
     DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
-    struct wan_attn_hook hook = usp_attn_hook(r->usp);
-    wan_model_set_attn_hook(r->dit, &hook);
+    struct family_attn_hook hook = usp_attn_hook(r->usp);
+    family_set_attn_hook(r->model, &hook);
+    return 0;
+}
+
+/* Every part the shot needs after the loop, loaded or checked now, so a
+ * broken vae/ folder fails before step 1 instead of after the last. */
+static int setup_parts(struct render *r, struct df_err *err)
+{
+    if (r->o->no_video)
+        return 0;
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
+    DF_TRY(vae_load(r->be, dir, &r->vae, err));
+    const struct vae_info *vi = vae_get_info(r->vae);
+    DF_FAIL_IF(vi->z_dim != r->dims.C, err, DF_E_INVAL,
+               "%s: the VAE decodes %d latent channels, the transformer makes %d", dir,
+               vi->z_dim, r->dims.C);
     return 0;
 }
 
@@ -222,11 +221,17 @@ static int setup_model(struct render *r, struct df_err *err)
                                   &r->be, err));
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
-    double t0 = render_now();
-    DF_TRY(wan_model_load(r->be, dir, &r->dit, err));
-    const struct wan_config *c = wan_model_config(r->dit);
-    DF_DEBUG(r->log, "loaded %s: %d layers, dim %d, %d heads in %.2f s (backend %s)", dir,
-            c->num_layers, c->dim, c->num_heads, render_now() - t0, kern_backend_name(r->be));
+    double t0 = df_clock_s();
+    DF_TRY(family_load(r->be, r->model_dir, &r->model, err));
+    struct family_info fi;
+    family_info(r->model, &fi);
+    DF_DEBUG(r->log, "loaded %s (%s): dim %d, %d heads in %.2f s (backend %s)", dir, fi.name,
+             fi.dim, fi.num_heads, df_clock_s() - t0, kern_backend_name(r->be));
+    /* the render's latent shards are [C, T, H, W] with the video tokens only */
+    DF_FAIL_IF(fi.layout != FAMILY_LAYOUT_CTHW || fi.text_in_sequence, err, DF_E_UNSUPPORTED,
+               "%s: model family %s (%s latents%s) does not run in the render loop yet", dir,
+               fi.name, family_layout_name(fi.layout),
+               fi.text_in_sequence ? ", text in the sequence" : "");
     DF_TRY(model_id_weights(dir, &r->weights_hash, err));
     if (r->o->ckpt_dir) {
         r->shot_hash = r->job.hash;
@@ -234,32 +239,24 @@ static int setup_model(struct render *r, struct df_err *err)
         r->ckpt_every_s = s->checkpoint.every_minutes * 60.0;
     }
 
-    r->dims = (struct latent_dims){.C = c->in_channels, .T = s->grid.latent[0],
+    r->dims = (struct latent_dims){.C = fi.in_channels, .T = s->grid.latent[0],
                                    .H = s->grid.latent[1], .W = s->grid.latent[2],
-                                   .pt = c->patch[0], .ph = c->patch[1], .pw = c->patch[2]};
-    DF_FAIL_IF(c->out_channels != c->in_channels, err, DF_E_UNSUPPORTED,
+                                   .pt = fi.patch[0], .ph = fi.patch[1], .pw = fi.patch[2]};
+    DF_FAIL_IF(fi.out_channels != fi.in_channels, err, DF_E_UNSUPPORTED,
                "%s: out_channels %d != in_channels %d: not a text-to-video model", dir,
-               c->out_channels, c->in_channels);
+               fi.out_channels, fi.in_channels);
     r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
-    r->text_dim = c->text_dim;
+    r->text_dim = fi.text_dim;
     r->latent_n = (size_t)r->dims.C * r->dims.T * r->dims.H * r->dims.W;
-    DF_TRY(setup_attention(r, c, err));
+    r->shape = (struct family_shape){.frames = r->dims.T, .height = r->dims.H,
+                                     .width = r->dims.W, .text_len = r->text_len,
+                                     .tok_begin = r->tok_begin, .tok_count = r->tok_count};
+    DF_TRY(setup_attention(r, &fi, err));
     r->shard_n = (size_t)(r->tok_count * latent_row_size(&r->dims));
-    r->shape = (struct wan_shape){.frames = r->dims.T, .height = r->dims.H, .width = r->dims.W,
-                                  .text_len = r->text_len, .tok_begin = r->tok_begin,
-                                  .tok_count = r->tok_count};
-    DF_TRY(wan_model_reserve(r->dit, &r->shape, err));
+    DF_TRY(family_reserve(r->model, &r->shape, err));
+    DF_TRY(setup_parts(r, err));
 
-    DF_FAIL_IF(!(r->text_cond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)), err,
-               DF_E_NOMEM, "%s", err ? err->msg : "");
-    DF_TRY(load_text(r, s->prompt_embeds, s->prompt, r->text_cond, &r->n_text_cond, "positive",
-                     err));
-    if (r->guided) {
-        if (!(r->text_uncond = alloc_floats((size_t)r->text_len * r->text_dim, "text", err)))
-            return DF_E_NOMEM;
-        DF_TRY(load_text(r, s->negative_prompt_embeds, s->negative_prompt, r->text_uncond,
-                         NULL, "negative", err));
-    }
+    DF_TRY(render_text_setup(r, err));
     return 0;
 }
 
@@ -282,6 +279,7 @@ static int setup_latent(struct render *r, struct df_err *err)
     sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
+    DF_TRY(render_sched_apply(r, &sc, err));
     size_t total = (size_t)(latent_tokens(&r->dims) * latent_row_size(&r->dims));
     size_t offset = (size_t)(r->tok_begin * latent_row_size(&r->dims));
     return sampler_create(&sc, offset, r->shard_n, total, &r->smp, err);
@@ -301,8 +299,9 @@ static int setup_cache(struct render *r, struct df_err *err)
         char warning[512] = "";
         struct stepcache_shot_in in = {.configs_dir = r->job.configs_dir, .model = s->model,
                                        .policy = &s->cache, .smp = r->smp, .guided = r->guided,
-                                       .text = r->text_cond, .n_tokens = r->n_text_cond,
-                                       .text_dim = r->text_dim, .model_handle = r->dit,
+                                       .text = r->text_standin ? NULL : r->text_cond,
+                                       .n_tokens = r->text_standin ? 0 : r->n_text_cond,
+                                       .text_dim = r->text_dim, .model_handle = r->model,
                                        .warning = warning, .warning_cap = sizeof(warning)};
         rc = stepcache_plan_shot(&in, &r->mask, &perr);
         if (rc == 0 && warning[0])
@@ -327,8 +326,9 @@ static int setup_cache(struct render *r, struct df_err *err)
     if (any > 0)
         return df_err_set(err, DF_E_INVAL, "rank 0 could not plan the step cache");
     DF_TRY(any);
-    DF_TRY(stepcache_create(&r->mask, r->be, r->tok_count, wan_model_config(r->dit)->dim, &r->sc,
-                            err));
+    struct family_info fi;
+    family_info(r->model, &fi);
+    DF_TRY(stepcache_create(&r->mask, r->be, r->tok_count, fi.dim, &r->sc, err));
     if (render_is_root(r) && r->mask.policy != CACHE_POLICY_OFF) {
         int64_t computed, total;
         stepcache_mask_passes(&r->mask, &computed, &total);
@@ -347,7 +347,7 @@ static int run_branch(struct render *r, int step, float t, enum stepcache_branch
                       float *vel_rows, struct df_err *err)
 {
     const float *text = b == STEPCACHE_BRANCH_COND ? r->text_cond : r->text_uncond;
-    DF_TRY(stepcache_forward(r->sc, r->dit, &r->shape, r->stage, t, text, step, b, r->out_full,
+    DF_TRY(stepcache_forward(r->sc, r->model, &r->shape, r->stage, t, text, step, b, r->out_full,
                              err));
     latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, vel_rows);
     return 0;
@@ -388,10 +388,10 @@ static int denoise(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const int steps = s->steps;
-    double t_start = render_now(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
+    double t_start = df_clock_s(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
     int first = sampler_next_step(r->smp);
     for (int i = first; i < steps; i++) {
-        double t0 = render_now();
+        double t0 = df_clock_s();
         float t = sampler_timestep(r->smp, i);
         latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
         if (r->do_cond)
@@ -405,7 +405,8 @@ static int denoise(struct render *r, struct df_err *err)
             vel = r->vel;
         }
         DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
-        double dt = render_now() - t0, done = render_now() - t_start;
+        preview_step(r, i + 1, vel); /* rank 0, every few steps: <job_dir>/preview.png */
+        double dt = df_clock_s() - t0, done = df_clock_s() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
         char eta_s[32], dt_s[32], what[96];
         progress_file_fmt_duration(eta, eta_s, sizeof(eta_s));
@@ -437,7 +438,7 @@ static int denoise(struct render *r, struct df_err *err)
         }
     }
     DF_TRY(render_ckpt_flush(r, err));
-    r->t_denoise = render_now() - t_start;
+    r->t_denoise = df_clock_s() - t_start;
     write_progress(r, steps, steps > first ? r->t_denoise / (steps - first) : -1, 0, "running");
     if (r->usp && render_is_root(r) && r->t_denoise > 0)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
@@ -459,6 +460,7 @@ static int write_latent(struct render *r, const char *path, struct df_err *err)
 static void render_cleanup(struct render *r)
 {
     render_ckpt_abandon(r);
+    preview_free(r->preview);
     sampler_free(r->smp);
     free(r->all_rows);
     free(r->res_all);
@@ -475,7 +477,8 @@ static void render_cleanup(struct render *r)
     free(r->vel);
     free(r->text_cond);
     free(r->text_uncond);
-    wan_model_free(r->dit);
+    vae_free(r->vae);
+    family_free(r->model);
     kern_backend_free(r->be);
     job_contract_free(&r->job);
 }
@@ -483,13 +486,13 @@ static void render_cleanup(struct render *r)
 int render_run(const struct render_opts *o, struct df_log *log, struct df_err *err)
 {
     struct render r = {.o = o, .log = log, .started = time(NULL)};
-    double t0 = render_now();
+    double t0 = df_clock_s();
     int rc = load_shot(&r, err);
     if (rc == 0)
         rc = open_parallel(&r, err);
     if (rc == 0)
         rc = setup_model(&r, err);
-    r.t_load = render_now() - t0;
+    r.t_load = df_clock_s() - t0;
     if (rc == 0)
         rc = setup_latent(&r, err);
     if (rc == 0)

@@ -49,13 +49,21 @@ static int branch_group(const struct render *r, enum stepcache_branch b)
     return r->par.lay.cfg == 2 ? (int)b : 0;
 }
 
+/* Width of the hidden state (the step-cache residual rows). */
+static int model_dim(const struct render *r)
+{
+    struct family_info fi;
+    family_info(r->model, &fi);
+    return fi.dim;
+}
+
 /* The step cache's part: its mask, and the residuals step `next` reads
  * (gathered from the group that holds each branch).  w is NULL off rank 0. */
 static int put_cache(struct render *r, ckpt_writer_t *w, int next, struct df_err *werr)
 {
     if (r->mask.policy == CACHE_POLICY_OFF)
         return 0;
-    const int dim = wan_model_config(r->dit)->dim;
+    const int dim = model_dim(r);
     const int64_t S = latent_tokens(&r->dims);
     if (w)
         DF_TRY(stepcache_ckpt_put_mask(w, &r->mask, werr));
@@ -93,7 +101,7 @@ static int get_cache(struct render *r, ckpt_reader_t *rd, int next, struct df_er
                    ? 0
                    : df_err_set(err, DF_E_CORRUPT, "checkpoint of a cached shot has no mask");
     DF_TRY(rc);
-    const int dim = wan_model_config(r->dit)->dim;
+    const int dim = model_dim(r);
     stepcache_free(r->sc);
     r->sc = NULL;
     stepcache_mask_free(&r->mask);
@@ -205,7 +213,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     wo.keep_last = s->checkpoint.keep > 0 ? s->checkpoint.keep : 2;
     /* one checkpoint in flight at a time: the previous one is durable first */
     DF_TRY(render_ckpt_flush(r, err));
-    double t_start = render_now();
+    double t_start = df_clock_s();
     ckpt_writer_t *w = NULL;
     struct df_err werr = {0}; /* rank 0's writer trouble; collectives keep going */
     int wrc = render_is_root(r) ? ckpt_writer_create(&meta, &wo, &w, &werr) : 0;
@@ -223,7 +231,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     }
     if (rc == 0)
         rc = put_cache(r, wrc == 0 ? w : NULL, next_step, &werr);
-    double t_encoded = render_now() - t_start;
+    double t_encoded = df_clock_s() - t_start;
     if (rc == 0) {
         /* every rank learns whether rank 0 could encode before the I/O starts */
         int any = render_par_any(&r->par, wrc < 0 || (w == NULL && render_is_root(r)), err);
@@ -247,7 +255,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
                 "shot %s: checkpoint at step %d/%d: encoded in %.2f s (the ranks' stall); "
                 "writing it in the background",
                 s->id, next_step, s->steps, t_encoded);
-    r->t_last_ckpt = render_now();
+    r->t_last_ckpt = df_clock_s();
     return 0;
 }
 
@@ -312,19 +320,23 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     ckpt_close(rd);
     if (rc < 0)
         df_err_prefix(err, "resume from %s", path);
-    r->t_last_ckpt = render_now();
+    r->t_last_ckpt = df_clock_s();
     return rc;
 }
 
 /* A checkpoint is due after `done` steps by the step interval or the clock. */
 int render_ckpt_due(struct render *r, int done, struct df_err *err)
 {
-    if (!r->o->ckpt_dir || done >= r->shot->steps)
+    if (!r->o->ckpt_dir)
         return 0;
+    /* The final latent too, flushed before the VAE: a decode or encode that
+     * fails (disk full, bad output path, killed) reruns without the steps. */
+    if (done >= r->shot->steps)
+        return 1;
     if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
         return 1;
     /* clocks differ between ranks: rank 0's decides */
-    int late = r->ckpt_every_s > 0 && render_now() - r->t_last_ckpt >= r->ckpt_every_s;
+    int late = r->ckpt_every_s > 0 && df_clock_s() - r->t_last_ckpt >= r->ckpt_every_s;
     return r->par.size > 1 ? render_par_any(&r->par, late && render_is_root(r), err) : late;
 }
 

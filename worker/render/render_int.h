@@ -7,6 +7,7 @@
 #define DF_RENDER_INT_H
 
 #include "ckpt.h"
+#include "clock.h"
 #include "kern.h"
 #include "latent_shard.h"
 #include "job_contract.h"
@@ -16,7 +17,8 @@
 #include "sampler.h"
 #include "stepcache.h"
 #include "usp_attn.h"
-#include "wan_model.h"
+#include "family.h"
+#include "vae.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -43,8 +45,9 @@ struct render {
     const struct shot *shot;      /* &job.shot */
     char model_dir[PATH_MAX];
     kern_backend_t be;
-    struct wan_model *dit;
-    struct wan_shape shape;
+    family_model_t *model;        /* the DiT, through its family's op table (family.h) */
+    struct family_shape shape;    /* this rank's forward: the shot's latent, its tokens */
+    struct vae *vae;              /* loaded at set-up: a broken vae/ fails before step 1 */
     struct latent_dims dims;
     struct render_par par;        /* ranks, layout, groups */
     int par_open;
@@ -71,15 +74,17 @@ struct render {
     char progress_path[PATH_MAX + 16]; /* <job_dir>/progress.json, "" for none */
     int last_ckpt_step;               /* steps in the newest durable checkpoint, 0 none */
     int n_text_cond;                  /* real rows of text_cond */
+    char text_source[160];            /* where text_cond came from (sidecar; render_text.c) */
+    int text_standin;                 /* 1: stand-in rows derived from the text (demo model) */
+    double t_text;                    /* seconds spent getting the text rows (encode or cache) */
     struct stepcache_mask mask;       /* the step-cache plan, the same on every rank */
     stepcache_t *sc;                  /* this rank's residuals and counters */
     float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */
     struct render_commit commit;      /* rank 0's checkpoint being written */
+    struct preview_state *preview;    /* rank 0's previews (preview.c), lazily made */
 };
 
 
-/* Monotonic seconds. */
-double render_now(void);
 /* 1 on the rank that writes files and logs progress. */
 int render_is_root(const struct render *r);
 /* The canonical [C, T, H, W] latent of token-major `rows` shards, gathered

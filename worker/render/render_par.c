@@ -12,7 +12,8 @@ static int share_seed(struct render_par *p, struct job_contract *job, struct df_
         return 0;
     uint64_t *all = malloc((size_t)p->size * sizeof(uint64_t));
     DF_FAIL_IF(!all, err, DF_E_NOMEM, "out of memory");
-    int rc = comm_allgather_bytes(p->world, &job->shot.seed, sizeof(uint64_t), all, err);
+    int rc = comm_allgather(p->world, COMM_DTYPE_BYTE, &job->shot.seed, sizeof(uint64_t), all,
+                            err);
     if (rc == 0) {
         job->shot.seed = all[0];
         job->hash = manifest_shot_hash(&job->shot);
@@ -61,8 +62,11 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
     p->size = p->boot.info.size;
     struct comm_opts co = comm_opts_default();
     DF_TRY(comm_opts_from_env(&co, err));
-    DF_TRY(comm_open(p->size > 1 ? COMM_BACKEND_MPI : COMM_BACKEND_SELF, &p->boot, &co,
-                     &p->world, err));
+    /* the render's transfers go through host buffers (usp_attn.h stages a
+     * GPU rank's): a host-memory comm from the registry */
+    enum comm_backend cb;
+    DF_TRY(comm_backend_pick(COMM_MEM_HOST, p->size, &cb, err));
+    DF_TRY(comm_open(cb, &p->boot, &co, &p->world, err));
     comm_set_name(p->world, "world");
     DF_TRY(share_seed(p, job, err));
     DF_TRY(plan(p, job, gpu, force, err));

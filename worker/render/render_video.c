@@ -49,10 +49,11 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     const struct layout *pl = &r->job.lay;
     struct sidecar_layout planned = {pl->cfg, pl->ulysses, pl->ring, pl->world};
     struct sidecar_timing timings[] = {{"load", r->t_load},
+                                       {"text_encode", r->t_text},
                                        {"denoise", r->t_denoise},
                                        {"vae_decode+encode", r->t_decode}};
     struct sidecar_info si = {
-        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .model = s->model,
+        .shot = s->id, .seed = s->seed, .prompt = s->prompt, .text_source = r->text_source, .model = s->model,
         .weights_hash = weights,
         .layout = {l->cfg, l->ulysses, l->ring, l->world},
         .planned = r->job.planned ? &planned : NULL, .replanned = r->par.replanned,
@@ -73,7 +74,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 {
     const struct shot *s = r->shot;
     const int root = render_is_root(r);
-    char dir[PATH_MAX + 8];
+
     /* the controller resolved the path (job.json output.path) */
     DF_FAIL_IF(strlen(r->job.output) >= out_cap, err, DF_E_RANGE, "output path longer than %zu",
                out_cap - 1);
@@ -81,9 +82,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     if (root)
         DF_TRY(paths_mkdirs_for(out_path, err));
 
-    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    struct vae *vae = NULL;
-    DF_TRY(vae_load(r->be, dir, &vae, err));
+    struct vae *vae = r->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
     vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
     /* denoise() left the canonical latent on rank 0 only; the gathered rows
@@ -118,12 +117,12 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
             rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
     }
     if (rc == 0) {
-        double t0 = render_now();
+        double t0 = df_clock_s();
         struct vae_tile_opts to = vae_tile_opts_default();
         vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
         rc = vae_decode_tiled(vae, r->par.world, r->stage, r->dims.T, r->dims.H, r->dims.W, &to,
                               on_frame, enc, err);
-        r->t_decode = render_now() - t0;
+        r->t_decode = df_clock_s() - t0;
     }
     if (rc == 0 && root) {
         struct encode_result res;
@@ -137,7 +136,6 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     } else if (enc) {
         encode_abort(enc);
     }
-    vae_free(vae);
     return rc;
 }
 

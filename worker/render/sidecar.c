@@ -124,6 +124,7 @@ static cJSON *build(const char *output, const struct sidecar_info *si, const cha
     snprintf(num, sizeof(num), "%" PRIu64, si->seed);
     cJSON_AddRawToObject(j, "seed", num);
     cJSON_AddItemToObject(j, "prompt", str_or_null(si->prompt));
+    cJSON_AddItemToObject(j, "text_source", str_or_null(si->text_source));
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     cJSON_AddItemToObject(m, "name", str_or_null(si->model));
     cJSON_AddItemToObject(m, "weights_fingerprint", str_or_null(si->weights_hash));

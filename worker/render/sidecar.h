@@ -12,7 +12,8 @@
  *
  * JSON (version 1; keys are never renamed, new ones may appear):
  *   sidecar_version 1, ditfarm_version, shot, seed (an exact integer, up to
- *   2^64-1), prompt, model {name, weights_fingerprint}, layout {cfg, ulysses, ring,
+ *   2^64-1), prompt, text_source ("text encoder ...", "prompt_embeds file",
+ *   "stand-in: ..."), model {name, weights_fingerprint}, layout {cfg, ulysses, ring,
  *   world, replanned, planned {cfg, ulysses, ring, world} (when planned)}, steps, sampler, video {width, height, frames, fps ("16/1"),
  *   codec, encoder, container, pix_fmt, audio {source, mode: copy|aac} | null},
  *   cache [{branch, computed, skipped}], cache_plan {policy, tau, tau_source,
@@ -59,6 +60,7 @@ struct sidecar_info {
     const char *shot;
     uint64_t seed;
     const char *prompt;
+    const char *text_source;  /* where the prompt's embeddings came from (render_text.h) */
     const char *model;        /* model name as in the manifest */
     const char *weights_hash; /* weights fingerprint (model_id.h), hex */
     struct sidecar_layout layout;       /* what ran */

@@ -6,6 +6,7 @@
  * copies below become no-ops; on another backend they are the downloads and
  * uploads around each transfer. */
 #include "usp_attn.h"
+#include "clock.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@ struct usp_attn {
     kern_backend_t be;
     comm_t uly, ring;
     struct usp_attn_shape sh;
-    int host_is_device; /* cpu backend: backend buffers are host memory */
+    int host_is_device; /* backend buffers are host memory (backend_desc.mem) */
     int hl;             /* heads per rank after the all-to-all: heads / ulysses */
     int64_t blk;        /* tokens of a ring block: ulysses · chunk */
     size_t row;         /* floats of one token: heads · head_dim */
@@ -34,13 +35,6 @@ struct usp_attn {
     float *lse, *lse2;  /* [hl, blk] */
     double comm_s;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Backend buffer -> host (a no-op when they are the same memory). */
 static int to_host(struct usp_attn *a, float *host, const float *dev, size_t n, struct df_err *err)
@@ -69,7 +63,7 @@ int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp
     struct usp_attn *a = calloc(1, sizeof(*a));
     DF_FAIL_IF(!a, err, DF_E_NOMEM, "USP attention: out of memory");
     a->be = be, a->uly = uly, a->ring = ring, a->sh = *sh;
-    a->host_is_device = strcmp(kern_backend_name(be), "cpu") == 0 && !sh->stage;
+    a->host_is_device = kern_backend_desc(be)->mem == BACKEND_MEM_HOST && !sh->stage;
     a->hl = sh->heads / sh->ulysses;
     a->blk = sh->ulysses * sh->chunk;
     a->row = (size_t)sh->heads * sh->head_dim;
@@ -144,9 +138,9 @@ static int scatter_heads(struct usp_attn *a, const float *x, int64_t s_local, fl
         for (int64_t t = 0; t < sh->chunk; t++)
             memcpy(a->pack + ((size_t)j * sh->chunk + t) * hl * D,
                    a->pad + (size_t)t * a->row + (size_t)j * hl * D, hl * D * sizeof(float));
-    double t0 = now_s();
+    double t0 = df_clock_s();
     int rc = comm_alltoallv(a->uly, a->pack, a->counts, NULL, a->recv, a->counts, NULL, err);
-    a->comm_s += now_s() - t0;
+    a->comm_s += df_clock_s() - t0;
     DF_TRY(rc);
     return kern_upload(a->be, dst, a->recv, a->local, err);
 }
@@ -162,9 +156,9 @@ static int gather_heads(struct usp_attn *a, const float *o, float *out, int64_t 
         return kern_copy(a->be, out, o, (size_t)s_local * a->row, err);
     DF_TRY(kern_download(a->be, a->recv, o, a->local, err));
     /* rows [j·chunk, (j+1)·chunk) of o belong to ulysses rank j: already packed */
-    double t0 = now_s();
+    double t0 = df_clock_s();
     int rc = comm_alltoallv(a->uly, a->recv, a->counts, NULL, a->pack, a->counts, NULL, err);
-    a->comm_s += now_s() - t0;
+    a->comm_s += df_clock_s() - t0;
     DF_TRY(rc);
     for (int j = 0; j < sh->ulysses; j++)
         for (int64_t t = 0; t < s_local; t++)
@@ -218,9 +212,9 @@ static int ring_attention(struct usp_attn *a, struct df_err *err)
                 rc = kern_attention_merge(a->be, a->o, a->lse, a->o2, a->lse2, S, hl, D, err);
         }
         if (req) {
-            double t0 = now_s();
+            double t0 = df_clock_s();
             int wrc = comm_wait(req, err);
-            a->comm_s += now_s() - t0;
+            a->comm_s += df_clock_s() - t0;
             if (rc == 0)
                 rc = wrc;
             if (rc == 0)
@@ -252,7 +246,7 @@ static int usp_attend(void *ctx, kern_backend_t be, int layer, const float *q, c
     return gather_heads(a, a->o, o, s_local, err);
 }
 
-struct wan_attn_hook usp_attn_hook(struct usp_attn *a)
+struct family_attn_hook usp_attn_hook(struct usp_attn *a)
 {
-    return (struct wan_attn_hook){usp_attend, a};
+    return (struct family_attn_hook){usp_attend, a};
 }

@@ -1,6 +1,6 @@
 /*
  * usp_attn.h -- sequence-parallel self-attention (USP: Ulysses × ring) as the
- * Wan model's attention hook (wan_model.h).
+ * model family's attention hook (family.h).
  *
  * A rank holds `chunk` padded positions of its cfg group's token sequence
  * (lib/layout.h: rank = cfg·(u·r) + ring·u + uly; positions
@@ -27,7 +27,7 @@
 #include "comm.h"
 #include "err.h"
 #include "kern.h"
-#include "wan_model.h"
+#include "family.h"
 
 #include <stdint.h>
 
@@ -50,8 +50,8 @@ int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp
                     struct usp_attn **out, struct df_err *err);
 void usp_attn_free(struct usp_attn *a);
 
-/* The hook to give wan_model_set_attn_hook (valid while `a` lives). */
-struct wan_attn_hook usp_attn_hook(struct usp_attn *a);
+/* The hook to give family_set_attn_hook (valid while `a` lives). */
+struct family_attn_hook usp_attn_hook(struct usp_attn *a);
 
 /* Seconds spent waiting in all-to-alls and un-hidden ring transfers since
  * creation (for the communication share in logs and benchmarks). */

@@ -151,3 +151,4 @@ int charsmap_normalize(const struct charsmap *cm, const char *s, size_t n, struc
     }
     return 0;
 }
+

@@ -43,6 +43,8 @@ size_t utf8_invalid_at(const char *s, size_t n);
 size_t utf8_encode(uint32_t cp, char *out);
 /* Unicode White_Space (Rust char::is_whitespace, regex \s). */
 int uni_is_white_space(uint32_t cp);
+/* Rust regex \w (Unicode): Alphabetic, marks, decimal digits, connector punctuation, joiners. */
+int uni_is_word(uint32_t cp);
 /* Python str.isspace() / re \s on str. */
 int uni_is_py_space(uint32_t cp);
 
@@ -57,6 +59,9 @@ struct text_gcb_range {
 struct text_entity {
     const char *name;  /* "amp;", "amp", "NotEqualTilde;" ... */
     const char *value; /* UTF-8 */
+};
+struct text_range {
+    uint32_t lo, hi;
 };
 struct text_map {
     uint32_t cp;
@@ -76,6 +81,8 @@ extern const struct text_gcb_range text_gcb_ranges[];
 extern const size_t text_gcb_n;
 extern const struct text_entity text_entities[];
 extern const size_t text_entities_n;
+extern const struct text_range text_word_ranges[];
+extern const size_t text_word_n;
 extern const struct text_entity text_entities_upper[];
 extern const size_t text_entities_upper_n;
 extern const struct text_map text_width_map[];
@@ -132,6 +139,8 @@ int charsmap_normalize(const struct charsmap *cm, const char *s, size_t n, struc
 struct text_regex;
 int text_regex_compile(const char *pattern, struct text_regex **out, struct df_err *err);
 void text_regex_free(struct text_regex *re);
+/* 1 when a non-empty match starts at s[0]. */
+int text_regex_matches_start(const struct text_regex *re, const char *s, size_t n);
 /* Replace every leftmost non-overlapping match in s[0..n) with `with`. */
 int text_regex_replace(const struct text_regex *re, const char *s, size_t n, const char *with,
                        struct tbuf *out);
@@ -211,8 +220,11 @@ int unigram_tokenize(const struct tokenizer *tok, const char *s, size_t n, int64
                      size_t *n_ids, size_t *cap, struct df_err *err);
 
 /* text_norm.c, text_pretok.c */
+/* *origin (may be NULL) is cleared when the normalized text no longer starts
+ * at the input's first character (tokenizers' offsets_original().0 moved:
+ * Metaspace's "first" prepend scheme looks at it). */
 int text_normalize(const struct tokenizer *tok, const char *s, size_t n, struct tbuf *out,
-                   struct df_err *err);
+                   int *origin, struct df_err *err);
 void norm_step_fini(struct norm_step *st);
 
 /* A pre-token: a byte range of a normalized buffer plus a prefix to prepend. */

@@ -75,14 +75,40 @@ static int run_step(const struct norm_step *st, const char *s, size_t n, struct 
     return rc < 0 ? df_err_set(err, DF_E_NOMEM, "normalize: out of memory") : 0;
 }
 
+/* Whether step st keeps the first character of s[0..n) at the front. */
+static int keeps_first(const struct norm_step *st, const char *s, size_t n)
+{
+    size_t l;
+    if (n == 0)
+        return 1;
+    switch (st->kind) {
+    case NORM_PRECOMPILED:
+        /* tokenizers' Precompiled records a deleted first character as no
+         * transformation, so the next output character inherits its
+         * alignment: the start stays at offset 0 */
+        return 1;
+    case NORM_REPLACE:
+        if (st->text[0])
+            return 1;
+        return st->re ? !text_regex_matches_start(st->re, s, n)
+                      : !(st->pat[0] && strncmp(s, st->pat, strlen(st->pat)) == 0);
+    case NORM_STRIP:
+        return !(st->strip_left && uni_is_white_space(utf8_decode(s, n, &l)));
+    default:
+        return 1;
+    }
+}
+
 int text_normalize(const struct tokenizer *tok, const char *s, size_t n, struct tbuf *out,
-                   struct df_err *err)
+                   int *origin, struct df_err *err)
 {
     struct tbuf a = {0}, b = {0};
     if (tbuf_put(&a, s, n) < 0)
         return df_err_set(err, DF_E_NOMEM, "normalize: out of memory");
     for (size_t k = 0; k < tok->n_norm; k++) {
         b.len = 0;
+        if (origin && !keeps_first(&tok->norm[k], a.p, a.len))
+            *origin = 0;
         int rc = run_step(&tok->norm[k], a.p, a.len, &b, err);
         if (rc < 0) {
             tbuf_free(&a);

@@ -40,20 +40,16 @@ void pretok_list_free(struct pretok_list *pl)
 static int whitespace_split(const struct pretok_piece *p, struct pretok_list *out)
 {
     size_t i = 0, start = 0, l;
-    int first = 1;
     while (i < p->len) {
         uint32_t c = utf8_decode(p->text + i, p->len - i, &l);
         if (uni_is_white_space(c)) {
-            if (i > start) {
-                if (pretok_push(out, p->text + start, i - start, p->at_origin && first) < 0)
-                    return DF_E_NOMEM;
-                first = 0;
-            }
+            if (i > start && pretok_push(out, p->text + start, i - start, p->at_origin && start == 0) < 0)
+                return DF_E_NOMEM;
             start = i + l;
         }
         i += l;
     }
-    return pretok_push(out, p->text + start, p->len - start, p->at_origin && first && start == 0);
+    return pretok_push(out, p->text + start, p->len - start, p->at_origin && start == 0);
 }
 
 static int metaspace(const struct pretok_step *st, const struct pretok_piece *p,

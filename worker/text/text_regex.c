@@ -41,14 +41,6 @@ struct text_regex {
 
 #define REP_INF 0xFFFFFFFFu
 
-static int is_word(uint32_t c)
-{
-    /* ASCII word characters plus everything non-ASCII that is not space: the
-     * patterns in tokenizer files do not use \w on non-ASCII text. */
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-           (c >= 0x80 && !uni_is_white_space(c));
-}
-
 static int atom_hit(const struct atom *a, uint32_t c)
 {
     int hit;
@@ -57,7 +49,7 @@ static int atom_hit(const struct atom *a, uint32_t c)
     case ATOM_ANY: hit = c != '\n'; break;
     case ATOM_SPACE: hit = uni_is_white_space(c); break;
     case ATOM_DIGIT: hit = c >= '0' && c <= '9'; break;
-    case ATOM_WORD: hit = is_word(c); break;
+    case ATOM_WORD: hit = uni_is_word(c); break;
     case ATOM_CLASS:
         hit = 0;
         for (size_t i = 0; i < a->n_ranges; i++)
@@ -115,6 +107,12 @@ static int match_at(const struct text_regex *re, const char *s, size_t n, size_t
         if (match_here(re->br[b].atoms, re->br[b].n, 0, s, n, i, end, 0))
             return 1;
     return 0;
+}
+
+int text_regex_matches_start(const struct text_regex *re, const char *s, size_t n)
+{
+    size_t end;
+    return match_at(re, s, n, 0, &end) && end > 0;
 }
 
 int text_regex_replace(const struct text_regex *re, const char *s, size_t n, const char *with,

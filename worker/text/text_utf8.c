@@ -127,6 +127,21 @@ int uni_is_white_space(uint32_t cp)
            cp == 0x205F || cp == 0x3000;
 }
 
+int uni_is_word(uint32_t cp)
+{
+    size_t lo = 0, hi = text_word_n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < text_word_ranges[mid].lo)
+            hi = mid;
+        else if (cp > text_word_ranges[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
 /* Python's isspace(): bidi class WS, B or S, or category Zs -- White_Space plus
  * the information separators U+001C..U+001F. */
 int uni_is_py_space(uint32_t cp)

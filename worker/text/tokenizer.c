@@ -111,7 +111,7 @@ int tokenizer_finish(struct tokenizer *tok, struct df_err *err)
             tok->vocab_size = (size_t)a->id + 1;
         if (a->normalized) {
             struct tbuf t = {0};
-            DF_TRY(text_normalize(tok, a->content, a->len, &t, err));
+            DF_TRY(text_normalize(tok, a->content, a->len, &t, NULL, err));
             a->norm = t.p ? t.p : strdup("");
             a->norm_len = t.len;
             if (!a->norm)
@@ -177,15 +177,6 @@ static uint32_t last_cp(const char *s, size_t n)
     return utf8_decode(s + k, n - k, &l);
 }
 
-static int word_cp(uint32_t c)
-{
-    /* regex \w: alphanumerics and connector punctuation; ASCII exactly, the rest
-     * approximated as "not space and not ASCII punctuation" */
-    if (c < 0x80)
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    return !uni_is_white_space(c);
-}
-
 /* tokenizers' AddedVocabulary::find_matches over s[0..n) with the tokens whose
  * `normalized` flag equals `norm`. */
 static int find_added(const struct tokenizer *tok, const char *s, size_t n, int norm,
@@ -217,8 +208,8 @@ static int find_added(const struct tokenizer *tok, const char *s, size_t n, int 
         size_t start = i, stop = i + best_len, l;
         i = stop; /* the matcher resumes after the match, whatever is kept */
         if (best->single_word) {
-            int start_space = start == 0 || !word_cp(last_cp(s, start));
-            int stop_space = stop == n || !word_cp(utf8_decode(s + stop, n - stop, &l));
+            int start_space = start == 0 || !uni_is_word(last_cp(s, start));
+            int stop_space = stop == n || !uni_is_word(utf8_decode(s + stop, n - stop, &l));
             if (!start_space || !stop_space)
                 continue;
         }
@@ -274,7 +265,8 @@ static int encode_segment(const struct tokenizer *tok, const char *s, size_t n, 
     struct tbuf norm = {0};
     struct split_list sl = {0};
     struct pretok_list pl = {0};
-    int rc = text_normalize(tok, s, n, &norm, err);
+    int origin = orig == 0;
+    int rc = text_normalize(tok, s, n, &norm, &origin, err);
     if (rc == 0 && find_added(tok, norm.p ? norm.p : "", norm.len, 1, &sl) < 0)
         rc = df_err_set(err, DF_E_NOMEM, "encode: out of memory");
     for (size_t k = 0; rc == 0 && k < sl.n; k++) {
@@ -285,7 +277,7 @@ static int encode_segment(const struct tokenizer *tok, const char *s, size_t n, 
         }
         pl.n = 0;
         if (pretok_push(&pl, norm.p + sl.v[k].start, sl.v[k].end - sl.v[k].start,
-                        orig == 0 && sl.v[k].start == 0) < 0) {
+                        origin && sl.v[k].start == 0) < 0) {
             rc = df_err_set(err, DF_E_NOMEM, "encode: out of memory");
             break;
         }
@@ -328,18 +320,25 @@ int tokenizer_encode_all(const struct tokenizer *tok, const char *utf8, size_t l
 {
     struct idvec seq = {0}, all = {0};
     int rc = encode_sequence(tok, utf8 ? utf8 : "", utf8 ? len : 0, &seq, err);
-    for (size_t i = 0; rc == 0 && i < tok->n_tmpl_pre; i++)
-        rc = id_push(&all, tok->tmpl_pre[i]);
-    for (size_t i = 0; rc == 0 && i < seq.n; i++)
-        rc = id_push(&all, seq.v[i]);
-    for (size_t i = 0; rc == 0 && i < tok->n_tmpl_post; i++)
-        rc = id_push(&all, tok->tmpl_post[i]);
-    if (rc == 0 && all.n == 0)
-        rc = id_push(&all, 0) < 0 ? DF_E_NOMEM : (all.n = 0, 0); /* a non-NULL empty array */
-    free(seq.v);
     if (rc < 0) {
+        free(seq.v);
+        return rc;
+    }
+    int nomem = 0;
+    for (size_t i = 0; !nomem && i < tok->n_tmpl_pre; i++)
+        nomem = id_push(&all, tok->tmpl_pre[i]) < 0;
+    for (size_t i = 0; !nomem && i < seq.n; i++)
+        nomem = id_push(&all, seq.v[i]) < 0;
+    for (size_t i = 0; !nomem && i < tok->n_tmpl_post; i++)
+        nomem = id_push(&all, tok->tmpl_post[i]) < 0;
+    if (!nomem && all.n == 0) { /* a non-NULL array even when empty */
+        nomem = id_push(&all, 0) < 0;
+        all.n = 0;
+    }
+    free(seq.v);
+    if (nomem) {
         free(all.v);
-        return err && err->code ? rc : df_err_set(err, DF_E_NOMEM, "encode: out of memory");
+        return df_err_set(err, DF_E_NOMEM, "encode: out of memory");
     }
     *ids_out = all.v;
     *n_out = all.n;

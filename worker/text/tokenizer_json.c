@@ -229,9 +229,24 @@ static int push_tmpl(struct tokenizer *tok, int64_t **v, size_t *n, const cJSON 
 
 static int read_post(struct tokenizer *tok, const cJSON *pp, struct df_err *err)
 {
+    DF_FAIL_IF(tok->n_tmpl_pre || tok->n_tmpl_post, err, DF_E_UNSUPPORTED,
+               "%s: more than one TemplateProcessing post_processor", tok->name);
     if (!pp || cJSON_IsNull(pp))
         return 0;
     const char *t = type_of(pp);
+    if (t && strcmp(t, "Sequence") == 0) {
+        /* newer files wrap the template: ByteLevel (offsets only) may sit beside it */
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(pp, "processors"), *e;
+        DF_FAIL_IF(!cJSON_IsArray(list), err, DF_E_PARSE, "%s: post_processor Sequence has no list",
+                   tok->name);
+        cJSON_ArrayForEach(e, list)
+        {
+            const char *et = type_of(e);
+            if (!(et && strcmp(et, "ByteLevel") == 0))
+                DF_TRY(read_post(tok, e, err));
+        }
+        return 0;
+    }
     DF_FAIL_IF(!t || strcmp(t, "TemplateProcessing") != 0, err, DF_E_UNSUPPORTED,
                "%s: post_processor type '%s' is not supported", tok->name, t ? t : "(none)");
     const cJSON *single = cJSON_GetObjectItemCaseSensitive(pp, "single");

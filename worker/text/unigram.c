@@ -16,6 +16,7 @@
  */
 #include "text_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +67,7 @@ int unigram_build_index(struct tokenizer *tok, struct df_err *err)
     for (size_t k = 0; k < ns; k++)
         tok->slots[k].id = -1;
     tok->n_slots = ns;
-    tok->min_score = 1.0 / 0.0;
+    tok->min_score = INFINITY;
     tok->max_piece_len = 0;
     for (size_t id = 0; id < tok->n_piece; id++) {
         const char *p = tok->piece[id];

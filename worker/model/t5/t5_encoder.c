@@ -136,7 +136,7 @@ static int setup(t5_encoder_t e, const char *dir, const struct t5_encoder_opts *
     size_t total = per_block * c->num_layers * sizeof(float);
     size_t cap = o && o->resident_max_bytes ? o->resident_max_bytes : RESIDENT_MAX_DEFAULT;
     /* Backends other than "cpu" store weights compactly on the device. */
-    int keep = total <= cap || strcmp(kern_backend_name(e->be), "cpu") != 0;
+    int keep = total <= cap || kern_backend_desc(e->be)->mem != BACKEND_MEM_HOST;
     e->scratch = malloc(largest * sizeof(float));
     DF_FAIL_IF(!e->scratch, err, DF_E_NOMEM, "t5: conversion buffer of %zu floats: out of memory",
                largest);
@@ -283,8 +283,8 @@ static int embed(t5_encoder_t e, struct t5_acts *A, const int64_t *ids, const in
         for (int i = 0; i < lens[p]; i++, row++) {
             int64_t id = ids[(size_t)p * max_len + i];
             DF_FAIL_IF(id < 0 || id >= c->vocab_size, err, DF_E_INVAL,
-                       "t5: prompt %d, token %d: id %lld outside the vocabulary [0, %d)", p0 + p,
-                       i, (long long)id, c->vocab_size);
+                       "t5: prompt %d, token index %d: id %lld outside the vocabulary [0, %d)",
+                       p0 + p + 1, i, (long long)id, c->vocab_size);
             struct safetensors_tensor r = *t;
             r.ndim = 1;
             r.shape[0] = r.numel = c->d_model;
@@ -371,7 +371,8 @@ int t5_encoder_encode(t5_encoder_t e, const int64_t *ids, const int *lens, int n
                "t5: max_len %d too long for d_ff %d", max_len, c->d_ff);
     for (int p = 0; p < n; p++)
         DF_FAIL_IF(lens[p] < 0 || lens[p] > max_len, err, DF_E_INVAL,
-                   "t5: prompt %d has %d tokens, outside [0, max_len = %d]", p, lens[p], max_len);
+                   "t5: prompt %d has %d tokens, outside [0, max_len = %d]", p + 1, lens[p],
+                   max_len);
     memset(out, 0, (size_t)n * max_len * c->d_model * sizeof *out);
     /* Batches of whole prompts, at most batch_rows tokens (one prompt at least). */
     int cap = e->batch_rows < max_len ? max_len : e->batch_rows;

@@ -59,8 +59,8 @@ const struct t5_config *t5_encoder_config(t5_encoder_t enc);
  * [n, max_len, d_model] host fp32: row i's first lens[i] rows are the last
  * hidden state, the rest zeros.  lens[i] may be 0 (all zeros, as the pipeline
  * gives an all-padding row).  Returns 0, DF_E_INVAL (a len outside
- * [0, max_len], an id outside [0, vocab): the message names prompt and
- * position), DF_E_NOMEM, or an op's code. */
+ * [0, max_len], an id outside [0, vocab): the message names the prompt,
+ * counted from 1, and the token index), DF_E_NOMEM, or an op's code. */
 int t5_encoder_encode(t5_encoder_t enc, const int64_t *ids, const int *lens, int n, int max_len,
                       float *out, struct df_err *err);
 

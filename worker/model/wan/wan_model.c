@@ -367,9 +367,8 @@ int wan_model_embed(struct wan_model *m, const struct wan_shape *shape, const fl
 
     /* 2. Text: text_embedder = Linear, GELU(tanh), Linear. */
     DF_TRY(kern_upload(be, s->text_in, text, (size_t)L * c->text_dim, err)); /* [L, text_dim] */
-    DF_TRY(kern_linear(be, s->text_in, w->text_linear_1.w, w->text_linear_1.b, s->ctx_h, L,
-                       c->text_dim, d, err));                                  /* [L, d] */
-    DF_TRY(kern_gelu_tanh(be, s->ctx_h, s->ctx_h, (size_t)L * d, err));       /* [L, d] */
+    DF_TRY(kern_linear_gelu(be, s->text_in, w->text_linear_1.w, w->text_linear_1.b, s->ctx_h, L,
+                            c->text_dim, d, err));                             /* [L, d] */
     DF_TRY(kern_linear(be, s->ctx_h, w->text_linear_2.w, w->text_linear_2.b, s->ctx, L, d, d,
                        err));                                                  /* ctx [L, d] */
 
@@ -405,15 +404,15 @@ static int block_forward(struct wan_model *m, int l, struct df_err *err)
     const float *c_shift = mod + 3 * d, *c_scale = mod + 4 * d, *c_gate = mod + 5 * d;
 
     /* 1. Self-attention: xn = LN(x)·(1 + scale) + shift. */
-    DF_TRY(kern_layernorm(be, s->x, s->xn, n, d, eps, NULL, NULL, err));           /* [s, d] */
-    DF_TRY(kern_modulate(be, s->xn, s->xn, n, d, scale_msa, shift_msa, err));      /* [s, d] */
+    DF_TRY(kern_norm_modulate(be, s->x, s->xn, n, d, eps, scale_msa, shift_msa, err)); /* [s, d] */
     DF_TRY(kern_linear(be, s->xn, b->attn1_to_q.w, b->attn1_to_q.b, s->q, n, d, d, err));
     DF_TRY(kern_linear(be, s->xn, b->attn1_to_k.w, b->attn1_to_k.b, s->k, n, d, d, err));
     DF_TRY(kern_linear(be, s->xn, b->attn1_to_v.w, b->attn1_to_v.b, s->v, n, d, d, err));
-    DF_TRY(kern_rmsnorm(be, s->q, s->q, n, d, eps, b->attn1_norm_q, err));         /* [s, H*D] */
-    DF_TRY(kern_rmsnorm(be, s->k, s->k, n, d, eps, b->attn1_norm_k, err));         /* [s, H*D] */
-    DF_TRY(kern_rope(be, s->q, n, H, D, s->rope_cos, s->rope_sin, err));           /* [s, H, D] */
-    DF_TRY(kern_rope(be, s->k, n, H, D, s->rope_cos, s->rope_sin, err));           /* [s, H, D] */
+    /* q/k RMSNorm over all heads, then RoPE (one fused pass where the backend has it) */
+    DF_TRY(kern_qk_norm_rope(be, s->q, n, H, D, eps, b->attn1_norm_q, s->rope_cos, s->rope_sin,
+                             err));                                                /* [s, H, D] */
+    DF_TRY(kern_qk_norm_rope(be, s->k, n, H, D, eps, b->attn1_norm_k, s->rope_cos, s->rope_sin,
+                             err));                                                /* [s, H, D] */
     DF_TRY(m->hook.attend(m->hook.ctx, be, l, s->q, s->k, s->v, s->o, n, H, D, err)); /* [s, H, D] */
     DF_TRY(kern_linear(be, s->o, b->attn1_to_out.w, b->attn1_to_out.b, s->y, n, d, d, err));
     DF_TRY(kern_gated_add(be, s->x, s->y, gate_msa, n, d, err));                   /* x += g·y */
@@ -435,10 +434,9 @@ static int block_forward(struct wan_model *m, int l, struct df_err *err)
     DF_TRY(kern_add(be, s->x, s->y, (size_t)n * d, err));                          /* x += y */
 
     /* 3. Feed-forward: xn = LN(x)·(1 + c_scale) + c_shift; GELU(tanh) MLP. */
-    DF_TRY(kern_layernorm(be, s->x, s->xn, n, d, eps, NULL, NULL, err));           /* [s, d] */
-    DF_TRY(kern_modulate(be, s->xn, s->xn, n, d, c_scale, c_shift, err));          /* [s, d] */
-    DF_TRY(kern_linear(be, s->xn, b->ffn_in.w, b->ffn_in.b, s->ffh, n, d, c->ffn_dim, err));
-    DF_TRY(kern_gelu_tanh(be, s->ffh, s->ffh, (size_t)n * c->ffn_dim, err));      /* [s, ffn] */
+    DF_TRY(kern_norm_modulate(be, s->x, s->xn, n, d, eps, c_scale, c_shift, err)); /* [s, d] */
+    DF_TRY(kern_linear_gelu(be, s->xn, b->ffn_in.w, b->ffn_in.b, s->ffh, n, d, c->ffn_dim,
+                            err));                                                 /* [s, ffn] */
     DF_TRY(kern_linear(be, s->ffh, b->ffn_out.w, b->ffn_out.b, s->y, n, c->ffn_dim, d, err));
     return kern_gated_add(be, s->x, s->y, c_gate, n, d, err);                      /* x += g·y */
 }
@@ -467,8 +465,8 @@ int wan_model_head(struct wan_model *m, float *out, struct df_err *err)
     const int pt = c->patch[0], ph = c->patch[1], pw = c->patch[2], P = pt * ph * pw;
 
     /* norm_out (no affine) · (1 + scale) + shift, then proj_out. */
-    DF_TRY(kern_layernorm(be, s->x, s->xn, n, d, c->eps, NULL, NULL, err));          /* [s, d] */
-    DF_TRY(kern_modulate(be, s->xn, s->xn, n, d, s->head_mod + d, s->head_mod, err)); /* [s, d] */
+    DF_TRY(kern_norm_modulate(be, s->x, s->xn, n, d, c->eps, s->head_mod + d, s->head_mod,
+                              err));                                                   /* [s, d] */
     DF_TRY(kern_linear(be, s->xn, m->w->proj_out.w, m->w->proj_out.b, s->tok, n, d, P * C,
                        err));                                                          /* [s, P*C] */
     DF_TRY(kern_download(be, s->h_tok, s->tok, (size_t)n * P * C, err));
