@@ -307,7 +307,9 @@ static int build(struct loader *L, const char *path, const char *data, size_t le
 static void sort_diags(struct diag_list *dl, size_t from)
 {
     size_t n = dl->count - from;
-    size_t *rank = malloc((n ? n : 1) * sizeof(*rank));
+    if (n < 2) /* also: items may be NULL, and NULL + 0 is undefined */
+        return;
+    size_t *rank = malloc(n * sizeof(*rank));
     if (!rank)
         return; /* unsorted is still correct */
     struct diag *v = dl->items + from;

@@ -35,7 +35,7 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     struct sidecar_cache_stat cache[] = {{"cond", 0, 0}, {"uncond", 0, 0}, {"cfg", 0, 0}};
     for (int i = 0; i < s->steps; i++) {
         for (int b = 0; b < (r->guided ? 2 : 1); b++) {
-            enum stepcache_action a = stepcache_mask_action(&r->mask, i, (enum stepcache_branch)b);
+            enum stepcache_action a = stepcache_mask_action(&r->cache.mask, i, (enum stepcache_branch)b);
             if (a == STEPCACHE_ACTION_REUSE_COND)
                 cache[2].skipped++;
             else if (a == STEPCACHE_ACTION_SKIP)
@@ -45,7 +45,7 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
         }
     }
     cache[2].computed = r->guided ? s->steps - cache[2].skipped : 0;
-    struct cJSON *plan = stepcache_mask_json(&r->mask);
+    struct cJSON *plan = stepcache_mask_json(&r->cache.mask);
     const struct layout *pl = &r->job.lay;
     struct sidecar_layout planned = {pl->cfg, pl->ulysses, pl->ring, pl->world};
     struct sidecar_timing timings[] = {{"load", r->t_load},
@@ -84,11 +84,11 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 
     struct vae *vae = r->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
-    vae_output_size(vae, r->dims.T, r->dims.H, r->dims.W, &frames, &height, &width);
+    vae_output_size(vae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames, &height, &width);
     /* denoise() left the canonical latent on rank 0 only; the gathered rows
      * are on every rank. */
     if (!root)
-        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), r->stage);
+        latent_from_rows(&r->lat->dims, r->lat->all_rows, 0, latent_tokens(&r->lat->dims), r->lat->stage);
 
     struct encode_opts eo;
     encode_opts_init(&eo, s->output.codec);
@@ -119,8 +119,8 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     if (rc == 0) {
         double t0 = df_clock_s();
         struct vae_tile_opts to = vae_tile_opts_default();
-        vae_denormalize(vae, r->stage, r->dims.T, r->dims.H, r->dims.W);
-        rc = vae_decode_tiled(vae, r->par.world, r->stage, r->dims.T, r->dims.H, r->dims.W, &to,
+        vae_denormalize(vae, r->lat->stage, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W);
+        rc = vae_decode_tiled(vae, r->par.world, r->lat->stage, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &to,
                               on_frame, enc, err);
         r->t_decode = df_clock_s() - t0;
     }
