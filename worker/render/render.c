@@ -37,6 +37,7 @@
 #include "render_sched.h"
 #include "render_text.h"
 #include "usp_attn.h"
+#include "encode.h"
 #include "family.h"
 #include "vae.h"
 
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void render_opts_init(struct render_opts *o)
 {
@@ -189,11 +191,18 @@ static int setup_attention(struct render *r, const struct family_info *fi, struc
 }
 
 /* Every part the shot needs after the loop, loaded or checked now, so a
- * broken vae/ folder fails before step 1 instead of after the last. */
+ * broken vae/ folder, a missing encoder or audio file fails before step 1
+ * instead of after the last. */
 static int setup_parts(struct render *r, struct df_err *err)
 {
     if (r->o->no_video)
         return 0;
+    const struct shot_output *out = &r->shot->output;
+    DF_FAIL_IF(!encode_codec_available(out->codec), err, DF_E_UNSUPPORTED,
+               "output codec %s: this FFmpeg has no %s encoder", codec_name(out->codec),
+               encode_encoder_name(out->codec));
+    DF_FAIL_IF(out->audio && access(out->audio, R_OK) != 0, err, DF_E_NOTFOUND,
+               "audio track %s cannot be read", out->audio);
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
     DF_TRY(vae_load(r->be, dir, &r->vae, err));
