@@ -30,6 +30,14 @@ const struct config_row config_table[] = {
             "daemon user's home directory."),
     INT_ROW("max-shots", 1, 1000000, 10000, max_shots,
             "Shots one manifest may hold; a bigger one is refused at submit."),
+    INT_ROW("ckpt-keep-done-hours", 0, 100000, 24, ckpt_keep_done_hours,
+            "Checkpoints of a done shot are removed this many hours after it\n"
+            "finished (the video exists).  0 keeps them forever."),
+    INT_ROW("ckpt-keep-failed-hours", 0, 100000, 168, ckpt_keep_failed_hours,
+            "The same for failed and cancelled shots, whose checkpoints a retry\n"
+            "resumes from.  0 keeps them forever."),
+    INT_ROW("ckpt-gc-interval-s", 10, 86400, 3600, ckpt_gc_interval_s,
+            "How often finished job directories are checked for checkpoints to remove."),
     INT_ROW("client-timeout-ms", 100, 600000, 10000, client_timeout_ms,
             "A control-socket client must send its request and read the reply within\n"
             "this time, else it is dropped (a slow client never holds the loop)."),

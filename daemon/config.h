@@ -24,6 +24,9 @@ struct config {
     char jobs_dir[PATH_MAX];        /* "" -> <state_dir>/jobs */
     char output_roots[4096];        /* ':'-separated dirs outputs may go to ("" -> $HOME) */
     int max_shots;                  /* shots per manifest at most */
+    int ckpt_keep_done_hours;       /* checkpoints of done shots kept this long (0: forever) */
+    int ckpt_keep_failed_hours;     /* of failed/cancelled shots (0: forever) */
+    int ckpt_gc_interval_s;         /* how often the retention pass runs */
     int client_timeout_ms;          /* a control client's whole exchange at most */
     int client_max_request;         /* bytes of one control request at most */
     char notify_url[1024];          /* receives every event as well ("" none) */

@@ -13,6 +13,7 @@
 #include "clock.h"
 
 #include "ctl.h"
+#include "gc.h"
 #include "depsched.h"
 #include "http.h"
 #include "jobspec.h"
@@ -533,6 +534,23 @@ static void flush_webhooks(struct daemon *d, int64_t now)
         DF_WARN(d->log, "webhook: %s", rep.errors[i]);
 }
 
+static void collect_checkpoints(struct daemon *d, int64_t now)
+{
+    struct gc_report r;
+    struct df_err err = {0};
+    if (gc_run(d->st, &d->cfg, now, &r, &err) < 0) {
+        DF_ERROR(d->log, "checkpoint retention: %s", err.msg);
+        return;
+    }
+    if (r.files)
+        DF_INFO(d->log, "checkpoint retention: removed %d file%s (%.1f MiB) of %d finished shot%s",
+                r.files, r.files == 1 ? "" : "s", (double)r.bytes / (1 << 20), r.shots,
+                r.shots == 1 ? "" : "s");
+    if (r.errors)
+        DF_WARN(d->log, "checkpoint retention: %d file%s not removed; last: %s", r.errors,
+                r.errors == 1 ? "" : "s", r.last_error);
+}
+
 /* Run a background Slurm query: finish it when it has answered, else start
  * it when its interval is due. */
 static void background(struct daemon *d, struct proc *p, enum daemon_timer t, int interval_ms,
@@ -577,7 +595,9 @@ static void start_poll_nodes(struct daemon *d, int64_t now)
  *     squeue is asked for the token first and nothing is submitted;
  *   - sinfo-interval-ms: node states (drain/down logged and notified);
  *   - webhook-interval-ms: deliver due webhooks (at most webhook-batch, each
- *     bounded by webhook-timeout-ms).
+ *     bounded by webhook-timeout-ms);
+ *   - ckpt-gc-interval-s: remove checkpoints of finished shots past their
+ *     retention (gc.h).
  */
 void daemon_tick(struct daemon *d, int64_t now_ms)
 {
@@ -593,6 +613,8 @@ void daemon_tick(struct daemon *d, int64_t now_ms)
                start_poll_nodes, finish_poll_nodes);
     if (every_ms(d, DAEMON_TIMER_WEBHOOK, d->cfg.webhook_interval_ms, now_ms))
         flush_webhooks(d, now);
+    if (every_ms(d, DAEMON_TIMER_GC, d->cfg.ckpt_gc_interval_s * 1000, now_ms))
+        collect_checkpoints(d, now);
 }
 
 int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
