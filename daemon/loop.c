@@ -276,7 +276,12 @@ static void start_submit(struct daemon *d, int64_t now)
     if (next) {
         char script[PATH_MAX + 16], cmd[PATH_MAX + 64];
         snprintf(script, sizeof(script), "%.4000s/job.sbatch", next->job_dir);
-        jobspec_submit_cmd("", script, cmd, sizeof(cmd));
+        /* a lowered priority is Slurm's nice too (a raised one would need a
+         * Slurm operator: the daemon's own order gives it) */
+        char nice[32] = "";
+        if (next->priority < 0)
+            snprintf(nice, sizeof(nice), "--nice=%d", -next->priority);
+        jobspec_submit_cmd(nice, script, cmd, sizeof(cmd));
         if (proc_start(&d->q_sbatch, cmd, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
             DF_ERROR(d->log, "%s", err.msg);
         else
