@@ -4,6 +4,7 @@
  * job directories written at once, shots queued or waiting), status, cancel.
  */
 #include "daemon.h"
+#include "worker_exit.h"
 
 #include "df_version.h"
 #include "ident.h"
@@ -112,9 +113,10 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     join_words(s->after, s->n_after, r->deps, sizeof(r->deps));
     join_words(s->notify, s->n_notify, r->notify, sizeof(r->notify));
     r->priority = s->priority;
-    char marker[PATH_MAX + 80];
-    snprintf(marker, sizeof(marker), "%.4000s/ckpt/%s.done", js->dir, s->id);
-    unlink(marker);
+    char marker[PATH_MAX + 80], ckpt[PATH_MAX + 8];
+    snprintf(ckpt, sizeof(ckpt), "%.4000s/ckpt", js->dir);
+    if (worker_done_path(ckpt, s->id, marker, sizeof(marker)) == 0)
+        unlink(marker);
 }
 
 /* A manifest that does not load here.  The details go to the daemon's log;
