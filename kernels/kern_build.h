@@ -16,6 +16,12 @@ int kern_cuda_device_count(void);
  * and `reps` timed runs; *tflops = 2n³ / best time.  Returns 0,
  * DF_E_UNSUPPORTED (no device), DF_E_NOMEM, DF_E_INTERNAL. */
 int kern_cuda_gemm_peak(int n, int reps, double *tflops, struct df_err *err);
+
+/* The stream (a cudaStream_t) every op of a "cuda" backend is queued on, so
+ * code with GPU work of its own (the NCCL comm) can order it against the
+ * ops with events; NULL for any other backend. */
+struct kern_backend;
+void *kern_cuda_stream(struct kern_backend *be);
 #endif
 
 #endif

@@ -10,6 +10,7 @@
 #include "job_contract.h"
 #include "backend_desc.h"
 #include "jsonfile.h"
+#include "textfile.h"
 #include "manifest_int.h"
 
 #include <cjson/cJSON.h>
@@ -469,18 +470,13 @@ int job_contract_parse(const char *name, const char *text, size_t len, struct jo
 
 int job_contract_read(const char *path, struct job_contract *out, struct df_err *err)
 {
-    cJSON *j = NULL;
+    char *text = NULL;
+    size_t len = 0;
     memset(out, 0, sizeof(*out));
-    DF_TRY(jsonfile_read(path, JOB_CONTRACT_MAX_BYTES, &j, err));
-    struct rd r = {.name = path, .err = err};
-    if (!cJSON_IsObject(j))
-        r.rc = df_err_set(err, DF_E_INVAL, "%s: not a job (expected a JSON object)", path);
-    else
-        read_contract(&r, j, out);
-    cJSON_Delete(j);
-    if (r.rc < 0)
-        job_contract_free(out);
-    return r.rc;
+    DF_TRY(textfile_read(path, JOB_CONTRACT_MAX_BYTES, &text, &len, err));
+    int rc = job_contract_parse(path, text, len, out, err);
+    free(text);
+    return rc;
 }
 
 /* ---- resolving ---------------------------------------------------------------- */

@@ -82,6 +82,23 @@ static void check_layout(int U, int64_t chunk, int H, int D, int64_t s_local)
     ref_unpack(want, ref_back, U, chunk, H, D, s_local);
     assert_memory_equal(back, ref_back, n * sizeof *back);
     assert_memory_equal(back, x, (size_t)s_local * row * sizeof *x); /* round trip */
+    /* The same maps as backend ops (what a GPU rank queues on its stream). */
+    kern_backend_t be;
+    assert_int_equal(kern_backend_create("cpu", 1, &be, &err), 0);
+    float *dx = kern_alloc(be, n, &err), *dp = kern_alloc(be, n, &err);
+    assert_non_null(dx && dp);
+    assert_int_equal(kern_upload(be, dx, x, n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        got[i] = -3.0f;
+    assert_int_equal(kern_upload(be, dp, got, n, &err), 0);
+    assert_int_equal(sp_ulysses_pack_map(U, chunk, H, D, s_local, map, &nmap, &err), 0);
+    for (int i = 0; i < nmap; i++)
+        assert_int_equal(sp_copy_on(be, dp, dx, &map[i], &err), 0);
+    assert_int_equal(kern_download(be, got, dp, n, &err), 0);
+    assert_memory_equal(got, want, n * sizeof *got);
+    kern_release(be, dx);
+    kern_release(be, dp);
+    kern_backend_free(be);
     free(x), free(want), free(got), free(back), free(ref_back);
 }
 

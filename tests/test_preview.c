@@ -116,7 +116,7 @@ static void test_write_picks_whole_frames_of_the_shard(void **state)
             vel[t * row + 4 + k] = 1;                                  /* channel 1 */
         }
     struct preview_map m = {.z_dim = 2};
-    m.w[0][0] = 1;    /* red = frame / 10 */
+    m.w[0][0] = 1;     /* red = frame / 10 */
     m.w[1][1] = -0.5f; /* green = -0.5 * x0[1] = -0.5 * (0 - 2 * 1) = 1 */
     m.bias[2] = -1;
     char path[] = "/tmp/df-test-preview-XXXXXX";

@@ -36,8 +36,8 @@ struct daemon;
 
 /* What only the loop knows, copied to the HTTP side each pass (/metrics). */
 struct http_stats {
-    int slurm_reachable;      /* the last squeue answered */
-    int64_t sbatch_failures;  /* sbatch calls that failed since start */
+    int slurm_reachable;     /* the last squeue answered */
+    int64_t sbatch_failures; /* sbatch calls that failed since start */
 };
 
 /* Listen on cfg->http_listen (TLS when cfg->http_tls_cert/key are set) and

@@ -80,9 +80,8 @@ void *http_shot_summary(struct http_server *h, const struct job_shot *s)
                                                        : 0.0);
     add_num_or_null(o, "s_per_step", sps);
     cJSON_AddStringToObject(o, "eta", s->state == JOB_STATE_RUNNING ? p.eta : "");
-    double eta_s = sps >= 0 && p.steps && s->state == JOB_STATE_RUNNING
-                       ? sps * (p.steps - p.step)
-                       : -1;
+    double eta_s =
+        sps >= 0 && p.steps && s->state == JOB_STATE_RUNNING ? sps * (p.steps - p.step) : -1;
     add_num_or_null(o, "eta_s", eta_s);
     add_num_or_null(o, "cache_hit_rate", p.cache_hit);
     cJSON_AddNumberToObject(o, "last_checkpoint_step", p.last_ckpt_step);
@@ -116,8 +115,10 @@ void http_api_shots(struct http_server *h, const struct http_req *q, struct http
             enum job_state st;
             snprintf(one, sizeof(one), "%.*s", (int)(k < 31 ? k : 31), p);
             if (job_state_from_name(one, &st) < 0) {
-                http_reply_error(r, 400, "unknown state '%s' (queued, waiting, submitted, "
-                                         "running, retrying, done, failed, cancelled)", one);
+                http_reply_error(r, 400,
+                                 "unknown state '%s' (queued, waiting, submitted, "
+                                 "running, retrying, done, failed, cancelled)",
+                                 one);
                 return;
             }
             p += k + (p[k] == ',');
@@ -144,11 +145,11 @@ static int path_shot(struct http_server *h, const struct http_req *q, struct job
                      struct http_reply *r)
 {
     struct df_err err = {0};
-    int found = http_find_shot(h, q->parts[3], q->parts[4], s, &err);
+    int found = http_find_shot(h, q->route.manifest, q->route.shot, s, &err);
     if (found < 0)
         http_reply_error(r, 500, "%s", err.msg);
     else if (!found)
-        http_reply_error(r, 404, "no shot %.64s/%.64s", q->parts[3], q->parts[4]);
+        http_reply_error(r, 404, "no shot %s/%s", q->route.manifest, q->route.shot);
     return found == 1 ? 0 : -1;
 }
 

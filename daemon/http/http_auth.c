@@ -243,8 +243,7 @@ int authdb_audit_add(authdb_t *a, const struct auth_audit *e, struct df_err *err
     return rc;
 }
 
-int authdb_audit_list(authdb_t *a, int max, struct auth_audit **out, size_t *n,
-                      struct df_err *err)
+int authdb_audit_list(authdb_t *a, int max, struct auth_audit **out, size_t *n, struct df_err *err)
 {
     *out = NULL;
     *n = 0;

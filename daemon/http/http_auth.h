@@ -78,7 +78,6 @@ int authdb_check(authdb_t *a, const char *presented, struct auth_token *who, str
 /* Record one mutation.  Returns 0 or DF_E_IO. */
 int authdb_audit_add(authdb_t *a, const struct auth_audit *e, struct df_err *err);
 /* The latest `max` rows, newest first; *out malloc'd, caller frees. */
-int authdb_audit_list(authdb_t *a, int max, struct auth_audit **out, size_t *n,
-                      struct df_err *err);
+int authdb_audit_list(authdb_t *a, int max, struct auth_audit **out, size_t *n, struct df_err *err);
 
 #endif /* DF_HTTP_AUTH_H */

@@ -240,8 +240,8 @@ void http_events_stop(struct http_server *h)
 
 struct stream {
     struct http_server *h;
-    int64_t next;  /* the next seq to send */
-    int greeted;   /* "retry:" sent */
+    int64_t next; /* the next seq to send */
+    int greeted;  /* "retry:" sent */
 };
 
 /* libmicrohttpd asks for more of the stream: events after the cursor, or

@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "http_auth.h"
+#include "http_route.h"
 #include "job.h"
 #include "store.h"
 
@@ -76,8 +77,8 @@ extern const double http_step_bounds[HTTP_STEP_BUCKETS];
 #define HTTP_HUB_CAP 512 /* events kept for reconnecting clients (Last-Event-ID) */
 
 struct http_event {
-    int64_t seq;  /* the SSE id */
-    char *data;   /* one JSON object, malloc'd */
+    int64_t seq;   /* the SSE id */
+    char *data;    /* one JSON object, malloc'd */
     char kind[16]; /* "state", "progress" */
 };
 
@@ -94,12 +95,12 @@ const char *http_action_name(enum http_action a);
 
 struct http_mutation {
     enum http_action action;
-    char token[AUTH_NAME_CAP];  /* who asked */
-    char manifest[JOB_ID_CAP];  /* target */
-    char shot[JOB_ID_CAP];      /* "" = the whole manifest */
-    int priority;               /* for HTTP_ACTION_PRIORITY */
-    char *request;              /* submit: the control request (JSON), owned */
-    int refs;                   /* the queue's and the waiter's: last one frees */
+    char token[AUTH_NAME_CAP]; /* who asked */
+    char manifest[JOB_ID_CAP]; /* target */
+    char shot[JOB_ID_CAP];     /* "" = the whole manifest */
+    int priority;              /* for HTTP_ACTION_PRIORITY */
+    char *request;             /* submit: the control request (JSON), owned */
+    int refs;                  /* the queue's and the waiter's: last one frees */
     /* filled by the loop: */
     int done;
     int status;                 /* HTTP status of the outcome */
@@ -110,32 +111,32 @@ struct http_mutation {
 /* ---- the server ------------------------------------------------------------------ */
 
 struct http_server {
-    struct config cfg;        /* copy: state_dir, limits */
-    struct df_log *log;       /* not owned; df_log_write is thread-safe per line */
+    struct config cfg;  /* copy: state_dir, limits */
+    struct df_log *log; /* not owned; df_log_write is thread-safe per line */
     struct MHD_Daemon *mhd;
     char db_path[PATH_MAX + 16];
     char configs_dir[PATH_MAX];
     char *tls_cert, *tls_key; /* PEM text, kept while MHD runs */
     int port;
 
-    pthread_mutex_t mu;       /* guards everything below */
-    pthread_cond_t cv;        /* hub changed, a mutation finished, stopping */
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* hub changed, a mutation finished, stopping */
     int stopping;
     struct http_reader *readers; /* free list */
-    int n_readers;            /* open in all */
+    int n_readers;               /* open in all */
 
     struct http_event hub[HTTP_HUB_CAP]; /* ring: seq % HTTP_HUB_CAP */
-    int64_t next_seq;         /* the next event's seq (first is 1) */
+    int64_t next_seq;                    /* the next event's seq (first is 1) */
 
     struct http_progress *prog; /* per shot, sorted by row */
     size_t n_prog;
     struct http_counters ctr;
-    struct http_stats stats;  /* from the loop */
-    int64_t started;          /* unix time */
+    struct http_stats stats; /* from the loop */
+    int64_t started;         /* unix time */
 
     struct http_mutation *queue, **queue_tail;
-    int wake[2];              /* pipe: [0] polled by the loop */
-    authdb_t *audit;          /* the loop's writer for the audit table */
+    int wake[2];     /* pipe: [0] polled by the loop */
+    authdb_t *audit; /* the loop's writer for the audit table */
 
     pthread_t watcher;
     int watcher_started;
@@ -144,14 +145,12 @@ struct http_server {
 struct http_reader *http_reader_get(struct http_server *h, struct df_err *err);
 void http_reader_put(struct http_server *h, struct http_reader *r);
 
-/* A request after routing: method, path split in parts, query, body. */
+/* A request after routing: method, path, route, query, body. */
 struct http_req {
     struct MHD_Connection *conn;
     const char *method;
     const char *url;
-    const char *parts[8]; /* "/api/v1/shots/m/a" -> api v1 shots m a */
-    int n_parts;
-    char *path_copy;      /* storage for parts */
+    struct http_route route; /* which call, with {manifest} and {shot} */
     const char *body;
     size_t body_len;
     struct auth_token who;
@@ -159,6 +158,8 @@ struct http_req {
 
 /* Query argument `key` of the request, or NULL. */
 const char *http_query(const struct http_req *q, const char *key);
+/* Request header `key`, or NULL. */
+const char *http_header(const struct http_req *q, const char *key);
 
 /* read API (http_api.c) */
 void http_api_shots(struct http_server *h, const struct http_req *q, struct http_reply *r);

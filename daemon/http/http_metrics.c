@@ -110,11 +110,12 @@ static void webhooks(const char *db_path, int64_t v[4])
     sqlite3 *db = NULL;
     sqlite3_stmt *q = NULL;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db,
-                           "SELECT coalesce(sum(status='sent'),0), coalesce(sum(status='dropped'),0),"
-                           " coalesce(sum(status='pending'),0),"
-                           " coalesce(sum(tries - (status='sent')),0) FROM events",
-                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(
+            db,
+            "SELECT coalesce(sum(status='sent'),0), coalesce(sum(status='dropped'),0),"
+            " coalesce(sum(status='pending'),0),"
+            " coalesce(sum(tries - (status='sent')),0) FROM events",
+            -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW)
         for (int i = 0; i < 4; i++)
             v[i] = sqlite3_column_int64(q, i);
@@ -149,15 +150,16 @@ void http_metrics(struct http_server *h, struct http_reply *r)
 
     struct buf b = {0};
     put(&b, "# HELP ditfarm_up 1 while ditfarmd serves.\n# TYPE ditfarm_up gauge\nditfarm_up 1\n");
-    put(&b, "# HELP ditfarm_start_time_seconds When ditfarmd started (unix time).\n"
-            "# TYPE ditfarm_start_time_seconds gauge\nditfarm_start_time_seconds %lld\n",
+    put(&b,
+        "# HELP ditfarm_start_time_seconds When ditfarmd started (unix time).\n"
+        "# TYPE ditfarm_start_time_seconds gauge\nditfarm_start_time_seconds %lld\n",
         (long long)h->started);
     put(&b, "# HELP ditfarm_shots Shots in the store by state.\n# TYPE ditfarm_shots gauge\n");
     for (int i = 0; i < JOB_STATE_COUNT; i++)
-        put(&b, "ditfarm_shots{state=\"%s\"} %d\n", job_state_name((enum job_state)i),
-            by_state[i]);
-    put(&b, "# HELP ditfarm_steps_done_total Denoising steps seen completing.\n"
-            "# TYPE ditfarm_steps_done_total counter\nditfarm_steps_done_total %lld\n",
+        put(&b, "ditfarm_shots{state=\"%s\"} %d\n", job_state_name((enum job_state)i), by_state[i]);
+    put(&b,
+        "# HELP ditfarm_steps_done_total Denoising steps seen completing.\n"
+        "# TYPE ditfarm_steps_done_total counter\nditfarm_steps_done_total %lld\n",
         (long long)c.steps_done);
     put(&b, "# HELP ditfarm_step_seconds Time of one denoising step (the shot's mean when seen).\n"
             "# TYPE ditfarm_step_seconds histogram\n");
@@ -171,28 +173,33 @@ void http_metrics(struct http_server *h, struct http_reply *r)
     put(&b, "ditfarm_step_seconds_bucket{le=\"+Inf\"} %lld\n", (long long)cum);
     put(&b, "ditfarm_step_seconds_sum %.6f\nditfarm_step_seconds_count %lld\n", c.step_sum,
         (long long)c.step_count);
-    put(&b, "# HELP ditfarm_rank_seconds_total Ranks x seconds shots spent running.\n"
-            "# TYPE ditfarm_rank_seconds_total counter\n"
-            "ditfarm_rank_seconds_total{backend=\"cpu\"} %.0f\n"
-            "ditfarm_rank_seconds_total{backend=\"cuda\"} %.0f\n",
+    put(&b,
+        "# HELP ditfarm_rank_seconds_total Ranks x seconds shots spent running.\n"
+        "# TYPE ditfarm_rank_seconds_total counter\n"
+        "ditfarm_rank_seconds_total{backend=\"cpu\"} %.0f\n"
+        "ditfarm_rank_seconds_total{backend=\"cuda\"} %.0f\n",
         rs[0], rs[1]);
-    put(&b, "# HELP ditfarm_gpu_seconds_total GPUs x seconds shots spent running.\n"
-            "# TYPE ditfarm_gpu_seconds_total counter\nditfarm_gpu_seconds_total %.0f\n",
+    put(&b,
+        "# HELP ditfarm_gpu_seconds_total GPUs x seconds shots spent running.\n"
+        "# TYPE ditfarm_gpu_seconds_total counter\nditfarm_gpu_seconds_total %.0f\n",
         rs[1]);
-    put(&b, "# HELP ditfarm_webhook_deliveries_total Webhook events by outcome.\n"
-            "# TYPE ditfarm_webhook_deliveries_total counter\n"
-            "ditfarm_webhook_deliveries_total{status=\"sent\"} %lld\n"
-            "ditfarm_webhook_deliveries_total{status=\"dropped\"} %lld\n"
-            "# HELP ditfarm_webhooks_pending Webhook events waiting for delivery.\n"
-            "# TYPE ditfarm_webhooks_pending gauge\nditfarm_webhooks_pending %lld\n"
-            "# HELP ditfarm_webhook_failures_total Failed webhook POST attempts.\n"
-            "# TYPE ditfarm_webhook_failures_total counter\nditfarm_webhook_failures_total %lld\n",
+    put(&b,
+        "# HELP ditfarm_webhook_deliveries_total Webhook events by outcome.\n"
+        "# TYPE ditfarm_webhook_deliveries_total counter\n"
+        "ditfarm_webhook_deliveries_total{status=\"sent\"} %lld\n"
+        "ditfarm_webhook_deliveries_total{status=\"dropped\"} %lld\n"
+        "# HELP ditfarm_webhooks_pending Webhook events waiting for delivery.\n"
+        "# TYPE ditfarm_webhooks_pending gauge\nditfarm_webhooks_pending %lld\n"
+        "# HELP ditfarm_webhook_failures_total Failed webhook POST attempts.\n"
+        "# TYPE ditfarm_webhook_failures_total counter\nditfarm_webhook_failures_total %lld\n",
         (long long)wh[0], (long long)wh[1], (long long)wh[2], (long long)wh[3]);
-    put(&b, "# HELP ditfarm_sbatch_failures_total sbatch calls that failed since start.\n"
-            "# TYPE ditfarm_sbatch_failures_total counter\nditfarm_sbatch_failures_total %lld\n",
+    put(&b,
+        "# HELP ditfarm_sbatch_failures_total sbatch calls that failed since start.\n"
+        "# TYPE ditfarm_sbatch_failures_total counter\nditfarm_sbatch_failures_total %lld\n",
         (long long)s.sbatch_failures);
-    put(&b, "# HELP ditfarm_slurm_reachable 1 when the last squeue answered.\n"
-            "# TYPE ditfarm_slurm_reachable gauge\nditfarm_slurm_reachable %d\n",
+    put(&b,
+        "# HELP ditfarm_slurm_reachable 1 when the last squeue answered.\n"
+        "# TYPE ditfarm_slurm_reachable gauge\nditfarm_slurm_reachable %d\n",
         s.slurm_reachable ? 1 : 0);
     if (!b.p) {
         http_reply_error(r, 500, "out of memory");

@@ -136,8 +136,8 @@ static char *error_json(const char *fmt, ...)
 
 /* The newest shot (manifest, shot) -- or with shot "" every shot of the
  * newest submission of the manifest -- from the loop's store. */
-static size_t find_targets(struct daemon *d, const struct http_mutation *m,
-                           struct job_shot **out, struct df_err *err)
+static size_t find_targets(struct daemon *d, const struct http_mutation *m, struct job_shot **out,
+                           struct df_err *err)
 {
     struct job_shot *all = NULL;
     size_t n = 0, k = 0;
@@ -169,9 +169,9 @@ static void run_shot_action(struct daemon *d, struct http_mutation *m)
     size_t n = find_targets(d, m, &t, &err);
     if (n == 0) {
         m->status = err.code ? 500 : 404;
-        m->reply = err.code ? error_json("%s", err.msg)
-                            : error_json("no shot %s%s%s", m->manifest, m->shot[0] ? "/" : "",
-                                         m->shot);
+        m->reply = err.code
+                       ? error_json("%s", err.msg)
+                       : error_json("no shot %s%s%s", m->manifest, m->shot[0] ? "/" : "", m->shot);
         return;
     }
     cJSON *r = cJSON_CreateObject(), *done = cJSON_CreateArray(), *errors = cJSON_CreateArray();
@@ -222,12 +222,12 @@ static void run_shot_action(struct daemon *d, struct http_mutation *m)
         cJSON_Delete(done);
         cJSON_Delete(errors);
         m->status = 409;
-        m->reply = error_json("%s %s%s%s: nothing to do in its state (%s)",
-                              http_action_name(m->action), m->manifest, m->shot[0] ? "/" : "",
-                              m->shot,
-                              m->action == HTTP_ACTION_RETRY ? "only failed or cancelled shots "
-                                                               "are retried"
-                                                             : "already finished");
+        m->reply =
+            error_json("%s %s%s%s: nothing to do in its state (%s)", http_action_name(m->action),
+                       m->manifest, m->shot[0] ? "/" : "", m->shot,
+                       m->action == HTTP_ACTION_RETRY ? "only failed or cancelled shots "
+                                                        "are retried"
+                                                      : "already finished");
         return;
     }
     cJSON_AddItemToObject(r, "shots", done);

@@ -112,35 +112,50 @@ void http_reader_put(struct http_server *h, struct http_reader *r)
 
 /* ---- one request -------------------------------------------------------------------- */
 
-/* Per-connection request state across libmicrohttpd's calls. */
+/* Per-request state across libmicrohttpd's calls, made when the request
+ * line arrives (on_uri), freed when the request ends (on_completed). */
 struct req_state {
+    double started; /* monotonic seconds at the request line */
+    int headers;    /* the access handler saw the headers */
     char *body;
     size_t len, cap;
     int too_big; /* the body passed http-max-body: 413, the rest is dropped */
 };
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The idle timeout alone lets a client trickle a byte now and then for
+ * ever: a request must also arrive whole (headers and body) within
+ * REQUEST_DEADLINE idle timeouts, else its connection is closed. */
+#define REQUEST_DEADLINE 4
+
+static int past_deadline(const struct http_server *h, const struct req_state *rs)
+{
+    return mono_s() - rs->started > (double)REQUEST_DEADLINE * h->cfg.http_timeout_s;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)uri, (void)c;
+    struct req_state *rs = calloc(1, sizeof(*rs));
+    if (rs)
+        rs->started = mono_s();
+    return rs;
+}
 
 const char *http_query(const struct http_req *q, const char *key)
 {
     return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static int split_path(struct http_req *q)
+const char *http_header(const struct http_req *q, const char *key)
 {
-    q->path_copy = strdup(q->url);
-    if (!q->path_copy)
-        return -1;
-    char *save = NULL;
-    for (char *p = strtok_r(q->path_copy, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
-        if (q->n_parts == (int)(sizeof(q->parts) / sizeof(q->parts[0])))
-            return -1;
-        q->parts[q->n_parts++] = p;
-    }
-    return 0;
-}
-
-static int is(const struct http_req *q, int i, const char *s)
-{
-    return i < q->n_parts && strcmp(q->parts[i], s) == 0;
+    return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, key);
 }
 
 /* The bearer token of the request: the Authorization header, or (GET only,
@@ -156,13 +171,13 @@ static const char *bearer(const struct http_req *q)
 }
 
 /* 0 when the request may go on (q->who filled), else r holds the refusal. */
-static int authorize(struct http_server *h, struct http_req *q, int mutation,
-                     struct http_reply *r)
+static int authorize(struct http_server *h, struct http_req *q, int mutation, struct http_reply *r)
 {
     const char *tok = bearer(q);
     if (!tok || !tok[0]) {
-        http_reply_error(r, 401, "this call needs a token: Authorization: Bearer TOKEN "
-                                 "(`ditfarm token create NAME`)");
+        http_reply_error(r, 401,
+                         "this call needs a token: Authorization: Bearer TOKEN "
+                         "(`ditfarm token create NAME`)");
         return -1;
     }
     struct df_err err = {0};
@@ -222,8 +237,8 @@ static void shot_action(struct http_server *h, const struct http_req *q, enum ht
     }
     m->action = a;
     snprintf(m->token, sizeof(m->token), "%s", q->who.name);
-    snprintf(m->manifest, sizeof(m->manifest), "%s", q->parts[3]);
-    snprintf(m->shot, sizeof(m->shot), "%s", q->n_parts == 6 ? q->parts[4] : "");
+    snprintf(m->manifest, sizeof(m->manifest), "%s", q->route.manifest);
+    snprintf(m->shot, sizeof(m->shot), "%s", q->route.shot);
     if (a == HTTP_ACTION_PRIORITY) {
         cJSON *b = cJSON_ParseWithLength(q->body ? q->body : "", q->body_len);
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "priority");
@@ -234,96 +249,95 @@ static void shot_action(struct http_server *h, const struct http_req *q, enum ht
         cJSON_Delete(b);
         if (!ok) {
             http_mutation_free(m);
-            http_reply_error(r, 400, "expected a JSON body {\"priority\": N}, N an integer in "
-                                     "-10000..10000 (higher runs sooner; Slurm nice = -N)");
+            http_reply_error(r, 400,
+                             "expected a JSON body {\"priority\": N}, N an integer in "
+                             "-10000..10000 (higher runs sooner; Slurm nice = -N)");
             return;
         }
     }
     http_mutate(h, m, r);
 }
 
-/* Route an /api/v1/ request (auth already checked).  Sets *sse when the
- * answer is the event stream. */
-static void route_api(struct http_server *h, struct http_req *q, struct http_reply *r, int *sse)
-{
-    int get = strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0;
-    int post = strcmp(q->method, "POST") == 0;
-    const char *what = q->n_parts > 2 ? q->parts[2] : "";
-    int n = q->n_parts;
-    if (strcmp(what, "shots") == 0 && n == 3 && get)
-        http_api_shots(h, q, r);
-    else if (strcmp(what, "shots") == 0 && n == 5 && get)
-        http_api_shot(h, q, r);
-    else if (strcmp(what, "shots") == 0 && n == 6 && get && is(q, 5, "log"))
-        http_api_shot_log(h, q, r);
-    else if (strcmp(what, "shots") == 0 && n == 6 && get && is(q, 5, "preview.png"))
-        http_api_preview(h, q, r);
-    else if (strcmp(what, "shots") == 0 && n == 6 && post && is(q, 5, "cancel"))
-        shot_action(h, q, HTTP_ACTION_CANCEL, r);
-    else if (strcmp(what, "shots") == 0 && n == 6 && post && is(q, 5, "retry"))
-        shot_action(h, q, HTTP_ACTION_RETRY, r);
-    else if (strcmp(what, "shots") == 0 && n == 6 && post && is(q, 5, "priority"))
-        shot_action(h, q, HTTP_ACTION_PRIORITY, r);
-    else if (strcmp(what, "manifests") == 0 && n == 3 && get)
-        http_api_manifests(h, q, r);
-    else if (strcmp(what, "manifests") == 0 && n == 3 && post)
-        http_api_submit(h, q, r);
-    else if (strcmp(what, "manifests") == 0 && n == 5 && post && is(q, 4, "cancel"))
-        shot_action(h, q, HTTP_ACTION_CANCEL, r);
-    else if (strcmp(what, "events") == 0 && n == 3 && get)
-        *sse = 1;
-    else if (strcmp(what, "audit") == 0 && n == 3 && get)
-        http_api_audit(h, q, r);
-    else if (strcmp(what, "whoami") == 0 && n == 3 && get)
-        whoami(q, r);
-    else
-        http_reply_error(r, (get || post) ? 404 : 405, "no such API call: %s %s", q->method,
-                         q->url);
-}
-
-/* A request whose body is complete: answer it. */
+/* Answer a request whose body is complete.  Sets *sse when the answer is
+ * the event stream. */
 static void dispatch(struct http_server *h, struct http_req *q, struct http_reply *r, int *sse)
 {
-    int get = strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0;
-    if (split_path(q) < 0) {
-        http_reply_error(r, 404, "no such path");
-        return;
-    }
-    if (is(q, 0, "api")) {
-        if (!is(q, 1, "v1")) {
-            http_reply_error(r, 404, "unknown API version (this daemon speaks /api/v1/)");
-            return;
+    struct http_route *rt = &q->route;
+    if (http_route_match(q->method, q->url, rt) != 0) {
+        if (rt->status == 405) {
+            http_reply_error(r, 405, "%s is not allowed on %s (allowed: %s)", q->method, q->url,
+                             rt->allow);
+            r->allow = rt->allow;
+        } else {
+            http_reply_error(r, 404, "no such API call: %s %s (this daemon speaks /api/v1/)",
+                             q->method, q->url);
         }
-        int mutation = !get;
-        if (authorize(h, q, mutation, r) < 0)
-            return;
-        route_api(h, q, r, sse);
         return;
     }
-    if (!get) {
-        http_reply_error(r, 405, "%s is not allowed here", q->method);
-        r->allow = "GET, HEAD";
+    if (rt->api && authorize(h, q, rt->mutation, r) < 0)
         return;
-    }
-    if (q->n_parts == 1 && is(q, 0, "healthz")) {
-        healthz(h, r);
-        return;
-    }
-    if (q->n_parts == 1 && is(q, 0, "metrics")) {
-        http_metrics(h, r);
-        return;
-    }
     const char *type, *data;
     size_t len;
-    if (http_static_find(q->url, &type, &data, &len)) {
-        r->status = 200;
-        r->type = type;
-        r->body = (char *)data;
-        r->len = len;
-        r->static_body = 1;
-        return;
+    switch (rt->id) {
+    case HTTP_ROUTE_SHOTS:
+        http_api_shots(h, q, r);
+        break;
+    case HTTP_ROUTE_SHOT:
+        http_api_shot(h, q, r);
+        break;
+    case HTTP_ROUTE_SHOT_LOG:
+        http_api_shot_log(h, q, r);
+        break;
+    case HTTP_ROUTE_SHOT_PREVIEW:
+        http_api_preview(h, q, r);
+        break;
+    case HTTP_ROUTE_SHOT_CANCEL:
+    case HTTP_ROUTE_MANIFEST_CANCEL:
+        shot_action(h, q, HTTP_ACTION_CANCEL, r);
+        break;
+    case HTTP_ROUTE_SHOT_RETRY:
+        shot_action(h, q, HTTP_ACTION_RETRY, r);
+        break;
+    case HTTP_ROUTE_SHOT_PRIORITY:
+        shot_action(h, q, HTTP_ACTION_PRIORITY, r);
+        break;
+    case HTTP_ROUTE_MANIFESTS:
+        http_api_manifests(h, q, r);
+        break;
+    case HTTP_ROUTE_SUBMIT:
+        http_api_submit(h, q, r);
+        break;
+    case HTTP_ROUTE_EVENTS:
+        *sse = 1;
+        break;
+    case HTTP_ROUTE_AUDIT:
+        http_api_audit(h, q, r);
+        break;
+    case HTTP_ROUTE_WHOAMI:
+        whoami(q, r);
+        break;
+    case HTTP_ROUTE_HEALTHZ:
+        healthz(h, r);
+        break;
+    case HTTP_ROUTE_METRICS:
+        http_metrics(h, r);
+        break;
+    case HTTP_ROUTE_STATIC:
+        if (http_static_find(q->url, &type, &data, &len)) {
+            r->status = 200;
+            r->type = type;
+            r->body = (char *)data;
+            r->len = len;
+            r->static_body = 1;
+        } else {
+            http_reply_error(r, 404, "not found: %s", q->url);
+        }
+        break;
+    case HTTP_ROUTE_NONE:
+    case HTTP_ROUTE_COUNT:
+        http_reply_error(r, 500, "no handler for %s", http_route_name(rt->id));
+        break;
     }
-    http_reply_error(r, 404, "not found: %s", q->url);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_reply *r)
@@ -357,17 +371,20 @@ static enum MHD_Result refuse_too_big(struct http_server *h, struct MHD_Connecti
 
 /* libmicrohttpd's access handler: first call (headers), body chunks, last call. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct http_server *h = cls;
     struct req_state *rs = *con_cls;
-    if (!rs) {
-        rs = calloc(1, sizeof(*rs));
-        if (!rs)
+    if (!rs)
+        return MHD_NO; /* on_uri ran out of memory */
+    if (!rs->headers) {
+        rs->headers = 1;
+        if (past_deadline(h, rs)) {
+            DF_DEBUG(h->log, "http: %s %s: headers too slow, connection closed", method, url);
             return MHD_NO;
-        *con_cls = rs;
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg.http_max_body) {
             rs->too_big = 1;
@@ -378,6 +395,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
+        if (past_deadline(h, rs)) {
+            DF_DEBUG(h->log, "http: %s %s: body too slow, connection closed", method, url);
+            return MHD_NO;
+        }
         if (rs->too_big || rs->len + n > (size_t)h->cfg.http_max_body) {
             rs->too_big = 1; /* chunked and too long: drop the rest, answer at the end */
             return MHD_YES;
@@ -399,12 +420,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (rs->too_big)
         return refuse_too_big(h, c);
-    struct http_req q = {.conn = c, .method = method, .url = url, .body = rs->body,
-                         .body_len = rs->len};
+    struct http_req q = {
+        .conn = c, .method = method, .url = url, .body = rs->body, .body_len = rs->len};
     struct http_reply r = {0};
     int sse = 0;
     dispatch(h, &q, &r, &sse);
-    free(q.path_copy);
     if (sse) {
         const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
         const char *since = http_query(&q, "since");
@@ -443,8 +463,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- lifetime -------------------------------------------------------------------------- */
 
 /* "ADDR:PORT" or "[V6]:PORT" -> a socket address. */
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, int *v6,
-                        struct df_err *err)
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, int *v6, struct df_err *err)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
@@ -455,7 +474,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, int *v6,
         snprintf(host, sizeof(host), "%.*s", (int)hl - 2, spec + 1);
     else
         snprintf(host, sizeof(host), "%.*s", (int)hl, spec);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *res = NULL;
     int g = getaddrinfo(host, colon + 1, &hints, &res);
@@ -499,8 +519,8 @@ static int start_mhd(struct http_server *h, struct df_err *err)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.http_max_clients,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.http_max_clients_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.http_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY,
         h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!h->mhd)
         return df_err_set(err, DF_E_IO, "cannot listen for HTTP on %s%s (in use? bad TLS files?)",

@@ -10,6 +10,11 @@
  * Query: name=FILE (how the body is called in messages, default
  * manifest.yaml), gpus, nodes + gpus_per_node, cpu_ranks, backend, grace,
  * cpus_per_task -- the options of `ditfarm submit`.
+ *
+ * With Content-Type: application/json the body is JSON (malformed: 400 with
+ * the byte where parsing stopped): {"manifest": "<YAML text>" or {manifest
+ * as JSON}, "name": "FILE"}, or the manifest itself as a JSON object (JSON is
+ * YAML).
  */
 #include "backend_desc.h"
 #include "http_int.h"
@@ -20,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,17 +109,65 @@ static cJSON *request_json(const char *name, const struct manifest *m, const cha
     return req;
 }
 
+static void submit_yaml(struct http_server *h, const struct http_req *q, const char *fname,
+                        struct http_reply *r);
+
+/* A JSON body: the manifest text (malloc'd) and maybe its name, or NULL
+ * with r holding the 400. */
+static char *json_body(const struct http_req *q, char *fname, size_t cap, struct http_reply *r)
+{
+    cJSON *j = cJSON_ParseWithLength(q->body, q->body_len);
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        long off = at && at >= q->body && at <= q->body + q->body_len ? (long)(at - q->body) : -1;
+        http_reply_error(r, 400, "malformed JSON body (parsing stopped at byte %ld)", off);
+        return NULL;
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "manifest");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+    if (cJSON_IsString(n) && n->valuestring[0])
+        snprintf(fname, cap, "%s", n->valuestring);
+    char *text = cJSON_IsString(m)   ? strdup(m->valuestring)
+                 : cJSON_IsObject(m) ? cJSON_Print(m)
+                 : cJSON_IsObject(j) ? cJSON_Print(j)
+                                     : NULL;
+    if (!text)
+        http_reply_error(r, 400, "the JSON body must be an object: {\"manifest\": YAML text or "
+                                 "object, \"name\": FILE}, or the manifest itself");
+    cJSON_Delete(j);
+    return text;
+}
+
 void http_api_submit(struct http_server *h, const struct http_req *q, struct http_reply *r)
 {
     const char *name = http_query(q, "name");
     char fname[128];
     snprintf(fname, sizeof(fname), "%s", name && name[0] ? name : "manifest.yaml");
-    if (strchr(fname, '/')) {
-        http_reply_error(r, 400, "query name is a file name, without '/'");
-        return;
-    }
     if (!q->body || q->body_len == 0) {
         http_reply_error(r, 400, "the body must be a YAML manifest (it is empty)");
+        return;
+    }
+    const char *ct = http_header(q, "Content-Type");
+    if (ct && strncasecmp(ct, "application/json", 16) == 0) {
+        char *text = json_body(q, fname, sizeof(fname), r);
+        if (!text)
+            return;
+        struct http_req yq = *q;
+        yq.body = text;
+        yq.body_len = strlen(text);
+        submit_yaml(h, &yq, fname, r);
+        free(text);
+        return;
+    }
+    submit_yaml(h, q, fname, r);
+}
+
+/* The manifest text in q->body, called fname in messages. */
+static void submit_yaml(struct http_server *h, const struct http_req *q, const char *fname,
+                        struct http_reply *r)
+{
+    if (strchr(fname, '/')) {
+        http_reply_error(r, 400, "name is a file name, without '/'");
         return;
     }
     if (!h->configs_dir[0]) {
@@ -128,7 +182,13 @@ void http_api_submit(struct http_server *h, const struct http_req *q, struct htt
     struct diag_list dl = {0};
     struct df_err err = {0};
     if (manifest_load_buffer(fname, q->body, q->body_len, h->configs_dir, &m, &dl, &err) < 0) {
-        reply_diags(r, &dl, err.msg);
+        /* a message about a file the manifest names may quote that file:
+         * redacted (manifest_diags_redact, docs/security.md) */
+        manifest_diags_redact(&dl);
+        char summary[200];
+        snprintf(summary, sizeof(summary), "%.120s: %zu problem%s", fname, dl.count,
+                 dl.count == 1 ? "" : "s");
+        reply_diags(r, &dl, dl.count ? summary : err.msg);
         diag_list_clear(&dl);
         return;
     }

@@ -12,6 +12,7 @@
  * machine gets a clear answer instead of a crash.
  */
 #include "kern_cuda.h"
+#include "kern_build.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,13 @@ static const struct kern_backend_i cuda_iface = {
     .upsample2x = conv_cuda_upsample2x,
     .copy_2d = conv_cuda_copy_2d,
 };
+
+void *kern_cuda_stream(struct kern_backend *be)
+{
+    if (be == NULL || be->magic != KERN_BACKEND_MAGIC || be->iface != &cuda_iface)
+        return NULL;
+    return ((struct cuda_ctx *)be->ctx)->stream;
+}
 
 int kern_cuda_open(int n_threads, int device, const struct kern_backend_i **iface, void **out,
                    struct df_err *err)

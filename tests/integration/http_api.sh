@@ -123,7 +123,21 @@ PY
 expect 409 POST "/api/v1/manifests?cpu_ranks=1" "$OP" --data-binary @m.yaml
 grep -q "has 3 active shots" body.json || fail "second submit message"
 "$D" status | grep -Eq "^web +b +waiting" || fail "HTTP submit not visible to ditfarm status"
-echo "ok: YAML errors 400 with file:line:col, submit 201, second submit 409"
+expect 400 POST "/api/v1/manifests" "$OP" -H "Content-Type: application/json" --data-binary '{"manifest": "name: x",'
+grep -q "malformed JSON body" body.json || fail "malformed JSON message"
+expect 400 POST "/api/v1/manifests?cpu_ranks=1" "$OP" -H "Content-Type: application/json" \
+    --data-binary "$(python3 -c 'import json; print(json.dumps({"name": "j.yaml", "manifest": open("bad.yaml").read()}))')"
+grep -q 'j.yaml:2:' body.json || { cat body.json; fail "JSON-wrapped manifest diagnostics"; }
+cat >j.yaml <<'YAML'
+name: viajson
+defaults: {model: tiny, frames: 9, steps: 2, width: 64, height: 64}
+shots:
+  - {id: j, prompt: a boat}
+YAML
+expect 201 POST "/api/v1/manifests?cpu_ranks=1" "$OP" -H "Content-Type: application/json" \
+    --data-binary "$(python3 -c 'import json; print(json.dumps({"manifest": open("j.yaml").read()}))')"
+grep -q '"manifest":"viajson"' body.json || fail "JSON-wrapped submit"
+echo "ok: YAML errors 400 with file:line:col, malformed JSON 400, submit 201 (YAML or JSON), second submit 409"
 
 # ---- reads ------------------------------------------------------------------------
 expect 200 GET "/api/v1/shots?state=waiting,queued&manifest=web" "$RO"
@@ -253,9 +267,23 @@ t0 = time.time()
 [t.start() for t in ths]
 [t.join() for t in ths]
 assert ok.count(200) == 40 and time.time() - t0 < 10, (ok, time.time() - t0)
+# a body trickled one byte a second: closed at the request deadline (4 idle timeouts = 8 s)
+t0 = time.time()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"POST /api/v1/manifests HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+closed_after = None
+for _ in range(30):
+    try:
+        s.sendall(b"a")
+    except (BrokenPipeError, ConnectionResetError):
+        closed_after = time.time() - t0
+        break
+    time.sleep(1)
+assert closed_after is not None and closed_after < 12, closed_after
 print(f"ok: 12 slow clients: others answered in {t_http*1000:.0f} ms (HTTP), "
       f"{t_ctl*1000:.0f} ms (control socket); closed after the idle timeout; the 17th "
-      "connection from one address refused; 40 concurrent requests answered")
+      f"connection from one address refused; 40 concurrent requests answered; a trickled body "
+      f"cut after {closed_after:.0f} s")
 PY
 "$D" status >/dev/null || fail "control socket after the storm"
 

@@ -17,6 +17,8 @@
 #ifdef DITFARM_HAVE_CUDA
 
 #include "comm_impl.h"
+#include "comm_nccl.h"
+#include "kern_build.h"
 #include "sp_plan.h"
 
 #include <cuda_runtime.h>
@@ -39,6 +41,8 @@ struct nccl_ctx {
     unsigned nsplit;   /* splits of this comm so far */
     int device;
     int aborted;
+    cudaStream_t follow; /* comm_nccl_follow: ops wait for this stream's queued work */
+    cudaEvent_t follow_ev;
 };
 
 static struct nccl_ctx *ctx_of(struct comm *c)
@@ -100,6 +104,19 @@ static int wait_gpu(struct comm *c, cudaEvent_t ev, const char *op, struct df_er
     }
 }
 
+/* Before an op is queued: the comm stream waits (on the GPU) for the work
+ * queued on the followed stream so far. */
+static int follow(struct comm *c, const char *op, struct df_err *err)
+{
+    struct nccl_ctx *x = ctx_of(c);
+    if (x->follow == NULL)
+        return 0;
+    cudaError_t e = cudaEventRecord(x->follow_ev, x->follow);
+    if (e == cudaSuccess)
+        e = cudaStreamWaitEvent(x->stream, x->follow_ev, 0);
+    return e == cudaSuccess ? 0 : cuda_fail(c, op, e, err);
+}
+
 static ncclRedOp_t red_op(enum comm_op op)
 {
     switch (op) {
@@ -117,6 +134,7 @@ static int nccl_alltoallv(struct comm *c, const float *send, const size_t *scoun
                           const size_t *rdispls, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
+    DF_TRY(follow(c, "alltoallv", err));
     ncclResult_t r = ncclGroupStart();
     for (int j = 0; j < c->size && r == ncclSuccess; j++) {
         if (scounts[j] > 0)
@@ -136,6 +154,7 @@ static int nccl_sendrecv_start(struct comm *c, const float *send, size_t nsend, 
                                float *recv, size_t nrecv, int src, void **impl, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
+    DF_TRY(follow(c, "sendrecv", err));
     ncclResult_t r = ncclGroupStart();
     if (r == ncclSuccess && nsend > 0)
         r = ncclSend(send, nsend, ncclFloat, dst, x->comm, x->stream);
@@ -170,6 +189,7 @@ static int nccl_allreduce(struct comm *c, const float *send, float *recv, size_t
                           struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
+    DF_TRY(follow(c, "allreduce", err));
     ncclResult_t r = ncclAllReduce(send, recv, n, ncclFloat, red_op(op), x->comm, x->stream);
     if (r != ncclSuccess)
         return nccl_fail(c, "allreduce", r, err);
@@ -181,6 +201,7 @@ static int nccl_allgatherv(struct comm *c, const float *send, size_t nsend, floa
                            const size_t *rcounts, const size_t *rdispls, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
+    DF_TRY(follow(c, "allgatherv", err));
     ncclResult_t r = ncclGroupStart();
     for (int j = 0; j < c->size && r == ncclSuccess; j++)
         if (rcounts[j] > 0)
@@ -197,6 +218,7 @@ static int nccl_allgatherv(struct comm *c, const float *send, size_t nsend, floa
 static int nccl_bcast(struct comm *c, float *buf, size_t n, int root, struct df_err *err)
 {
     struct nccl_ctx *x = ctx_of(c);
+    DF_TRY(follow(c, "bcast", err));
     ncclResult_t r = ncclBroadcast(buf, buf, n, ncclFloat, root, x->comm, x->stream);
     if (r != ncclSuccess)
         return nccl_fail(c, "bcast", r, err);
@@ -335,6 +357,8 @@ static void nccl_free(struct comm *c)
         else
             ncclCommDestroy(x->comm);
     }
+    if (x->follow_ev)
+        cudaEventDestroy(x->follow_ev);
     cudaStreamDestroy(x->stream);
     cudaFree(x->scratch);
     free(x->world_of);
@@ -371,7 +395,46 @@ int comm_nccl_open(struct comm *c, struct boot *b, int device, struct df_err *er
     return rc;
 }
 
+int comm_nccl_follow(comm_t c, void *stream, struct df_err *err)
+{
+    DF_FAIL_IF(c == NULL || c->magic != COMM_MAGIC || c->iface != &nccl_iface, err, DF_E_INVAL,
+               "comm_nccl_follow: '%s' is not an NCCL comm", c ? c->name : "(null)");
+    struct nccl_ctx *x = ctx_of(c);
+    if (stream != NULL && x->follow_ev == NULL) {
+        cudaError_t e = cudaEventCreateWithFlags(&x->follow_ev, cudaEventDisableTiming);
+        if (e != cudaSuccess)
+            return cuda_fail(c, "follow", e, err);
+    }
+    x->follow = stream;
+    return 0;
+}
+
+int comm_nccl_follow_backend(comm_t c, kern_backend_t be, struct df_err *err)
+{
+    if (c == NULL || comm_backend_of(c) != COMM_BACKEND_NCCL)
+        return 0;
+    void *stream = kern_cuda_stream(be);
+    DF_FAIL_IF(stream == NULL, err, DF_E_INVAL,
+               "comm_nccl_follow: NCCL comm '%s' with the '%s' backend (device memory needs "
+               "\"cuda\")", c->name, kern_backend_name(be));
+    return comm_nccl_follow(c, stream, err);
+}
+
 #else
-/* ISO C wants at least one declaration per file. */
-typedef int comm_nccl_not_built;
+#include "comm_impl.h"
+#include "comm_nccl.h"
+
+int comm_nccl_follow_backend(comm_t c, kern_backend_t be, struct df_err *err)
+{
+    (void)be;
+    if (c == NULL || comm_backend_of(c) != COMM_BACKEND_NCCL)
+        return 0;
+    return df_err_set(err, DF_E_UNSUPPORTED, "comm_nccl_follow: built without CUDA");
+}
+
+int comm_nccl_follow(comm_t c, void *stream, struct df_err *err)
+{
+    (void)c, (void)stream;
+    return df_err_set(err, DF_E_UNSUPPORTED, "comm_nccl_follow: built without CUDA");
+}
 #endif /* DITFARM_HAVE_CUDA */

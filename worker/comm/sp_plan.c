@@ -64,6 +64,21 @@ void sp_copy_apply(float *dst, const float *src, const struct sp_copy *c)
     }
 }
 
+int sp_copy_on(kern_backend_t be, float *dst, const float *src, const struct sp_copy *c,
+               struct df_err *err)
+{
+    if (c->rows == 0 || c->cols == 0)
+        return 0;
+    if (!c->zero)
+        return kern_copy_2d(be, dst + c->dst_off, c->dst_ld, src + c->src_off, c->src_ld, c->rows,
+                            c->cols, err);
+    if (c->dst_ld == c->cols) /* one contiguous run */
+        return kern_zero(be, dst + c->dst_off, c->rows * c->cols, err);
+    for (size_t r = 0; r < c->rows; r++)
+        DF_TRY(kern_zero(be, dst + c->dst_off + r * c->dst_ld, c->cols, err));
+    return 0;
+}
+
 int sp_ring_plan(int ring, int ring_idx, struct sp_ring_step *steps, struct df_err *err)
 {
     DF_FAIL_IF(ring < 1 || ring_idx < 0 || ring_idx >= ring, err, DF_E_INVAL,

@@ -17,6 +17,7 @@
 #define DF_SP_PLAN_H
 
 #include "err.h"
+#include "kern.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,8 +45,14 @@ int sp_ulysses_pack_map(int ulysses, int64_t chunk, int heads, int head_dim, int
 int sp_ulysses_unpack_map(int ulysses, int64_t chunk, int heads, int head_dim, int64_t s_local,
                           struct sp_copy *out, int *n, struct df_err *err);
 
-/* Apply one copy on host memory (the MPI path and the tests). */
+/* Apply one copy on host memory (the tests' reference). */
 void sp_copy_apply(float *dst, const float *src, const struct sp_copy *c);
+
+/* Apply one copy on backend buffers of `be` (kern_copy_2d / kern_zero): the
+ * device-side packing of a GPU rank, queued on the backend's stream.
+ * Returns 0 or the op's error. */
+int sp_copy_on(kern_backend_t be, float *dst, const float *src, const struct sp_copy *c,
+               struct df_err *err);
 
 /* One step of ring attention on two K/V buffers.  Operation numbering per
  * stream, per layer: compute op 0 is the prologue (the Ulysses scatter that

@@ -69,7 +69,7 @@ int preview_png(const uint8_t *rgb, int width, int height, uint8_t **png, size_t
     }
     uint8_t *p = z;
     *p++ = 0x78, *p++ = 0x01; /* deflate, 32K window, no dictionary */
-    uint32_t a = 1, b = 0;     /* Adler-32 of the raw scanlines */
+    uint32_t a = 1, b = 0;    /* Adler-32 of the raw scanlines */
     size_t left = raw, row = 0, col = 0;
     while (left || p == z + 2) {
         size_t n = left < 65535 ? left : 65535;
@@ -110,7 +110,7 @@ int preview_png(const uint8_t *rgb, int width, int height, uint8_t **png, size_t
 
 struct fit_acc {
     int z_dim;
-    const float *latent;            /* [z_dim, 1, FIT_HW, FIT_HW], normalized */
+    const float *latent; /* [z_dim, 1, FIT_HW, FIT_HW], normalized */
     double xtx[PREVIEW_MAX_Z + 1][PREVIEW_MAX_Z + 1];
     double xty[PREVIEW_MAX_Z + 1][3];
 };
@@ -277,7 +277,8 @@ int preview_write(const struct preview_map *m, const struct latent_dims *d, cons
                 for (int yy = 0; yy < scale; yy++)
                     for (int xx = 0; xx < scale; xx++)
                         memcpy(rgb + (((size_t)(y * scale + yy) * width) + (size_t)k * fw +
-                                      (size_t)(x * scale + xx)) * 3,
+                                      (size_t)(x * scale + xx)) *
+                                         3,
                                px, 3);
             }
     uint8_t *png = NULL;
@@ -303,13 +304,13 @@ int preview_write(const struct preview_map *m, const struct latent_dims *d, cons
 /* ---- the render's hook -------------------------------------------------------------- */
 
 struct preview_state {
-    int every;              /* steps between previews, 0: off */
-    int failed;             /* a problem was logged: no more previews */
+    int every;  /* steps between previews, 0: off */
+    int failed; /* a problem was logged: no more previews */
     int fitted;
     struct preview_map map;
-    char path[PATH_MAX];    /* <job_dir>/preview.png */
+    char path[PATH_MAX]; /* <job_dir>/preview.png */
     int written;
-    double t_fit, t_write;  /* seconds */
+    double t_fit, t_write; /* seconds */
 };
 
 void preview_free(struct preview_state *p)
@@ -336,15 +337,19 @@ static struct preview_state *state(struct render *r)
     return p;
 }
 
+/* Fit the map to the render's VAE (loaded at set-up; each decode starts
+ * from clean feature caches, so the final decode is unaffected). */
 static int fit(struct render *r, struct preview_state *p, struct df_err *err)
 {
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    struct vae *vae = NULL;
+    struct vae *vae = r->vae;
     double t0 = df_clock_s();
-    DF_TRY(vae_load(r->be, dir, &vae, err));
+    if (!vae)
+        DF_TRY(vae_load(r->be, dir, &vae, err));
     int rc = preview_map_fit(vae, &p->map, err);
-    vae_free(vae);
+    if (vae != r->vae)
+        vae_free(vae);
     p->t_fit = df_clock_s() - t0;
     p->fitted = rc == 0;
     return rc;
@@ -373,8 +378,8 @@ void preview_step(struct render *r, int step, const float *vel)
     float a = flow ? 1.0f : 1.0f / sqrtf(1.0f + sigma * sigma), b = flow ? sigma : 0.0f;
     if (!isfinite(a) || !isfinite(b))
         a = 1, b = 0;
-    if (preview_write(&p->map, &r->dims, r->shard, r->tok_begin, r->tok_count, a, b, vel, p->path,
-                      &err) < 0) {
+    if (preview_write(&p->map, &r->lat->dims, r->lat->shard, r->par.tok_begin, r->par.tok_count, a,
+                      b, vel, p->path, &err) < 0) {
         DF_WARN(r->log, "shot %s: no previews: %s", r->shot->id, err.msg);
         p->failed = 1;
         return;

@@ -37,6 +37,7 @@
 #include "render_sched.h"
 #include "render_text.h"
 #include "usp_attn.h"
+#include "encode.h"
 #include "family.h"
 #include "vae.h"
 
@@ -45,18 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void render_opts_init(struct render_opts *o)
 {
     memset(o, 0, sizeof(*o));
-}
-
-static float *alloc_floats(size_t n, const char *what, struct df_err *err)
-{
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p)
-        df_err_set(err, DF_E_NOMEM, "out of memory for %s (%zu floats)", what, n);
-    return p;
 }
 
 /* ---- setup ------------------------------------------------------------- */
@@ -148,8 +142,6 @@ static int open_parallel(struct render *r, struct df_err *err)
     DF_TRY(render_par_open(&r->par, &r->job, bd->device == LAYOUT_DEVICE_GPU, row,
                            r->o->layout[0] ? r->o->layout : NULL, err));
     const struct layout *l = &r->par.lay;
-    r->tok_begin = r->par.tok_begin;
-    r->tok_count = r->par.tok_count;
     r->do_cond = l->cfg == 1 || r->par.cfg_idx == 0;
     r->do_uncond = r->guided && (l->cfg == 1 || r->par.cfg_idx == 1);
     if (r->par.size > 1)
@@ -163,9 +155,9 @@ static int open_parallel(struct render *r, struct df_err *err)
     if (render_is_root(r))
         DF_INFO(r->log, "shot %s: layout %s, %lld tokens (%lld padding), rank 0 owns [%lld, %lld)",
                 s->id, desc, (long long)l->seq_len, (long long)l->pad_tokens,
-                (long long)r->tok_begin, (long long)(r->tok_begin + r->tok_count));
-    DF_DEBUG(r->log, "tokens [%lld, %lld), cfg %d ring %d ulysses %d", (long long)r->tok_begin,
-             (long long)(r->tok_begin + r->tok_count), r->par.cfg_idx, r->par.ring_idx,
+                (long long)r->par.tok_begin, (long long)(r->par.tok_begin + r->par.tok_count));
+    DF_DEBUG(r->log, "tokens [%lld, %lld), cfg %d ring %d ulysses %d", (long long)r->par.tok_begin,
+             (long long)(r->par.tok_begin + r->par.tok_count), r->par.cfg_idx, r->par.ring_idx,
              r->par.uly_idx);
     return 0;
 }
@@ -177,13 +169,13 @@ static int setup_attention(struct render *r, const struct family_info *fi, struc
     const struct layout *l = &r->par.lay;
     int64_t tokens = family_tokens(r->model, &r->shape, err);
     DF_TRY(tokens < 0 ? (int)tokens : 0);
-    DF_FAIL_IF(l->seq_len != tokens || tokens != latent_tokens(&r->dims) ||
-                   r->par.row != latent_row_size(&r->dims),
+    DF_FAIL_IF(l->seq_len != tokens || tokens != latent_tokens(&r->lat->dims) ||
+                   r->par.row != latent_row_size(&r->lat->dims),
                err, DF_E_INVAL,
                "model folder %s disagrees with its geometry '%s': %lld tokens x %lld per token "
                "planned, the weights give %lld x %lld",
                r->model_dir, r->shot->geom.name, (long long)l->seq_len, (long long)r->par.row,
-               (long long)tokens, (long long)latent_row_size(&r->dims));
+               (long long)tokens, (long long)latent_row_size(&r->lat->dims));
     if (r->par.size == 1)
         return 0;
     struct usp_attn_shape ush = {.ulysses = l->ulysses, .ring = l->ring,
@@ -191,25 +183,41 @@ static int setup_attention(struct render *r, const struct family_info *fi, struc
                                  .chunk = l->chunk, .seq_len = l->seq_len,
                                  .heads = fi->num_heads, .head_dim = fi->head_dim,
                                  .stage = r->o->usp_stage};
-    DF_TRY(usp_attn_create(r->be, r->par.g.ulysses, r->par.g.ring, &ush, &r->usp, err));
+    const struct comm_groups *g = r->par.dev_world ? &r->par.dg : &r->par.g; /* NCCL on GPUs */
+    DF_TRY(usp_attn_create(r->be, g->ulysses, g->ring, &ush, &r->usp, err));
     struct family_attn_hook hook = usp_attn_hook(r->usp);
     family_set_attn_hook(r->model, &hook);
     return 0;
 }
 
 /* Every part the shot needs after the loop, loaded or checked now, so a
- * broken vae/ folder fails before step 1 instead of after the last. */
+ * broken vae/ folder, a missing encoder or audio file fails before step 1
+ * instead of after the last. */
 static int setup_parts(struct render *r, struct df_err *err)
 {
     if (r->o->no_video)
         return 0;
+    const struct shot_output *out = &r->shot->output;
+    DF_FAIL_IF(!encode_codec_available(out->codec), err, DF_E_UNSUPPORTED,
+               "output codec %s: this FFmpeg has no %s encoder", codec_name(out->codec),
+               encode_encoder_name(out->codec));
+    DF_FAIL_IF(out->audio && access(out->audio, R_OK) != 0, err, DF_E_NOTFOUND,
+               "audio track %s cannot be read", out->audio);
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
+    if (r->lat->dims.layout == 1) { /* CogVideoX latents: AutoencoderKLCogVideoX */
+        DF_TRY(cogvideox_vae_load(r->be, dir, &r->cvae, err));
+        const struct cogvideox_vae_info *ci = cogvideox_vae_get_info(r->cvae);
+        DF_FAIL_IF(ci->latent_channels != r->lat->dims.C, err, DF_E_INVAL,
+                   "%s: the VAE decodes %d latent channels, the transformer makes %d", dir,
+                   ci->latent_channels, r->lat->dims.C);
+        return 0;
+    }
     DF_TRY(vae_load(r->be, dir, &r->vae, err));
     const struct vae_info *vi = vae_get_info(r->vae);
-    DF_FAIL_IF(vi->z_dim != r->dims.C, err, DF_E_INVAL,
+    DF_FAIL_IF(vi->z_dim != r->lat->dims.C, err, DF_E_INVAL,
                "%s: the VAE decodes %d latent channels, the transformer makes %d", dir,
-               vi->z_dim, r->dims.C);
+               vi->z_dim, r->lat->dims.C);
     return 0;
 }
 
@@ -227,32 +235,26 @@ static int setup_model(struct render *r, struct df_err *err)
     family_info(r->model, &fi);
     DF_DEBUG(r->log, "loaded %s (%s): dim %d, %d heads in %.2f s (backend %s)", dir, fi.name,
              fi.dim, fi.num_heads, df_clock_s() - t0, kern_backend_name(r->be));
-    /* the render's latent shards are [C, T, H, W] with the video tokens only */
-    DF_FAIL_IF(fi.layout != FAMILY_LAYOUT_CTHW || fi.text_in_sequence, err, DF_E_UNSUPPORTED,
-               "%s: model family %s (%s latents%s) does not run in the render loop yet", dir,
-               fi.name, family_layout_name(fi.layout),
-               fi.text_in_sequence ? ", text in the sequence" : "");
     DF_TRY(model_id_weights(dir, &r->weights_hash, err));
-    if (r->o->ckpt_dir) {
-        r->shot_hash = r->job.hash;
-        r->ckpt_every = r->o->ckpt_every > 0 ? r->o->ckpt_every : s->checkpoint.every_steps;
-        r->ckpt_every_s = s->checkpoint.every_minutes * 60.0;
-    }
+    render_ckpt_init(r);
 
-    r->dims = (struct latent_dims){.C = fi.in_channels, .T = s->grid.latent[0],
-                                   .H = s->grid.latent[1], .W = s->grid.latent[2],
-                                   .pt = fi.patch[0], .ph = fi.patch[1], .pw = fi.patch[2]};
+    r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
+    /* The latent in the family's own layout; with joint attention (CogVideoX)
+     * the text tokens lead the sequence the ranks split (latent_shard.h). */
+    const struct latent_dims dims = {.C = fi.in_channels, .T = s->grid.latent[0],
+                                     .H = s->grid.latent[1], .W = s->grid.latent[2],
+                                     .pt = fi.patch[0], .ph = fi.patch[1], .pw = fi.patch[2],
+                                     .layout = fi.layout == FAMILY_LAYOUT_TCHW,
+                                     .text = fi.text_in_sequence ? r->text_len : 0};
     DF_FAIL_IF(fi.out_channels != fi.in_channels, err, DF_E_UNSUPPORTED,
                "%s: out_channels %d != in_channels %d: not a text-to-video model", dir,
                fi.out_channels, fi.in_channels);
-    r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
     r->text_dim = fi.text_dim;
-    r->latent_n = (size_t)r->dims.C * r->dims.T * r->dims.H * r->dims.W;
-    r->shape = (struct family_shape){.frames = r->dims.T, .height = r->dims.H,
-                                     .width = r->dims.W, .text_len = r->text_len,
-                                     .tok_begin = r->tok_begin, .tok_count = r->tok_count};
+    DF_TRY(render_latent_create(&dims, r->par.tok_begin, r->par.tok_count, s->seed, &r->lat, err));
+    r->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
+                                     .width = r->lat->dims.W, .text_len = r->text_len,
+                                     .tok_begin = r->par.tok_begin, .tok_count = r->par.tok_count};
     DF_TRY(setup_attention(r, &fi, err));
-    r->shard_n = (size_t)(r->tok_count * latent_row_size(&r->dims));
     DF_TRY(family_reserve(r->model, &r->shape, err));
     DF_TRY(setup_parts(r, err));
 
@@ -260,83 +262,34 @@ static int setup_model(struct render *r, struct df_err *err)
     return 0;
 }
 
-static int setup_latent(struct render *r, struct df_err *err)
+/* Noise a stochastic sampler (cogvideox_dpm) draws inside step `step`: draw
+ * `draw` is noise_fill of a seed derived from the shot's, over the
+ * token-major row space the sampler steps -- the same values for every
+ * sharding and on resume. */
+static int step_noise(void *user, int step, int draw, size_t offset, size_t n, float *dst,
+                      struct df_err *err)
+{
+    (void)err;
+    const uint64_t seed = ((const struct render *)user)->shot->seed;
+    noise_fill(seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(2 * step + draw + 1)), offset, n, dst);
+    return 0;
+}
+
+/* The sampler for this rank's shard (the latent itself is made with the
+ * model: render_latent.h). */
+static int setup_sampler(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
-    if (!(r->stage = alloc_floats(r->latent_n, "the latent", err)) ||
-        !(r->out_full = alloc_floats(r->latent_n, "the model output", err)) ||
-        !(r->shard = alloc_floats(r->shard_n, "the latent shard", err)) ||
-        !(r->vel_cond = alloc_floats(r->shard_n, "velocities", err)) ||
-        !(r->vel_uncond = alloc_floats(r->shard_n, "velocities", err)) ||
-        !(r->vel = alloc_floats(r->shard_n, "velocities", err)) ||
-        !(r->all_rows = alloc_floats(r->latent_n, "the gathered latent", err)))
-        return DF_E_NOMEM;
-    /* The noise is defined on the canonical layout, whatever the sharding. */
-    noise_fill(s->seed, 0, r->latent_n, r->stage);
-    latent_to_rows(&r->dims, r->stage, r->tok_begin, r->tok_count, r->shard);
 
     struct sampler_config sc;
     sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
     DF_TRY(render_sched_apply(r, &sc, err));
-    size_t total = (size_t)(latent_tokens(&r->dims) * latent_row_size(&r->dims));
-    size_t offset = (size_t)(r->tok_begin * latent_row_size(&r->dims));
-    return sampler_create(&sc, offset, r->shard_n, total, &r->smp, err);
-}
-
-/* The step-cache mask: planned on rank 0 (time embeddings of the whole
- * schedule, the shot's threshold and calibration), the same bytes on every
- * rank; each rank keeps residuals for its own tokens only. */
-static int setup_cache(struct render *r, struct df_err *err)
-{
-    const struct shot *s = r->shot;
-    int rc = 0;
-    void *bytes = NULL;
-    size_t n = 0;
-    struct df_err perr = {0};
-    if (render_is_root(r)) {
-        char warning[512] = "";
-        struct stepcache_shot_in in = {.configs_dir = r->job.configs_dir, .model = s->model,
-                                       .policy = &s->cache, .smp = r->smp, .guided = r->guided,
-                                       .text = r->text_standin ? NULL : r->text_cond,
-                                       .n_tokens = r->text_standin ? 0 : r->n_text_cond,
-                                       .text_dim = r->text_dim, .model_handle = r->model,
-                                       .warning = warning, .warning_cap = sizeof(warning)};
-        rc = stepcache_plan_shot(&in, &r->mask, &perr);
-        if (rc == 0 && warning[0])
-            DF_WARN(r->log, "shot %s: step cache: %s", s->id, warning);
-        if (rc == 0 && (n = stepcache_mask_size(&r->mask)) && !(bytes = malloc(n)))
-            rc = df_err_set(&perr, DF_E_NOMEM, "out of memory");
-        if (rc == 0)
-            rc = stepcache_mask_save(&r->mask, bytes, n, &n, &perr);
-    }
-    /* every rank learns whether rank 0 could plan before the bytes travel */
-    int any = render_par_any(&r->par, rc < 0, err);
-    if (any == 0 && r->par.size > 1) {
-        any = render_par_share_bytes(&r->par, &bytes, &n, err);
-        if (any == 0 && !render_is_root(r))
-            any = stepcache_mask_load(bytes, n, &r->mask, err);
-    }
-    free(bytes);
-    if (rc < 0) {
-        *err = perr;
-        return rc;
-    }
-    if (any > 0)
-        return df_err_set(err, DF_E_INVAL, "rank 0 could not plan the step cache");
-    DF_TRY(any);
-    struct family_info fi;
-    family_info(r->model, &fi);
-    DF_TRY(stepcache_create(&r->mask, r->be, r->tok_count, fi.dim, &r->sc, err));
-    if (render_is_root(r) && r->mask.policy != CACHE_POLICY_OFF) {
-        int64_t computed, total;
-        stepcache_mask_passes(&r->mask, &computed, &total);
-        DF_INFO(r->log,
-                "shot %s: step cache %s (tau %.4f, %s): %lld of %lld passes compute the blocks",
-                s->id, cache_policy_name(r->mask.policy), r->mask.tau, r->mask.tau_source,
-                (long long)computed, (long long)total);
-    }
+    size_t total = (size_t)(latent_tokens(&r->lat->dims) * latent_row_size(&r->lat->dims));
+    size_t offset = (size_t)(r->par.tok_begin * latent_row_size(&r->lat->dims));
+    DF_TRY(sampler_create(&sc, offset, r->lat->shard_n, total, &r->smp, err));
+    sampler_set_noise(r->smp, step_noise, r);
     return 0;
 }
 
@@ -347,9 +300,9 @@ static int run_branch(struct render *r, int step, float t, enum stepcache_branch
                       float *vel_rows, struct df_err *err)
 {
     const float *text = b == STEPCACHE_BRANCH_COND ? r->text_cond : r->text_uncond;
-    DF_TRY(stepcache_forward(r->sc, r->model, &r->shape, r->stage, t, text, step, b, r->out_full,
+    DF_TRY(stepcache_forward(r->cache.sc, r->model, &r->shape, r->lat->stage, t, text, step, b, r->lat->out_full,
                              err));
-    latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, vel_rows);
+    latent_to_rows(&r->lat->dims, r->lat->out_full, r->par.tok_begin, r->par.tok_count, vel_rows);
     return 0;
 }
 
@@ -367,13 +320,13 @@ static void write_progress(struct render *r, int done, double per_step, double e
     if (!r->progress_path[0] || !render_is_root(r))
         return;
     struct progress_file p = {.step = done, .steps = r->shot->steps, .seconds_per_step = per_step,
-                              .eta_s = eta, .last_ckpt_step = r->last_ckpt_step,
+                              .eta_s = eta, .last_ckpt_step = r->ck.last_step,
                               .updated = (int64_t)time(NULL)};
     snprintf(p.shot, sizeof(p.shot), "%s", r->shot->id);
     snprintf(p.state, sizeof(p.state), "%s", state);
     for (int i = 0; i < done; i++)
         for (int b = 0; b < (r->guided ? 2 : 1); b++) {
-            enum stepcache_action a = stepcache_mask_action(&r->mask, i, (enum stepcache_branch)b);
+            enum stepcache_action a = stepcache_mask_action(&r->cache.mask, i, (enum stepcache_branch)b);
             if (a == STEPCACHE_ACTION_SKIP || a == STEPCACHE_ACTION_REUSE_COND)
                 p.cache_skipped++;
             else
@@ -393,18 +346,18 @@ static int denoise(struct render *r, struct df_err *err)
     for (int i = first; i < steps; i++) {
         double t0 = df_clock_s();
         float t = sampler_timestep(r->smp, i);
-        latent_from_rows(&r->dims, r->shard, r->tok_begin, r->tok_count, r->stage);
+        latent_from_rows(&r->lat->dims, r->lat->shard, r->par.tok_begin, r->par.tok_count, r->lat->stage);
         if (r->do_cond)
-            DF_TRY(run_branch(r, i, t, STEPCACHE_BRANCH_COND, r->vel_cond, err));
+            DF_TRY(run_branch(r, i, t, STEPCACHE_BRANCH_COND, r->lat->vel_cond, err));
         if (r->do_uncond)
-            DF_TRY(run_branch(r, i, t, STEPCACHE_BRANCH_UNCOND, r->vel_uncond, err));
-        const float *vel = r->vel_cond;
+            DF_TRY(run_branch(r, i, t, STEPCACHE_BRANCH_UNCOND, r->lat->vel_uncond, err));
+        const float *vel = r->lat->vel_cond;
         if (r->guided) {
-            DF_TRY(render_par_swap_cfg(&r->par, r->vel_cond, r->vel_uncond, r->shard_n, err));
-            cfg_combine(r->vel_cond, r->vel_uncond, (float)s->guidance_scale, r->shard_n, r->vel);
-            vel = r->vel;
+            DF_TRY(render_par_swap_cfg(&r->par, r->lat->vel_cond, r->lat->vel_uncond, r->lat->shard_n, err));
+            cfg_combine(r->lat->vel_cond, r->lat->vel_uncond, (float)s->guidance_scale, r->lat->shard_n, r->lat->vel);
+            vel = r->lat->vel;
         }
-        DF_TRY(sampler_step(r->smp, i, vel, r->shard, r->shard_n, err));
+        DF_TRY(sampler_step(r->smp, i, vel, r->lat->shard, r->lat->shard_n, err));
         preview_step(r, i + 1, vel); /* rank 0, every few steps: <job_dir>/preview.png */
         double dt = df_clock_s() - t0, done = df_clock_s() - t_start;
         double eta = done / (i + 1 - first) * (steps - i - 1);
@@ -413,7 +366,7 @@ static int denoise(struct render *r, struct df_err *err)
         progress_file_fmt_duration(dt, dt_s, sizeof(dt_s));
         if (render_is_root(r))
             DF_INFO(r->log, "shot %s: step %d/%d t=%.1f %s ETA %s (%s)", s->id, i + 1, steps, t,
-                    dt_s, eta_s, stepcache_mask_describe(&r->mask, i, what, sizeof(what)));
+                    dt_s, eta_s, stepcache_mask_describe(&r->cache.mask, i, what, sizeof(what)));
         write_progress(r, i + 1, done / (i + 1 - first), eta, "running");
         int stop = stop_requested(r, i + 1, err);
         if (stop < 0)
@@ -444,14 +397,14 @@ static int denoise(struct render *r, struct df_err *err)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
                 s->id, 100.0 * (usp_attn_comm_seconds(r->usp) - comm0) / r->t_denoise);
     /* the canonical latent, on rank 0, for the VAE and the latent file */
-    return render_gather_canonical(r, r->shard, r->stage, err);
+    return render_gather_canonical(r, r->lat->shard, r->lat->stage, err);
 }
 
 static int write_latent(struct render *r, const char *path, struct df_err *err)
 {
     struct safetensors_entry e = {.name = "latent", .dtype = SAFETENSORS_DTYPE_F32, .ndim = 4,
-                                  .shape = {r->dims.C, r->dims.T, r->dims.H, r->dims.W},
-                                  .data = r->stage};
+                                  .shape = {r->lat->dims.C, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W},
+                                  .data = r->lat->stage};
     return safetensors_write(path, &e, 1, NULL, 0, err);
 }
 
@@ -459,25 +412,18 @@ static int write_latent(struct render *r, const char *path, struct df_err *err)
 
 static void render_cleanup(struct render *r)
 {
-    render_ckpt_abandon(r);
+    render_ckpt_fini(r);
     preview_free(r->preview);
     sampler_free(r->smp);
-    free(r->all_rows);
-    free(r->res_all);
-    stepcache_free(r->sc);
-    stepcache_mask_free(&r->mask);
+    render_cache_fini(&r->cache);
     usp_attn_free(r->usp);
     if (r->par_open)
         render_par_close(&r->par);
-    free(r->stage);
-    free(r->out_full);
-    free(r->shard);
-    free(r->vel_cond);
-    free(r->vel_uncond);
-    free(r->vel);
+    render_latent_free(r->lat);
     free(r->text_cond);
     free(r->text_uncond);
     vae_free(r->vae);
+    cogvideox_vae_free(r->cvae);
     family_free(r->model);
     kern_backend_free(r->be);
     job_contract_free(&r->job);
@@ -494,17 +440,17 @@ int render_run(const struct render_opts *o, struct df_log *log, struct df_err *e
         rc = setup_model(&r, err);
     r.t_load = df_clock_s() - t0;
     if (rc == 0)
-        rc = setup_latent(&r, err);
+        rc = setup_sampler(&r, err);
     if (rc == 0)
-        rc = setup_cache(&r, err);
+        rc = render_cache_setup(&r, err);
     if (rc == 0) {
         const struct shot *s = r.shot;
         if (render_is_root(&r))
             DF_INFO(log,
                 "shot %s: %dx%d, %d frames, latent %dx%dx%d (%lld tokens), %d steps %s "
                 "shift %.2f, guidance %.2f, seed %llu",
-                s->id, s->width, s->height, s->frames, r.dims.T, r.dims.H, r.dims.W,
-                (long long)latent_tokens(&r.dims), s->steps, sampler_kind_name(s->sampler),
+                s->id, s->width, s->height, s->frames, r.lat->dims.T, r.lat->dims.H, r.lat->dims.W,
+                (long long)latent_tokens(&r.lat->dims), s->steps, sampler_kind_name(s->sampler),
                 s->flow_shift, s->guidance_scale, (unsigned long long)s->seed);
         if (o->ckpt_dir) {
             rc = paths_mkdirs(o->ckpt_dir, err);

@@ -19,26 +19,26 @@
  * in the gather; only rank 0 keeps the canonical result. */
 int render_gather_canonical(struct render *r, const float *rows, float *canon, struct df_err *err)
 {
-    DF_TRY(render_par_gather_rows(&r->par, rows, r->all_rows, err));
+    DF_TRY(render_par_gather_rows(&r->par, rows, r->lat->all_rows, err));
     if (render_is_root(r))
-        latent_from_rows(&r->dims, r->all_rows, 0, latent_tokens(&r->dims), canon);
+        latent_from_rows(&r->lat->dims, r->lat->all_rows, 0, latent_tokens(&r->lat->dims), canon);
     return 0;
 }
 
 static int put_rows(struct render *r, ckpt_writer_t *w, const char *name, const float *rows,
                          struct df_err *err)
 {
-    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
-    DF_TRY(render_gather_canonical(r, rows, r->out_full, err));
-    return w ? ckpt_writer_put_tensor(w, name, r->out_full, ext, 4, err) : 0;
+    const int64_t ext[4] = {r->lat->dims.C, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W};
+    DF_TRY(render_gather_canonical(r, rows, r->lat->out_full, err));
+    return w ? ckpt_writer_put_tensor(w, name, r->lat->out_full, ext, 4, err) : 0;
 }
 
 static int get_rows(struct render *r, ckpt_reader_t *rd, const char *name, float *rows,
                          struct df_err *err)
 {
-    const int64_t ext[4] = {r->dims.C, r->dims.T, r->dims.H, r->dims.W};
-    DF_TRY(ckpt_get_tensor(rd, name, r->out_full, ext, 4, err));
-    latent_to_rows(&r->dims, r->out_full, r->tok_begin, r->tok_count, rows);
+    const int64_t ext[4] = {r->lat->dims.C, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W};
+    DF_TRY(ckpt_get_tensor(rd, name, r->lat->out_full, ext, 4, err));
+    latent_to_rows(&r->lat->dims, r->lat->out_full, r->par.tok_begin, r->par.tok_count, rows);
     return 0;
 }
 
@@ -61,30 +61,30 @@ static int model_dim(const struct render *r)
  * (gathered from the group that holds each branch).  w is NULL off rank 0. */
 static int put_cache(struct render *r, ckpt_writer_t *w, int next, struct df_err *werr)
 {
-    if (r->mask.policy == CACHE_POLICY_OFF)
+    if (r->cache.mask.policy == CACHE_POLICY_OFF)
         return 0;
     const int dim = model_dim(r);
-    const int64_t S = latent_tokens(&r->dims);
+    const int64_t S = latent_tokens(&r->lat->dims);
     if (w)
-        DF_TRY(stepcache_ckpt_put_mask(w, &r->mask, werr));
+        DF_TRY(stepcache_ckpt_put_mask(w, &r->cache.mask, werr));
     for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++) {
-        if (!stepcache_residual_needed(&r->mask, next, (enum stepcache_branch)b))
+        if (!stepcache_residual_needed(&r->cache.mask, next, (enum stepcache_branch)b))
             continue;
-        if (!r->res_all && !(r->res_all = malloc((size_t)S * dim * sizeof(float))))
+        if (!r->ck.res_all && !(r->ck.res_all = malloc((size_t)S * dim * sizeof(float))))
             return df_err_set(werr, DF_E_NOMEM, "out of memory for a residual");
         /* this rank's rows go to the front of res_all, then the gather fills it */
-        float *mine = malloc((size_t)(r->tok_count ? r->tok_count : 1) * dim * sizeof(float));
+        float *mine = malloc((size_t)(r->par.tok_count ? r->par.tok_count : 1) * dim * sizeof(float));
         if (!mine)
             return df_err_set(werr, DF_E_NOMEM, "out of memory for a residual");
         int held = r->par.cfg_idx == branch_group(r, (enum stepcache_branch)b);
-        int rc = held ? stepcache_residual_get(r->sc, (enum stepcache_branch)b, mine, werr) : 0;
+        int rc = held ? stepcache_residual_get(r->cache.sc, (enum stepcache_branch)b, mine, werr) : 0;
         if (rc == 0)
             rc = render_par_gather_tokens(&r->par, branch_group(r, (enum stepcache_branch)b), mine,
-                                          r->res_all, dim, werr);
+                                          r->ck.res_all, dim, werr);
         free(mine);
         DF_TRY(rc);
         if (w)
-            DF_TRY(stepcache_ckpt_put_residual(w, (enum stepcache_branch)b, r->res_all, S, dim,
+            DF_TRY(stepcache_ckpt_put_residual(w, (enum stepcache_branch)b, r->ck.res_all, S, dim,
                                                werr));
     }
     return 0;
@@ -97,26 +97,24 @@ static int get_cache(struct render *r, ckpt_reader_t *rd, int next, struct df_er
     struct stepcache_mask m = {0};
     int rc = stepcache_ckpt_get_mask(rd, &m, err);
     if (rc == DF_E_NOTFOUND)
-        return r->mask.policy == CACHE_POLICY_OFF
+        return r->cache.mask.policy == CACHE_POLICY_OFF
                    ? 0
                    : df_err_set(err, DF_E_CORRUPT, "checkpoint of a cached shot has no mask");
     DF_TRY(rc);
     const int dim = model_dim(r);
-    stepcache_free(r->sc);
-    r->sc = NULL;
-    stepcache_mask_free(&r->mask);
-    r->mask = m;
-    DF_TRY(stepcache_create(&r->mask, r->be, r->tok_count, dim, &r->sc, err));
-    const int64_t S = latent_tokens(&r->dims);
+    render_cache_fini(&r->cache);
+    r->cache.mask = m;
+    DF_TRY(stepcache_create(&r->cache.mask, r->be, r->par.tok_count, dim, &r->cache.sc, err));
+    const int64_t S = latent_tokens(&r->lat->dims);
     for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++) {
-        if (!stepcache_residual_needed(&r->mask, next, (enum stepcache_branch)b) ||
+        if (!stepcache_residual_needed(&r->cache.mask, next, (enum stepcache_branch)b) ||
             r->par.cfg_idx != branch_group(r, (enum stepcache_branch)b))
             continue;
-        if (!r->res_all && !(r->res_all = malloc((size_t)S * dim * sizeof(float))))
+        if (!r->ck.res_all && !(r->ck.res_all = malloc((size_t)S * dim * sizeof(float))))
             return df_err_set(err, DF_E_NOMEM, "out of memory for a residual");
-        DF_TRY(stepcache_ckpt_get_residual(rd, (enum stepcache_branch)b, r->res_all, S, dim, err));
-        DF_TRY(stepcache_residual_set(r->sc, (enum stepcache_branch)b,
-                                      r->res_all + (size_t)r->tok_begin * dim, err));
+        DF_TRY(stepcache_ckpt_get_residual(rd, (enum stepcache_branch)b, r->ck.res_all, S, dim, err));
+        DF_TRY(stepcache_residual_set(r->cache.sc, (enum stepcache_branch)b,
+                                      r->ck.res_all + (size_t)r->par.tok_begin * dim, err));
     }
     return 0;
 }
@@ -133,7 +131,7 @@ static void *commit_main(void *arg)
  * started, commit here. */
 static void start_commit(struct render *r, ckpt_writer_t *w, int step)
 {
-    struct render_commit *c = &r->commit;
+    struct render_commit *c = &r->ck.commit;
     c->w = w;
     c->dir = r->o->ckpt_dir;
     c->step = step;
@@ -150,7 +148,7 @@ static void start_commit(struct render *r, ckpt_writer_t *w, int step)
 /* Join rank 0's commit thread; returns its result (0 when none). */
 static int join_commit(struct render *r)
 {
-    struct render_commit *c = &r->commit;
+    struct render_commit *c = &r->ck.commit;
     if (!c->running)
         return 0;
     if (c->running == 1)
@@ -165,11 +163,11 @@ int render_ckpt_flush(struct render *r, struct df_err *err)
 {
     if (!r->o->ckpt_dir)
         return 0;
-    struct render_commit *c = &r->commit;
+    struct render_commit *c = &r->ck.commit;
     int had = c->running != 0;
     int rc = join_commit(r);
     if (had && rc == 0)
-        r->last_ckpt_step = c->step;
+        r->ck.last_step = c->step;
     if (render_is_root(r) && had && rc == 0)
         DF_INFO(r->log,
                 "shot %s: checkpoint at step %d durable: %s (%.2f MB, %.1fx smaller; write %.2f s, "
@@ -190,9 +188,21 @@ int render_ckpt_flush(struct render *r, struct df_err *err)
     return df_err_set(err, DF_E_IO, "rank 0 could not make its checkpoint durable");
 }
 
-void render_ckpt_abandon(struct render *r)
+void render_ckpt_init(struct render *r)
 {
-    join_commit(r);
+    const struct shot *s = r->shot;
+    if (!r->o->ckpt_dir)
+        return;
+    r->ck.shot_hash = r->job.hash;
+    r->ck.every = r->o->ckpt_every > 0 ? r->o->ckpt_every : s->checkpoint.every_steps;
+    r->ck.every_s = s->checkpoint.every_minutes * 60.0;
+}
+
+void render_ckpt_fini(struct render *r)
+{
+    join_commit(r); /* a pending commit, not reported (error paths, clean-up) */
+    free(r->ck.res_all);
+    r->ck.res_all = NULL;
 }
 
 /* Rank 0 encodes; every rank gathers.  The file is made durable on a helper
@@ -202,7 +212,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const struct layout *l = &r->par.lay;
-    struct ckpt_meta meta = {.shot_hash = r->shot_hash, .weights_hash = r->weights_hash,
+    struct ckpt_meta meta = {.shot_hash = r->ck.shot_hash, .weights_hash = r->weights_hash,
                              .step = next_step, .total_steps = s->steps, .seed = s->seed,
                              .layout_cfg = (uint32_t)l->cfg,
                              .layout_ulysses = (uint32_t)l->ulysses,
@@ -221,7 +231,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     sampler_scalars_get(r->smp, &sc);
     const int64_t scal[5] = {sc.next_step, sc.lower_order_nums, sc.this_order,
                              sc.n_model_outputs, sc.has_last_sample};
-    int rc = put_rows(r, wrc == 0 ? w : NULL, "latent", r->shard, &werr);
+    int rc = put_rows(r, wrc == 0 ? w : NULL, "latent", r->lat->shard, &werr);
     if (rc == 0 && w)
         wrc = ckpt_writer_put_i64s(w, "sampler.scalars", scal, 5, &werr);
     for (int k = 0; rc == 0 && k < sampler_history_count(r->smp); k++) {
@@ -255,7 +265,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
                 "shot %s: checkpoint at step %d/%d: encoded in %.2f s (the ranks' stall); "
                 "writing it in the background",
                 s->id, next_step, s->steps, t_encoded);
-    r->t_last_ckpt = df_clock_s();
+    r->ck.t_last = df_clock_s();
     return 0;
 }
 
@@ -267,7 +277,7 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     if (render_is_root(r)) { /* rank 0 chooses; the others open the same file */
         struct ckpt_skip_report skips;
         struct df_err ferr = {0};
-        rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->shot_hash, r->weights_hash, path,
+        rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->ck.shot_hash, r->weights_hash, path,
                               sizeof(path), &skips, &ferr);
         for (int i = 0; i < skips.n; i++)
             DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
@@ -294,7 +304,7 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     ckpt_reader_t *rd = NULL;
     DF_TRY(ckpt_open(path, &rd, err));
     int64_t scal[5];
-    rc = get_rows(r, rd, "latent", r->shard, err);
+    rc = get_rows(r, rd, "latent", r->lat->shard, err);
     if (rc == 0)
         rc = ckpt_get_i64s(rd, "sampler.scalars", scal, 5, err);
     if (rc == 0) {
@@ -320,7 +330,7 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     ckpt_close(rd);
     if (rc < 0)
         df_err_prefix(err, "resume from %s", path);
-    r->t_last_ckpt = df_clock_s();
+    r->ck.t_last = df_clock_s();
     return rc;
 }
 
@@ -333,10 +343,10 @@ int render_ckpt_due(struct render *r, int done, struct df_err *err)
      * fails (disk full, bad output path, killed) reruns without the steps. */
     if (done >= r->shot->steps)
         return 1;
-    if (r->ckpt_every > 0 && done % r->ckpt_every == 0)
+    if (r->ck.every > 0 && done % r->ck.every == 0)
         return 1;
     /* clocks differ between ranks: rank 0's decides */
-    int late = r->ckpt_every_s > 0 && df_clock_s() - r->t_last_ckpt >= r->ckpt_every_s;
+    int late = r->ck.every_s > 0 && df_clock_s() - r->ck.t_last >= r->ck.every_s;
     return r->par.size > 1 ? render_par_any(&r->par, late && render_is_root(r), err) : late;
 }
 

@@ -13,11 +13,13 @@
 #include "job_contract.h"
 #include "manifest.h"
 #include "render.h"
+#include "render_latent.h"
 #include "render_par.h"
 #include "sampler.h"
 #include "stepcache.h"
 #include "usp_attn.h"
 #include "family.h"
+#include "cogvideox_vae.h"
 #include "vae.h"
 
 #include <limits.h>
@@ -38,6 +40,25 @@ struct render_commit {
     struct df_err err;
 };
 
+/* The checkpointing of one shot (render_ckpt.c), set up by render_ckpt_init
+ * and released by render_ckpt_fini: identity, the interval rule, the
+ * checkpoint in flight. */
+struct render_ckpt_state {
+    uint64_t shot_hash;           /* checkpoint identity (with the weights' fingerprint) */
+    int every;                    /* steps between checkpoints; 0: none by step count */
+    double every_s;               /* seconds between checkpoints; 0: none by time */
+    double t_last;                /* df_clock_s() of the last one (or of the start) */
+    int last_step;                /* steps in the newest durable checkpoint, 0 none */
+    float *res_all;               /* [tokens, dim] gathered residual (step-cache sections) */
+    struct render_commit commit;  /* rank 0's checkpoint being written */
+};
+
+/* The step cache of the shot (render_cache.c). */
+struct render_cache {
+    struct stepcache_mask mask; /* the plan, the same on every rank */
+    stepcache_t *sc;            /* this rank's residuals and counters */
+};
+
 struct render {
     const struct render_opts *o;
     struct df_log *log;
@@ -48,39 +69,27 @@ struct render {
     family_model_t *model;        /* the DiT, through its family's op table (family.h) */
     struct family_shape shape;    /* this rank's forward: the shot's latent, its tokens */
     struct vae *vae;              /* loaded at set-up: a broken vae/ fails before step 1 */
-    struct latent_dims dims;
+    struct cogvideox_vae *cvae;   /* the CogVideoX VAE instead, for TCHW (CogVideoX) latents */
     struct render_par par;        /* ranks, layout, groups */
     int par_open;
     struct usp_attn *usp;         /* the attention hook when the sequence is split */
-    int64_t tok_begin, tok_count; /* this rank's tokens */
-    size_t shard_n;               /* tok_count · row floats */
     int do_cond, do_uncond;       /* the branches this rank computes */
-    size_t latent_n;              /* C·T·H·W */
     int text_len, text_dim;
     float *text_cond, *text_uncond; /* [text_len, text_dim] */
     int guided;                     /* classifier-free guidance on (two branches) */
     sampler_t smp;
-    float *shard;                   /* this rank's latent rows */
-    float *stage;                   /* canonical staging latent [C, T, H, W] */
-    float *out_full;                /* canonical model output */
-    float *vel_cond, *vel_uncond, *vel; /* shard-sized */
-    float *all_rows;                /* token-major rows of every token (gathers) */
+    struct render_latent *lat;      /* this rank's latent (render_latent.h); its tokens are
+                                       par.tok_begin/tok_count */
     double t_load, t_denoise, t_decode;
     time_t started;
-    uint64_t shot_hash, weights_hash; /* checkpoint identity */
-    int ckpt_every;                   /* 0: none by step count */
-    double ckpt_every_s;              /* 0: none by time */
-    double t_last_ckpt;
+    uint64_t weights_hash;            /* the transformer's fingerprint (model_id.h) */
+    struct render_ckpt_state ck;      /* checkpointing (render_ckpt.c) */
     char progress_path[PATH_MAX + 16]; /* <job_dir>/progress.json, "" for none */
-    int last_ckpt_step;               /* steps in the newest durable checkpoint, 0 none */
     int n_text_cond;                  /* real rows of text_cond */
     char text_source[160];            /* where text_cond came from (sidecar; render_text.c) */
     int text_standin;                 /* 1: stand-in rows derived from the text (demo model) */
     double t_text;                    /* seconds spent getting the text rows (encode or cache) */
-    struct stepcache_mask mask;       /* the step-cache plan, the same on every rank */
-    stepcache_t *sc;                  /* this rank's residuals and counters */
-    float *res_all;                   /* [tokens, dim] gathered residual (checkpoints) */
-    struct render_commit commit;      /* rank 0's checkpoint being written */
+    struct render_cache cache;        /* the step cache (render_cache.c) */
     struct preview_state *preview;    /* rank 0's previews (preview.c), lazily made */
 };
 
@@ -93,16 +102,23 @@ int render_is_root(const struct render *r);
 int render_gather_canonical(struct render *r, const float *rows, float *canon,
                             struct df_err *err);
 
-/* render_ckpt.c: write a checkpoint after `next_step` steps (collective;
- * rank 0 writes), resume from the newest valid one, and the interval rule. */
+/* render_ckpt.c: set up the checkpointing (the interval from --ckpt-every
+ * or the shot, the identity from the job), write a checkpoint after
+ * `next_step` steps (collective; rank 0 writes), resume from the newest
+ * valid one, the interval rule, and the release (joins a pending commit). */
+void render_ckpt_init(struct render *r);
+void render_ckpt_fini(struct render *r);
 int render_ckpt_save(struct render *r, int next_step, struct df_err *err);
 int render_ckpt_resume(struct render *r, struct df_err *err);
 int render_ckpt_due(struct render *r, int done, struct df_err *err);
 /* Wait for rank 0's checkpoint still being written, and let every rank learn
  * whether it became durable (collective).  Returns 0 or the commit's error. */
 int render_ckpt_flush(struct render *r, struct df_err *err);
-/* Join a pending commit without reporting (error paths, clean-up). */
-void render_ckpt_abandon(struct render *r);
+
+/* render_cache.c: plan the mask on rank 0, share it, make this rank's
+ * residual buffers (collective); and the release. */
+int render_cache_setup(struct render *r, struct df_err *err);
+void render_cache_fini(struct render_cache *c);
 
 /* render_video.c: decode (tiled over every rank), encode and write the
  * sidecar on rank 0; out_path gets the video's path.  Collective. */

@@ -52,6 +52,27 @@ static int plan(struct render_par *p, const struct job_contract *job, int gpu, c
     return job_contract_plan(s, &c, &p->lay, 1, &n, err);
 }
 
+/* GPU ranks move the attention's all-to-alls and ring passes on device
+ * memory with a device-memory comm from the registry (NCCL; docs/gpu.md);
+ * host data (latents, control) stays on the host comm.  DITFARM_NCCL=0, or a
+ * build without one, keeps everything on the host comm, staged. */
+static int open_device_groups(struct render_par *p, const struct comm_opts *co, struct df_err *err)
+{
+    const char *use = getenv("DITFARM_NCCL");
+    enum comm_backend cb;
+    if ((use != NULL && strcmp(use, "0") == 0) ||
+        comm_backend_pick(COMM_MEM_DEVICE, p->size, &cb, NULL) < 0)
+        return 0;
+    int rc = comm_open(cb, &p->boot, co, &p->dev_world, err);
+    if (rc < 0) {
+        df_err_prefix(err, "%s for the GPU ranks (DITFARM_NCCL=0 stages through the host comm)",
+                      comm_backend_name(cb));
+        return rc;
+    }
+    comm_set_name(p->dev_world, "world-device");
+    return comm_groups_open(p->dev_world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->dg, err);
+}
+
 int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int64_t row,
                     const int *force, struct df_err *err)
 {
@@ -62,8 +83,8 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
     p->size = p->boot.info.size;
     struct comm_opts co = comm_opts_default();
     DF_TRY(comm_opts_from_env(&co, err));
-    /* the render's transfers go through host buffers (usp_attn.h stages a
-     * GPU rank's): a host-memory comm from the registry */
+    /* host data (latents, control) goes through a host-memory comm from the
+     * registry; GPU ranks add a device-memory one for attention below */
     enum comm_backend cb;
     DF_TRY(comm_backend_pick(COMM_MEM_HOST, p->size, &cb, err));
     DF_TRY(comm_open(cb, &p->boot, &co, &p->world, err));
@@ -80,6 +101,8 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
     DF_TRY(comm_check_same(p->world, &id, sizeof(id), err));
     DF_TRY(layout_check_runnable(&p->lay, err)); /* the planner's rule (lib/layout.c) */
     DF_TRY(comm_groups_open(p->world, p->lay.cfg, p->lay.ulysses, p->lay.ring, &p->g, err));
+    if (gpu && p->size > 1)
+        DF_TRY(open_device_groups(p, &co, err));
     DF_TRY(layout_rank_coords(&p->lay, p->rank, &p->cfg_idx, &p->ring_idx, &p->uly_idx, err));
     DF_TRY(layout_token_range(&p->lay, p->rank, &p->tok_begin, &p->tok_count, err));
     p->rows_of = calloc((size_t)p->size, sizeof(int64_t));
@@ -100,6 +123,9 @@ int render_par_open(struct render_par *p, struct job_contract *job, int gpu, int
 
 void render_par_close(struct render_par *p)
 {
+    comm_groups_close(&p->dg);
+    comm_close(p->dev_world);
+    p->dev_world = NULL;
     comm_groups_close(&p->g);
     comm_close(p->world);
     boot_fini(&p->boot);

@@ -28,6 +28,8 @@ struct render_par {
     struct boot boot;
     comm_t world;
     struct comm_groups g;     /* cfg, ulysses, ring */
+    comm_t dev_world;         /* GPU ranks: an NCCL world (NULL: attention stages through g) */
+    struct comm_groups dg;    /* its groups: USP attention on device memory */
     struct layout lay;        /* the layout the ranks run */
     int replanned;            /* 1: the world differs from job.json's plan: lay was replanned */
     char planned_desc[256];   /* the controller's plan, described ("" when none) */

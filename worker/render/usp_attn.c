@@ -1,12 +1,20 @@
 /* usp_attn.c -- Ulysses × ring self-attention hook (usp_attn.h).
  *
  * Compute buffers (q2, the K/V ring blocks, partial outputs and LSEs) live in
- * backend memory and only kern_* ops touch them; the collectives move host
- * memory.  On the cpu backend the two are the same memory, so the staging
- * copies below become no-ops; on another backend they are the downloads and
- * uploads around each transfer. */
+ * backend memory and only kern_* ops touch them.  When the comms can move
+ * backend memory themselves (the cpu backend on host comms; the cuda backend
+ * on NCCL comms) the all-to-all buffers are packed by backend ops
+ * (sp_plan.h's maps through kern_copy_2d: on a GPU, on its stream) and the
+ * collectives read and write backend buffers; NCCL comms follow the
+ * backend's stream (comm_nccl.h), so a ring transfer waits for the compute
+ * that last read its buffer and overlaps the attention queued after it.
+ * Otherwise (a GPU rank on MPI, or `stage`) every transfer is staged
+ * through host buffers. */
 #include "usp_attn.h"
 #include "clock.h"
+
+#include "comm_nccl.h"
+#include "sp_plan.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,7 +25,7 @@ struct usp_attn {
     kern_backend_t be;
     comm_t uly, ring;
     struct usp_attn_shape sh;
-    int host_is_device; /* backend buffers are host memory (backend_desc.mem) */
+    int host_is_device; /* the comms move backend buffers directly (no staging) */
     int hl;             /* heads per rank after the all-to-all: heads / ulysses */
     int64_t blk;        /* tokens of a ring block: ulysses · chunk */
     size_t row;         /* floats of one token: heads · head_dim */
@@ -28,6 +36,8 @@ struct usp_attn {
     float *recv;        /* [blk, hl, D] all-to-all receive buffer */
     float *hkv[2];      /* [2][blk, hl, D] ring transfer buffers (not used on cpu) */
     size_t *counts;     /* [ulysses] */
+    struct sp_copy *map; /* [SP_MAX_COPIES(ulysses)] packing map (host_is_device) */
+    float *dpack;       /* backend [ulysses][chunk, hl, D] all-to-all buffer (host_is_device) */
     /* backend */
     float *q2;          /* [blk, hl, D] */
     float *kv[2];       /* [2][blk, hl, D]: K then V, double-buffered for the ring */
@@ -52,6 +62,20 @@ static int to_device(struct usp_attn *a, float *dev, const float *host, size_t n
     return kern_upload(a->be, dev, host, n, err);
 }
 
+/* Whether every comm given can move `be`'s buffers as they are: its memory
+ * space (comm_caps.mem) is the backend's (backend_desc.mem) -- host comms
+ * with the cpu backend, NCCL with cuda. */
+static int comms_move_backend_memory(kern_backend_t be, comm_t uly, comm_t ring)
+{
+    const int dev = kern_backend_desc(be)->mem == BACKEND_MEM_DEVICE;
+    const comm_t cs[2] = {uly, ring};
+    for (int i = 0; i < 2; i++)
+        if (cs[i] != NULL &&
+            (comm_backend_caps(comm_backend_of(cs[i]))->mem == COMM_MEM_DEVICE) != dev)
+            return 0;
+    return 1;
+}
+
 int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp_attn_shape *sh,
                     struct usp_attn **out, struct df_err *err)
 {
@@ -63,15 +87,17 @@ int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp
     struct usp_attn *a = calloc(1, sizeof(*a));
     DF_FAIL_IF(!a, err, DF_E_NOMEM, "USP attention: out of memory");
     a->be = be, a->uly = uly, a->ring = ring, a->sh = *sh;
-    a->host_is_device = kern_backend_desc(be)->mem == BACKEND_MEM_HOST && !sh->stage;
+    a->host_is_device = !sh->stage && comms_move_backend_memory(be, uly, ring);
     a->hl = sh->heads / sh->ulysses;
     a->blk = sh->ulysses * sh->chunk;
     a->row = (size_t)sh->heads * sh->head_dim;
     const size_t local = a->local = (size_t)sh->chunk * a->row;
     const size_t nlse = (size_t)a->hl * a->blk;
-    int ok = (a->pad = malloc(local * sizeof(float))) && (a->pack = malloc(local * sizeof(float))) &&
-             (a->recv = malloc(local * sizeof(float))) &&
-             (a->counts = malloc((size_t)sh->ulysses * sizeof(size_t)));
+    int ok = (a->pad = malloc(local * sizeof(float))) &&
+             (a->counts = malloc((size_t)sh->ulysses * sizeof(size_t))) &&
+             (a->map = malloc(SP_MAX_COPIES(sh->ulysses) * sizeof(struct sp_copy)));
+    if (ok && !a->host_is_device)
+        ok = (a->pack = malloc(local * sizeof(float))) && (a->recv = malloc(local * sizeof(float)));
     if (ok && !a->host_is_device)
         ok = (a->hkv[0] = malloc(2 * local * sizeof(float))) &&
              (a->hkv[1] = malloc(2 * local * sizeof(float)));
@@ -80,8 +106,11 @@ int usp_attn_create(kern_backend_t be, comm_t uly, comm_t ring, const struct usp
                     !(a->kv[0] = kern_alloc(be, 2 * local, err)) ||
                     !(a->kv[1] = kern_alloc(be, 2 * local, err)) ||
                     !(a->o = kern_alloc(be, local, err)) || !(a->o2 = kern_alloc(be, local, err)) ||
-                    !(a->lse = kern_alloc(be, nlse, err)) || !(a->lse2 = kern_alloc(be, nlse, err))))
+                    !(a->lse = kern_alloc(be, nlse, err)) || !(a->lse2 = kern_alloc(be, nlse, err)) ||
+                    (a->host_is_device && !(a->dpack = kern_alloc(be, local, err)))))
         rc = DF_E_NOMEM;
+    if (rc == 0 && a->host_is_device && (rc = comm_nccl_follow_backend(uly, be, err)) == 0)
+        rc = comm_nccl_follow_backend(ring, be, err);
     if (rc < 0) {
         usp_attn_free(a);
         return rc;
@@ -102,6 +131,8 @@ void usp_attn_free(struct usp_attn *a)
     free(a->pack);
     free(a->recv);
     free(a->counts);
+    free(a->map);
+    kern_release(a->be, a->dpack);
     if (!a->host_is_device) {
         free(a->hkv[0]);
         free(a->hkv[1]);
@@ -121,12 +152,34 @@ double usp_attn_comm_seconds(const struct usp_attn *a)
     return a->comm_s;
 }
 
+/* scatter_heads without staging: pack with backend ops, all-to-all between
+ * backend buffers (U = 1: the pack is the result). */
+static int scatter_backend(struct usp_attn *a, const float *x, int64_t s_local, float *dst,
+                           struct df_err *err)
+{
+    const struct usp_attn_shape *sh = &a->sh;
+    int n = 0;
+    DF_TRY(sp_ulysses_pack_map(sh->ulysses, sh->chunk, sh->heads, sh->head_dim, s_local, a->map,
+                               &n, err));
+    float *packed = sh->ulysses == 1 ? dst : a->dpack;
+    for (int i = 0; i < n; i++)
+        DF_TRY(sp_copy_on(a->be, packed, x, &a->map[i], err));
+    if (sh->ulysses == 1)
+        return 0;
+    double t0 = df_clock_s();
+    int rc = comm_alltoallv(a->uly, a->dpack, a->counts, NULL, dst, a->counts, NULL, err);
+    a->comm_s += df_clock_s() - t0;
+    return rc;
+}
+
 /* x [s_local, H, D] (backend) real rows -> all-to-all -> dst [blk, hl, D]
  * (backend): this rank's ring block, its head slice.  Padding rows are zero. */
 static int scatter_heads(struct usp_attn *a, const float *x, int64_t s_local, float *dst,
                          struct df_err *err)
 {
     const struct usp_attn_shape *sh = &a->sh;
+    if (a->host_is_device)
+        return scatter_backend(a, x, s_local, dst, err);
     const size_t D = (size_t)sh->head_dim, hl = (size_t)a->hl;
     DF_TRY(kern_download(a->be, a->pad, x, (size_t)s_local * a->row, err));
     memset(a->pad + (size_t)s_local * a->row, 0,
@@ -154,6 +207,18 @@ static int gather_heads(struct usp_attn *a, const float *o, float *out, int64_t 
     const size_t D = (size_t)sh->head_dim, hl = (size_t)a->hl;
     if (sh->ulysses == 1)
         return kern_copy(a->be, out, o, (size_t)s_local * a->row, err);
+    if (a->host_is_device) { /* all-to-all between backend buffers, unpack by backend ops */
+        double t0 = df_clock_s();
+        int rc = comm_alltoallv(a->uly, o, a->counts, NULL, a->dpack, a->counts, NULL, err);
+        a->comm_s += df_clock_s() - t0;
+        DF_TRY(rc);
+        int n = 0;
+        DF_TRY(sp_ulysses_unpack_map(sh->ulysses, sh->chunk, sh->heads, sh->head_dim, s_local,
+                                     a->map, &n, err));
+        for (int i = 0; i < n; i++)
+            DF_TRY(sp_copy_on(a->be, out, a->dpack, &a->map[i], err));
+        return 0;
+    }
     DF_TRY(kern_download(a->be, a->recv, o, a->local, err));
     /* rows [j·chunk, (j+1)·chunk) of o belong to ulysses rank j: already packed */
     double t0 = df_clock_s();

@@ -17,9 +17,11 @@
  * hook pads to `chunk` so every collective has equal counts.
  *
  * The attention itself runs on the rank's kern backend (its buffers live
- * there); the collectives move host memory through the MPI/self comms, so on
- * a GPU every transfer is staged through the host (correct, not fast: NCCL
- * with device-side packing is the fast path still to write).
+ * there).  The collectives move backend memory directly when they can (cpu
+ * backend on MPI/self; cuda backend on NCCL comms, packing by device ops on
+ * the backend's stream, the NCCL stream following it: docs/gpu.md);
+ * otherwise (a GPU rank on MPI, or `stage`) they are staged through host
+ * buffers.
  */
 #ifndef DF_USP_ATTN_H
 #define DF_USP_ATTN_H
