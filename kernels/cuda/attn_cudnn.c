@@ -22,6 +22,7 @@
  * failure to build a plan falls back to the backend's own kernel.
  */
 #include "attn_cudnn.h"
+#include "kern_build.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -43,6 +44,11 @@ void attn_cudnn_free(struct cudnn_attn *a)
 int attn_cudnn_takes(int D)
 {
     (void)D;
+    return 0;
+}
+
+int kern_cuda_cudnn_version(void)
+{
     return 0;
 }
 
@@ -88,6 +94,11 @@ static int dnn_fail(struct df_err *err, int code, const char *what, cudnnStatus_
 int attn_cudnn_takes(int D)
 {
     return D > 0 && D % 8 == 0 && D <= 256;
+}
+
+int kern_cuda_cudnn_version(void)
+{
+    return (int)cudnnGetVersion();
 }
 
 struct cudnn_attn *attn_cudnn_open(cudaStream_t stream)
