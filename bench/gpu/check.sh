@@ -23,8 +23,8 @@
 # unpacked copy); without it the diffusers lines say SKIPPED.
 # Environment: GPUCHECK_BUILD (build dir, default build-gpucheck[-cpu]),
 # GPUCHECK_REPS (timed forwards, default 3), GPUCHECK_JOBS (build jobs),
-# GPUCHECK_TIMEOUT (seconds for the check program, default 420; each
-# diffusers run gets a third of it) -- together inside the 8-minute budget.
+# GPUCHECK_TIMEOUT (seconds for the check program, default 240; each
+# diffusers run gets a quarter of it) -- together inside the 8-minute budget.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -36,7 +36,7 @@ case "${1:-}" in
 esac
 start=$(date +%s)
 reps=${GPUCHECK_REPS:-3}
-limit=${GPUCHECK_TIMEOUT:-420}
+limit=${GPUCHECK_TIMEOUT:-240}
 jobs=${GPUCHECK_JOBS:-$(nproc)}
 build=${GPUCHECK_BUILD:-$top/build-gpucheck$([ $mode = cpu ] && echo -cpu || true)}
 log=$(mktemp -d)
@@ -107,10 +107,10 @@ if [ $mode = cpu ]; then
         --head-dim 16 --ffn 128 --text-dim 64 --frames 4 --height 16 --width 16 --text-len 16 \
         --reps "$reps" 2>"$log/py.err" | tee -a "$log/out" || { tail -5 "$log/py.err"; rc=1; }
 else
-    timeout $((limit / 3)) "$py" "$here/diffusers_forward.py" --name wan2.1-1.3b-480p --layers 30 --heads 12 \
+    timeout $((limit / 4)) "$py" "$here/diffusers_forward.py" --name wan2.1-1.3b-480p --layers 30 --heads 12 \
         --ffn 8960 --frames 21 --height 60 --width 104 --reps "$reps" 2>"$log/py.err" |
         tee -a "$log/out" || { tail -5 "$log/py.err"; rc=1; }
-    timeout $((limit / 3)) "$py" "$here/diffusers_forward.py" --name wan2.1-14b-shape-720p --layers 4 --heads 40 \
+    timeout $((limit / 4)) "$py" "$here/diffusers_forward.py" --name wan2.1-14b-shape-720p --layers 4 --heads 40 \
         --ffn 13824 --frames 21 --height 90 --width 160 --reps "$reps" 2>"$log/py.err" |
         tee -a "$log/out" || { tail -5 "$log/py.err"; rc=1; }
 fi
