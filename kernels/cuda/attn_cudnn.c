@@ -289,9 +289,10 @@ static struct sdpa_plan *plan_for(struct cudnn_attn *a, int Sq, int Skv, int H, 
     if (st == CUDNN_STATUS_SUCCESS)
         st = pick_plan(a, graph, &kp, &p->plan);
     keep_free(&kp);
+    int64_t got = 0;
     if (st == CUDNN_STATUS_SUCCESS)
         st = cudnnBackendGetAttribute(p->plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                      CUDNN_TYPE_INT64, 1, NULL, &p->ws_bytes);
+                                      CUDNN_TYPE_INT64, 1, &got, &p->ws_bytes);
     if (st != CUDNN_STATUS_SUCCESS) {
         p->why = st;
         if (p->plan)

@@ -23,6 +23,7 @@ extern "C" {
 /* One cached cuBLASLt plan: the algorithm the heuristic picked for a shape. */
 struct lt_plan {
     int M, K, N, epilogue; /* key; epilogue: 0 none, 1 bias, 2 gelu+bias, 3 gelu */
+    int align;             /* key: alignment (bytes, <= 256) of y and the bias */
     int valid;
     cublasLtMatmulAlgo_t algo;
 };
