@@ -29,16 +29,17 @@ int cmd_cancel(int argc, char **argv, const struct cli_ctx *ctx)
             break;
         case 'h':
         case O_HELP:
-            printf("usage: ditfarm cancel SHOT|MANIFEST [--state-dir DIR]\n\n"
-                   "Cancel the active shots with that id, or every active shot of that\n"
-                   "manifest; their Slurm jobs get scancel (they checkpoint on TERM).\n");
+            printf("usage: ditfarm cancel MANIFEST[/SHOT]|SHOT [--state-dir DIR]\n\n"
+                   "Cancel one shot (MANIFEST/SHOT), every active shot of a manifest, or a\n"
+                   "bare shot id when exactly one manifest has it (else the matches are\n"
+                   "listed); their Slurm jobs get scancel (they checkpoint on TERM).\n");
             return CLI_EXIT_OK;
         default:
             return cli_usage_error("cancel", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
-        return cli_usage_error("cancel", "expected one SHOT or MANIFEST argument");
+        return cli_usage_error("cancel", "expected one MANIFEST, MANIFEST/SHOT or SHOT argument");
     char dir[PATH_MAX], *reply = NULL, *text = NULL;
     struct df_err err = {0};
     cJSON *req = cJSON_CreateObject();

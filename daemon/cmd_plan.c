@@ -180,6 +180,7 @@ struct shot_req {
     int cfg_together;
     int max_gpus;
     const char *manifest;     /* for the step-cache prediction; NULL: none */
+    const char *configs;      /* the configs dir the plan used (passed on to the worker) */
     int cached;               /* the shot's cache policy is not off */
 };
 
@@ -301,7 +302,7 @@ static int plan_shot(const struct shot_req *s, const struct cluster_shape *base,
         fprintf(stderr, "ditfarm plan: shot %s: %s\n", s->id, err.msg);
     cJSON *cache = NULL;
     struct df_err cerr = {0};
-    int crc = rc == 0 && s->cached ? plan_cache_predict(s->manifest, s->id, &cache, &cerr) : 0;
+    int crc = rc == 0 && s->cached ? plan_cache_predict(s->manifest, s->id, s->configs, &cache, &cerr) : 0;
     if (shots) {
         cJSON *j = shot_json(s, l, n, rc < 0 ? err.msg : NULL);
         if (j && cache)
@@ -364,6 +365,7 @@ static int plan_manifest(const struct plan_opts *o, const char *configs,
                              .cfg_together = layout_shot_cfg_together(sh),
                              .max_gpus = sh->resources.max_gpus,
                              .manifest = o->manifest,
+                             .configs = configs,
                              .cached = sh->cache.policy != CACHE_POLICY_OFF};
         if (!shots && i > 0)
             printf("\n");

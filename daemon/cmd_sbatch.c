@@ -4,9 +4,11 @@
  * For each shot: plan its layout for the cluster shape (lib/layout.h), make a
  * job directory <jobs-dir>/<manifest>/<shot>/ holding job.json (the shot
  * resolved for the worker, lib/job_contract.h: a drawn seed is kept there, so
- * a requeued job or a second sbatch renders the very same shot), the
- * normalized manifest (manifest.json), the batch script (job.sbatch, from
- * slurm/shot.sbatch.in), logs/ and ckpt/.  Without --submit it prints a submit script that works
+ * a requeued job or a second sbatch renders the very same shot), the batch
+ * script (job.sbatch, from slurm/shot.sbatch.in), logs/ and ckpt/, next to the
+ * normalized manifest written once for all shots (<jobs-dir>/<manifest>/
+ * manifest.json).  Output paths are confined to the output roots (roots.h).
+ * Without --submit it prints a submit script that works
  * with plain sbatch (dependencies chained through job ids); with --submit it
  * runs sbatch itself and prints the job ids, or Slurm's own error verbatim.
  */
@@ -16,6 +18,8 @@
 #include "layout.h"
 #include "manifest.h"
 #include "paths.h"
+#include "roots.h"
+#include "shellq.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -28,12 +32,14 @@ extern const char sbatch_template[]; /* generated from slurm/shot.sbatch.in */
 
 struct sbatch_opts {
     const char *manifest;
-    const char *jobs_dir;
+    const char *jobs_dir;     /* NULL: roots_jobs_default */
+    const char *output_roots; /* NULL: roots_output_default */
     const char *configs;
     const char *worker;
     int submit;
     int array;              /* group independent shots with equal resources into job arrays */
     int throttle;           /* --array=...%throttle: tasks running at once (0: no limit) */
+    int max_shots;          /* a bigger manifest is refused (--max-shots) */
     const char *only[256];
     int n_only;
     struct jobspec_opts js; /* cluster shape, backend, grace, worker arguments */
@@ -42,14 +48,19 @@ struct sbatch_opts {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ditfarm sbatch MANIFEST [--submit] [--jobs-dir DIR] [--shot ID]...\n"
+            "usage: ditfarm sbatch MANIFEST [--submit] [--jobs-dir DIR] [--output-root DIR[:DIR]...]\n"
+            "                      [--shot ID]... [--max-shots N]\n"
             "                      [--gpus G | --nodes N --gpus-per-node G | --cpu-ranks P]\n"
             "                      [--backend cpu|cuda] [--worker PATH] [--grace SECONDS]\n"
             "                      [--array [--throttle N]]\n"
             "                      [--cpus-per-task N] [--configs DIR] [--worker-arg ARG]...\n\n"
             "Write one Slurm batch job per shot (job directory, normalized manifest, script)\n"
             "and print a submit script that works with plain sbatch; --submit runs sbatch.\n"
-            "Default cluster: one node with 8 GPUs; --cpu-ranks P plans CPU ranks instead.\n");
+            "Default cluster: one node with 8 GPUs; --cpu-ranks P plans CPU ranks instead.\n"
+            "Job directories go under --jobs-dir, else $DITFARM_JOBS_DIR, else\n"
+            "<state-dir>/jobs; outputs must lie under --output-root, else\n"
+            "$DITFARM_OUTPUT_ROOTS, else the current directory (relative paths go there).\n"
+            "A manifest of more than --max-shots shots (10000) is refused.\n");
 }
 
 static int parse_pos(const char *opt, const char *v, int lo, int hi, int *out)
@@ -66,7 +77,7 @@ static int parse_pos(const char *opt, const char *v, int lo, int hi, int *out)
 static int parse_args(int argc, char **argv, struct sbatch_opts *o)
 {
     enum { O_SUBMIT = 256, O_JOBS, O_SHOT, O_GPUS, O_NODES, O_PER, O_CPU, O_BACKEND, O_WORKER,
-           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_ARRAY, O_THROTTLE, O_HELP };
+           O_GRACE, O_CPT, O_CONFIGS, O_WARG, O_ARRAY, O_THROTTLE, O_OUTROOT, O_MAXSHOTS, O_HELP };
     static const struct option longs[] = {
         {"submit", no_argument, 0, O_SUBMIT},          {"jobs-dir", required_argument, 0, O_JOBS},
         {"shot", required_argument, 0, O_SHOT},        {"gpus", required_argument, 0, O_GPUS},
@@ -76,6 +87,8 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         {"cpus-per-task", required_argument, 0, O_CPT}, {"configs", required_argument, 0, O_CONFIGS},
         {"worker-arg", required_argument, 0, O_WARG},  {"help", no_argument, 0, O_HELP},
         {"array", no_argument, 0, O_ARRAY},            {"throttle", required_argument, 0, O_THROTTLE},
+        {"output-root", required_argument, 0, O_OUTROOT},
+        {"max-shots", required_argument, 0, O_MAXSHOTS},
         {0, 0, 0, 0},
     };
     int ch, rc = 0;
@@ -84,6 +97,8 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
         switch (ch) {
         case O_SUBMIT: o->submit = 1; break;
         case O_JOBS: o->jobs_dir = optarg; break;
+        case O_OUTROOT: o->output_roots = optarg; break;
+        case O_MAXSHOTS: rc = parse_pos("--max-shots", optarg, 1, 1000000, &o->max_shots); break;
         case O_SHOT:
             if (o->n_only == 256)
                 return cli_usage_error("sbatch", "too many --shot options");
@@ -103,10 +118,12 @@ static int parse_args(int argc, char **argv, struct sbatch_opts *o)
             rc = parse_pos("--throttle", optarg, 1, 100000, &o->throttle);
             o->array = 1;
             break;
-        case O_WARG:
-            if (jobspec_add_worker_arg(&o->js, optarg, NULL) < 0)
-                return cli_usage_error("sbatch", "--worker-arg values too long");
+        case O_WARG: {
+            struct df_err e = {0};
+            if (jobspec_add_worker_arg(&o->js, optarg, &e) < 0)
+                return cli_usage_error("sbatch", "--worker-arg: %s", e.msg);
             break;
+        }
         case 'h':
         case O_HELP: usage(stdout); return 1;
         default: return cli_usage_error("sbatch", "unknown option '%s'", argv[optind - 1]);
@@ -143,6 +160,10 @@ static size_t topo_order(const struct manifest *m, const int *selected, int *ord
     return count;
 }
 
+/* The dependencies of s among the selected shots: for the printed script,
+ * "--dependency=afterok:$job_1:$job_4 --kill-on-invalid-dep=yes" (shell
+ * variables named by manifest index: our own names, never a shot id); for
+ * --submit, the job ids joined by ':' (jobspec_submit_argv adds the flags). */
 static void dependency_flag(const struct manifest *m, const struct shot *s, const int *selected,
                             char ids[][32], int as_vars, char *dst, size_t cap)
 {
@@ -152,17 +173,15 @@ static void dependency_flag(const struct manifest *m, const struct shot *s, cons
         int d = manifest_find_shot(m, s->after[k]);
         if (d < 0 || !selected[d])
             continue;
-        /* shell variables are named by manifest index: shot ids may hold '-' or '.' */
         if (as_vars)
             len += (size_t)snprintf(dst + len, cap - len, "%s$job_%d",
                                     len ? ":" : "--dependency=afterok:", d);
         else
-            len += (size_t)snprintf(dst + len, cap - len, "%s%s",
-                                    len ? ":" : "--dependency=afterok:", ids[d]);
+            len += (size_t)snprintf(dst + len, cap - len, "%s%s", len ? ":" : "", ids[d]);
         if (len >= cap)
             break;
     }
-    if (len && len < cap)
+    if (as_vars && len && len < cap)
         snprintf(dst + len, cap - len, " --kill-on-invalid-dep=yes");
 }
 
@@ -252,8 +271,9 @@ static int submit_array(const struct sbatch_opts *o, const struct manifest *m,
                         struct array_group *g, char ids[][32], struct df_err *err)
 {
     if (!o->submit) {
-        printf("# job array: %d shots\narr_%d=$(sbatch --parsable '%s')\n", g->n, g->shot[0],
-               g->script);
+        char q[PATH_MAX + 128];
+        DF_TRY(shellq_quote(g->script, q, sizeof(q), err));
+        printf("# job array: %d shots\narr_%d=$(sbatch --parsable %s)\n", g->n, g->shot[0], q);
         for (int t = 0; t < g->n; t++)
             printf("job_%d=\"${arr_%d}_%d\"; echo \"%s: job $job_%d\"\n", g->shot[t], g->shot[0],
                    t, m->shots[g->shot[t]].id, g->shot[t]);
@@ -285,15 +305,25 @@ static void free_arrays(struct array_member *mem, size_t n)
 int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
 {
     (void)ctx;
-    struct sbatch_opts o = {.jobs_dir = "ditfarm-jobs"};
+    struct sbatch_opts o = {.max_shots = 10000};
     jobspec_opts_init(&o.js);
     int prc = parse_args(argc, argv, &o);
     if (prc)
         return prc == 1 ? CLI_EXIT_OK : prc;
 
-    char worker[PATH_MAX];
+    char worker[PATH_MAX], jobs_dir[PATH_MAX], out_roots[4096];
     struct df_err err = {0};
     struct manifest *m = NULL;
+    if ((!o.jobs_dir && roots_jobs_default(jobs_dir, sizeof(jobs_dir), &err) < 0) ||
+        (!o.output_roots && roots_output_default(out_roots, sizeof(out_roots), &err) < 0)) {
+        fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    if (o.jobs_dir)
+        snprintf(jobs_dir, sizeof(jobs_dir), "%s", o.jobs_dir);
+    if (o.output_roots)
+        snprintf(out_roots, sizeof(out_roots), "%s", o.output_roots);
+    o.jobs_dir = jobs_dir;
     char configs[PATH_MAX], configs_abs[PATH_MAX];
     if (cli_load_manifest("sbatch", o.manifest, o.configs, configs, sizeof(configs), &m) < 0)
         return CLI_EXIT_FAIL;
@@ -302,6 +332,12 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     jobspec_find_worker(o.worker, worker, sizeof(worker));
     o.js.worker = worker;
 
+    if (m->n_shots > (size_t)o.max_shots) {
+        fprintf(stderr, "ditfarm sbatch: %s: %zu shots, more than --max-shots (%d)\n", o.manifest,
+                m->n_shots, o.max_shots);
+        manifest_free(m);
+        return CLI_EXIT_FAIL;
+    }
     int rc = CLI_EXIT_OK;
     size_t ns = m->n_shots ? m->n_shots : 1;
     int *selected = calloc(ns, sizeof(int)), *order = calloc(ns, sizeof(int));
@@ -330,6 +366,18 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
     size_t n = topo_order(m, selected, order);
+    if (roots_confine_outputs(m, out_roots, date, 1, &err) < 0 ||
+        jobspec_write_manifest(m, o.jobs_dir, &err) < 0) {
+        fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+        rc = CLI_EXIT_FAIL;
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char note[512];
+        jobspec_grace(&o.js, &m->shots[order[k]], note, sizeof(note));
+        if (note[0])
+            fprintf(stderr, "ditfarm sbatch: %s\n", note);
+    }
     for (size_t k = 0; k < n; k++) {
         const struct shot *s = &m->shots[order[k]];
         if (jobspec_write(&o.js, m, s, date, o.jobs_dir, &jobs[order[k]], &err) < 0) {
@@ -364,8 +412,15 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
         }
         dependency_flag(m, s, selected, ids, !o.submit, deps, sizeof(deps));
         if (!o.submit) {
-            printf("# %s: %s\njob_%d=$(sbatch --parsable %s '%s')\necho \"%s: job $job_%d\"\n",
-                   s->id, desc, order[k], deps, j->script, s->id, order[k]);
+            /* ids are identifiers (ident.h); the path is quoted */
+            char q[PATH_MAX + 128];
+            if (shellq_quote(j->script, q, sizeof(q), &err) < 0) {
+                fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+                rc = CLI_EXIT_FAIL;
+                goto done;
+            }
+            printf("# %s: %s\njob_%d=$(sbatch --parsable %s %s)\necho \"%s: job $job_%d\"\n",
+                   s->id, desc, order[k], deps, q, s->id, order[k]);
             continue;
         }
         if (jobspec_submit(deps, j->script, ids[order[k]], sizeof(ids[0]), &err) < 0) {

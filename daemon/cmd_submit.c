@@ -8,6 +8,7 @@
 #include "jobspec.h"
 #include "manifest.h"
 #include "paths.h"
+#include "roots.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *out)
 {
@@ -180,6 +182,17 @@ int cmd_submit(int argc, char **argv, const struct cli_ctx *ctx)
             fprintf(stderr, "ditfarm submit: %s\n", err.msg);
             goto done;
         }
+        char note[512];
+        jobspec_grace(&a.js, &m->shots[i], note, sizeof(note));
+        if (note[0])
+            fprintf(stderr, "ditfarm submit: %s\n", note);
+    }
+    /* relative outputs are relative to here; the daemon checks them against
+     * its own output-roots */
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)) || roots_confine_outputs(m, cwd, NULL, 0, &err) < 0) {
+        fprintf(stderr, "ditfarm submit: %s\n", err.msg[0] ? err.msg : "cannot read the current directory");
+        goto done;
     }
     if (!realpath(configs, configs_abs))
         snprintf(configs_abs, sizeof(configs_abs), "%s", configs);

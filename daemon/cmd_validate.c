@@ -64,7 +64,8 @@ int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx)
     const char *configs_opt = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+jc:h", opts, NULL)) != -1) {
+    /* options may follow the files (`validate FILE --configs DIR`); `--` ends them */
+    while ((c = getopt_long(argc, argv, "jc:h", opts, NULL)) != -1) {
         if (c == 'j')
             json = 1;
         else if (c == 'c')

@@ -23,6 +23,27 @@ const struct config_row config_table[] = {
     STR_ROW("jobs-dir", "", jobs_dir,
             "Job directories <jobs-dir>/<manifest>/<shot> (script, logs, checkpoints).\n"
             "Must be visible from the compute nodes.  Empty: <state-dir>/jobs."),
+    STR_ROW("output-roots", "", output_roots,
+            "Directories outputs may be written to, separated by ':' (absolute).  A\n"
+            "relative output path goes under the first; an absolute one must lie under\n"
+            "one of them; '..' and symbolic links leading out are refused.  Empty: the\n"
+            "daemon user's home directory."),
+    INT_ROW("max-shots", 1, 1000000, 10000, max_shots,
+            "Shots one manifest may hold; a bigger one is refused at submit."),
+    INT_ROW("ckpt-keep-done-hours", 0, 100000, 24, ckpt_keep_done_hours,
+            "Checkpoints of a done shot are removed this many hours after it\n"
+            "finished (the video exists).  0 keeps them forever."),
+    INT_ROW("ckpt-keep-failed-hours", 0, 100000, 168, ckpt_keep_failed_hours,
+            "The same for failed and cancelled shots, whose checkpoints a retry\n"
+            "resumes from.  0 keeps them forever."),
+    INT_ROW("ckpt-gc-interval-s", 10, 86400, 3600, ckpt_gc_interval_s,
+            "How often finished job directories are checked for checkpoints to remove."),
+    INT_ROW("client-timeout-ms", 100, 600000, 10000, client_timeout_ms,
+            "A control-socket client must send its request and read the reply within\n"
+            "this time, else it is dropped (a slow client never holds the loop)."),
+    INT_ROW("client-max-request", 1024, 268435456, 67108864, client_max_request,
+            "Largest control request in bytes (a submit carries the whole normalized\n"
+            "manifest); a longer one is answered with an error."),
     STR_ROW("notify-url", "", notify_url,
             "A webhook that receives every event (shot and node), in addition to each\n"
             "shot's own `notify:` URLs.  Empty: none."),
@@ -61,6 +82,15 @@ const struct config_row config_table[] = {
             "Tries before an event is marked dropped (it stays in the store)."),
     INT_ROW("webhook-batch", 1, 1000, 8, webhook_batch,
             "POSTs per flush at most, so a slow receiver cannot hold the loop."),
+    INT_ROW("webhook-allow-private", 0, 1, 0, webhook_allow_private,
+            "1 lets webhooks go to loopback, private (10/8, 172.16/12, 192.168/16,\n"
+            "fc00::/7), link-local (169.254/16, fe80::/10: cloud metadata) and other\n"
+            "non-public addresses.  0 (default) refuses them: a manifest author cannot\n"
+            "make the daemon reach services only it can reach."),
+    STR_ROW("webhook-secret-file", "", webhook_secret_file,
+            "The key every webhook is signed with (HMAC-SHA256, see docs/security.md):\n"
+            "a file of the daemon's user, mode 0600, at least 16 bytes.  Empty:\n"
+            "<state-dir>/webhook.secret, created with a random key on first start."),
     STR_ROW("http-listen", "", http_listen,
             "ADDR:PORT for the HTTP API (/api/v1/), /metrics, /healthz and the web\n"
             "page (docs/api.md), e.g. 127.0.0.1:8470.  Empty: no HTTP at all."),

@@ -22,6 +22,13 @@
 struct config {
     char state_dir[PATH_MAX];       /* store, socket, manifests, default jobs dir */
     char jobs_dir[PATH_MAX];        /* "" -> <state_dir>/jobs */
+    char output_roots[4096];        /* ':'-separated dirs outputs may go to ("" -> $HOME) */
+    int max_shots;                  /* shots per manifest at most */
+    int ckpt_keep_done_hours;       /* checkpoints of done shots kept this long (0: forever) */
+    int ckpt_keep_failed_hours;     /* of failed/cancelled shots (0: forever) */
+    int ckpt_gc_interval_s;         /* how often the retention pass runs */
+    int client_timeout_ms;          /* a control client's whole exchange at most */
+    int client_max_request;         /* bytes of one control request at most */
     char notify_url[1024];          /* receives every event as well ("" none) */
     int tick_ms;                    /* loop period: poll() timeout on the socket */
     int squeue_interval_ms;         /* how often Slurm's job states are read */
@@ -38,6 +45,8 @@ struct config {
     int webhook_retry_max_s;        /* cap of the doubling wait */
     int webhook_max_tries;          /* then the event is marked dropped (kept in the store) */
     int webhook_batch;              /* POSTs per flush at most (bounds the time a tick takes) */
+    int webhook_allow_private;      /* 1: loopback/private/link-local receivers allowed */
+    char webhook_secret_file[PATH_MAX]; /* HMAC key file, 0600 ("" -> <state_dir>/webhook.secret) */
     char http_listen[256];          /* "ADDR:PORT" of the HTTP API and page ("" off) */
     char http_tls_cert[PATH_MAX];   /* PEM certificate: TLS when set with the key */
     char http_tls_key[PATH_MAX];    /* PEM private key */

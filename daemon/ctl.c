@@ -43,10 +43,25 @@ int ctl_socket_path(const char *state_dir, char *dst, size_t cap, struct df_err 
     return 0;
 }
 
+/* The socket address of path; -1 (ENAMETOOLONG) rather than a truncated
+ * path, which would name another socket. */
+static int fill_sun(struct sockaddr_un *sa, const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= sizeof(sa->sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa->sun_path, path, n + 1);
+    return 0;
+}
+
 static int connect_to(const char *path, int *fd)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    *fd = -1;
+    if (fill_sun(&sa, path) != 0)
+        return -1;
     *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (*fd < 0)
         return -1;
@@ -165,7 +180,8 @@ int ctl_listen(const char *path, int *fd, struct df_err *err)
     }
     unlink(path); /* stale: its daemon is gone */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (fill_sun(&sa, path) != 0)
+        return df_err_set(err, DF_E_RANGE, "socket path %s is too long", path);
     *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (*fd < 0)
         return df_err_errno(err, DF_E_IO, "socket");
@@ -177,36 +193,4 @@ int ctl_listen(const char *path, int *fd, struct df_err *err)
     }
     chmod(path, 0600); /* only the owner may submit and cancel */
     return 0;
-}
-
-int ctl_accept(int listen_fd, int *client, char **request, struct df_err *err)
-{
-    *client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (*client < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return 0;
-        return df_err_errno(err, DF_E_IO, "accept");
-    }
-    set_timeout(*client, 2);
-    int rc = read_line(*client, CTL_MAX_REQUEST, request, err);
-    if (rc == 0 && (*request)[0] == '\0') {
-        /* a probe (ctl_listen's "is another daemon there?") sends nothing */
-        free(*request);
-        *request = NULL;
-        rc = 0;
-    } else if (rc == 0) {
-        return 1;
-    }
-    close(*client);
-    *client = -1;
-    return rc;
-}
-
-int ctl_reply(int client, const char *reply, struct df_err *err)
-{
-    int rc = 0;
-    if (write_all(client, reply, strlen(reply)) != 0 || write_all(client, "\n", 1) != 0)
-        rc = df_err_errno(err, DF_E_IO, "control socket: write");
-    close(client);
-    return rc;
 }

@@ -22,7 +22,7 @@
 #include <stddef.h>
 
 #define CTL_SOCKET_NAME "ditfarmd.sock"
-#define CTL_MAX_REQUEST (16u << 20)
+#define CTL_MAX_REQUEST (256u << 20) /* a reply (status of many shots) the client reads */
 
 /* The state directory: `given`, else $DITFARM_STATE_DIR, else
  * $HOME/.local/state/ditfarm.  Returns 0 or DF_E_RANGE / DF_E_NOTFOUND. */
@@ -44,11 +44,7 @@ int ctl_request(const char *state_dir, const char *request, int timeout_s, char 
 /* Listen on `path` (non-blocking).  A stale socket file (nobody answers) is
  * replaced; a live one means another daemon: DF_E_INVAL.  Returns 0 and *fd. */
 int ctl_listen(const char *path, int *fd, struct df_err *err);
-/* Accept one client and read its request line (at most 2 s).  Returns 1 with
- * *client and *request (malloc'd), 0 when nobody was waiting, or an error
- * (the client, if any, is closed). */
-int ctl_accept(int listen_fd, int *client, char **request, struct df_err *err);
-/* Write reply + "\n" to client and close it.  Returns 0 or DF_E_IO. */
-int ctl_reply(int client, const char *reply, struct df_err *err);
+/* Clients are served by daemon/conns.h: non-blocking, with a deadline, a
+ * size limit and a peer-uid check. */
 
 #endif /* DF_CTL_H */

@@ -16,8 +16,10 @@
 #define DF_DAEMON_H
 
 #include "config.h"
+#include "conns.h"
 #include "job.h"
 #include "log.h"
+#include "notify.h"
 #include "proc.h"
 #include "store.h"
 
@@ -34,6 +36,7 @@ enum daemon_timer {
     DAEMON_TIMER_SUBMIT,
     DAEMON_TIMER_SINFO,
     DAEMON_TIMER_WEBHOOK,
+    DAEMON_TIMER_GC,
     DAEMON_TIMER_COUNT
 };
 
@@ -48,6 +51,8 @@ struct daemon {
     struct proc q_jobs;                  /* squeue in flight (proc_active) */
     struct proc q_nodes;                 /* sinfo in flight */
     struct proc q_sbatch;                /* sbatch in flight, for shot sbatch_row */
+    struct proc q_recon;                 /* squeue of job tokens, to reconcile submitting shots */
+    int reconcile;                       /* submitting shots wait for a reconcile: no sbatch */
     int64_t sbatch_row;                  /* the shot q_sbatch submits */
     struct {
         int64_t row;     /* shots in Slurm when squeue started: */
@@ -56,6 +61,8 @@ struct daemon {
     size_t n_polled;
     int slurm_unreachable; /* the last squeue failed (log once per outage) */
     int webhook_failing;   /* the last flush had failures */
+    struct notify_key key; /* webhook signing key (webhook-secret-file) */
+    struct conns conns;    /* control-socket clients in progress */
     int64_t sbatch_failures;   /* sbatch calls that failed since start (/metrics) */
     struct http_server *http;  /* the HTTP side (daemon/http/http.h), NULL when off */
 };

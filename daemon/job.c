@@ -42,6 +42,7 @@
  *     (bad partition, bad account...) fails the shot with sbatch's words.
  */
 #include "job.h"
+#include "worker_exit.h"
 
 #include "ckpt.h"
 
@@ -51,6 +52,7 @@
 
 static const char *const state_names[] = {
     "queued", "waiting", "submitted", "running", "retrying", "done", "failed", "cancelled",
+    "submitting",
 };
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) == JOB_STATE_COUNT,
                "one name per job state");
@@ -89,14 +91,15 @@ int job_state_terminal(enum job_state s)
 
 /* The edges of the diagram above, row = from, column = to. */
 static const unsigned char edges[JOB_STATE_COUNT][JOB_STATE_COUNT] = {
-    /* columns: queued waiting submitted running retrying done failed cancelled */
-    [JOB_STATE_QUEUED] = {0, 0, 1, 0, 1, 0, 1, 1},
-    [JOB_STATE_WAITING] = {1, 0, 0, 0, 0, 0, 1, 1},
-    [JOB_STATE_SUBMITTED] = {1, 0, 0, 1, 0, 1, 1, 1},
-    [JOB_STATE_RUNNING] = {1, 0, 1, 0, 0, 1, 1, 1},
-    [JOB_STATE_RETRYING] = {0, 0, 1, 0, 1, 0, 1, 1},
-    [JOB_STATE_FAILED] = {1, 1, 0, 0, 0, 0, 0, 0},    /* job_on_retry */
-    [JOB_STATE_CANCELLED] = {1, 1, 0, 0, 0, 0, 0, 0}, /* job_on_retry */
+    /* columns: queued waiting submitted running retrying done failed cancelled submitting */
+    [JOB_STATE_QUEUED] = {0, 0, 1, 0, 1, 0, 1, 1, 1},
+    [JOB_STATE_WAITING] = {1, 0, 0, 0, 0, 0, 1, 1, 0},
+    [JOB_STATE_SUBMITTED] = {1, 0, 0, 1, 0, 1, 1, 1, 0},
+    [JOB_STATE_RUNNING] = {1, 0, 1, 0, 0, 1, 1, 1, 0},
+    [JOB_STATE_RETRYING] = {0, 0, 1, 0, 1, 0, 1, 1, 1},
+    [JOB_STATE_FAILED] = {1, 1, 0, 0, 0, 0, 0, 0, 0},    /* job_on_retry */
+    [JOB_STATE_CANCELLED] = {1, 1, 0, 0, 0, 0, 0, 0, 0}, /* job_on_retry */
+    [JOB_STATE_SUBMITTING] = {1, 0, 1, 0, 1, 0, 1, 1, 0},
 };
 
 int job_transition_ok(enum job_state from, enum job_state to)
@@ -136,9 +139,33 @@ enum job_event job_on_deps(struct job_shot *s, int n_deps, int n_done, const cha
     return JOB_EVENT_NONE;
 }
 
-enum job_event job_on_submitted(struct job_shot *s, const char *job_id, int64_t now)
+enum job_event job_on_submitting(struct job_shot *s, const char *token, int64_t now)
 {
     if (s->state != JOB_STATE_QUEUED && s->state != JOB_STATE_RETRYING)
+        return JOB_EVENT_NONE;
+    snprintf(s->token, sizeof(s->token), "%s", token);
+    s->updated = now;
+    /* the previous state is remembered by the store's history; retrying's
+     * backoff fields stay for the next failure */
+    s->state = JOB_STATE_SUBMITTING;
+    return JOB_EVENT_NONE;
+}
+
+enum job_event job_on_submit_lost(struct job_shot *s, int64_t now)
+{
+    if (s->state != JOB_STATE_SUBMITTING)
+        return JOB_EVENT_NONE;
+    snprintf(s->reason, sizeof(s->reason),
+             "no Slurm job carries token %s (its sbatch did not finish): submitting again",
+             s->token);
+    move(s, JOB_STATE_QUEUED, now);
+    return JOB_EVENT_NONE;
+}
+
+enum job_event job_on_submitted(struct job_shot *s, const char *job_id, int64_t now)
+{
+    if (s->state != JOB_STATE_QUEUED && s->state != JOB_STATE_RETRYING &&
+        s->state != JOB_STATE_SUBMITTING)
         return JOB_EVENT_NONE;
     snprintf(s->job_id, sizeof(s->job_id), "%s", job_id);
     s->attempts++;
@@ -171,7 +198,8 @@ int job_submit_error_transient(const char *msg)
 enum job_event job_on_submit_error(struct job_shot *s, const char *msg, int retry_base_s,
                                    int retry_max_s, int64_t now)
 {
-    if (s->state != JOB_STATE_QUEUED && s->state != JOB_STATE_RETRYING)
+    if (s->state != JOB_STATE_QUEUED && s->state != JOB_STATE_RETRYING &&
+        s->state != JOB_STATE_SUBMITTING)
         return JOB_EVENT_NONE;
     snprintf(s->reason, sizeof(s->reason), "%s", msg);
     if (!job_submit_error_transient(msg)) {
@@ -186,7 +214,7 @@ enum job_event job_on_submit_error(struct job_shot *s, const char *msg, int retr
         wait = retry_max_s;
     s->submit_tries++;
     s->next_try = now + wait;
-    int entering = s->state != JOB_STATE_RETRYING;
+    int entering = s->submit_tries == 1; /* the first failure in a row */
     move(s, JOB_STATE_RETRYING, now);
     return entering ? JOB_EVENT_RETRYING : JOB_EVENT_NONE;
 }
@@ -290,8 +318,9 @@ static void last_ditfarm_line(const char *log, char *dst, size_t cap)
 int job_inspect_end(const struct job_shot *s, struct job_end *out, struct df_err *err)
 {
     memset(out, 0, sizeof(*out));
-    char path[PATH_MAX + 128];
-    snprintf(path, sizeof(path), "%s/ckpt/%s.done", s->job_dir, s->shot);
+    char path[PATH_MAX + 128], ckpt[PATH_MAX + 8];
+    snprintf(ckpt, sizeof(ckpt), "%s/ckpt", s->job_dir);
+    worker_done_path(ckpt, s->shot, path, sizeof(path));
     FILE *f = fopen(path, "r");
     if (f) {
         if (fgets(out->output, sizeof(out->output), f))

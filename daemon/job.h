@@ -30,6 +30,7 @@ enum job_state {
     JOB_STATE_DONE,      /* the worker wrote <job_dir>/ckpt/<shot>.done */
     JOB_STATE_FAILED,    /* gave up: reason says why */
     JOB_STATE_CANCELLED, /* `ditfarm cancel` */
+    JOB_STATE_SUBMITTING, /* token saved, sbatch running: its job may exist (see loop.c) */
     JOB_STATE_COUNT
 };
 /* "queued", "waiting", ...; "?" out of range. */
@@ -75,6 +76,7 @@ struct job_shot {
     char reason[JOB_TEXT_CAP]; /* why failed/retrying/resubmitted ("" otherwise) */
     char output[PATH_MAX];     /* the video, once done */
     int64_t updated;           /* unix time of the last change */
+    char token[64];            /* submission token (sbatch --comment) of the last submit */
 };
 
 /* ---- transitions (each names its edge of the diagram) --------------------- */
@@ -85,10 +87,17 @@ enum job_event job_on_intake(struct job_shot *s, int64_t now);
  * cancelled: `dep` names it).  n_done deps of n_deps are done. */
 enum job_event job_on_deps(struct job_shot *s, int n_deps, int n_done, const char *dep_failed,
                            int64_t now);
-/* queued|retrying -> submitted: sbatch printed job_id. */
+/* queued|retrying -> submitting: `token` (an identifier, unique per submit)
+ * is saved before sbatch runs with --comment=token. */
+enum job_event job_on_submitting(struct job_shot *s, const char *token, int64_t now);
+/* submitting (or queued|retrying) -> submitted: sbatch printed job_id, or a
+ * restarted daemon found the job carrying the shot's token. */
 enum job_event job_on_submitted(struct job_shot *s, const char *job_id, int64_t now);
-/* queued|retrying -> retrying (Slurm unreachable: next try after backoff) or
- * failed (Slurm refused the job: the message is final). */
+/* submitting -> queued: Slurm has no job with the shot's token (the sbatch
+ * of a daemon that died never made one): submit again. */
+enum job_event job_on_submit_lost(struct job_shot *s, int64_t now);
+/* queued|retrying|submitting -> retrying (Slurm unreachable: next try after
+ * backoff) or failed (Slurm refused the job: the message is final). */
 enum job_event job_on_submit_error(struct job_shot *s, const char *msg, int retry_base_s,
                                    int retry_max_s, int64_t now);
 /* 1 when sbatch's message means "the controller did not answer" (retry)

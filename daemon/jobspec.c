@@ -1,13 +1,17 @@
 /* jobspec.c -- job directory, batch script and sbatch call of one shot (see jobspec.h). */
 #include "jobspec.h"
+#include "ident.h"
 #include "backend_desc.h"
 #include "job_contract.h"
-#include "jsonfile.h"
 #include "worker_exit.h"
 #include "paths.h"
+#include "safeio.h"
+#include "shellq.h"
+#include "subproc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +29,7 @@ void jobspec_opts_init(struct jobspec_opts *o)
 
 int jobspec_add_worker_arg(struct jobspec_opts *o, const char *arg, struct df_err *err)
 {
-    /* single-quote for the batch shell; a quote inside becomes '\'' */
-    char *w = o->worker_args;
-    size_t cap = sizeof(o->worker_args), len = strlen(w);
-    len += (size_t)snprintf(w + len, cap - len, " '");
-    for (const char *c = arg; *c && len + 5 < cap; c++)
-        len += (size_t)snprintf(w + len, cap - len, "%s", *c == '\'' ? "'\\''" : (char[]){*c, 0});
-    if (len + 2 >= cap)
-        return df_err_set(err, DF_E_RANGE, "worker arguments too long (%zu bytes at most)", cap);
-    snprintf(w + len, cap - len, "'");
-    return 0;
+    return shellq_append(arg, o->worker_args, sizeof(o->worker_args), err);
 }
 
 /* ---- template ------------------------------------------------------------ */
@@ -82,12 +77,58 @@ static void set_var(struct tvar *v, const char *name, const char *fmt, ...)
 
 /* ---- files ----------------------------------------------------------------- */
 
-static int write_manifest_json(const struct manifest *m, const char *path, struct df_err *err)
+/* The jobs root made absolute (created when missing).  Its path goes into
+ * #SBATCH lines, which sbatch splits at blanks and reads quotes in: such
+ * characters are refused rather than quoted. */
+static int jobs_root(const char *jobs_dir, char *abs, struct df_err *err)
 {
+    DF_TRY(paths_mkdirs(jobs_dir, err));
+    if (!realpath(jobs_dir, abs))
+        return df_err_errno(err, DF_E_IO, "cannot resolve %s", jobs_dir);
+    for (const unsigned char *c = (const unsigned char *)abs; *c; c++)
+        DF_FAIL_IF(*c <= ' ' || *c == 0x7f || *c == '\'' || *c == '"' || *c == '\\' ||
+                       *c == '%',
+                   err, DF_E_INVAL,
+                   "jobs directory %.200s has a blank, quote, '%%' or control character "
+                   "(Slurm directives cannot carry it): use another --jobs-dir",
+                   abs);
+    return 0;
+}
+
+/* <jobs>/<manifest>/ (or a directory below it) opened without following links. */
+static int open_manifest_dir(const char *jobs_abs, const struct manifest *m, const char *sub,
+                             int *dfd, struct df_err *err)
+{
+    DF_TRY(ident_check("manifest name", m->name, err));
+    char rel[IDENT_MAX_LEN * 2 + 8];
+    snprintf(rel, sizeof(rel), "%s%s%s", m->name, sub[0] ? "/" : "", sub);
+    return safeio_mkdirs_at(AT_FDCWD, jobs_abs, rel, 0755, dfd, err);
+}
+
+/* JSON text of j into dir_fd/name, atomically and without following links. */
+static int write_json_at(int dir_fd, const char *name, const cJSON *j, struct df_err *err)
+{
+    char *text = j ? cJSON_Print(j) : NULL;
+    DF_FAIL_IF(!text, err, DF_E_NOMEM, "out of memory writing %s", name);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* the NUL is not written */
+    int rc = safeio_write_at(dir_fd, name, text, n + 1, 0644, err);
+    cJSON_free(text);
+    return rc;
+}
+
+int jobspec_write_manifest(const struct manifest *m, const char *jobs_dir, struct df_err *err)
+{
+    char jobs_abs[PATH_MAX];
+    int dfd;
+    DF_TRY(jobs_root(jobs_dir, jobs_abs, err));
+    DF_TRY(open_manifest_dir(jobs_abs, m, "", &dfd, err));
     cJSON *j = manifest_to_json(m);
-    DF_FAIL_IF(!j, err, DF_E_NOMEM, "out of memory writing %s", path);
-    int rc = jsonfile_write(path, j, err);
+    int rc = write_json_at(dfd, "manifest.json", j, err);
     cJSON_Delete(j);
+    if (rc < 0)
+        df_err_prefix(err, "%s/%s", jobs_abs, m->name);
+    close(dfd);
     return rc;
 }
 
@@ -134,55 +175,101 @@ static void sbatch_extra(const struct shot *s, int gpu, const struct layout *l, 
         snprintf(dst + e, cap - e, "#SBATCH --qos=%s\n", s->resources.qos);
 }
 
+/* The backend must be one the worker knows (lib/backend_desc.h): its name
+ * goes into the script. */
+static int check_backend(const char *b, struct df_err *err)
+{
+    if (backend_desc_find(b))
+        return 0;
+    char shown[80], names[256];
+    ident_escape(b, shown, sizeof(shown));
+    backend_desc_names(names, sizeof(names));
+    return df_err_set(err, DF_E_INVAL, "unknown backend '%s' (%s)", shown, names);
+}
+
 /* The template variables every batch script of shot `s` (or of an array led
- * by it) shares: resources, layout, worker.  Returns how many it set. */
+ * by it) shares: resources, layout, worker.  Every value that reaches a shell
+ * line is quoted by shellq_quote (or is a number or a checked identifier).
+ * Returns how many it set, or a negative error. */
 static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
-                     const struct layout *l, const char *date, struct tvar *v)
+                     const struct layout *l, const char *date, struct tvar *v,
+                     struct df_err *err)
 {
     int gpu = !o->cpu_ranks, n = 0;
     char desc[256];
+    const char *backend =
+        o->backend ? o->backend
+                   : backend_desc_default(gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU);
+    DF_TRY(ident_check("manifest name", m->name, err));
+    DF_TRY(ident_check("shot id", s->id, err));
+    DF_TRY(check_backend(backend, err));
     layout_describe(l, desc, sizeof(desc));
     set_var(&v[n++], "MANIFEST", "%s", m->name);
     set_var(&v[n++], "LAYOUT", "%s; %.1f%% padding", desc, l->pad_pct);
     set_var(&v[n++], "NODES", "%d", l->nodes);
     set_var(&v[n++], "TASKS_PER_NODE", "%d", l->ranks_per_node);
     set_var(&v[n++], "CPUS_PER_TASK", "%d", o->cpus_per_task ? o->cpus_per_task : gpu ? 4 : 1);
-    /* the warning must come while there is time left to checkpoint: at most
-     * half the time limit */
-    int grace = o->grace_s ? o->grace_s : 120;
-    if (s->resources.time_limit_min > 0 && grace > s->resources.time_limit_min * 30)
-        grace = s->resources.time_limit_min * 30;
-    set_var(&v[n++], "GRACE", "%d", grace);
-    set_var(&v[n++], "WORKER", "%s", o->worker);
-    set_var(&v[n++], "DATE", "%s", date);
-    set_var(&v[n++], "BACKEND", "%s",
-            o->backend ? o->backend
-                       : backend_desc_default(gpu ? LAYOUT_DEVICE_GPU : LAYOUT_DEVICE_CPU));
+    set_var(&v[n++], "GRACE", "%d", jobspec_grace(o, s, NULL, 0));
+    v[n].name = "WORKER";
+    DF_TRY(shellq_quote(o->worker, v[n++].value, sizeof(v[0].value), err));
+    v[n].name = "DATE";
+    DF_TRY(shellq_quote(date, v[n++].value, sizeof(v[0].value), err));
+    set_var(&v[n++], "BACKEND", "%s", backend);
     v[n].name = "SBATCH_EXTRA";
     sbatch_extra(s, gpu, l, v[n++].value, sizeof(v[0].value));
+    DF_FAIL_IF(shellq_has_control(o->worker_args), err, DF_E_INVAL,
+               "worker arguments hold a control character");
     set_var(&v[n++], "WORKER_ARGS", "%s", o->worker_args);
     /* the exit codes the script tells apart, from the one header */
     set_var(&v[n++], "EXIT_DONE", "%d", WORKER_EXIT_DONE);
     set_var(&v[n++], "EXIT_CHECKPOINTED", "%d", WORKER_EXIT_CHECKPOINTED);
     set_var(&v[n++], "EXIT_RETRY", "%d", WORKER_EXIT_RETRY);
+    set_var(&v[n++], "DONE_SUFFIX", "%s", WORKER_DONE_SUFFIX);
     return n;
 }
 
-static int write_script(const char *path, const struct tvar *v, int n, struct df_err *err)
+int jobspec_grace(const struct jobspec_opts *o, const struct shot *s, char *note, size_t cap)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
-    int rc = expand(sbatch_template, v, n, f);
-    if (fclose(f) != 0 || rc < 0)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
-    chmod(path, 0755);
-    return 0;
+    /* the warning must come while there is time left to checkpoint: at most
+     * half the time limit */
+    int asked = o->grace_s ? o->grace_s : 120, grace = asked;
+    if (s->resources.time_limit_min > 0 && grace > s->resources.time_limit_min * 30)
+        grace = s->resources.time_limit_min * 30;
+    if (note && cap)
+        note[0] = '\0';
+    if (note && grace != asked)
+        snprintf(note, cap,
+                 "shot %s: grace %d s clamped to %d s (half its %d-minute time limit), so the "
+                 "workers get USR1 while there is time left to checkpoint",
+                 s->id, asked, grace, s->resources.time_limit_min);
+    return grace;
 }
 
-/* <dir>/job.json: the shot resolved for the worker (lib/job_contract.h). */
+/* Expand the template and write it into dir_fd/name (see safeio.h). */
+static int write_script(int dir_fd, const char *name, const char *shown, const struct tvar *v,
+                        int n, struct df_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return df_err_set(err, DF_E_NOMEM, "out of memory writing %s", shown);
+    int rc = expand(sbatch_template, v, n, f);
+    if (fclose(f) != 0 || rc < 0 || !text) {
+        free(text);
+        return df_err_set(err, DF_E_NOMEM, "out of memory writing %s", shown);
+    }
+    rc = safeio_write_at(dir_fd, name, text, len, 0755, err);
+    if (rc < 0)
+        df_err_prefix(err, "%s", shown);
+    free(text);
+    return rc;
+}
+
+/* <dir>/job.json: the shot resolved for the worker (lib/job_contract.h),
+ * written into the job directory dir_fd without following links. */
 static int write_contract(const struct jobspec_opts *o, const struct manifest *m,
-                          const struct shot *s, const char *date, struct jobspec *job,
+                          const struct shot *s, const char *date, struct jobspec *job, int dir_fd,
                           struct df_err *err)
 {
     struct job_contract_opts co;
@@ -194,9 +281,11 @@ static int write_contract(const struct jobspec_opts *o, const struct manifest *m
     co.job_dir = job->dir;
     struct job_contract jc;
     DF_TRY(job_contract_resolve(m, s, &co, &jc, err));
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/%s", job->dir, JOB_CONTRACT_FILE);
-    int rc = job_contract_write(&jc, path, err);
+    cJSON *j = job_contract_to_json(&jc);
+    int rc = write_json_at(dir_fd, JOB_CONTRACT_FILE, j, err);
+    cJSON_Delete(j);
+    if (rc < 0)
+        df_err_prefix(err, "%s", job->dir);
     job->lay = jc.lay;
     job_contract_free(&jc);
     return rc;
@@ -208,38 +297,44 @@ int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const 
     DF_TRY(jobspec_plan(o, s, &job->lay, err));
     const struct layout *l = &job->lay;
     char jobs_abs[PATH_MAX];
-    DF_TRY(paths_mkdirs(jobs_dir, err));
-    if (!realpath(jobs_dir, jobs_abs))
-        return df_err_errno(err, DF_E_IO, "cannot resolve %s", jobs_dir);
-    snprintf(job->dir, sizeof(job->dir), "%.2000s/%.1000s/%.500s", jobs_abs, m->name, s->id);
-    char sub[PATH_MAX + 16];
-    snprintf(sub, sizeof(sub), "%s/logs", job->dir);
-    DF_TRY(paths_mkdirs(sub, err));
-    snprintf(sub, sizeof(sub), "%s/ckpt", job->dir);
-    DF_TRY(paths_mkdirs(sub, err));
-    snprintf(sub, sizeof(sub), "%s/manifest.json", job->dir);
-    DF_TRY(write_manifest_json(m, sub, err));
-    DF_TRY(write_contract(o, m, s, date, job, err));
-
-    char setup[PATH_MAX + 128], log[PATH_MAX + 32];
-    snprintf(setup, sizeof(setup), "shot='%s'\njob_dir='%s'", s->id, job->dir);
-    snprintf(log, sizeof(log), "%s/logs/slurm-%%j.out", job->dir);
+    DF_TRY(jobs_root(jobs_dir, jobs_abs, err));
+    DF_TRY(ident_check("shot id", s->id, err));
+    int dfd, sub;
+    DF_TRY(open_manifest_dir(jobs_abs, m, s->id, &dfd, err));
+    snprintf(job->dir, sizeof(job->dir), "%.2000s/%s/%s", jobs_abs, m->name, s->id);
+    int rc = safeio_mkdirs_at(dfd, ".", "logs", 0755, &sub, err);
+    if (rc == 0)
+        close(sub), rc = safeio_mkdirs_at(dfd, ".", "ckpt", 0755, &sub, err);
+    if (rc == 0)
+        close(sub), rc = write_contract(o, m, s, date, job, dfd, err);
     struct tvar v[24];
-    int n = fill_vars(o, m, s, l, date, v);
+    int n = rc == 0 ? fill_vars(o, m, s, l, date, v, err) : rc;
+    if (n < 0) {
+        close(dfd);
+        return n;
+    }
+    char q_dir[PATH_MAX + 64];
+    rc = shellq_quote(job->dir, q_dir, sizeof(q_dir), err);
+    if (rc == 0)
+        set_var(&v[n++], "SHOT_SETUP", "shot=%s\njob_dir=%.2000s", s->id, q_dir);
     set_var(&v[n++], "WHAT", "shot %s", s->id);
     set_var(&v[n++], "JOB_NAME", "df-%s-%s", m->name, s->id);
-    set_var(&v[n++], "SHOT_SETUP", "%s", setup);
-    set_var(&v[n++], "LOG", "%s", log);
+    set_var(&v[n++], "LOG", "%.900s/logs/slurm-%%j.out", job->dir);
     snprintf(job->script, sizeof(job->script), "%s/job.sbatch", job->dir);
-    return write_script(job->script, v, n, err);
+    if (rc == 0)
+        rc = write_script(dfd, "job.sbatch", job->script, v, n, err);
+    close(dfd);
+    return rc;
 }
 
 int jobspec_array_key(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                       const struct layout *l, char *dst, size_t cap)
 {
     struct tvar v[24];
-    int n = fill_vars(o, m, s, l, "", v);
+    int n = fill_vars(o, m, s, l, "", v, NULL);
     size_t len = 0;
+    if (n < 0)
+        return -1;
     for (int i = 0; i < n && len < cap; i++)
         if (strcmp(v[i].name, "LAYOUT") != 0)
             len += (size_t)snprintf(dst + len, cap - len, "%s=%s;", v[i].name, v[i].value);
@@ -253,30 +348,51 @@ int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
 {
     DF_FAIL_IF(n_shots < 1, err, DF_E_INVAL, "an array job needs at least one shot");
     /* every member's job dir sits in <jobs>/<manifest>/ */
-    char base[PATH_MAX];
+    char base[PATH_MAX], jobs_abs[PATH_MAX];
     snprintf(base, sizeof(base), "%s", jobs[0].dir);
     char *slash = strrchr(base, '/');
     DF_FAIL_IF(!slash, err, DF_E_INVAL, "job dir %s has no parent", jobs[0].dir);
     *slash = '\0';
-    char logs[PATH_MAX + 16];
-    snprintf(logs, sizeof(logs), "%s/logs", base);
-    DF_TRY(paths_mkdirs(logs, err));
+    snprintf(jobs_abs, sizeof(jobs_abs), "%s", base);
+    slash = strrchr(jobs_abs, '/');
+    DF_FAIL_IF(!slash, err, DF_E_INVAL, "job dir %s has no parent", jobs[0].dir);
+    *slash = '\0';
+    int mfd, lfd;
+    DF_TRY(open_manifest_dir(jobs_abs[0] ? jobs_abs : "/", m, "", &mfd, err));
+    int rc = safeio_mkdirs_at(mfd, ".", "logs", 0755, &lfd, err);
+    if (rc < 0) {
+        close(mfd);
+        return rc;
+    }
+    close(lfd);
     struct tvar v[24];
-    int n = fill_vars(o, m, shots[0], &jobs[0].lay, date, v);
+    int n = fill_vars(o, m, shots[0], &jobs[0].lay, date, v, err);
+    char q_base[PATH_MAX + 64];
+    int qrc = n < 0 ? n : shellq_quote(base, q_base, sizeof(q_base), err);
+    if (qrc < 0) {
+        close(mfd);
+        return qrc;
+    }
     set_var(&v[n++], "WHAT", "%d shots (a job array)", n_shots);
     set_var(&v[n++], "JOB_NAME", "df-%s-array", m->name);
-    /* the shot of this task comes from SLURM_ARRAY_TASK_ID */
+    /* the shot of this task comes from SLURM_ARRAY_TASK_ID; ids are
+     * identifiers (ident.h), quoted all the same */
     size_t len = (size_t)snprintf(v[n].value, sizeof(v[0].value), "shot_list=(");
-    for (int i = 0; i < n_shots && len < sizeof(v[0].value); i++)
+    for (int i = 0; i < n_shots && len < sizeof(v[0].value); i++) {
+        rc = ident_check("shot id", shots[i]->id, err);
+        if (rc < 0)
+            break;
         len += (size_t)snprintf(v[n].value + len, sizeof(v[0].value) - len, "%s'%s'",
                                 i ? " " : "", shots[i]->id);
-    len += (size_t)snprintf(v[n].value + len, sizeof(v[0].value) - len,
-                            ")\nshot=${shot_list[${SLURM_ARRAY_TASK_ID:?}]}\njob_dir='%s'/\"$shot\"",
-                            base);
-    DF_FAIL_IF(len >= sizeof(v[0].value), err, DF_E_RANGE,
-               "too many shots for one array script (%d)", n_shots);
+    }
+    if (len < sizeof(v[0].value))
+        len += (size_t)snprintf(v[n].value + len, sizeof(v[0].value) - len,
+                                ")\nshot=${shot_list[${SLURM_ARRAY_TASK_ID:?}]}\njob_dir=%s/\"$shot\"",
+                                q_base);
+    if (rc == 0 && len >= sizeof(v[0].value))
+        rc = df_err_set(err, DF_E_RANGE, "too many shots for one array script (%d)", n_shots);
     v[n++].name = "SHOT_SETUP";
-    set_var(&v[n++], "LOG", "%s/slurm-%%A_%%a.out", logs);
+    set_var(&v[n++], "LOG", "%.3000s/logs/slurm-%%A_%%a.out", base);
     for (int i = 0; i < n; i++)
         if (strcmp(v[i].name, "SBATCH_EXTRA") == 0) {
             size_t e = strlen(v[i].value);
@@ -287,16 +403,44 @@ int jobspec_write_array(const struct jobspec_opts *o, const struct manifest *m,
                 snprintf(v[i].value + e, sizeof(v[0].value) - e, "#SBATCH --array=0-%d\n",
                          n_shots - 1);
         }
-    int w = snprintf(script, script_cap, "%s/array-%s.sbatch", base, shots[0]->id);
-    DF_FAIL_IF(w < 0 || (size_t)w >= script_cap, err, DF_E_RANGE, "array script path too long");
-    return write_script(script, v, n, err);
+    char name[IDENT_MAX_LEN + 32];
+    snprintf(name, sizeof(name), "array-%s.sbatch", shots[0]->id);
+    int w = snprintf(script, script_cap, "%s/%s", base, name);
+    if (rc == 0 && (w < 0 || (size_t)w >= script_cap))
+        rc = df_err_set(err, DF_E_RANGE, "array script path too long");
+    if (rc == 0)
+        rc = write_script(mfd, name, script, v, n, err);
+    close(mfd);
+    return rc;
 }
 
 /* ---- submission ------------------------------------------------------------ */
 
-void jobspec_submit_cmd(const char *deps, const char *script, char *dst, size_t cap)
+int jobspec_submit_argv(const char *deps, const char *token, const char *script,
+                       struct jobspec_sbatch *a, struct df_err *err)
 {
-    snprintf(dst, cap, "sbatch --parsable %s '%s'", deps, script);
+    memset(a, 0, sizeof(*a));
+    int n = 0;
+    a->argv[n++] = "sbatch";
+    a->argv[n++] = "--parsable";
+    if (deps && deps[0]) {
+        /* job ids ("12", array tasks "12_3") joined by ':' */
+        DF_FAIL_IF(strspn(deps, "0123456789_:") != strlen(deps), err, DF_E_INVAL,
+                   "bad dependency list '%.64s'", deps);
+        int w = snprintf(a->dep, sizeof(a->dep), "--dependency=afterok:%s", deps);
+        DF_FAIL_IF(w < 0 || (size_t)w >= sizeof(a->dep), err, DF_E_RANGE,
+                   "too many dependencies for one sbatch call");
+        a->argv[n++] = a->dep;
+        a->argv[n++] = "--kill-on-invalid-dep=yes";
+    }
+    if (token) {
+        DF_TRY(ident_check("submission token", token, err));
+        snprintf(a->comment, sizeof(a->comment), "--comment=%s", token);
+        a->argv[n++] = a->comment;
+    }
+    a->argv[n++] = script;
+    a->argv[n] = NULL;
+    return 0;
 }
 
 int jobspec_submit_parse(const char *script, int status, int timed_out, char *out, char *id,
@@ -322,17 +466,16 @@ int jobspec_submit_parse(const char *script, int status, int timed_out, char *ou
 int jobspec_submit(const char *deps, const char *script, char *id, size_t id_cap,
                    struct df_err *err)
 {
-    char cmd[PATH_MAX * 2];
-    jobspec_submit_cmd(deps, script, cmd, sizeof(cmd) - 8);
-    strcat(cmd, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return df_err_errno(err, DF_E_SLURM, "cannot run sbatch");
-    char out[2048] = "";
-    size_t n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return jobspec_submit_parse(script, status, 0, out, id, id_cap, err);
+    struct jobspec_sbatch a;
+    DF_TRY(jobspec_submit_argv(deps, NULL, script, &a, err));
+    char *out = NULL;
+    int status = 0;
+    struct df_err se = {0};
+    if (subproc_run(a.argv, SUBPROC_STDERR_MERGE, 120 * 1000, 64 * 1024, &out, &status, &se) < 0)
+        return df_err_set(err, DF_E_SLURM, "sbatch %s: %s", script, se.msg);
+    int rc = jobspec_submit_parse(script, status, status == SUBPROC_TIMED_OUT, out, id, id_cap, err);
+    free(out);
+    return rc;
 }
 
 void jobspec_find_worker(const char *given, char *dst, size_t cap)

@@ -13,6 +13,7 @@
 #include "clock.h"
 
 #include "ctl.h"
+#include "gc.h"
 #include "depsched.h"
 #include "http.h"
 #include "jobspec.h"
@@ -26,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* 1 when `interval_ms` has passed since the timer last fired (then re-arms it). */
@@ -39,27 +42,71 @@ static int every_ms(struct daemon *d, enum daemon_timer t, int interval_ms, int6
 
 /* ---- lifetime --------------------------------------------------------------- */
 
+/* The state dir: created 0700, and made 0700 when it is ours but open to
+ * others (an older daemon made it 0755). */
+static int state_dir_private(const char *dir, struct df_err *err)
+{
+    DF_TRY(paths_mkdirs(dir, err));
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return df_err_errno(err, DF_E_IO, "%s", dir);
+    DF_FAIL_IF(!S_ISDIR(st.st_mode), err, DF_E_INVAL, "state directory %s is not a directory",
+               dir);
+    DF_FAIL_IF(st.st_uid != geteuid(), err, DF_E_INVAL,
+               "state directory %s belongs to uid %d, not to this daemon's user (%d)", dir,
+               (int)st.st_uid, (int)geteuid());
+    if ((st.st_mode & 077) && chmod(dir, 0700) != 0)
+        return df_err_errno(err, DF_E_IO, "cannot make %s private (chmod 0700)", dir);
+    return 0;
+}
+
+/* output-roots: "" is the daemon user's home; every root must be absolute. */
+static int output_roots_resolve(struct config *cfg, struct df_err *err)
+{
+    if (!cfg->output_roots[0]) {
+        const char *home = getenv("HOME");
+        DF_FAIL_IF(!home || home[0] != '/', err, DF_E_INVAL,
+                   "output-roots is empty and $HOME is not set: configure output-roots");
+        snprintf(cfg->output_roots, sizeof(cfg->output_roots), "%.4000s", home);
+    }
+    for (const char *p = cfg->output_roots; *p;) {
+        size_t n = strcspn(p, ":");
+        DF_FAIL_IF(n == 0 || p[0] != '/', err, DF_E_INVAL,
+                   "output-roots: '%.*s' is not an absolute directory", (int)n, p);
+        p += n + (p[n] == ':');
+    }
+    return 0;
+}
+
 int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, struct df_err *err)
 {
     memset(d, 0, sizeof(*d));
-    d->q_jobs.fd = d->q_nodes.fd = d->q_sbatch.fd = -1;
+    d->q_jobs.fd = d->q_nodes.fd = d->q_sbatch.fd = d->q_recon.fd = -1;
     d->cfg = *c;
     d->log = log;
     d->listen_fd = -1;
+    conns_init(&d->conns);
     d->magic = DAEMON_MAGIC;
     struct config *cfg = &d->cfg;
     char path[PATH_MAX + 32];
     int rc;
-    if ((rc = paths_mkdirs(cfg->state_dir, err)) < 0)
+    if ((rc = state_dir_private(cfg->state_dir, err)) < 0 ||
+        (rc = output_roots_resolve(cfg, err)) < 0)
         goto fail;
     if (!cfg->jobs_dir[0])
         snprintf(cfg->jobs_dir, sizeof(cfg->jobs_dir), "%.4000s/jobs", cfg->state_dir);
     snprintf(path, sizeof(path), "%s/manifests", cfg->state_dir);
     if ((rc = paths_mkdirs(cfg->jobs_dir, err)) < 0 || (rc = paths_mkdirs(path, err)) < 0)
         goto fail;
+    if ((rc = notify_key_load(cfg, &d->key, err)) < 0)
+        goto fail;
     snprintf(path, sizeof(path), "%s/ditfarmd.db", cfg->state_dir);
     if ((rc = store_open(path, &d->st, err)) < 0)
         goto fail;
+    /* a shot left in `submitting` may have a job: find it before any sbatch */
+    if ((rc = store_count_state(d->st, JOB_STATE_SUBMITTING, err)) < 0)
+        goto fail;
+    d->reconcile = rc > 0;
     if ((rc = ctl_socket_path(cfg->state_dir, d->sock_path, sizeof(d->sock_path), err)) < 0 ||
         (rc = ctl_listen(d->sock_path, &d->listen_fd, err)) < 0)
         goto fail;
@@ -82,13 +129,16 @@ void daemon_close(struct daemon *d)
             unlink(d->sock_path);
     }
     d->listen_fd = -1;
+    conns_close_all(&d->conns);
     proc_free(&d->q_jobs);
     proc_free(&d->q_nodes);
     proc_free(&d->q_sbatch);
+    proc_free(&d->q_recon);
     free(d->polled);
     d->polled = NULL;
     store_close(d->st);
     d->st = NULL;
+    memset(&d->key, 0, sizeof(d->key));
     d->magic = 0;
 }
 
@@ -153,7 +203,7 @@ static void start_poll_jobs(struct daemon *d)
     }
     free(act);
     if (d->n_polled &&
-        proc_start(&d->q_jobs, SLURMQ_JOBS_CMD, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+        proc_start(&d->q_jobs, slurmq_jobs_argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
         DF_ERROR(d->log, "%s", err.msg);
 }
 
@@ -244,6 +294,52 @@ static int deps_done(const struct job_shot *all, struct dep_node *nodes, size_t 
     return c.n_done;
 }
 
+/* A token no other submission has: the shot's row, its attempt, 8 random
+ * bytes (an identifier, ident.h). */
+static void make_token(const struct job_shot *s, char *dst, size_t cap)
+{
+    unsigned char r[8] = {0};
+    char hex[17];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        memcpy(r, &ts.tv_nsec, sizeof(ts.tv_nsec) < sizeof(r) ? sizeof(ts.tv_nsec) : sizeof(r));
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", r[i]);
+    snprintf(dst, cap, "ditfarm-%lld-%d-%s", (long long)s->row, s->attempts + 1, hex);
+}
+
+/* Exactly-once submission: the shot goes to `submitting` with a fresh token,
+ * saved (committed) before sbatch runs with --comment=TOKEN.  If the daemon
+ * dies while sbatch runs, the restarted daemon finds the shot in
+ * `submitting` and asks Slurm for a job with that token before it submits
+ * anything (reconcile_*): the job is adopted, or the shot is queued again. */
+static void submit_one(struct daemon *d, const struct job_shot *shot, int64_t now)
+{
+    struct job_shot s = *shot;
+    struct df_err err = {0};
+    char script[PATH_MAX + 16], token[64];
+    struct jobspec_sbatch a;
+    enum job_state from = s.state;
+    make_token(&s, token, sizeof(token));
+    job_on_submitting(&s, token, now);
+    snprintf(script, sizeof(script), "%.4000s/job.sbatch", s.job_dir);
+    if (daemon_apply(d, &s, from, JOB_EVENT_NONE, &err) < 0 ||
+        jobspec_submit_argv("", token, script, &a, &err) < 0) {
+        DF_ERROR(d->log, "shot %s/%s: %s", s.manifest, s.shot, err.msg);
+        return;
+    }
+    if (proc_start(&d->q_sbatch, a.argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0) {
+        from = s.state;
+        apply_or_log(d, &s, from,
+                     job_on_submit_error(&s, err.msg, d->cfg.submit_retry_base_s,
+                                         d->cfg.submit_retry_max_s, now));
+        return;
+    }
+    d->sbatch_row = s.row;
+}
+
 /* Release waiting shots whose dependencies are done, then start sbatch for
  * the first ready shot (one sbatch at a time: while Slurm is down each would
  * wait out the same MessageTimeout). */
@@ -273,16 +369,8 @@ static void start_submit(struct daemon *d, int64_t now)
         if (ready && (!next || s->priority > next->priority))
             next = s;
     }
-    if (next) {
-        char script[PATH_MAX + 16], cmd[PATH_MAX + 64];
-        snprintf(script, sizeof(script), "%.4000s/job.sbatch", next->job_dir);
-        jobspec_submit_cmd("", script, cmd, sizeof(cmd));
-        if (proc_start(&d->q_sbatch, cmd, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
-            DF_ERROR(d->log, "%s", err.msg);
-        else
-            d->sbatch_row = next->row;
-    }
-    free(nodes);
+    if (next && !d->reconcile)
+        submit_one(d, next, now);
     free(all);
 }
 
@@ -313,6 +401,16 @@ static void finish_submit(struct daemon *d, int64_t now)
     }
     enum job_state from = s->state;
     enum job_event ev;
+    if (d->q_sbatch.status == PROC_TIMED_OUT && s->state == JOB_STATE_SUBMITTING) {
+        /* sbatch was killed at its deadline: its job may exist all the same.
+         * Ask Slurm by token before anything is submitted again. */
+        DF_WARN(d->log, "shot %s/%s: sbatch gave no answer in %d s: looking for job %s in Slurm "
+                        "before submitting again",
+                s->manifest, s->shot, d->cfg.sbatch_timeout_s, s->token);
+        d->reconcile = 1;
+        free(act);
+        return;
+    }
     if (jobspec_submit_parse(script, d->q_sbatch.status, d->q_sbatch.status == PROC_TIMED_OUT,
                              d->q_sbatch.out, id, sizeof(id), &err) == 0) {
         ev = job_on_submitted(s, id, now);
@@ -327,6 +425,61 @@ static void finish_submit(struct daemon *d, int64_t now)
     }
     apply_or_log(d, s, from, ev);
     free(act);
+}
+
+/* ---- reconcile: shots left in `submitting` ------------------------------------- */
+
+static void start_reconcile(struct daemon *d, int64_t now)
+{
+    struct df_err err = {0};
+    char uid[24];
+    (void)now;
+    if (!d->reconcile || proc_active(&d->q_sbatch))
+        return;
+    /* every job of ours Slurm still knows, with its comment (our token) */
+    snprintf(uid, sizeof(uid), "%u", (unsigned)geteuid());
+    const char *argv[] = {"squeue", "-h", "-t", "all", "-u", uid, "-o", "%i %k", NULL};
+    if (proc_start(&d->q_recon, argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+        DF_ERROR(d->log, "%s", err.msg);
+}
+
+/* squeue answered: a submitting shot whose token is on a job adopts it;
+ * one whose token is nowhere goes back to queued.  When squeue fails,
+ * nothing is concluded and nothing is submitted: the next tick asks again. */
+static void finish_reconcile(struct daemon *d, int64_t now)
+{
+    struct slurmq_item *jobs = NULL;
+    size_t nj = 0;
+    struct df_err err = {0};
+    if (slurmq_parse("squeue -o '%i %k'", d->q_recon.status, d->q_recon.out, &jobs, &nj, &err) <
+        0) {
+        DF_WARN(d->log, "reconcile: %s (nothing is submitted until Slurm answers)", err.msg);
+        return;
+    }
+    struct job_shot *act = NULL;
+    size_t n = 0;
+    if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0) {
+        DF_ERROR(d->log, "%s", err.msg);
+        free(jobs);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct job_shot *s = &act[i];
+        if (s->state != JOB_STATE_SUBMITTING)
+            continue;
+        const char *job = NULL;
+        for (size_t k = 0; k < nj && !job; k++)
+            if (s->token[0] && strcmp(jobs[k].state, s->token) == 0)
+                job = jobs[k].name;
+        if (job)
+            DF_INFO(d->log, "shot %s/%s: job %s carries token %s: adopted, not submitted again",
+                    s->manifest, s->shot, job, s->token);
+        apply_or_log(d, s, JOB_STATE_SUBMITTING,
+                     job ? job_on_submitted(s, job, now) : job_on_submit_lost(s, now));
+    }
+    d->reconcile = 0;
+    free(act);
+    free(jobs);
 }
 
 /* Node states: a change is logged; a node turning bad is notified. */
@@ -368,15 +521,34 @@ static void flush_webhooks(struct daemon *d, int64_t now)
 {
     struct notify_report rep;
     struct df_err err = {0};
-    if (notify_flush(d->st, &d->cfg, now, &rep, &err) < 0) {
+    if (notify_flush(d->st, &d->cfg, &d->key, now, &rep, &err) < 0) {
         DF_ERROR(d->log, "webhooks: %s", err.msg);
         return;
     }
     if (rep.failed)
-        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped); last: %s", rep.sent, rep.failed,
-                rep.dropped, rep.last_error);
+        DF_WARN(d->log, "webhooks: %d sent, %d failed (%d dropped)", rep.sent, rep.failed,
+                rep.dropped);
     else if (rep.sent)
         DF_DEBUG(d->log, "webhooks: %d sent", rep.sent);
+    for (int i = 0; i < rep.n_errors; i++)
+        DF_WARN(d->log, "webhook: %s", rep.errors[i]);
+}
+
+static void collect_checkpoints(struct daemon *d, int64_t now)
+{
+    struct gc_report r;
+    struct df_err err = {0};
+    if (gc_run(d->st, &d->cfg, now, &r, &err) < 0) {
+        DF_ERROR(d->log, "checkpoint retention: %s", err.msg);
+        return;
+    }
+    if (r.files)
+        DF_INFO(d->log, "checkpoint retention: removed %d file%s (%.1f MiB) of %d finished shot%s",
+                r.files, r.files == 1 ? "" : "s", (double)r.bytes / (1 << 20), r.shots,
+                r.shots == 1 ? "" : "s");
+    if (r.errors)
+        DF_WARN(d->log, "checkpoint retention: %d file%s not removed; last: %s", r.errors,
+                r.errors == 1 ? "" : "s", r.last_error);
 }
 
 /* Run a background Slurm query: finish it when it has answered, else start
@@ -406,7 +578,7 @@ static void start_poll_nodes(struct daemon *d, int64_t now)
 {
     struct df_err err = {0};
     (void)now;
-    if (proc_start(&d->q_nodes, SLURMQ_NODES_CMD, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
+    if (proc_start(&d->q_nodes, slurmq_nodes_argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0)
         DF_ERROR(d->log, "%s", err.msg);
 }
 
@@ -417,45 +589,32 @@ static void start_poll_nodes(struct daemon *d, int64_t now)
  *   - squeue-interval-ms: job states -> submitted/running shots move (running,
  *     requeued, done, resubmit after an unfinished end, failed);
  *   - submit-interval-ms: release waiting shots whose dependencies are done;
- *     sbatch the first queued shot, or a retrying one whose backoff passed;
+ *     sbatch the first queued shot, or a retrying one whose backoff passed,
+ *     after saving it as `submitting` with a token (sbatch --comment); while
+ *     a submitting shot is unreconciled (daemon restarted, sbatch timed out)
+ *     squeue is asked for the token first and nothing is submitted;
  *   - sinfo-interval-ms: node states (drain/down logged and notified);
  *   - webhook-interval-ms: deliver due webhooks (at most webhook-batch, each
- *     bounded by webhook-timeout-ms).
+ *     bounded by webhook-timeout-ms);
+ *   - ckpt-gc-interval-s: remove checkpoints of finished shots past their
+ *     retention (gc.h).
  */
 void daemon_tick(struct daemon *d, int64_t now_ms)
 {
     int64_t now = time(NULL);
     background(d, &d->q_jobs, DAEMON_TIMER_SQUEUE, d->cfg.squeue_interval_ms, now_ms, now,
                start_poll_jobs_at, finish_poll_jobs);
+    if (d->reconcile || proc_active(&d->q_recon))
+        background(d, &d->q_recon, DAEMON_TIMER_SUBMIT, d->cfg.submit_interval_ms, now_ms, now,
+                   start_reconcile, finish_reconcile);
     background(d, &d->q_sbatch, DAEMON_TIMER_SUBMIT, d->cfg.submit_interval_ms, now_ms, now,
                start_submit, finish_submit);
     background(d, &d->q_nodes, DAEMON_TIMER_SINFO, d->cfg.sinfo_interval_ms, now_ms, now,
                start_poll_nodes, finish_poll_nodes);
     if (every_ms(d, DAEMON_TIMER_WEBHOOK, d->cfg.webhook_interval_ms, now_ms))
         flush_webhooks(d, now);
-}
-
-/* Answer the clients waiting on the socket (a few per pass, so a flood of
- * status calls cannot starve the tick). */
-static void serve_clients(struct daemon *d)
-{
-    for (int k = 0; k < 8; k++) {
-        int client;
-        char *req = NULL;
-        struct df_err err = {0};
-        int got = ctl_accept(d->listen_fd, &client, &req, &err);
-        if (got <= 0) {
-            if (got < 0)
-                DF_WARN(d->log, "control socket: %s", err.msg);
-            return;
-        }
-        char *reply = serve_request(d, req);
-        if (ctl_reply(client, reply ? reply : "{\"ok\":false,\"error\":\"out of memory\"}", &err) <
-            0)
-            DF_WARN(d->log, "%s", err.msg);
-        free(reply);
-        free(req);
-    }
+    if (every_ms(d, DAEMON_TIMER_GC, d->cfg.ckpt_gc_interval_s * 1000, now_ms))
+        collect_checkpoints(d, now);
 }
 
 int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
@@ -466,17 +625,18 @@ int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
         DF_INFO(d->log, "HTTP on %s%s (port %d)", d->cfg.http_listen,
                 d->cfg.http_tls_cert[0] ? " with TLS" : "", http_port(d->http));
     while (!*stop) {
-        /* the control socket, and the HTTP side's "mutations wait" pipe */
-        struct pollfd p[2] = {{.fd = d->listen_fd, .events = POLLIN},
-                              {.fd = http_wake_fd(d->http), .events = POLLIN}};
-        int r = poll(p, d->http ? 2 : 1, d->cfg.tick_ms);
+        /* the control socket and its clients (conns.h), and the HTTP side's
+         * "mutations wait" pipe */
+        struct pollfd p[CONNS_MAX + 2];
+        int nc = conns_pollfds(&d->conns, d->listen_fd, p, CONNS_MAX + 1);
+        p[nc] = (struct pollfd){.fd = http_wake_fd(d->http), .events = POLLIN};
+        int r = poll(p, (nfds_t)nc + (d->http ? 1 : 0), d->cfg.tick_ms);
         if (r < 0 && errno != EINTR)
             DF_WARN(d->log, "poll: %s", strerror(errno));
         if (*stop)
             break;
-        if (r > 0 && p[0].revents)
-            serve_clients(d);
-        if (r > 0 && d->http && p[1].revents)
+        conns_step(&d->conns, d, p, r > 0 ? nc : 0, df_clock_ms());
+        if (r > 0 && d->http && p[nc].revents)
             http_run_mutations(d->http, d);
         daemon_tick(d, df_clock_ms());
         struct http_stats hs = {!d->slurm_unreachable, d->sbatch_failures};

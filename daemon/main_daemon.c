@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The one piece of process-wide state: what the signal handler may touch. */
@@ -116,6 +117,9 @@ int main(int argc, char **argv)
     if (print)
         return config_write(&cfg, stdout, &err) < 0 ? 1 : 0;
 
+    /* everything the daemon creates is private to its user: the store holds
+     * prompts and webhook URLs (docs/security.md) */
+    umask(077);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);

@@ -2,69 +2,51 @@
 #include "plan_cache.h"
 
 #include "jobspec.h"
+#include "subproc.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
-/* Single-quote s for sh into dst. */
-static int quote(const char *s, char *dst, size_t cap)
+int plan_cache_predict(const char *manifest, const char *shot_id, const char *configs,
+                       struct cJSON **out, struct df_err *err)
 {
-    size_t n = 0;
-    if (cap < 3)
-        return -1;
-    dst[n++] = '\'';
-    for (; *s; s++) {
-        const char *piece = *s == '\'' ? "'\\''" : (char[]){*s, 0};
-        size_t len = strlen(piece);
-        if (n + len + 2 > cap)
-            return -1;
-        memcpy(dst + n, piece, len);
-        n += len;
-    }
-    dst[n++] = '\'';
-    dst[n] = '\0';
-    return 0;
-}
-
-int plan_cache_predict(const char *manifest, const char *shot_id, struct cJSON **out,
-                       struct df_err *err)
-{
-    char worker[PATH_MAX], qw[PATH_MAX * 2], qm[PATH_MAX * 2], qs[256], cmd[PATH_MAX * 5];
+    char worker[PATH_MAX];
     const char *env = getenv("DITFARM_WORKER");
     jobspec_find_worker(env && *env ? env : NULL, worker, sizeof(worker));
-    if (quote(worker, qw, sizeof(qw)) || quote(manifest, qm, sizeof(qm)) ||
-        quote(shot_id, qs, sizeof(qs)))
-        return df_err_set(err, DF_E_RANGE, "path too long for the cache-plan command");
-    /* the worker's error line (stderr) follows its JSON (stdout) */
-    snprintf(cmd, sizeof(cmd), "DITFARM_LOG=error %s cache-plan %s --shot %s --json 2>&1", qw, qm,
-             qs);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return df_err_errno(err, DF_E_NOTFOUND, "cannot run %s", worker);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        pclose(p);
-        return df_err_set(err, DF_E_NOMEM, "out of memory");
+    /* run without a shell; the worker's JSON is its stdout alone, its
+     * warnings and errors (stderr) are read apart */
+    const char *argv[10] = {worker, "cache-plan", manifest, "--shot", shot_id, "--json"};
+    int n = 6;
+    if (configs) {
+        argv[n++] = "--configs";
+        argv[n++] = configs;
     }
-    n = fread(buf, 1, cap - 1, p);
-    buf[n] = '\0';
-    int status = pclose(p);
-    cJSON *j = status == 0 ? cJSON_Parse(buf) : NULL;
+    argv[n] = NULL;
+    char *text = NULL, *etext = NULL;
+    int status = 0;
+    DF_TRY(subproc_run2(argv, 600 * 1000, 1 << 20, &text, &etext, &status, err));
+    cJSON *j = status == 0 ? cJSON_Parse(text) : NULL;
     int rc = 0;
     if (!j) {
-        /* keep the worker's last line: it says why */
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-            buf[--n] = '\0';
-        char *last = strrchr(buf, '\n');
-        rc = df_err_set(err, status == 0 ? DF_E_PARSE : DF_E_NOTFOUND, "%s",
-                        n ? (last ? last + 1 : buf) : "ditfarm-worker cache-plan printed nothing");
+        /* keep the worker's last error line: it says why */
+        size_t len = strlen(etext);
+        while (len > 0 && (etext[len - 1] == '\n' || etext[len - 1] == ' '))
+            etext[--len] = '\0';
+        char *last = strrchr(etext, '\n');
+        if (len)
+            rc = df_err_set(err, status == 0 ? DF_E_PARSE : DF_E_NOTFOUND, "%s",
+                            last ? last + 1 : etext);
+        else
+            rc = df_err_set(err, status == 0 ? DF_E_PARSE : DF_E_NOTFOUND,
+                            status == 0 ? "ditfarm-worker cache-plan printed no JSON"
+                                        : "ditfarm-worker cache-plan failed (exit %d)",
+                            status);
     }
-    free(buf);
+    free(text);
+    free(etext);
     *out = j;
     return rc;
 }

@@ -16,8 +16,10 @@ struct cJSON;
 /* The worker's cache plan for one shot: {policy, tau, passes_computed,
  * passes_total, cond, uncond, predicted_speedup, ...}, caller frees with
  * cJSON_Delete.  Returns 0, or DF_E_NOTFOUND / DF_E_PARSE with the worker's
- * own message (e.g. a missing calibration). */
-int plan_cache_predict(const char *manifest, const char *shot_id, struct cJSON **out,
-                       struct df_err *err);
+ * own message (e.g. a missing calibration).  `configs` (may be NULL) is
+ * passed on as --configs, so the prediction reads the same models as the
+ * plan.  Only the worker's stdout is read as JSON. */
+int plan_cache_predict(const char *manifest, const char *shot_id, const char *configs,
+                       struct cJSON **out, struct df_err *err);
 
 #endif

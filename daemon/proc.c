@@ -1,6 +1,7 @@
-/* proc.c -- background shell commands for the daemon loop (see proc.h). */
+/* proc.c -- background commands for the daemon loop (see proc.h). */
 #include "proc.h"
 #include "clock.h"
+#include "subproc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,41 +14,23 @@
 
 #define PROC_MAX_OUTPUT (8u << 20) /* squeue of a big cluster fits; more is dropped */
 
-int proc_start(struct proc *p, const char *cmd, int timeout_ms, struct df_err *err)
+int proc_start(struct proc *p, const char *const *argv, int timeout_ms, struct df_err *err)
 {
     memset(p, 0, sizeof(*p));
     p->fd = -1;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return df_err_errno(err, DF_E_IO, "pipe for '%s'", cmd);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return df_err_errno(err, DF_E_IO, "fork for '%s'", cmd);
-    }
-    if (pid == 0) {
-        /* the child: its own process group, so a timeout kills sbatch too */
-        setpgid(0, 0);
-        signal(SIGPIPE, SIG_DFL);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    /* stderr with stdout: Slurm's error words are the answer we report */
+    pid_t pid;
+    int fd;
+    DF_TRY(subproc_start(argv, SUBPROC_STDERR_MERGE, &pid, &fd, NULL, err));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
     p->pid = pid;
-    p->fd = fds[0];
+    p->fd = fd;
     p->deadline_ms = df_clock_ms() + timeout_ms;
     p->cap = 4096;
     p->out = malloc(p->cap);
     if (!p->out) {
         proc_free(p);
-        return df_err_set(err, DF_E_NOMEM, "out of memory running '%s'", cmd);
+        return df_err_set(err, DF_E_NOMEM, "out of memory running %s", argv[0]);
     }
     p->out[0] = '\0';
     return 0;
@@ -89,7 +72,7 @@ int proc_poll(struct proc *p)
     pid_t r = waitpid(p->pid, &st, WNOHANG);
     if (r == p->pid) {
         drain(p);
-        p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        p->status = subproc_status(st);
         p->pid = 0;
         p->done = 1;
         if (p->fd >= 0)

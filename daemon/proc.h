@@ -1,12 +1,13 @@
 /*
- * proc.h -- a shell command run in the background, its output collected
+ * proc.h -- a command run in the background, its output collected
  * without blocking: how the daemon calls sbatch, squeue and sinfo.  A Slurm
  * client whose controller is down retries for MessageTimeout seconds (20 s
  * on the dev cluster) before it gives up; run in the foreground, that would
  * stall the loop and every `ditfarm status` with it.
  *
  *     struct proc p;
- *     proc_start(&p, "squeue -h", 30000, &err);
+ *     const char *argv[] = {"squeue", "-h", NULL};
+ *     proc_start(&p, argv, 30000, &err);
  *     ... each tick: if (proc_poll(&p)) { use p.out, p.status; proc_free(&p); }
  */
 #ifndef DF_PROC_H
@@ -21,7 +22,7 @@
 #define PROC_TIMED_OUT 124 /* status of a command killed at its deadline (as timeout(1)) */
 
 struct proc {
-    pid_t pid;           /* the shell; 0 when none runs */
+    pid_t pid;           /* the command (its own process group); 0 when none runs */
     int fd;              /* read end of its stdout+stderr, -1 once closed */
     char *out;           /* what it printed so far, NUL-terminated (malloc'd) */
     size_t len, cap;     /* bytes in out, capacity */
@@ -30,8 +31,10 @@ struct proc {
     int done;            /* 1 when finished and reaped */
 };
 
-/* Start `sh -c cmd` with stdout and stderr into a pipe.  Returns 0 or DF_E_IO. */
-int proc_start(struct proc *p, const char *cmd, int timeout_ms, struct df_err *err);
+/* Start argv[0] with the argument vector argv (NULL-terminated; no shell, see
+ * spawn.h), stdout and stderr into a pipe.  Returns 0, or DF_E_NOTFOUND /
+ * DF_E_IO naming the program. */
+int proc_start(struct proc *p, const char *const *argv, int timeout_ms, struct df_err *err);
 /* Read what is there; reap when finished; kill past the deadline.  Returns 1
  * when done (p->out, p->status final), 0 while running.  Never blocks. */
 int proc_poll(struct proc *p);

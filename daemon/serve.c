@@ -4,15 +4,20 @@
  * job directories written at once, shots queued or waiting), status, cancel.
  */
 #include "daemon.h"
+#include "worker_exit.h"
 
 #include "df_version.h"
+#include "ident.h"
 #include "jobspec.h"
+#include "roots.h"
+#include "safeio.h"
 #include "manifest.h"
 #include "notify.h"
 #include "progress.h"
 #include "slurmq.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +48,18 @@ static char *reply_take(cJSON *r)
     return text;
 }
 
-static int opt_int(const cJSON *o, const char *key)
+/* An integer option in lo..hi (absent: 0).  Returns 0 or DF_E_INVAL / DF_E_RANGE. */
+static int opt_int(const cJSON *o, const char *key, int lo, int hi, int *out, struct df_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valueint : 0;
+    *out = 0;
+    if (!v)
+        return 0;
+    DF_FAIL_IF(!cJSON_IsNumber(v), err, DF_E_INVAL, "submit: opts.%s must be a number", key);
+    DF_FAIL_IF(v->valuedouble != 0 && (v->valuedouble < lo || v->valuedouble > hi), err,
+               DF_E_RANGE, "submit: opts.%s must be 0 or in %d..%d", key, lo, hi);
+    *out = (int)v->valuedouble;
+    return 0;
 }
 
 static const char *opt_str(const cJSON *o, const char *key)
@@ -64,12 +77,18 @@ static int save_manifest(struct daemon *d, const char *name, const char *json, c
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(path, cap, "%.3000s/manifests/%.200s.%lld%03ld.json", d->cfg.state_dir, name,
-             (long long)ts.tv_sec, ts.tv_nsec / 1000000);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(json, f) < 0 || fclose(f) != 0)
-        return df_err_errno(err, DF_E_IO, "cannot write %s", path);
-    return 0;
+    char file[IDENT_MAX_LEN + 48];
+    snprintf(file, sizeof(file), "%s.%lld%03ld.json", name, (long long)ts.tv_sec,
+             ts.tv_nsec / 1000000);
+    snprintf(path, cap, "%.3000s/manifests/%s", d->cfg.state_dir, file);
+    int dfd;
+    DF_TRY(safeio_mkdirs_at(AT_FDCWD, d->cfg.state_dir, "manifests", 0700, &dfd, err));
+    /* private: prompts and webhook URLs are the submitter's business */
+    int rc = safeio_write_at(dfd, file, json, strlen(json), 0600, err);
+    close(dfd);
+    if (rc < 0)
+        df_err_prefix(err, "%s", path);
+    return rc;
 }
 
 static void join_words(char **words, size_t n, char *dst, size_t cap)
@@ -94,9 +113,57 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     join_words(s->after, s->n_after, r->deps, sizeof(r->deps));
     join_words(s->notify, s->n_notify, r->notify, sizeof(r->notify));
     r->priority = s->priority;
-    char marker[PATH_MAX + 80];
-    snprintf(marker, sizeof(marker), "%.4000s/ckpt/%s.done", js->dir, s->id);
-    unlink(marker);
+    char marker[PATH_MAX + 80], ckpt[PATH_MAX + 8];
+    snprintf(ckpt, sizeof(ckpt), "%.4000s/ckpt", js->dir);
+    if (worker_done_path(ckpt, s->id, marker, sizeof(marker)) == 0)
+        unlink(marker);
+}
+
+/* A manifest that does not load here.  The details go to the daemon's log;
+ * the reply names where (file:line:col, key path) but never repeats the
+ * messages: they may quote files the manifest points at (`model:
+ * /etc/shadow` would echo its first line), and the client already saw every
+ * message when it validated with its own rights. */
+static char *load_error(struct daemon *d, const char *name, const struct diag_list *dl,
+                        const struct df_err *err)
+{
+    char where[1024] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < dl->count && i < 4 && len < sizeof(where); i++) {
+        const struct diag *g = &dl->items[i];
+        if (g->severity != DIAG_SEVERITY_ERROR)
+            continue;
+        len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%d:%d %s", len ? "; " : "",
+                                g->line, g->col, g->path[0] ? g->path : "(top)");
+    }
+    for (size_t i = 0; i < dl->count; i++)
+        DF_WARN(d->log, "manifest %s: %d:%d: %s: %s", name, dl->items[i].line, dl->items[i].col,
+                dl->items[i].path, dl->items[i].msg);
+    if (!dl->count)
+        DF_WARN(d->log, "manifest %s: %s", name, err->msg);
+    return reply_error("manifest %s does not load in the daemon (%zu problem%s at %s); the "
+                       "daemon does not repeat file contents: run `ditfarm validate` for the "
+                       "messages",
+                       name, dl->count, dl->count == 1 ? "" : "s", where[0] ? where : "load");
+}
+
+/* The cluster shape and worker of a submit request.  Strings are checked here
+ * and quoted where they reach the script (jobspec.c). */
+static int read_opts(const cJSON *opts, struct jobspec_opts *jo, struct df_err *err)
+{
+    DF_TRY(opt_int(opts, "cpu_ranks", 1, LAYOUT_MAX_RANKS, &jo->cpu_ranks, err));
+    DF_TRY(opt_int(opts, "gpus", 1, LAYOUT_MAX_RANKS, &jo->gpus, err));
+    DF_TRY(opt_int(opts, "nodes", 1, LAYOUT_MAX_NODES, &jo->nodes, err));
+    DF_TRY(opt_int(opts, "gpus_per_node", 1, LAYOUT_MAX_RANKS_PER_NODE, &jo->per_node, err));
+    DF_TRY(opt_int(opts, "grace", 10, 65535, &jo->grace_s, err));
+    DF_TRY(opt_int(opts, "cpus_per_task", 1, 1024, &jo->cpus_per_task, err));
+    jo->backend = opt_str(opts, "backend");
+    const char *w = opt_str(opts, "worker");
+    if (w) {
+        DF_FAIL_IF(w[0] != '/', err, DF_E_INVAL, "submit: opts.worker must be an absolute path");
+        jo->worker = w;
+    }
+    return 0;
 }
 
 static char *serve_submit(struct daemon *d, const cJSON *req)
@@ -107,10 +174,16 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     const char *src = opt_str(req, "path");
     if (!cJSON_IsObject(mj) || !name || !configs)
         return reply_error("submit: the request needs \"manifest\" (with a name) and \"configs\"");
+    if (!cJSON_IsObject(opts))
+        return reply_error("submit: the request needs \"opts\" (an object; {} for defaults)");
     /* the name makes a file name before the loader checks it */
-    if (strchr(name, '/') || name[0] == '.' || strlen(name) >= JOB_ID_CAP)
-        return reply_error("submit: invalid manifest name '%.64s'", name);
     struct df_err err = {0};
+    if (ident_check("manifest name", name, &err) < 0)
+        return reply_error("submit: %s", err.msg);
+    struct jobspec_opts jo;
+    jobspec_opts_init(&jo);
+    if (read_opts(opts, &jo, &err) < 0)
+        return reply_error("%s", err.msg);
     int active = store_manifest_active(d->st, name, &err);
     if (active < 0)
         return reply_error("%s", err.msg);
@@ -121,39 +194,40 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     char path[PATH_MAX];
     struct manifest *m = NULL;
     struct diag_list dl = {0};
-    cJSON *r = NULL;
+    cJSON *r = NULL, *shots = NULL;
     char *reply = NULL;
     if (!json || !opts_json) {
         reply = reply_error("out of memory");
         goto done;
     }
-    if (save_manifest(d, name, json, path, sizeof(path), &err) < 0 ||
-        manifest_load(path, configs, &m, &dl, &err) < 0) {
-        reply =
-            reply_error("%s%s%s", err.msg, dl.count ? ": " : "", dl.count ? dl.items[0].msg : "");
+    if (save_manifest(d, name, json, path, sizeof(path), &err) < 0) {
+        reply = reply_error("%s", err.msg);
         goto done;
     }
-    struct jobspec_opts jo;
-    jobspec_opts_init(&jo);
-    jo.cpu_ranks = opt_int(opts, "cpu_ranks");
-    jo.gpus = opt_int(opts, "gpus");
-    jo.nodes = opt_int(opts, "nodes");
-    jo.per_node = opt_int(opts, "gpus_per_node");
-    jo.grace_s = opt_int(opts, "grace");
-    jo.cpus_per_task = opt_int(opts, "cpus_per_task");
-    jo.backend = opt_str(opts, "backend");
+    if (manifest_load(path, configs, &m, &dl, &err) < 0) {
+        reply = load_error(d, name, &dl, &err);
+        goto done;
+    }
     jo.configs_dir = configs;
-    if (opt_str(opts, "worker"))
-        jo.worker = opt_str(opts, "worker");
     char date[16];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    if (m->n_shots > (size_t)d->cfg.max_shots) {
+        reply = reply_error("manifest %s: %zu shots, more than max-shots (%d) allows", name,
+                            m->n_shots, d->cfg.max_shots);
+        goto done;
+    }
+    if (roots_confine_outputs(m, d->cfg.output_roots, date, 1, &err) < 0 ||
+        jobspec_write_manifest(m, d->cfg.jobs_dir, &err) < 0) {
+        reply = reply_error("manifest %s: %s", name, err.msg);
+        goto done;
+    }
 
     int64_t mrow;
     r = cJSON_CreateObject();
-    cJSON *shots = cJSON_CreateArray();
+    shots = cJSON_CreateArray();
     if (store_begin(d->st, &err) < 0 ||
         store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) < 0)
         goto fail;
@@ -249,22 +323,87 @@ static char *serve_status(struct daemon *d)
 
 /* ---- cancel ---------------------------------------------------------------------- */
 
+/* Which active shots `target` names: "MANIFEST/SHOT" exactly one; a bare
+ * manifest name all of its shots; a bare shot id the shot when exactly one
+ * manifest has it (an id in several manifests is refused with the list, so
+ * `cancel s1` never hits every manifest's s1).  Marks hit[i].  Returns the
+ * number hit, or -1 with *why (malloc'd) for an ambiguous id. */
+static int cancel_targets(const struct job_shot *act, size_t n, const char *target, char *hit,
+                          char **why)
+{
+    const char *slash = strchr(target, '/');
+    int count = 0;
+    *why = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct job_shot *s = &act[i];
+        size_t ml = slash ? (size_t)(slash - target) : 0;
+        hit[i] = slash ? strlen(s->manifest) == ml && strncmp(s->manifest, target, ml) == 0 &&
+                             strcmp(s->shot, slash + 1) == 0
+                       : strcmp(s->manifest, target) == 0;
+        count += hit[i];
+    }
+    if (slash || count)
+        return count;
+    /* a bare shot id */
+    size_t len = 0, cap = 256;
+    char *list = calloc(1, cap);
+    int manifests = 0;
+    for (size_t i = 0; list && i < n; i++) {
+        hit[i] = strcmp(act[i].shot, target) == 0;
+        if (!hit[i])
+            continue;
+        count++;
+        manifests++;
+        size_t need = strlen(act[i].manifest) + strlen(act[i].shot) + 4;
+        if (len + need >= cap) {
+            char *g = realloc(list, cap = (cap + need) * 2);
+            if (!g)
+                break;
+            list = g;
+        }
+        len += (size_t)snprintf(list + len, cap - len, "%s%s/%s", len ? ", " : "",
+                                act[i].manifest, act[i].shot);
+    }
+    if (manifests > 1) {
+        *why = list;
+        return -1;
+    }
+    free(list);
+    return count;
+}
+
 static char *serve_cancel(struct daemon *d, const cJSON *req)
 {
     const char *target = opt_str(req, "target");
     if (!target)
-        return reply_error("cancel: the request needs \"target\" (a shot id or manifest name)");
+        return reply_error("cancel: the request needs \"target\" (MANIFEST, MANIFEST/SHOT or "
+                           "a shot id)");
     struct job_shot *act = NULL;
     size_t n = 0;
     struct df_err err = {0};
     if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0)
         return reply_error("%s", err.msg);
+    char *hit = calloc(n ? n : 1, 1), *why = NULL;
+    int count = hit ? cancel_targets(act, n, target, hit, &why) : -2;
+    if (count <= 0) {
+        char shown[80];
+        ident_escape(target, shown, sizeof(shown));
+        char *r = count == -2 ? reply_error("out of memory")
+                  : count < 0 ? reply_error("shot id '%s' matches shots of several manifests: "
+                                            "%.1500s; say which: MANIFEST/%s",
+                                            shown, why ? why : "", shown)
+                              : reply_error("no active shot or manifest named '%s'", shown);
+        free(why);
+        free(hit);
+        free(act);
+        return r;
+    }
     cJSON *r = cJSON_CreateObject();
     cJSON *done = cJSON_CreateArray(), *errors = cJSON_CreateArray();
     int64_t now = time(NULL);
     for (size_t i = 0; i < n; i++) {
         struct job_shot *s = &act[i];
-        if (strcmp(s->shot, target) != 0 && strcmp(s->manifest, target) != 0)
+        if (!hit[i])
             continue;
         enum job_state from = s->state;
         /* Slurm first: a shot marked cancelled is never looked at again */
@@ -277,13 +416,8 @@ static char *serve_cancel(struct daemon *d, const cJSON *req)
         snprintf(both, sizeof(both), "%s/%s", s->manifest, s->shot);
         cJSON_AddItemToArray(done, cJSON_CreateString(both));
     }
+    free(hit);
     free(act);
-    if (cJSON_GetArraySize(done) == 0) {
-        cJSON_Delete(r);
-        cJSON_Delete(done);
-        cJSON_Delete(errors);
-        return reply_error("no active shot or manifest named '%s'", target);
-    }
     cJSON_AddBoolToObject(r, "ok", 1);
     cJSON_AddItemToObject(r, "cancelled", done);
     cJSON_AddItemToObject(r, "errors", errors);

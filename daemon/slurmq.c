@@ -1,40 +1,25 @@
 /* slurmq.c -- squeue/sinfo/scancel for the daemon (see slurmq.h). */
 #include "slurmq.h"
+#include "subproc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
-/* Run `timeout T cmd 2>&1`, collecting its output (up to cap-1 bytes are kept,
- * the rest is read and dropped).  Returns the exit status or -1. */
-static int capture(const char *cmd, int timeout_s, char **out, size_t *len)
+const char *const slurmq_jobs_argv[] = {"squeue", "-h", "-t", "all", "-o", "%i %T", NULL};
+const char *const slurmq_nodes_argv[] = {"sinfo", "-h", "-N", "-o", "%N %T", NULL};
+
+/* Run argv with a deadline, stdout and stderr together.  Returns the exit
+ * status (124: timed out, 127: not found) with *out (caller frees). */
+static int capture(const char *const *argv, int timeout_s, char **out)
 {
-    char full[1024];
-    snprintf(full, sizeof(full), "timeout %d %s 2>&1", timeout_s, cmd);
-    FILE *p = popen(full, "r");
-    *out = NULL;
-    *len = 0;
-    if (!p)
-        return -1;
-    size_t cap = 0;
-    char chunk[4096];
-    for (size_t got; (got = fread(chunk, 1, sizeof(chunk), p)) > 0;) {
-        if (*len + got + 1 > cap) {
-            size_t ncap = (cap ? cap * 2 : 8192) + got;
-            char *grown = realloc(*out, ncap);
-            if (!grown)
-                break;
-            *out = grown;
-            cap = ncap;
-        }
-        memcpy(*out + *len, chunk, got);
-        *len += got;
+    int status = 0;
+    struct df_err e = {0};
+    if (subproc_run(argv, SUBPROC_STDERR_MERGE, timeout_s * 1000, 8u << 20, out, &status, &e) < 0) {
+        *out = strdup(e.msg);
+        return e.code == DF_E_NOTFOUND ? 127 : 126;
     }
-    if (*out)
-        (*out)[*len] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return status;
 }
 
 static int fail_words(const char *what, int status, const char *text, struct df_err *err)
@@ -105,9 +90,9 @@ int slurmq_cancel(const char *job_id, int timeout_s, struct df_err *err)
     if (strspn(job_id, "0123456789_") != strlen(job_id) || !job_id[0])
         return df_err_set(err, DF_E_INVAL, "scancel: bad job id '%s'", job_id);
     char cmd[128], *text;
-    size_t len;
     snprintf(cmd, sizeof(cmd), "scancel %s", job_id);
-    int st = capture(cmd, timeout_s, &text, &len);
+    const char *argv[] = {"scancel", job_id, NULL};
+    int st = capture(argv, timeout_s, &text);
     int rc = st != 0 ? fail_words(cmd, st, text, err) : 0;
     free(text);
     return rc;
@@ -117,10 +102,12 @@ int slurmq_nice(const char *job_id, int nice, int timeout_s, struct df_err *err)
 {
     if (strspn(job_id, "0123456789_") != strlen(job_id) || !job_id[0])
         return df_err_set(err, DF_E_INVAL, "scontrol: bad job id '%s'", job_id);
-    char cmd[128], *text;
-    size_t len;
+    char cmd[128], jid[64], nv[32], *text;
     snprintf(cmd, sizeof(cmd), "scontrol update JobId=%s Nice=%d", job_id, nice);
-    int st = capture(cmd, timeout_s, &text, &len);
+    snprintf(jid, sizeof(jid), "JobId=%s", job_id);
+    snprintf(nv, sizeof(nv), "Nice=%d", nice);
+    const char *argv[] = {"scontrol", "update", jid, nv, NULL};
+    int st = capture(argv, timeout_s, &text);
     int rc = st != 0 ? fail_words(cmd, st, text, err) : 0;
     free(text);
     return rc;

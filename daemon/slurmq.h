@@ -22,12 +22,15 @@ struct slurmq_item {
     char state[48]; /* "RUNNING", "PENDING", "COMPLETED"...; "idle", "drained"... */
 };
 
-/* The command lines the daemon runs in the background (daemon/proc.h) --
- * every job slurmctld still knows (`squeue -h -t all -o "%i %T"`), every node
- * once (`sinfo -h -N -o "%N %T"`, states as sinfo spells them: "idle",
- * "drained", "down*"...) -- and the parser of their answers: `status` is the
- * exit code (124: timed out), `text` the output (modified).  Returns 0 with
- * *out (caller frees), or DF_E_SLURM with the command's words. */
+/* The argument vectors the daemon runs in the background (daemon/proc.h; no
+ * shell, see subproc.h) -- every job slurmctld still knows (`squeue -h -t all
+ * -o "%i %T"`), every node once (`sinfo -h -N -o "%N %T"`, states as sinfo
+ * spells them: "idle", "drained", "down*"...) -- their names in messages, and
+ * the parser of their answers: `status` is the exit code (124: timed out),
+ * `text` the output (modified).  Returns 0 with *out (caller frees), or
+ * DF_E_SLURM with the command's words. */
+extern const char *const slurmq_jobs_argv[];
+extern const char *const slurmq_nodes_argv[];
 #define SLURMQ_JOBS_CMD "squeue -h -t all -o '%i %T'"
 #define SLURMQ_NODES_CMD "sinfo -h -N -o '%N %T'"
 int slurmq_parse(const char *cmd, int status, char *text, struct slurmq_item **out, size_t *n,

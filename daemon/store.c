@@ -47,6 +47,11 @@ static const char schema_v2[] =
     "CREATE INDEX history_shot ON history(shot_id);"
     "PRAGMA user_version = 2;";
 
+/* v3: the submission token of a shot in `submitting` (sbatch --comment), so
+ * a daemon that died while sbatch ran finds the job it may have made. */
+static const char schema_v3[] = "ALTER TABLE shots ADD COLUMN token TEXT NOT NULL DEFAULT '';"
+                                "PRAGMA user_version = 3;";
+
 static int db_fail(store_t *st, struct df_err *err, const char *what)
 {
     return df_err_set(err, DF_E_IO, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
@@ -100,7 +105,8 @@ int store_open(const char *path, store_t **out, struct df_err *err)
         if ((rc = exec(st, "BEGIN IMMEDIATE", err)) < 0)
             goto fail;
         if ((v < 1 && (rc = exec(st, schema_v1, err)) < 0) ||
-            (v < 2 && (rc = exec(st, schema_v2, err)) < 0)) {
+            (v < 2 && (rc = exec(st, schema_v2, err)) < 0) ||
+            (v < 3 && (rc = exec(st, schema_v3, err)) < 0)) {
             exec(st, "ROLLBACK", NULL);
             goto fail;
         }
@@ -217,7 +223,7 @@ int store_manifest_add(store_t *st, const char *name, const char *path, const ch
 /* Bind every mutable field of s in the order of SHOT_FIELDS, from `first`. */
 #define SHOT_FIELDS                                                                                \
     "state, job_id, job_dir, deps, notify, priority, attempts, submit_tries, next_try, reason,"    \
-    " output, updated_at"
+    " output, updated_at, token"
 static void bind_shot(sqlite3_stmt *q, int first, const struct job_shot *s)
 {
     int i = first;
@@ -233,6 +239,7 @@ static void bind_shot(sqlite3_stmt *q, int first, const struct job_shot *s)
     sqlite3_bind_text(q, i++, s->reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, i++, s->output, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, i++, s->updated);
+    sqlite3_bind_text(q, i++, s->token, -1, SQLITE_TRANSIENT);
 }
 
 /* One row of history: shot `row` moved from -> s->state. */
@@ -258,7 +265,7 @@ int store_shot_add(store_t *st, struct job_shot *s, struct df_err *err)
     sqlite3_stmt *q;
     DF_TRY(prepare(st,
                    "INSERT INTO shots(manifest_id, manifest, shot, created_at, " SHOT_FIELDS
-                   ") VALUES(?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?)",
+                   ") VALUES(?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?,?)",
                    &q, err));
     sqlite3_bind_int64(q, 1, s->manifest_row);
     sqlite3_bind_text(q, 2, s->manifest, -1, SQLITE_TRANSIENT);
@@ -278,12 +285,12 @@ int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from, 
     sqlite3_stmt *q;
     DF_TRY(prepare(st,
                    "UPDATE shots SET state=?, job_id=?, job_dir=?, deps=?, notify=?, priority=?,"
-                   " attempts=?, submit_tries=?, next_try=?, reason=?, output=?, updated_at=?"
-                   " WHERE id=? AND state=?",
+                   " attempts=?, submit_tries=?, next_try=?, reason=?, output=?, updated_at=?,"
+                   " token=? WHERE id=? AND state=?",
                    &q, err));
     bind_shot(q, 1, s);
-    sqlite3_bind_int64(q, 13, s->row);
-    sqlite3_bind_text(q, 14, job_state_name(from), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 14, s->row);
+    sqlite3_bind_text(q, 15, job_state_name(from), -1, SQLITE_STATIC);
     DF_TRY(run(st, q, "update shot", err));
     if (sqlite3_changes(st->db) != 1)
         return df_err_set(err, DF_E_NOTFOUND, "shot %s/%s (row %lld) is no longer %s", s->manifest,
@@ -339,6 +346,7 @@ int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **ou
         text(q, 13, s->reason, sizeof(s->reason));
         text(q, 14, s->output, sizeof(s->output));
         s->updated = sqlite3_column_int64(q, 15);
+        text(q, 16, s->token, sizeof(s->token));
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = db_fail(st, err, "list shots");
@@ -348,6 +356,17 @@ int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **ou
         *out = NULL;
         *n = 0;
     }
+    return rc;
+}
+
+int store_count_state(store_t *st, enum job_state state, struct df_err *err)
+{
+    sqlite3_stmt *q;
+    DF_TRY(prepare(st, "SELECT count(*) FROM shots WHERE state=?", &q, err));
+    sqlite3_bind_text(q, 1, job_state_name(state), -1, SQLITE_STATIC);
+    int rc =
+        sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : db_fail(st, err, "count shots");
+    sqlite3_finalize(q);
     return rc;
 }
 

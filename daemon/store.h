@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store store_t;
 
@@ -75,6 +75,9 @@ enum store_filter {
 };
 /* The shots matching `filter`, by priority (highest first), then row.  *out is
  * malloc'd, caller frees (NULL when *n is 0). */
+/* How many shots are in `state`.  Returns the count or a negative error. */
+int store_count_state(store_t *st, enum job_state state, struct df_err *err);
+
 int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **out, size_t *n,
                      struct df_err *err);
 

@@ -8,6 +8,7 @@
  * shots come before ours; every shot then gets the combined defaults.  A file
  * on the current include chain may not be included again (cycle). */
 #include "manifest_int.h"
+#include "ident.h"
 #include "paths.h"
 
 #include <inttypes.h>
@@ -231,10 +232,12 @@ static void set_name(struct loader *L, const char *path)
     struct manifest *m = L->m;
     const char *s;
     if (L->name && !ynode_is_null(L->name) && ynode_str(L->name, &s, L->ld.diags) == 0) {
-        if (!manifest_valid_id(s))
-            ynode_diag(L->name, L->ld.diags,
-                       "invalid manifest name '%.64s' (" MANIFEST_ID_RULE ")",
-                       s);
+        if (!manifest_valid_id(s)) {
+            char shown[80];
+            ident_escape(s, shown, sizeof(shown));
+            ynode_diag(L->name, L->ld.diags, "invalid manifest name '%s' (" MANIFEST_ID_RULE ")",
+                       shown);
+        }
         m->name = strdup(s);
         return;
     }
@@ -244,6 +247,16 @@ static void set_name(struct loader *L, const char *path)
     char *dot = m->name ? strrchr(m->name, '.') : NULL;
     if (dot && dot != m->name)
         *dot = '\0';
+    /* a name from the file name follows the same rule as a written one: it
+     * becomes a directory, a job name and a word in scripts */
+    if (m->name && !manifest_valid_id(m->name)) {
+        char shown[80];
+        ident_escape(m->name, shown, sizeof(shown));
+        diag_add(L->ld.diags, DIAG_SEVERITY_ERROR, path, 0, 0, "name",
+                 "the file name gives the manifest name '%s', which is invalid (" MANIFEST_ID_RULE
+                 "): add a `name:` or rename the file",
+                 shown);
+    }
 }
 
 static int build(struct loader *L, const char *path, const char *data, size_t len)

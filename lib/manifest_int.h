@@ -7,6 +7,7 @@
 #define DF_MANIFEST_INT_H
 
 #include "manifest.h"
+#include "ident.h"
 #include "ytree.h"
 
 /* Where a shot came from, kept while loading for located messages. */
@@ -43,7 +44,7 @@ void manifest_check_shots(struct mload *ld, const struct manifest *m,
 
 /* 1 for a valid id or name: [A-Za-z0-9_.-], 1..63 characters, not starting
  * with '.' or '-' (ids become file and directory names: no "..", no options). */
-#define MANIFEST_ID_RULE "letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63"
+#define MANIFEST_ID_RULE IDENT_RULE /* one rule: lib/ident.h */
 int manifest_valid_id(const char *s);
 
 #endif /* DF_MANIFEST_INT_H */

@@ -2,8 +2,10 @@
  * default, read from a merged shot mapping into struct shot (docs/manifest.md
  * is the user-facing copy of this file; keep them in step). */
 #include "manifest_int.h"
+#include "ident.h"
 #include "model_folder.h"
 #include "paths.h"
+#include "url.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -43,14 +45,7 @@ static const char *const k_sampler_aliases[] = {"uni_pc", "unipc", "unipcmultist
 
 int manifest_valid_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-')
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-'))
-            return 0;
-    return 1;
+    return ident_valid(s);
 }
 
 static void check_keys(const struct ynode *map, const char *const *allowed, struct diag_list *dl)
@@ -513,6 +508,9 @@ static int read_output(const struct ynode *shot, struct shot_output *o, struct d
     if (!o->path && !(o->path = strdup(k_default_path[o->codec])))
         return -1;
     const struct ynode *pn = val(n, "path");
+    struct df_err perr = {0};
+    if (pn && paths_check_clean("output path", o->path, &perr) < 0)
+        ynode_diag(pn, dl, "%s", perr.msg);
     if (pn) {
         check_template(pn, o->path, dl);
         const char *ext = ext_of(o->path);
@@ -693,10 +691,12 @@ static void read_notify(const struct ynode *shot, struct shot *s, struct diag_li
         ynode_diag(shot, dl, "out of memory");
     const struct ynode *n = val(shot, "notify");
     for (size_t i = 0; i < s->n_notify; i++) {
-        const char *u = s->notify[i];
-        if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
-            ynode_diag(n->kind == YNODE_KIND_SEQ && i < n->n ? n->items[i] : n, dl,
-                       "webhook '%.64s' must be an http:// or https:// URL", u);
+        /* one parser decides (lib/url.h): http(s) only, a real host, no
+         * blanks (the store once split URL lists on blanks) */
+        struct url_parts u;
+        struct df_err e = {0};
+        if (url_parse(s->notify[i], &u, &e) < 0)
+            ynode_diag(n->kind == YNODE_KIND_SEQ && i < n->n ? n->items[i] : n, dl, "%s", e.msg);
     }
 }
 

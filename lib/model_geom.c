@@ -266,8 +266,10 @@ static void geom_from_transformer(const cJSON *c, struct model_geom *g)
         g->text_dim = json_int(c, "text_embed_dim", 4096);
         g->text_len = json_int(c, "max_text_seq_length", 226);
         g->freq_dim = g->hidden;
-        g->patch[0] = json_int(c, "patch_size_t", 1);
-        if (g->patch[0] == 0) /* null in CogVideoX 1.0 configs: no temporal patching */
+        /* null in CogVideoX 1.0 configs: no temporal patching */
+        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(c, "patch_size_t");
+        g->patch[0] = cJSON_IsNull(pt) ? 1 : json_int(c, "patch_size_t", 1);
+        if (g->patch[0] == 0)
             g->patch[0] = 1;
         g->patch[1] = g->patch[2] = json_int(c, "patch_size", 2);
         g->joint_text = 1;

@@ -134,3 +134,133 @@ int paths_mkdirs_for(const char *file, struct df_err *err)
     *slash = '\0';
     return paths_mkdirs(buf, err);
 }
+
+/* ---- confinement ------------------------------------------------------------ */
+
+int paths_has_dotdot(const char *path)
+{
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        p += *p == '/';
+    }
+    return 0;
+}
+
+int paths_check_clean(const char *what, const char *path, struct df_err *err)
+{
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        DF_FAIL_IF(*p < 0x20 || *p == 0x7f, err, DF_E_INVAL,
+                   "%s holds a control character (byte 0x%02x): refused", what, *p);
+    DF_FAIL_IF(paths_has_dotdot(path), err, DF_E_INVAL,
+               "%s '%.200s' has a '..' component: refused (write the path without '..')", what,
+               path);
+    return 0;
+}
+
+/* Join (when relative) and drop "." components and repeated slashes. */
+static int lexical_abs(const char *root, const char *path, char *dst, size_t cap,
+                       struct df_err *err)
+{
+    char joined[PATH_MAX];
+    int n = path[0] == '/' ? snprintf(joined, sizeof(joined), "%s", path)
+                           : snprintf(joined, sizeof(joined), "%s/%s", root, path);
+    DF_FAIL_IF(n < 0 || (size_t)n >= sizeof(joined), err, DF_E_RANGE, "path too long: %.200s",
+               path);
+    size_t o = 0;
+    for (const char *p = joined; *p;) {
+        size_t len = strcspn(p, "/");
+        if (len && !(len == 1 && p[0] == '.')) {
+            DF_FAIL_IF(o + 1 + len >= cap, err, DF_E_RANGE, "path too long: %.200s", joined);
+            dst[o++] = '/';
+            memcpy(dst + o, p, len);
+            o += len;
+        }
+        p += len;
+        p += *p == '/';
+    }
+    DF_FAIL_IF(cap < 2, err, DF_E_RANGE, "no room for a path");
+    if (o == 0)
+        dst[o++] = '/';
+    dst[o] = '\0';
+    return 0;
+}
+
+/* realpath of the deepest existing ancestor of abs (abs itself when it exists). */
+static int real_existing(const char *abs, char *real, struct df_err *err)
+{
+    char cur[PATH_MAX];
+    snprintf(cur, sizeof(cur), "%s", abs);
+    for (;;) {
+        if (realpath(cur, real))
+            return 0;
+        if (errno != ENOENT && errno != ENOTDIR)
+            return df_err_errno(err, DF_E_IO, "cannot resolve %s", cur);
+        char *slash = strrchr(cur, '/');
+        if (!slash || slash == cur) {
+            snprintf(real, PATH_MAX, "/");
+            return 0;
+        }
+        *slash = '\0';
+    }
+}
+
+static int is_inside(const char *real, const char *root_real)
+{
+    size_t n = strlen(root_real);
+    if (strcmp(root_real, "/") == 0)
+        return 1;
+    return strncmp(real, root_real, n) == 0 && (real[n] == '\0' || real[n] == '/');
+}
+
+int paths_confine(const char *root, const char *path, char *dst, size_t cap, struct df_err *err)
+{
+    DF_TRY(paths_check_clean("path", path, err));
+    char root_real[PATH_MAX], real[PATH_MAX];
+    if (!realpath(root, root_real))
+        return df_err_errno(err, errno == ENOENT ? DF_E_NOTFOUND : DF_E_IO,
+                            "root directory %s", root);
+    char abs[PATH_MAX];
+    /* relative paths resolve under the root as the user named it */
+    DF_TRY(lexical_abs(root, path, abs, sizeof(abs), err));
+    DF_TRY(real_existing(abs, real, err));
+    char root_abs[PATH_MAX];
+    DF_TRY(lexical_abs("/", root, root_abs, sizeof(root_abs), err));
+    int named_inside = is_inside(abs, root_abs) || is_inside(abs, root_real);
+    DF_FAIL_IF(!named_inside, err, DF_E_INVAL, "%.300s is outside the root %s", abs, root);
+    DF_FAIL_IF(!is_inside(real, root_real), err, DF_E_INVAL,
+               "%.300s leads outside the root %s through a symbolic link (to %.300s)", abs, root,
+               real);
+    DF_FAIL_IF(strlen(abs) >= cap, err, DF_E_RANGE, "path too long: %.200s", abs);
+    memcpy(dst, abs, strlen(abs) + 1);
+    return 0;
+}
+
+int paths_confine_any(const char *roots, const char *path, char *dst, size_t cap,
+                      struct df_err *err)
+{
+    DF_TRY(paths_check_clean("path", path, err));
+    char list[4096];
+    DF_FAIL_IF(strlen(roots) >= sizeof(list), err, DF_E_RANGE, "root list too long");
+    memcpy(list, roots, strlen(roots) + 1);
+    struct df_err last = {0};
+    char *save = NULL;
+    int tried = 0;
+    for (char *r = strtok_r(list, ":", &save); r; r = strtok_r(NULL, ":", &save)) {
+        tried++;
+        if (paths_confine(r, path, dst, cap, &last) == 0)
+            return 0;
+        if (path[0] != '/')
+            break; /* relative: the first root only */
+        if (strstr(last.msg, "symbolic link"))
+            break; /* inside a root by name, out by a link: that is the answer */
+    }
+    if (tried == 0)
+        return df_err_set(err, DF_E_INVAL, "no root directory configured for %.200s", path);
+    if (tried > 1 && !strstr(last.msg, "symbolic link"))
+        return df_err_set(err, DF_E_INVAL, "%.300s is outside every allowed root (%.300s)", path,
+                          roots);
+    return df_err_set(err, last.code, "%s", last.msg);
+}

@@ -41,4 +41,31 @@ int paths_mkdirs(const char *dir, struct df_err *err);
 /* mkdir -p of the directory part of `file` (nothing for a bare name). */
 int paths_mkdirs_for(const char *file, struct df_err *err);
 
+/* ---- confinement ------------------------------------------------------------ */
+
+/* 1 when path has a ".." component ("..", "a/../b", "x/.."). */
+int paths_has_dotdot(const char *path);
+
+/* Check a path a manifest or a client gave before it is used for writing:
+ * no control characters (a newline would start a new line in a script or a
+ * log) and no ".." component (every ".." is refused, not only those that
+ * climb out: the root check below then has a plain path to judge).  `what`
+ * names it in the message ("output path").  Returns 0 or DF_E_INVAL. */
+int paths_check_clean(const char *what, const char *path, struct df_err *err);
+
+/* Resolve `path` under the directory `root`: a relative path is joined to
+ * root; the path must pass paths_check_clean, and its deepest existing
+ * ancestor, with symlinks resolved, must lie inside realpath(root) (so a
+ * symlink planted on the way cannot lead out).  dst gets the joined absolute
+ * path with "." and "//" removed (links not resolved: the name the user
+ * wrote).  Returns 0, DF_E_INVAL (outside the root, with the reason),
+ * DF_E_NOTFOUND (root missing), DF_E_RANGE. */
+int paths_confine(const char *root, const char *path, char *dst, size_t cap, struct df_err *err);
+
+/* The same for a ':'-separated list of roots: relative paths go under the
+ * first, an absolute one must lie under one of them.  Returns as above; the
+ * message lists the roots. */
+int paths_confine_any(const char *roots, const char *path, char *dst, size_t cap,
+                      struct df_err *err);
+
 #endif /* DF_PATHS_H */

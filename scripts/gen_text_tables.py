@@ -10,6 +10,8 @@
   - ftfy's extra tables (computed the way ftfy builds them): upper-cased
     entity names it also decodes, the half/full-width map; and html.unescape's
     replacements for invalid numeric character references;
+  - ftfy's mojibake detectors (BADNESS_RE re-spelled for text_regex.c,
+    the UTF8_CLUES classes);
   - canonical decompositions, combining classes and primary composites for NFC,
     from Python's unicodedata (what ftfy's NFC uses).
 
@@ -43,8 +45,85 @@ def prop_ranges(s, pattern):
 
 
 def c_str(b):
-    return '"' + "".join(f"\\x{x:02x}" if (x < 0x20 or x >= 0x7f or x in (0x22, 0x5c, 0x3f)) else chr(x)
-                         for x in b) + '"'
+    """A C string literal of bytes b; a hex escape followed by a hex digit
+    closes and reopens the literal (C's \\x takes every hex digit after it)."""
+    out, prev_hex = [], False
+    for x in b:
+        esc = x < 0x20 or x >= 0x7f or x in (0x22, 0x5c, 0x3f)
+        if esc:
+            out.append(f"\\x{x:02x}")
+        else:
+            if prev_hex and chr(x) in "0123456789abcdefABCDEF":
+                out.append('" "')
+            out.append(chr(x))
+        prev_hex = esc
+    return '"' + "".join(out) + '"'
+
+
+def badness_pattern(compiled):
+    """ftfy's BADNESS_RE re-spelled in text_regex.c's syntax (classes of
+    literal code points and ranges, \\s, \\w, '.', '?', '^', top-level '|')."""
+    try:
+        import re._parser as sre
+    except ImportError:  # Python < 3.11
+        import sre_parse as sre
+    special = set("\\.^$|?*+()[]{}-/ ")
+
+    def lit(c, in_class):
+        ch = chr(c)
+        return "\\" + ch if ch in special else ch
+
+    def item(op, av):
+        op = str(op)
+        if op == "LITERAL":
+            return lit(av, False)
+        if op == "ANY":
+            return "."
+        if op == "AT":
+            assert str(av) == "AT_BEGINNING", av
+            return "^"
+        if op == "MAX_REPEAT":
+            lo, hi, sub = av
+            assert (lo, hi) == (0, 1) and len(sub) == 1, av
+            return item(*sub[0]) + "?"
+        assert op == "IN", op
+        if len(av) == 1 and str(av[0][0]) == "CATEGORY":
+            return {"CATEGORY_SPACE": "\\s", "CATEGORY_WORD": "\\w"}[str(av[0][1])]
+        out, neg = [], False
+        for o, a in av:
+            o = str(o)
+            if o == "NEGATE":
+                neg = True
+            elif o == "LITERAL":
+                out.append(lit(a, True))
+            elif o == "RANGE":
+                out.append(lit(a[0], True) + "-" + lit(a[1], True))
+            else:
+                raise ValueError(o)
+        return "[" + ("^" if neg else "") + "".join(out) + "]"
+
+    def specific(op, av):
+        """Code points of an item that is a literal or a plain class of
+        non-ASCII characters (None for \\s, \\w, '.', '^', negated or ASCII classes)."""
+        op = str(op)
+        if op == "LITERAL":
+            return {av} if av >= 0x80 else None
+        if op != "IN" or any(str(o) in ("NEGATE", "CATEGORY") for o, _ in av):
+            return None
+        cps = set()
+        for o, a in av:
+            cps |= {a} if str(o) == "LITERAL" else set(range(a[0], a[1] + 1))
+        return cps if min(cps) >= 0x80 else None
+
+    tree = sre.parse(compiled.pattern, compiled.flags)
+    assert len(tree) == 1 and str(tree[0][0]) == "BRANCH"
+    chars = set()
+    for alt in tree[0][1][1]:
+        sets = [specific(op, av) for op, av in alt]
+        sets = [x for x in sets if x]
+        assert sets, alt  # every alternative needs some non-ASCII character
+        chars |= min(sets, key=len)
+    return "|".join("".join(item(op, av) for op, av in alt) for alt in tree[0][1][1]), chars
 
 
 def main():
@@ -129,6 +208,34 @@ def main():
     for c in sorted(_h._invalid_codepoints):
         w(f"    0x{c:X},\n")
     w("};\nconst size_t text_invalid_codepoints_n = sizeof(text_invalid_codepoints) / sizeof(text_invalid_codepoints[0]);\n\n")
+
+    # ftfy's mojibake detectors: BADNESS_RE as a pattern in text_regex.c's
+    # subset, and the UTF8_CLUES classes of UTF8_DETECTOR_RE
+    import ftfy.badness
+    import ftfy.chardata
+    w("const char text_badness_pattern[] =\n")
+    pat, chars = badness_pattern(ftfy.badness.BADNESS_RE)
+    for k in range(0, len(pat), 60):
+        w("    " + c_str(pat[k:k + 60].encode()) + "\n")
+    w(";\n\n")
+    # every alternative needs at least one of these: text without any is not bad
+    br = []
+    for c in sorted(chars):
+        if br and br[-1][1] == c - 1:
+            br[-1][1] = c
+        else:
+            br.append([c, c])
+    w("const struct text_range text_badness_chars[] = {\n")
+    for lo, hi in br:
+        w(f"    {{0x{lo:X}, 0x{hi:X}}},\n")
+    w("};\nconst size_t text_badness_chars_n = sizeof(text_badness_chars) / sizeof(text_badness_chars[0]);\n\n")
+    for name in ("utf8_first_of_2", "utf8_first_of_3", "utf8_first_of_4", "utf8_continuation",
+                 "utf8_continuation_strict"):
+        cps = sorted(set(regex.findall("[%s]" % ftfy.chardata.UTF8_CLUES[name], s)))
+        w(f"const uint32_t text_{name}[] = {{")
+        w(", ".join(f"0x{ord(c):X}" for c in cps))
+        w(f"}};\nconst size_t text_{name}_n = {len(cps)};\n")
+    w("\n")
 
     # NFC: canonical decomposition (one level), combining class, composites.
     dec, ccc, comp = [], [], []

@@ -182,7 +182,7 @@ static const struct bad_case k_bad[] = {
          "resources.yaml:4:75: shots[0].resources.qos: invalid qos name 'high prio' (letters, digits, '.', '_', '-', not starting with '.' or '-'; at most 63)",
          "resources.yaml:4:88: shots[0].resources.acount: unknown key 'acount' (did you mean 'account'?)",
          "resources.yaml:6:29: shots[1].resources.time_limit: 0 is out of range (allowed: 1 to 527040)",
-         "resources.yaml:7:14: shots[1].notify[0]: webhook 'ftp://example.com/hook' must be an http:// or https:// URL",
+         "resources.yaml:7:14: shots[1].notify[0]: webhook 'ftp://***': only http:// and https:// URLs are allowed",
      }},
     {"seed_bad.yaml",
      {

@@ -160,6 +160,69 @@ static void test_shot_lifecycle_persists(void **state)
     assert_int_equal(store_manifest_active(f->st, "m", &err), 1);
 }
 
+/* Exactly-once submission: `submitting` and its token are in the store
+ * before sbatch runs, so a daemon that dies meanwhile finds them on restart
+ * and either adopts the job carrying the token or submits again. */
+static void test_submitting_token_survives_a_crash(void **state)
+{
+    struct fx *f = *state;
+    struct df_err err = {0};
+    int64_t mrow;
+    assert_int_equal(store_manifest_add(f->st, "m", "/x/m.yaml", "{}", "{}", 1000, &mrow, &err),
+                     0);
+    struct job_shot a, b;
+    new_shot(f, mrow, "a", "", &a);
+    new_shot(f, mrow, "b", "", &b);
+    enum job_state from = a.state;
+    assert_int_equal(job_on_submitting(&a, "ditfarm-1-1-00ff", 1001), JOB_EVENT_NONE);
+    assert_int_equal(a.state, JOB_STATE_SUBMITTING);
+    assert_int_equal(store_shot_save(f->st, &a, from, &err), 0);
+    from = b.state;
+    job_on_submitting(&b, "ditfarm-2-1-aa00", 1001);
+    assert_int_equal(store_shot_save(f->st, &b, from, &err), 0);
+    assert_int_equal(store_count_state(f->st, JOB_STATE_SUBMITTING, &err), 2);
+    /* "kill -9": the store is all that is left */
+    store_close(f->st);
+    assert_int_equal(store_open(f->db, &f->st, &err), 0);
+    struct job_shot *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_shots_list(f->st, STORE_ACTIVE, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].state, JOB_STATE_SUBMITTING);
+    assert_string_equal(list[0].token, "ditfarm-1-1-00ff");
+    /* Slurm has a's token: adopted, one attempt; b's is nowhere: queued again */
+    from = list[0].state;
+    assert_int_equal(job_on_submitted(&list[0], "41", 1002), JOB_EVENT_SUBMITTED);
+    assert_int_equal(store_shot_save(f->st, &list[0], from, &err), 0);
+    assert_int_equal(list[0].attempts, 1);
+    from = list[1].state;
+    job_on_submit_lost(&list[1], 1002);
+    assert_int_equal(list[1].state, JOB_STATE_QUEUED);
+    assert_non_null(strstr(list[1].reason, "ditfarm-2-1-aa00"));
+    assert_int_equal(store_shot_save(f->st, &list[1], from, &err), 0);
+    assert_int_equal(store_count_state(f->st, JOB_STATE_SUBMITTING, &err), 0);
+    free(list);
+    /* a timed-out sbatch that did answer later, or a refusal, leaves submitting too */
+    struct job_shot c;
+    new_shot(f, mrow, "c", "", &c);
+    from = c.state;
+    job_on_submitting(&c, "ditfarm-3-1-0000", 1003);
+    assert_int_equal(store_shot_save(f->st, &c, from, &err), 0);
+    from = c.state;
+    assert_int_equal(job_on_submit_error(&c, "sbatch: error: Unable to contact slurm controller",
+                                         5, 300, 1004),
+                     JOB_EVENT_RETRYING);
+    assert_int_equal(store_shot_save(f->st, &c, from, &err), 0);
+    /* retrying -> submitting -> retrying again is not a new "retrying" event */
+    from = c.state;
+    job_on_submitting(&c, "ditfarm-3-1-0001", 1010);
+    assert_int_equal(store_shot_save(f->st, &c, from, &err), 0);
+    assert_int_equal(job_on_submit_error(&c, "Socket timed out", 5, 300, 1011), JOB_EVENT_NONE);
+    assert_int_equal(c.state, JOB_STATE_RETRYING);
+    assert_false(job_transition_ok(JOB_STATE_WAITING, JOB_STATE_SUBMITTING));
+    assert_false(job_transition_ok(JOB_STATE_SUBMITTING, JOB_STATE_RUNNING));
+}
+
 static void test_retry_backoff_and_refusal(void **state)
 {
     (void)state;
@@ -342,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_wal_and_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shot_lifecycle_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submitting_token_survives_a_crash, setup, teardown),
         cmocka_unit_test(test_retry_backoff_and_refusal),
         cmocka_unit_test(test_unfinished_end_resubmits_while_attempts_last),
         cmocka_unit_test(test_transition_table),

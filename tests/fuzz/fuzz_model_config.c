@@ -8,12 +8,14 @@
  *      (every shape the loader would allocate) and a token count;
  *   2: the VAE config.json (vae_load.c, vae_config_parse);
  *   3: a configs/models/<name>.yaml geometry (lib/model_geom.c);
- *   4: the CogVideoX transformer config.json (cogvideox_config.c).
+ *   4: the CogVideoX transformer config.json (cogvideox_config.c);
+ *   5: the CogVideoX VAE config.json (cogvideox_vae_config_check).
  * Seeds: tests/fuzz/corpus/model_config (one file per reader, first byte set).
  */
 #include "fuzz_util.h"
 
 #include "cogvideox_config.h"
+#include "cogvideox_vae.h"
 #include "model_geom.h"
 #include "vae.h"
 #include "wan_config.h"
@@ -105,6 +107,18 @@ static void cogvideox(const uint8_t *d, size_t n)
     (void)cogvideox_config_load(path, &c, &err);
 }
 
+static void cogvideox_vae(const uint8_t *d, size_t n)
+{
+    char dir[256], path[300];
+    fuzz_path(dir, sizeof dir, "cvae");
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    fuzz_write(path, d, n);
+    struct cogvideox_vae_info info;
+    struct df_err err = {0};
+    (void)cogvideox_vae_config_check(dir, &info, &err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *d = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0:
         diffusers_folder(d, n);
         break;
@@ -131,8 +145,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3:
         yaml(d, n);
         break;
-    default:
+    case 4:
         cogvideox(d, n);
+        break;
+    default:
+        cogvideox_vae(d, n);
         break;
     }
     return 0;

@@ -41,7 +41,7 @@ set -e
 [ $rc = 2 ] && grep -q "tick-ms: 1 is out of range 10..10000" err.txt || { cat err.txt; fail "bad --set"; }
 echo "ok: --print-config, bad directive refused ($(cat err.txt))"
 
-"$DMN" --set submit-interval-ms=100 --set squeue-interval-ms=100 2>daemon.log &
+"$DMN" --set submit-interval-ms=100 --set squeue-interval-ms=100 --set output-roots="$work" 2>daemon.log &
 dpid=$!
 for _ in $(seq 50); do [ -S st/ditfarmd.sock ] && break; sleep 0.1; done
 set +e
@@ -72,7 +72,7 @@ shots:
 YAML
 "$D" submit m.yaml --cpu-ranks 1 >sub.txt
 grep -q "a: queued" sub.txt && grep -q "b: waiting" sub.txt || { cat sub.txt; fail "submit output"; }
-[ -f st/jobs/nocluster/a/job.sbatch ] && [ -f st/jobs/nocluster/a/manifest.json ] || fail "no job dir"
+[ -f st/jobs/nocluster/a/job.sbatch ] && [ -f st/jobs/nocluster/manifest.json ] || fail "no job dir"
 for _ in $(seq 50); do "$D" status | grep -q "^nocluster *b *failed" && break; sleep 0.1; done
 "$D" status >status.txt
 grep -Eq "^nocluster +a +failed +- .*is empty / sbatch: error: ClusterName needs to be specified / sbatch: fatal" status.txt ||
@@ -89,7 +89,7 @@ echo "ok: sbatch refusal -> a failed with Slurm's words, b failed on its depende
 # shots stay queued/waiting, so a second submit and the cancels meet them there.
 kill -TERM "$dpid"
 wait "$dpid" || fail "ditfarmd exit status $?"
-"$DMN" --set submit-interval-ms=600000 2>>daemon.log &
+"$DMN" --set submit-interval-ms=600000 --set output-roots="$work" 2>>daemon.log &
 dpid=$!
 for _ in $(seq 50); do [ -S st/ditfarmd.sock ] && break; sleep 0.1; done
 "$D" status | grep -Eq "^nocluster +a +failed" || fail "store not kept across a restart"

@@ -73,6 +73,7 @@ set -e
 
 start_daemon() {
     "$DMN" --state-dir "$work/st" --set notify-url="http://127.0.0.1:$port/all" \
+        --set output-roots="$work" --set webhook-allow-private=1 \
         --set squeue-interval-ms=300 --set submit-interval-ms=200 --set sinfo-interval-ms=300 \
         --set webhook-interval-ms=200 --set webhook-retry-base-s=1 --set webhook-retry-max-s=2 \
         --set submit-retry-base-s=6 --set submit-retry-max-s=6 2>>daemon.log &
@@ -87,7 +88,7 @@ stop_daemon() {
     [ ! -e st/ditfarmd.sock ] || fail "socket left behind"
 }
 start_daemon
-"$DMN" --print-config --state-dir "$work/st" | grep -q "^squeue-interval-ms 2000$" || fail "print-config"
+"$DMN" --print-config --state-dir "$work/st" >conf.txt && grep -q "^squeue-interval-ms 2000$" conf.txt || fail "print-config"
 
 # field SHOT KEY: a field of shot SHOT in `ditfarm status --json`
 field() {

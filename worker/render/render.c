@@ -37,6 +37,7 @@
 #include "render_sched.h"
 #include "render_text.h"
 #include "usp_attn.h"
+#include "encode.h"
 #include "family.h"
 #include "vae.h"
 
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void render_opts_init(struct render_opts *o)
 {
@@ -189,13 +191,28 @@ static int setup_attention(struct render *r, const struct family_info *fi, struc
 }
 
 /* Every part the shot needs after the loop, loaded or checked now, so a
- * broken vae/ folder fails before step 1 instead of after the last. */
+ * broken vae/ folder, a missing encoder or audio file fails before step 1
+ * instead of after the last. */
 static int setup_parts(struct render *r, struct df_err *err)
 {
     if (r->o->no_video)
         return 0;
+    const struct shot_output *out = &r->shot->output;
+    DF_FAIL_IF(!encode_codec_available(out->codec), err, DF_E_UNSUPPORTED,
+               "output codec %s: this FFmpeg has no %s encoder", codec_name(out->codec),
+               encode_encoder_name(out->codec));
+    DF_FAIL_IF(out->audio && access(out->audio, R_OK) != 0, err, DF_E_NOTFOUND,
+               "audio track %s cannot be read", out->audio);
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
+    if (r->lat->dims.layout == 1) { /* CogVideoX latents: AutoencoderKLCogVideoX */
+        DF_TRY(cogvideox_vae_load(r->be, dir, &r->cvae, err));
+        const struct cogvideox_vae_info *ci = cogvideox_vae_get_info(r->cvae);
+        DF_FAIL_IF(ci->latent_channels != r->lat->dims.C, err, DF_E_INVAL,
+                   "%s: the VAE decodes %d latent channels, the transformer makes %d", dir,
+                   ci->latent_channels, r->lat->dims.C);
+        return 0;
+    }
     DF_TRY(vae_load(r->be, dir, &r->vae, err));
     const struct vae_info *vi = vae_get_info(r->vae);
     DF_FAIL_IF(vi->z_dim != r->lat->dims.C, err, DF_E_INVAL,
@@ -218,21 +235,20 @@ static int setup_model(struct render *r, struct df_err *err)
     family_info(r->model, &fi);
     DF_DEBUG(r->log, "loaded %s (%s): dim %d, %d heads in %.2f s (backend %s)", dir, fi.name,
              fi.dim, fi.num_heads, df_clock_s() - t0, kern_backend_name(r->be));
-    /* the render's latent shards are [C, T, H, W] with the video tokens only */
-    DF_FAIL_IF(fi.layout != FAMILY_LAYOUT_CTHW || fi.text_in_sequence, err, DF_E_UNSUPPORTED,
-               "%s: model family %s (%s latents%s) does not run in the render loop yet", dir,
-               fi.name, family_layout_name(fi.layout),
-               fi.text_in_sequence ? ", text in the sequence" : "");
     DF_TRY(model_id_weights(dir, &r->weights_hash, err));
     render_ckpt_init(r);
 
+    r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
+    /* The latent in the family's own layout; with joint attention (CogVideoX)
+     * the text tokens lead the sequence the ranks split (latent_shard.h). */
     const struct latent_dims dims = {.C = fi.in_channels, .T = s->grid.latent[0],
                                      .H = s->grid.latent[1], .W = s->grid.latent[2],
-                                     .pt = fi.patch[0], .ph = fi.patch[1], .pw = fi.patch[2]};
+                                     .pt = fi.patch[0], .ph = fi.patch[1], .pw = fi.patch[2],
+                                     .layout = fi.layout == FAMILY_LAYOUT_TCHW,
+                                     .text = fi.text_in_sequence ? r->text_len : 0};
     DF_FAIL_IF(fi.out_channels != fi.in_channels, err, DF_E_UNSUPPORTED,
                "%s: out_channels %d != in_channels %d: not a text-to-video model", dir,
                fi.out_channels, fi.in_channels);
-    r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
     r->text_dim = fi.text_dim;
     DF_TRY(render_latent_create(&dims, r->par.tok_begin, r->par.tok_count, s->seed, &r->lat, err));
     r->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
@@ -243,6 +259,19 @@ static int setup_model(struct render *r, struct df_err *err)
     DF_TRY(setup_parts(r, err));
 
     DF_TRY(render_text_setup(r, err));
+    return 0;
+}
+
+/* Noise a stochastic sampler (cogvideox_dpm) draws inside step `step`: draw
+ * `draw` is noise_fill of a seed derived from the shot's, over the
+ * token-major row space the sampler steps -- the same values for every
+ * sharding and on resume. */
+static int step_noise(void *user, int step, int draw, size_t offset, size_t n, float *dst,
+                      struct df_err *err)
+{
+    (void)err;
+    const uint64_t seed = ((const struct render *)user)->shot->seed;
+    noise_fill(seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(2 * step + draw + 1)), offset, n, dst);
     return 0;
 }
 
@@ -259,7 +288,9 @@ static int setup_sampler(struct render *r, struct df_err *err)
     DF_TRY(render_sched_apply(r, &sc, err));
     size_t total = (size_t)(latent_tokens(&r->lat->dims) * latent_row_size(&r->lat->dims));
     size_t offset = (size_t)(r->par.tok_begin * latent_row_size(&r->lat->dims));
-    return sampler_create(&sc, offset, r->lat->shard_n, total, &r->smp, err);
+    DF_TRY(sampler_create(&sc, offset, r->lat->shard_n, total, &r->smp, err));
+    sampler_set_noise(r->smp, step_noise, r);
+    return 0;
 }
 
 /* ---- denoise ------------------------------------------------------------ */
@@ -392,6 +423,7 @@ static void render_cleanup(struct render *r)
     free(r->text_cond);
     free(r->text_uncond);
     vae_free(r->vae);
+    cogvideox_vae_free(r->cvae);
     family_free(r->model);
     kern_backend_free(r->be);
     job_contract_free(&r->job);

@@ -19,6 +19,7 @@
 #include "stepcache.h"
 #include "usp_attn.h"
 #include "family.h"
+#include "cogvideox_vae.h"
 #include "vae.h"
 
 #include <limits.h>
@@ -68,6 +69,7 @@ struct render {
     family_model_t *model;        /* the DiT, through its family's op table (family.h) */
     struct family_shape shape;    /* this rank's forward: the shot's latent, its tokens */
     struct vae *vae;              /* loaded at set-up: a broken vae/ fails before step 1 */
+    struct cogvideox_vae *cvae;   /* the CogVideoX VAE instead, for TCHW (CogVideoX) latents */
     struct render_par par;        /* ranks, layout, groups */
     int par_open;
     struct usp_attn *usp;         /* the attention hook when the sequence is split */

@@ -29,7 +29,9 @@ int render_latent_create(const struct latent_dims *dims, int64_t tok_begin, int6
         !(l->vel_cond = alloc_floats(l->shard_n, "velocities", err)) ||
         !(l->vel_uncond = alloc_floats(l->shard_n, "velocities", err)) ||
         !(l->vel = alloc_floats(l->shard_n, "velocities", err)) ||
-        !(l->all_rows = alloc_floats(l->n, "the gathered latent", err))) {
+        /* every token's row: text tokens too when they lead the sequence */
+        !(l->all_rows = alloc_floats((size_t)(latent_tokens(dims) * latent_row_size(dims)),
+                                     "the gathered latent", err))) {
         render_latent_free(l);
         return DF_E_NOMEM;
     }

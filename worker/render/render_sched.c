@@ -4,13 +4,53 @@
 #include "render_int.h"
 
 #include "model_folder.h"
+#include "sampler_json.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The CogVideoX kinds take every scheduler setting (betas, SNR shift,
+ * spacing, prediction) from the model's own scheduler_config.json when it
+ * names one of the two CogVideoX schedulers (sampler_json.h). */
+static int apply_ddpm(struct render *r, struct sampler_config *sc, struct df_err *err)
+{
+    char path[PATH_MAX + 40];
+    snprintf(path, sizeof(path), "%s/scheduler/scheduler_config.json", r->model_dir);
+    if (access(path, R_OK) != 0)
+        return 0;
+    struct sampler_config fc;
+    DF_TRY(sampler_config_load_json(path, &fc, err));
+    if (fc.kind != SAMPLER_KIND_COGVIDEOX_DDIM && fc.kind != SAMPLER_KIND_COGVIDEOX_DPM)
+        return 0;
+    sc->ddpm = fc.ddpm;
+    sc->num_train_timesteps = fc.num_train_timesteps;
+    if (render_is_root(r))
+        DF_INFO(r->log, "shot %s: %s: %s, snr_shift_scale %g, %s spacing, running %s",
+                r->shot->id, path, fc.kind == SAMPLER_KIND_COGVIDEOX_DPM
+                                       ? "CogVideoXDPMScheduler" : "CogVideoXDDIMScheduler",
+                fc.ddpm.snr_shift_scale,
+                fc.ddpm.spacing == SAMPLER_SPACING_TRAILING ? "trailing" : "other",
+                sampler_kind_name(sc->kind));
+    return 0;
+}
 
 int render_sched_apply(struct render *r, struct sampler_config *sc, struct df_err *err)
 {
+    /* CogVideoX predicts v on the discrete DDPM schedule, Wan a flow velocity:
+     * the other family's sampler would run without error and make noise. */
+    const int ddpm = sc->kind == SAMPLER_KIND_COGVIDEOX_DDIM || sc->kind == SAMPLER_KIND_COGVIDEOX_DPM;
+    DF_FAIL_IF(r->lat->dims.layout == 1 && !ddpm, err, DF_E_INVAL,
+               "sampler %s is a flow-matching sampler; CogVideoX models need sampler: "
+               "cogvideox_ddim (2B) or cogvideox_dpm (5B)",
+               sampler_kind_name(sc->kind));
+    DF_FAIL_IF(r->lat->dims.layout != 1 && ddpm, err, DF_E_INVAL,
+               "sampler %s is for CogVideoX models; this model takes euler or unipc",
+               sampler_kind_name(sc->kind));
+    if (ddpm)
+        return apply_ddpm(r, sc, err);
     struct model_folder f;
     DF_TRY(model_folder_read(r->model_dir, &f, err));
     const struct model_folder_sched *m = &f.sched;

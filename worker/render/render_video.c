@@ -4,6 +4,7 @@
  * the done marker the batch script trusts.
  */
 #include "render_int.h"
+#include "worker_exit.h"
 
 #include "encode.h"
 #include "paths.h"
@@ -15,6 +16,7 @@
 #include "vae_tiles.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int on_frame(void *user, int index, const float *rgb, int height, int width,
@@ -68,6 +70,31 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     return rc;
 }
 
+/* CogVideoX: rank 0 decodes the whole canonical [T, C, H, W] latent
+ * (diffusers' frame chunks, untiled as the pipeline's default) and hands the
+ * frames to the encoder.  (Not spread over the ranks yet.) */
+static int decode_cogvideox(struct render *r, encode_t enc, struct df_err *err)
+{
+    int frames, height, width;
+    const struct latent_dims *d = &r->lat->dims;
+    cogvideox_vae_output_size(r->cvae, d->T, d->H, d->W, &frames, &height, &width);
+    const size_t plane = (size_t)height * width;
+    float *video = malloc((size_t)3 * frames * plane * sizeof *video);
+    float *rgb = malloc(3 * plane * sizeof *rgb);
+    int rc = video && rgb ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory for the video");
+    if (rc == 0)
+        rc = cogvideox_vae_decode(r->cvae, r->lat->stage, d->T, d->H, d->W, 0, video, err);
+    for (int f = 0; f < frames && rc == 0; f++) {
+        for (int c = 0; c < 3; c++) /* [3, T, H, W] -> frame [3, H, W] */
+            memcpy(rgb + c * plane, video + ((size_t)c * frames + f) * plane,
+                   plane * sizeof *rgb);
+        rc = on_frame(enc, f, rgb, height, width, err);
+    }
+    free(video);
+    free(rgb);
+    return rc;
+}
+
 /* Every rank decodes VAE tiles (vae_tiles.h); rank 0 also opens the encoder,
  * gets the blended frames and writes the file and its sidecar. */
 int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
@@ -84,7 +111,12 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 
     struct vae *vae = r->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
-    vae_output_size(vae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames, &height, &width);
+    if (r->cvae)
+        cogvideox_vae_output_size(r->cvae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames,
+                                  &height, &width);
+    else
+        vae_output_size(vae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames, &height,
+                        &width);
     /* denoise() left the canonical latent on rank 0 only; the gathered rows
      * are on every rank. */
     if (!root)
@@ -116,7 +148,11 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
         else if (any > 0 && rc == 0)
             rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
     }
-    if (rc == 0) {
+    if (rc == 0 && r->cvae) {
+        double t0 = df_clock_s();
+        rc = root ? decode_cogvideox(r, enc, err) : 0;
+        r->t_decode = df_clock_s() - t0;
+    } else if (rc == 0) {
         double t0 = df_clock_s();
         struct vae_tile_opts to = vae_tile_opts_default();
         vae_denormalize(vae, r->lat->stage, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W);
@@ -145,7 +181,8 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 int render_video_done_marker(struct render *r, const char *out_path, struct df_err *err)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 8];
-    snprintf(path, sizeof(path), "%s/%s.done", r->o->ckpt_dir, r->shot->id);
+    DF_FAIL_IF(worker_done_path(r->o->ckpt_dir, r->shot->id, path, sizeof(path)) < 0, err,
+               DF_E_RANGE, "done marker path in %s too long", r->o->ckpt_dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f || fprintf(f, "%s\n", out_path) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)

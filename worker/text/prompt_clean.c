@@ -11,24 +11,12 @@
  *   holds '<'), fix_encoding (the subset below), fix_c1_controls,
  *   fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks,
  *   remove_terminal_escapes, remove_control_chars, then NFC.
- * fix_encoding subset: a segment that is entirely encodable in (sloppy)
- * Windows-1252, has a byte >= 0x80 and whose bytes are valid UTF-8 is decoded
- * as UTF-8 (the classic "Ã©" -> "é" mojibake).  Not reproduced: ftfy's
- * badness heuristics, the other single-byte encodings (Latin-2, Cyrillic,
- * Greek, MacRoman, cp437 ...), restore_byte_a0, replace_lossy_sequences and
- * decode_inconsistent_utf8 (mojibake mixed with text that is not) -- see
- * docs/text.md.
+ * fix_encoding is text_mojibake.c (what it leaves out: docs/text.md).
  */
 #include "text_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Windows-1252 0x80..0x9F; 0 where undefined (sloppy: the byte itself). */
-static const uint16_t cp1252_hi[32] = {
-    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0, 0x017D, 0, 0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178};
 
 static const struct { uint32_t cp; const char *s; } ligatures[] = {
     {0x0132, "IJ"}, {0x0133, "ij"}, {0x0149, "\xca\xbcn"}, {0x01F1, "DZ"}, {0x01F2, "Dz"},
@@ -36,44 +24,6 @@ static const struct { uint32_t cp; const char *s; } ligatures[] = {
     {0x01C7, "LJ"}, {0x01C8, "Lj"}, {0x01C9, "lj"}, {0x01CA, "NJ"}, {0x01CB, "Nj"},
     {0x01CC, "nj"}, {0xFB00, "ff"}, {0xFB01, "fi"}, {0xFB02, "fl"}, {0xFB03, "ffi"},
     {0xFB04, "ffl"}, {0xFB05, "\xc5\xbft"}, {0xFB06, "st"}};
-
-/* The byte sloppy-windows-1252 encodes cp to, or -1. */
-static int cp1252_byte(uint32_t cp)
-{
-    if (cp < 0x80 || (cp >= 0xA0 && cp <= 0xFF))
-        return (int)cp;
-    for (int i = 0; i < 32; i++)
-        if (cp1252_hi[i] ? cp1252_hi[i] == cp : cp == 0x80u + (uint32_t)i)
-            return 0x80 + i;
-    return -1;
-}
-
-static int fix_encoding(struct ustr *s)
-{
-    char *b = malloc(s->n + 1);
-    if (!b)
-        return DF_E_NOMEM;
-    int high = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        int c = cp1252_byte(s->v[i]);
-        if (c < 0) {
-            free(b);
-            return 0;
-        }
-        high |= c >= 0x80;
-        b[i] = (char)c;
-    }
-    if (high && utf8_invalid_at(b, s->n) == s->n) {
-        size_t n = s->n, i = 0, l;
-        s->n = 0;
-        while (i < n) {
-            s->v[s->n++] = utf8_decode(b + i, n - i, &l); /* never longer than the bytes */
-            i += l;
-        }
-    }
-    free(b);
-    return 0;
-}
 
 static int is_control(uint32_t c)
 {
@@ -98,7 +48,7 @@ static int char_fixes(const struct ustr *in, struct ustr *out)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < in->n; i++) { /* fix_c1_controls */
         uint32_t c = in->v[i];
-        rc = ustr_push(&a, c >= 0x80 && c <= 0x9F && cp1252_hi[c - 0x80] ? cp1252_hi[c - 0x80] : c);
+        rc = ustr_push(&a, text_cp1252_c1(c));
     }
     for (size_t i = 0; rc == 0 && i < a.n; i++) { /* fix_latin_ligatures */
         const char *lig = NULL;
@@ -157,7 +107,7 @@ static int fix_segment(struct ustr *seg, int unescape)
         for (size_t i = 0; rc == 0 && !unescape && i < seg->n; i++)
             rc = ustr_push(&t, seg->v[i]);
         if (rc == 0)
-            rc = fix_encoding(&t);
+            rc = text_fix_encoding(&t);
         if (rc == 0)
             rc = char_fixes(&t, &u);
         if (rc == 0)

@@ -91,6 +91,13 @@ extern const struct text_map text_invalid_charrefs[];
 extern const size_t text_invalid_charrefs_n;
 extern const uint32_t text_invalid_codepoints[];
 extern const size_t text_invalid_codepoints_n;
+extern const char text_badness_pattern[];
+extern const struct text_range text_badness_chars[];
+extern const size_t text_badness_chars_n;
+extern const uint32_t text_utf8_first_of_2[], text_utf8_first_of_3[], text_utf8_first_of_4[],
+    text_utf8_continuation[], text_utf8_continuation_strict[];
+extern const size_t text_utf8_first_of_2_n, text_utf8_first_of_3_n, text_utf8_first_of_4_n,
+    text_utf8_continuation_n, text_utf8_continuation_strict_n;
 extern const struct text_decomp text_decomps[];
 extern const size_t text_decomps_n;
 extern const struct text_ccc_range text_ccc_ranges[];
@@ -109,6 +116,10 @@ int ustr_push_utf8(struct ustr *u, const char *s); /* NUL-terminated valid UTF-8
 void ustr_free(struct ustr *u);
 /* Unicode NFC of in into out (out is cleared first). */
 int text_nfc(const struct ustr *in, struct ustr *out);
+/* ftfy's fix_encoding (the subset text_mojibake.c describes), in place. */
+int text_fix_encoding(struct ustr *s);
+/* A C1 control read as its Windows-1252 character (others unchanged). */
+uint32_t text_cp1252_c1(uint32_t c);
 /* Python's html.unescape(), and ftfy's stricter unescape_html(). */
 int text_html_unescape(const struct ustr *in, struct ustr *out);
 int text_ftfy_unescape(const struct ustr *in, struct ustr *out);
@@ -139,6 +150,8 @@ int charsmap_normalize(const struct charsmap *cm, const char *s, size_t n, struc
 struct text_regex;
 int text_regex_compile(const char *pattern, struct text_regex **out, struct df_err *err);
 void text_regex_free(struct text_regex *re);
+/* 1 when the pattern matches anywhere in s[0..n). */
+int text_regex_search(const struct text_regex *re, const char *s, size_t n);
 /* 1 when a non-empty match starts at s[0]. */
 int text_regex_matches_start(const struct text_regex *re, const char *s, size_t n);
 /* Replace every leftmost non-overlapping match in s[0..n) with `with`. */

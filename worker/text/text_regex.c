@@ -109,6 +109,17 @@ static int match_at(const struct text_regex *re, const char *s, size_t n, size_t
     return 0;
 }
 
+int text_regex_search(const struct text_regex *re, const char *s, size_t n)
+{
+    for (size_t i = 0;; i += utf8_len((unsigned char)s[i])) {
+        size_t end;
+        if (match_at(re, s, n, i, &end))
+            return 1;
+        if (i >= n)
+            return 0;
+    }
+}
+
 int text_regex_matches_start(const struct text_regex *re, const char *s, size_t n)
 {
     size_t end;

@@ -91,7 +91,7 @@ static int parse_cfg(const char *path, const cJSON *root, struct vcfg *c, struct
     }
     c->info.levels = n;
     DF_TRY(check_strings(path, root, "up_block_types", "CogVideoXUpBlock3D", n, err));
-    int tcr;
+    int tcr = 0; /* set by get_int; initialised for -O2 -Werror=maybe-uninitialized */
     DF_TRY(get_int(path, root, "latent_channels", 16, &c->info.latent_channels, err));
     DF_TRY(get_int(path, root, "out_channels", 3, &c->out_channels, err));
     DF_TRY(get_int(path, root, "layers_per_block", 3, &c->layers_per_block, err));
