@@ -126,6 +126,106 @@ static void report_skipped(const struct manifest *m, const struct dep_node *n, c
     }
 }
 
+/* Load the manifest, find the worker, make the private job.json directory,
+ * fix today's date.  Returns 0 or -1 (message printed). */
+static int prepare(struct render_cli *rc, struct manifest **m)
+{
+    char configs[PATH_MAX];
+    if (cli_load_manifest("render", rc->manifest, rc->configs, configs, sizeof(configs), m) < 0)
+        return -1;
+    if (!realpath(configs, rc->configs_abs))
+        snprintf(rc->configs_abs, sizeof(rc->configs_abs), "%s", configs);
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(rc->tmp, sizeof(rc->tmp), "%s/ditfarm-render-XXXXXX",
+             tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(rc->tmp)) {
+        fprintf(stderr, "ditfarm render: cannot make a directory %s: %s\n", rc->tmp,
+                strerror(errno));
+        manifest_free(*m);
+        *m = NULL;
+        return -1;
+    }
+    const char *env_worker = getenv("DITFARM_WORKER");
+    jobspec_find_worker(env_worker && *env_worker ? env_worker : NULL, rc->worker,
+                        sizeof(rc->worker));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(rc->date, sizeof(rc->date), "%Y-%m-%d", &tm);
+    return 0;
+}
+
+/* Every selected shot, in the order of the one `after:` scheduler
+ * (lib/depsched.h): a shot whose dependency failed is skipped and says so.
+ * Returns the command's exit code. */
+static int run_shots(const struct render_cli *rc, const struct manifest *m,
+                     const char *const *only, int n_only, const struct cli_ctx *ctx)
+{
+    size_t ns = m->n_shots ? m->n_shots : 1;
+    struct dep_node *st = calloc(ns, sizeof(*st));
+    char *failed = calloc(ns, 1);
+    int *skipped = calloc(ns, sizeof(int));
+    int bad = 0;
+    if (!st || !failed || !skipped) {
+        fprintf(stderr, "ditfarm render: out of memory\n");
+        bad = 1;
+    } else {
+        depsched_from_manifest(m, st);
+    }
+    for (int k = 0; !bad && k < n_only; k++)
+        if (manifest_find_shot(m, only[k]) < 0) {
+            fprintf(stderr, "ditfarm render: %s has no shot '%s'\n", rc->manifest, only[k]);
+            bad = 1;
+        }
+    if (n_only && !bad)
+        for (size_t i = 0; i < m->n_shots; i++) {
+            st[i].state = DEP_STATE_IGNORED;
+            for (int k = 0; k < n_only; k++)
+                if (strcmp(m->shots[i].id, only[k]) == 0)
+                    st[i].state = DEP_STATE_PENDING;
+        }
+    int n_done = 0, n_failed = 0;
+    size_t n_sk = 0;
+    for (;;) {
+        int i = bad ? -1 : depsched_next(st, m->n_shots, skipped, &n_sk);
+        if (!bad)
+            report_skipped(m, st, failed, skipped, n_sk);
+        if (i < 0)
+            break;
+        const struct shot *s = &m->shots[i];
+        DF_INFO(ctx->log, "rendering shot %s (%s, %dx%d, %d frames, %d steps) on %d rank%s",
+                s->id, s->model, s->width, s->height, s->frames, s->steps, rc->ranks,
+                rc->ranks > 1 ? "s" : "");
+        struct job_contract jc;
+        char job[PATH_MAX + 80];
+        int code = write_job(rc, m, s, &jc, job, sizeof(job)) < 0 ? -1 : run_worker(rc, job);
+        remove(job);
+        if (code == 0) {
+            char abs[PATH_MAX];
+            printf("%s: %s\n", s->id, realpath(jc.output, abs) ? abs : jc.output);
+            st[i].state = DEP_STATE_DONE;
+            n_done++;
+        } else {
+            fprintf(stderr, "ditfarm render: shot %s failed (worker exit %d)\n", s->id, code);
+            st[i].state = DEP_STATE_FAILED;
+            failed[i] = 1;
+            n_failed++;
+        }
+        job_contract_free(&jc);
+    }
+    size_t n_skipped = 0;
+    for (size_t i = 0; !bad && i < m->n_shots; i++)
+        n_skipped += (st[i].state == DEP_STATE_FAILED && !failed[i]) ||
+                     st[i].state == DEP_STATE_PENDING;
+    if (!bad)
+        fprintf(stderr, "ditfarm render: %d shot%s rendered, %d failed, %zu skipped\n", n_done,
+                n_done == 1 ? "" : "s", n_failed, n_skipped);
+    free(st);
+    free(failed);
+    free(skipped);
+    return bad ? CLI_EXIT_USAGE : (n_failed || n_skipped) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
 int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
 {
     static const struct option opts[] = {
@@ -163,92 +263,10 @@ int cmd_render(int argc, char **argv, const struct cli_ctx *ctx)
     rc.manifest = argv[optind];
 
     struct manifest *m = NULL;
-    char configs[PATH_MAX];
-    if (cli_load_manifest("render", rc.manifest, rc.configs, configs, sizeof(configs), &m) < 0)
+    if (prepare(&rc, &m) < 0)
         return CLI_EXIT_FAIL;
-    if (!realpath(configs, rc.configs_abs))
-        snprintf(rc.configs_abs, sizeof(rc.configs_abs), "%s", configs);
-    const char *tmpdir = getenv("TMPDIR");
-    snprintf(rc.tmp, sizeof(rc.tmp), "%s/ditfarm-render-XXXXXX",
-             tmpdir && *tmpdir ? tmpdir : "/tmp");
-    if (!mkdtemp(rc.tmp)) {
-        fprintf(stderr, "ditfarm render: cannot make a directory %s: %s\n", rc.tmp,
-                strerror(errno));
-        manifest_free(m);
-        return CLI_EXIT_FAIL;
-    }
-    const char *env_worker = getenv("DITFARM_WORKER");
-    jobspec_find_worker(env_worker && *env_worker ? env_worker : NULL, rc.worker,
-                        sizeof(rc.worker));
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(rc.date, sizeof(rc.date), "%Y-%m-%d", &tm);
-
-    /* dependency order and skips: the one scheduler (lib/depsched.h) */
-    size_t ns = m->n_shots ? m->n_shots : 1;
-    struct dep_node *st = calloc(ns, sizeof(*st));
-    char *failed = calloc(ns, 1);
-    int *skipped = calloc(ns, sizeof(int));
-    int bad = 0;
-    if (!st || !failed || !skipped) {
-        fprintf(stderr, "ditfarm render: out of memory\n");
-        bad = 1;
-    } else {
-        depsched_from_manifest(m, st);
-    }
-    for (int k = 0; !bad && k < n_only; k++)
-        if (manifest_find_shot(m, only[k]) < 0) {
-            fprintf(stderr, "ditfarm render: %s has no shot '%s'\n", rc.manifest, only[k]);
-            bad = 1;
-        }
-    if (n_only && !bad)
-        for (size_t i = 0; i < m->n_shots; i++) {
-            st[i].state = DEP_STATE_IGNORED;
-            for (int k = 0; k < n_only; k++)
-                if (strcmp(m->shots[i].id, only[k]) == 0)
-                    st[i].state = DEP_STATE_PENDING;
-        }
-    int n_done = 0, n_failed = 0;
-    size_t n_sk = 0;
-    for (;;) {
-        int i = bad ? -1 : depsched_next(st, m->n_shots, skipped, &n_sk);
-        if (!bad)
-            report_skipped(m, st, failed, skipped, n_sk);
-        if (i < 0)
-            break;
-        const struct shot *s = &m->shots[i];
-        DF_INFO(ctx->log, "rendering shot %s (%s, %dx%d, %d frames, %d steps) on %d rank%s",
-                s->id, s->model, s->width, s->height, s->frames, s->steps, rc.ranks,
-                rc.ranks > 1 ? "s" : "");
-        struct job_contract jc;
-        char job[PATH_MAX + 80];
-        int code = write_job(&rc, m, s, &jc, job, sizeof(job)) < 0 ? -1 : run_worker(&rc, job);
-        remove(job);
-        if (code == 0) {
-            char abs[PATH_MAX];
-            printf("%s: %s\n", s->id, realpath(jc.output, abs) ? abs : jc.output);
-            st[i].state = DEP_STATE_DONE;
-            n_done++;
-        } else {
-            fprintf(stderr, "ditfarm render: shot %s failed (worker exit %d)\n", s->id, code);
-            st[i].state = DEP_STATE_FAILED;
-            failed[i] = 1;
-            n_failed++;
-        }
-        job_contract_free(&jc);
-    }
-    size_t n_skipped = 0;
-    for (size_t i = 0; !bad && i < m->n_shots; i++)
-        n_skipped += (st[i].state == DEP_STATE_FAILED && !failed[i]) ||
-                     st[i].state == DEP_STATE_PENDING;
-    if (!bad)
-        fprintf(stderr, "ditfarm render: %d shot%s rendered, %d failed, %zu skipped\n", n_done,
-                n_done == 1 ? "" : "s", n_failed, n_skipped);
-    free(st);
-    free(failed);
-    free(skipped);
+    int rv = run_shots(&rc, m, only, n_only, ctx);
     rmdir(rc.tmp);
     manifest_free(m);
-    return bad ? CLI_EXIT_USAGE : (n_failed || n_skipped) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return rv;
 }

@@ -42,6 +42,7 @@
  *     (bad partition, bad account...) fails the shot with sbatch's words.
  */
 #include "job.h"
+#include "worker_exit.h"
 
 #include "ckpt.h"
 
@@ -317,8 +318,9 @@ static void last_ditfarm_line(const char *log, char *dst, size_t cap)
 int job_inspect_end(const struct job_shot *s, struct job_end *out, struct df_err *err)
 {
     memset(out, 0, sizeof(*out));
-    char path[PATH_MAX + 128];
-    snprintf(path, sizeof(path), "%s/ckpt/%s.done", s->job_dir, s->shot);
+    char path[PATH_MAX + 128], ckpt[PATH_MAX + 8];
+    snprintf(ckpt, sizeof(ckpt), "%s/ckpt", s->job_dir);
+    worker_done_path(ckpt, s->shot, path, sizeof(path));
     FILE *f = fopen(path, "r");
     if (f) {
         if (fgets(out->output, sizeof(out->output), f))

@@ -224,6 +224,7 @@ static int fill_vars(const struct jobspec_opts *o, const struct manifest *m, con
     set_var(&v[n++], "EXIT_DONE", "%d", WORKER_EXIT_DONE);
     set_var(&v[n++], "EXIT_CHECKPOINTED", "%d", WORKER_EXIT_CHECKPOINTED);
     set_var(&v[n++], "EXIT_RETRY", "%d", WORKER_EXIT_RETRY);
+    set_var(&v[n++], "DONE_SUFFIX", "%s", WORKER_DONE_SUFFIX);
     return n;
 }
 

@@ -17,4 +17,13 @@ enum worker_exit {
 /* "done", "failed", ...; never NULL. */
 const char *worker_exit_name(int code);
 
+/* The done marker: <job_dir>/ckpt/<shot>.done, one line naming the output,
+ * written by the worker last (after the video and its sidecar).  The batch
+ * script trusts exit 0 only when it exists; the daemon reads it as the
+ * source of truth.  One definition: the worker, the daemon and the script
+ * template (@DONE_MARKER@) all take it from here. */
+#define WORKER_DONE_SUFFIX ".done"
+/* <ckpt_dir>/<shot>.done into dst[cap]; returns 0 or -1 when it does not fit. */
+int worker_done_path(const char *ckpt_dir, const char *shot, char *dst, unsigned long cap);
+
 #endif

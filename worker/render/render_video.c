@@ -4,6 +4,7 @@
  * the done marker the batch script trusts.
  */
 #include "render_int.h"
+#include "worker_exit.h"
 
 #include "encode.h"
 #include "paths.h"
@@ -180,7 +181,8 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
 int render_video_done_marker(struct render *r, const char *out_path, struct df_err *err)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 8];
-    snprintf(path, sizeof(path), "%s/%s.done", r->o->ckpt_dir, r->shot->id);
+    DF_FAIL_IF(worker_done_path(r->o->ckpt_dir, r->shot->id, path, sizeof(path)) < 0, err,
+               DF_E_RANGE, "done marker path in %s too long", r->o->ckpt_dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f || fprintf(f, "%s\n", out_path) < 0 || fclose(f) != 0 || rename(tmp, path) != 0)

@@ -20,6 +20,15 @@ static int bool_of(const cJSON *o, const char *key, int dflt)
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
+/* A token id as tokenizers stores it (u32); -1 when o is not one. */
+static int64_t id_of(const cJSON *o)
+{
+    if (!cJSON_IsNumber(o) || !(o->valuedouble >= 0 && o->valuedouble < 4294967296.0) ||
+        o->valuedouble != (double)(int64_t)o->valuedouble)
+        return -1;
+    return (int64_t)o->valuedouble;
+}
+
 static const char *type_of(const cJSON *o)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
@@ -215,13 +224,13 @@ static int push_tmpl(struct tokenizer *tok, int64_t **v, size_t *n, const cJSON 
     const cJSON *e;
     cJSON_ArrayForEach(e, ids)
     {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0)
+        if (id_of(e) < 0)
             return DF_E_PARSE;
         int64_t *p = realloc(*v, (*n + 1) * sizeof(*p));
         if (!p)
             return DF_E_NOMEM;
         *v = p;
-        p[(*n)++] = (int64_t)e->valuedouble;
+        p[(*n)++] = id_of(e);
     }
     (void)tok;
     return 0;
@@ -289,10 +298,10 @@ static int read_added(struct tokenizer *tok, const cJSON *list, struct df_err *e
     {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
-        DF_FAIL_IF(!cJSON_IsNumber(id) || id->valuedouble < 0 || !cJSON_IsString(c), err, DF_E_PARSE,
+        DF_FAIL_IF(id_of(id) < 0 || !cJSON_IsString(c), err, DF_E_PARSE,
                    "%s: added_tokens[%zu] needs an id and a content", tok->name, i);
         int special = bool_of(e, "special", 0);
-        DF_TRY(tokenizer_add_token(tok, c->valuestring, (int64_t)id->valuedouble, special,
+        DF_TRY(tokenizer_add_token(tok, c->valuestring, id_of(id), special,
                                    bool_of(e, "normalized", !special), bool_of(e, "lstrip", 0),
                                    bool_of(e, "rstrip", 0), bool_of(e, "single_word", 0), err));
         i++;
@@ -322,7 +331,7 @@ static int read_all(struct tokenizer *tok, const cJSON *root, struct df_err *err
     DF_TRY(tokenizer_finish(tok, err));
     const cJSON *pad = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "padding"),
                                                         "pad_id");
-    tok->pad_id = cJSON_IsNumber(pad) ? (int64_t)pad->valuedouble : tokenizer_token_id(tok, "<pad>", 5);
+    tok->pad_id = id_of(pad) >= 0 ? id_of(pad) : tokenizer_token_id(tok, "<pad>", 5);
     return 0;
 }
 
