@@ -315,6 +315,21 @@ static void make_token(const struct job_shot *s, char *dst, size_t cap)
  * dies while sbatch runs, the restarted daemon finds the shot in
  * `submitting` and asks Slurm for a job with that token before it submits
  * anything (reconcile_*): the job is adopted, or the shot is queued again. */
+/* A lowered priority is Slurm's nice too: "--nice=N" goes before the script
+ * (raising one would need a Slurm operator; the daemon's own order does it). */
+static void add_nice(struct jobspec_sbatch *a, int priority, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (a->argv[n])
+        n++;
+    if (priority >= 0 || n < 2 || n + 1 >= sizeof(a->argv) / sizeof(a->argv[0]))
+        return;
+    snprintf(buf, cap, "--nice=%d", -priority);
+    a->argv[n + 1] = NULL;
+    a->argv[n] = a->argv[n - 1];
+    a->argv[n - 1] = buf;
+}
+
 static void submit_one(struct daemon *d, const struct job_shot *shot, int64_t now)
 {
     struct job_shot s = *shot;
@@ -330,6 +345,8 @@ static void submit_one(struct daemon *d, const struct job_shot *shot, int64_t no
         DF_ERROR(d->log, "shot %s/%s: %s", s.manifest, s.shot, err.msg);
         return;
     }
+    char nice[32];
+    add_nice(&a, s.priority, nice, sizeof(nice));
     if (proc_start(&d->q_sbatch, a.argv, d->cfg.sbatch_timeout_s * 1000, &err) < 0) {
         from = s.state;
         apply_or_log(d, &s, from,

@@ -123,32 +123,32 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     unlink(marker);
 }
 
-/* A manifest that does not load here.  The details go to the daemon's log;
- * the reply names where (file:line:col, key path) but never repeats the
- * messages: they may quote files the manifest points at (`model:
- * /etc/shadow` would echo its first line), and the client already saw every
- * message when it validated with its own rights. */
-static char *load_error(struct daemon *d, const char *name, const struct diag_list *dl,
+/* A manifest that does not load here.  The reply carries the diagnostics
+ * redacted (manifest_diags_redact): a message about a file the manifest
+ * names may quote it (`model: /etc/shadow` would echo its first line), and
+ * the client may not be allowed to read that file.  The daemon's log keeps
+ * them whole. */
+static char *load_error(struct daemon *d, const char *name, struct diag_list *dl,
                         const struct df_err *err)
 {
-    char where[1024] = "";
-    size_t len = 0;
-    for (size_t i = 0; i < dl->count && i < 4 && len < sizeof(where); i++) {
-        const struct diag *g = &dl->items[i];
-        if (g->severity != DIAG_SEVERITY_ERROR)
-            continue;
-        len += (size_t)snprintf(where + len, sizeof(where) - len, "%s%d:%d %s", len ? "; " : "",
-                                g->line, g->col, g->path[0] ? g->path : "(top)");
-    }
     for (size_t i = 0; i < dl->count; i++)
         DF_WARN(d->log, "manifest %s: %d:%d: %s: %s", name, dl->items[i].line, dl->items[i].col,
                 dl->items[i].path, dl->items[i].msg);
-    if (!dl->count)
+    if (!dl->count) {
         DF_WARN(d->log, "manifest %s: %s", name, err->msg);
-    return reply_error("manifest %s does not load in the daemon (%zu problem%s at %s); the "
-                       "daemon does not repeat file contents: run `ditfarm validate` for the "
-                       "messages",
-                       name, dl->count, dl->count == 1 ? "" : "s", where[0] ? where : "load");
+        return reply_error("manifest %s does not load in the daemon", name);
+    }
+    manifest_diags_redact(dl);
+    char what[1200] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < dl->count && i < 3 && len < sizeof(what); i++) {
+        const struct diag *g = &dl->items[i];
+        len += (size_t)snprintf(what + len, sizeof(what) - len, "%s%d:%d: %s%s%.300s",
+                                len ? "; " : "", g->line, g->col, g->path,
+                                g->path[0] ? ": " : "", g->msg);
+    }
+    return reply_error("manifest %s does not load in the daemon (%zu problem%s): %s", name,
+                       dl->count, dl->count == 1 ? "" : "s", what);
 }
 
 /* The cluster shape and worker of a submit request.  Strings are checked here

@@ -200,6 +200,14 @@ int manifest_find_shot(const struct manifest *m, const char *id);
 int manifest_output_path(const struct manifest *m, const struct shot *s, const char *date,
                          char *dst, size_t dst_cap, struct df_err *err);
 
+/* Rewrite, in place, every diagnostic attached to a key that names a file
+ * (model, prompt_embeds, negative_prompt_embeds, output.audio, include):
+ * its message may quote that file (`model: /etc/shadow` shows its first
+ * line), so it becomes a fixed sentence; location and key path stay.  For
+ * replies to clients who do not share the reader's rights (ditfarmd, the
+ * HTTP API; docs/security.md).  NULL is fine. */
+void manifest_diags_redact(struct diag_list *dl);
+
 /* ---- normalized form ------------------------------------------------------ */
 
 /* The normalized manifest as a cJSON tree (cJSON *), caller frees with

@@ -182,7 +182,13 @@ static void submit_yaml(struct http_server *h, const struct http_req *q, const c
     struct diag_list dl = {0};
     struct df_err err = {0};
     if (manifest_load_buffer(fname, q->body, q->body_len, h->configs_dir, &m, &dl, &err) < 0) {
-        reply_diags(r, &dl, err.msg);
+        /* a message about a file the manifest names may quote that file:
+         * redacted (manifest_diags_redact, docs/security.md) */
+        manifest_diags_redact(&dl);
+        char summary[200];
+        snprintf(summary, sizeof(summary), "%.120s: %zu problem%s", fname, dl.count,
+                 dl.count == 1 ? "" : "s");
+        reply_diags(r, &dl, dl.count ? summary : err.msg);
         diag_list_clear(&dl);
         return;
     }

@@ -82,6 +82,12 @@ mj=$(python3 -c 'import json; print(json.dumps({"name": "sh", "shots": [{"id": "
 python3 client.py "$sock" raw "{\"cmd\":\"submit\",\"configs\":\"$S/configs\",\"manifest\":$mj,\"opts\":{}}" >shadow.txt
 grep -q "does not load in the daemon" shadow.txt || { cat shadow.txt; fail "shadow manifest"; }
 grep -q "root:" shadow.txt && fail "file content echoed: $(cat shadow.txt)"
+# the same through a configs dir whose model config is a link to a secret
+mkdir -p fakecfg/models && ln -s /etc/passwd fakecfg/models/x.yaml
+mj=$(python3 -c 'import json; print(json.dumps({"name": "pw", "shots": [{"id": "s1", "model": "x", "prompt": "x"}]}))')
+python3 client.py "$sock" raw "{\"cmd\":\"submit\",\"configs\":\"$work/fakecfg\",\"manifest\":$mj,\"opts\":{}}" >pw.txt
+grep -q "does not load in the daemon" pw.txt || { cat pw.txt; fail "passwd manifest"; }
+grep -q "root:" pw.txt && fail "file content echoed: $(cat pw.txt)"
 echo "ok: a manifest naming /etc/shadow is refused without echoing it"
 
 # 4. cancel MANIFEST/SHOT, ambiguous bare ids

@@ -4,7 +4,8 @@
 # token, submits a two-shot manifest from its form, the shots appear in the
 # queue, shot a's progress reaches done (the row updated live from the event
 # stream, not by reloading) and its page draws the worker's preview; shot b is
-# opened and cancelled with the page's button (its Slurm job is scancelled); a
+# opened, its priority lowered (Slurm's nice follows) and cancelled with the
+# page's buttons (its Slurm job is scancelled); a
 # screenshot of each view is kept under $DF_BUILD_DIR/test-artifacts/.
 #
 # Chromium is driven over its DevTools protocol by a small Python script
@@ -215,6 +216,16 @@ c.wait("!document.getElementById('shot-view').hidden && document.body.dataset.sh
 c.wait("document.getElementById('log').textContent.includes('step ')", "b's log tail", 30)
 c.wait("!document.getElementById('btn-cancel').disabled && "
        "getComputedStyle(document.getElementById('btn-cancel')).display !== 'none'", "the cancel button", 10)
+# lower b's priority from the page: Slurm's nice follows
+c.js("document.getElementById('prio').value = '-5'; document.getElementById('btn-prio').click()")
+c.wait("document.getElementById('action-result').textContent.startsWith('priority: ok')",
+       "the priority change", 30)
+req = urllib.request.Request(url + "api/v1/shots/page/b", headers={"Authorization": "Bearer " + token})
+job = json.load(urllib.request.urlopen(req))["job_id"]
+import subprocess
+nice = subprocess.run(["squeue", "-h", "-j", job, "-o", "%y"], capture_output=True, text=True).stdout.strip()
+assert nice == "5", f"job {job} nice is {nice!r}"
+print(f"ok: priority -5 set from b's page: Slurm job {job} has nice {nice}")
 c.js("document.getElementById('btn-cancel').click()")
 c.wait("document.body.dataset.shotState === 'cancelled'", "b cancelled", 60)
 assert "cancel: ok" in c.js("document.getElementById('action-result').textContent")
@@ -231,6 +242,7 @@ jb=$("$D" status --json | python3 -c 'import json,sys; print(next(s["job_id"] fo
 for _ in $(seq 50); do squeue -h -j "$jb" -t R,PD 2>/dev/null | grep -q . || break; sleep 0.2; done
 squeue -h -j "$jb" -t R,PD 2>/dev/null | grep -q . && fail "job $jb of b still in Slurm"
 grep -q "http: token 'page-operator' cancel page/b: ok" daemon.log || fail "audit line of the page's cancel"
+grep -q "http: token 'page-operator' priority page/b: ok (200): priority -5" daemon.log || fail "audit line of the priority"
 grep -q "http: token 'page-operator' submit page: ok" daemon.log || fail "audit line of the page's submit"
 [ -s "$art/http_page_queue.png" ] && [ -s "$art/http_page_shot.png" ] || fail "screenshots"
 curl -s -o a.png -w '%{content_type}' -H "Authorization: Bearer $TOK" \

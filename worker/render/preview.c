@@ -337,15 +337,19 @@ static struct preview_state *state(struct render *r)
     return p;
 }
 
+/* Fit the map to the render's VAE (loaded at set-up; each decode starts
+ * from clean feature caches, so the final decode is unaffected). */
 static int fit(struct render *r, struct preview_state *p, struct df_err *err)
 {
     char dir[PATH_MAX + 8];
     snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    struct vae *vae = NULL;
+    struct vae *vae = r->vae;
     double t0 = df_clock_s();
-    DF_TRY(vae_load(r->be, dir, &vae, err));
+    if (!vae)
+        DF_TRY(vae_load(r->be, dir, &vae, err));
     int rc = preview_map_fit(vae, &p->map, err);
-    vae_free(vae);
+    if (vae != r->vae)
+        vae_free(vae);
     p->t_fit = df_clock_s() - t0;
     p->fitted = rc == 0;
     return rc;
@@ -374,8 +378,8 @@ void preview_step(struct render *r, int step, const float *vel)
     float a = flow ? 1.0f : 1.0f / sqrtf(1.0f + sigma * sigma), b = flow ? sigma : 0.0f;
     if (!isfinite(a) || !isfinite(b))
         a = 1, b = 0;
-    if (preview_write(&p->map, &r->lat->dims, r->lat->shard, r->par.tok_begin, r->par.tok_count, a, b, vel, p->path,
-                      &err) < 0) {
+    if (preview_write(&p->map, &r->lat->dims, r->lat->shard, r->par.tok_begin, r->par.tok_count, a,
+                      b, vel, p->path, &err) < 0) {
         DF_WARN(r->log, "shot %s: no previews: %s", r->shot->id, err.msg);
         p->failed = 1;
         return;

@@ -15,7 +15,9 @@
  * (a few random latents, each output 8x8 block averaged), instead of a VAE
  * decode per preview: a preview then reads only the latent values of the
  * pixels it shows and writes a PNG of a few tens of kB (bench/bench_preview.c: well under 1% of
- * a 480p step; the fit is paid once, on rank 0, before the first preview).
+ * a 480p step; the fit -- four decodes of an 8x8 latent by the VAE the
+ * render loaded at set-up -- is paid once, on rank 0, before the first
+ * preview).
  *
  * How often: every DITFARM_PREVIEW_EVERY steps (0: never); by default
  * max(1, steps/10), and after the last step.
