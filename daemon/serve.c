@@ -4,6 +4,7 @@
  * job directories written at once, shots queued or waiting), status, cancel.
  */
 #include "daemon.h"
+#include "progress_file.h"
 #include "worker_exit.h"
 
 #include "df_version.h"
@@ -117,6 +118,9 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     snprintf(ckpt, sizeof(ckpt), "%.4000s/ckpt", js->dir);
     if (worker_done_path(ckpt, s->id, marker, sizeof(marker)) == 0)
         unlink(marker);
+    /* an earlier run's progress is not this one's: the worker writes anew */
+    snprintf(marker, sizeof(marker), "%.4000s/%s", js->dir, PROGRESS_FILE_NAME);
+    unlink(marker);
 }
 
 /* A manifest that does not load here.  The reply carries the diagnostics
@@ -124,8 +128,8 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
  * names may quote it (`model: /etc/shadow` would echo its first line), and
  * the client may not be allowed to read that file.  The daemon's log keeps
  * them whole. */
-static char *load_error(struct daemon *d, const char *name, struct diag_list *dl,
-                        const struct df_err *err)
+static char *load_error(struct daemon *d, const char *name, const char *path,
+                        struct diag_list *dl, const struct df_err *err)
 {
     for (size_t i = 0; i < dl->count; i++)
         DF_WARN(d->log, "manifest %s: %d:%d: %s: %s", name, dl->items[i].line, dl->items[i].col,
@@ -134,7 +138,7 @@ static char *load_error(struct daemon *d, const char *name, struct diag_list *dl
         DF_WARN(d->log, "manifest %s: %s", name, err->msg);
         return reply_error("manifest %s does not load in the daemon", name);
     }
-    manifest_diags_redact(dl);
+    manifest_diags_redact(dl, path);
     char what[1200] = "";
     size_t len = 0;
     for (size_t i = 0; i < dl->count && i < 3 && len < sizeof(what); i++) {
@@ -205,7 +209,7 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         goto done;
     }
     if (manifest_load(path, configs, &m, &dl, &err) < 0) {
-        reply = load_error(d, name, &dl, &err);
+        reply = load_error(d, name, path, &dl, &err);
         goto done;
     }
     jo.configs_dir = configs;
