@@ -22,6 +22,14 @@ int kern_cuda_gemm_peak(int n, int reps, double *tflops, struct df_err *err);
  * ops with events; NULL for any other backend. */
 struct kern_backend;
 void *kern_cuda_stream(struct kern_backend *be);
+
+/* How a "cuda" backend's attention calls ran so far: on cuDNN's fused SDPA
+ * or on our kernel, and why the first call on ours did not use cuDNN (""
+ * if none).  Returns 0, or DF_E_INVAL for another backend. */
+int kern_cuda_attn_stats(struct kern_backend *be, long *cudnn, long *own, const char **why);
+
+/* cudnnGetVersion() of the loaded library (e.g. 91900), 0 without cuDNN. */
+int kern_cuda_cudnn_version(void);
 #endif
 
 #endif

@@ -7,6 +7,9 @@
  *   - the ring plan visits every block once, alternates buffers, and passes
  *     the two-stream race checker; plans with a wait removed or a wait that
  *     can never be met are caught (the checker is not vacuous);
+ *   - the fused ops the GPU runs in one pass (kern_norm_modulate,
+ *     kern_qk_norm_rope, kern_linear_gelu) equal the plain ops bit for bit on
+ *     the CPU reference, so the Wan forward's numerics did not move;
  *   - NCCL communicator ids of the four USP groups (comm_groups.c's split
  *     order and colors) differ between groups for every layout up to 64 ranks,
  *     and so do their PMIx keys (boot_key).
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "kern.h"
 #include "sp_plan.h"
 
 /* The staging loops of usp_attn.c's scatter_heads / gather_heads, verbatim
@@ -237,6 +241,46 @@ static void test_nccl_ids(void **state)
             }
 }
 
+static void test_fused_ops_equal_plain_ops(void **state)
+{
+    (void)state;
+    struct df_err err = {0};
+    kern_backend_t be;
+    assert_int_equal(kern_backend_create("cpu", 2, &be, &err), 0);
+    enum { S = 37, H = 4, D = 16, DIM = H * D, N = 96 };
+    float *x = malloc(S * DIM * sizeof *x), *a = malloc(S * N * sizeof *a);
+    float *b = malloc(S * N * sizeof *b), *v = malloc((3 * DIM + N) * sizeof *v);
+    float *cs = malloc(S * D / 2 * sizeof *cs), *sn = malloc(S * D / 2 * sizeof *sn);
+    float *w = malloc(N * DIM * sizeof *w);
+    assert_non_null(x && a && b && v && cs && sn && w);
+    fill(x, S * DIM, 1), fill(v, 3 * DIM + N, 2), fill(cs, S * D / 2, 3), fill(sn, S * D / 2, 4);
+    fill(w, N * DIM, 5);
+    /* norm + modulation */
+    assert_int_equal(kern_norm_modulate(be, x, a, S, DIM, 1e-6f, v, v + DIM, &err), 0);
+    assert_int_equal(kern_layernorm(be, x, b, S, DIM, 1e-6f, NULL, NULL, &err), 0);
+    assert_int_equal(kern_modulate(be, b, b, S, DIM, v, v + DIM, &err), 0);
+    assert_memory_equal(a, b, S * DIM * sizeof *a);
+    /* q/k RMSNorm + RoPE */
+    memcpy(a, x, S * DIM * sizeof *a);
+    memcpy(b, x, S * DIM * sizeof *b);
+    assert_int_equal(kern_qk_norm_rope(be, a, S, H, D, 1e-6f, v + 2 * DIM, cs, sn, &err), 0);
+    assert_int_equal(kern_rmsnorm(be, b, b, S, DIM, 1e-6f, v + 2 * DIM, &err), 0);
+    assert_int_equal(kern_rope(be, b, S, H, D, cs, sn, &err), 0);
+    assert_memory_equal(a, b, S * DIM * sizeof *a);
+    assert_int_equal(kern_qk_norm_rope(be, a, S, H, 15, 1e-6f, NULL, cs, sn, &err), DF_E_INVAL);
+    /* linear + GELU */
+    struct kern_weight *kw = NULL;
+    assert_int_equal(kern_weight_create(be, w, N, DIM, &kw, &err), 0);
+    assert_int_equal(kern_linear_gelu(be, x, kw, v + 3 * DIM, a, S, DIM, N, &err), 0);
+    assert_int_equal(kern_linear(be, x, kw, v + 3 * DIM, b, S, DIM, N, &err), 0);
+    assert_int_equal(kern_gelu_tanh(be, b, b, (size_t)S * N, &err), 0);
+    assert_memory_equal(a, b, S * N * sizeof *a);
+    assert_int_equal(kern_linear_gelu(be, x, kw, NULL, a, S, DIM + 1, N, &err), DF_E_INVAL);
+    kern_weight_free(be, kw);
+    kern_backend_free(be);
+    free(x), free(a), free(b), free(v), free(cs), free(sn), free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_ring_plan),
         cmocka_unit_test(test_ring_plan_check_catches_races),
         cmocka_unit_test(test_nccl_ids),
+        cmocka_unit_test(test_fused_ops_equal_plain_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

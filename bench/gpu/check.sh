@@ -22,7 +22,9 @@
 # travel as wheels in $GPUCHECK_WHEELS (put on PYTHONPATH via a temporary
 # unpacked copy); without it the diffusers lines say SKIPPED.
 # Environment: GPUCHECK_BUILD (build dir, default build-gpucheck[-cpu]),
-# GPUCHECK_REPS (timed forwards, default 3), GPUCHECK_JOBS (build jobs).
+# GPUCHECK_REPS (timed forwards, default 3), GPUCHECK_JOBS (build jobs),
+# GPUCHECK_TIMEOUT (seconds for the check program, default 240; each
+# diffusers run gets a quarter of it) -- together inside the 8-minute budget.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -34,6 +36,7 @@ case "${1:-}" in
 esac
 start=$(date +%s)
 reps=${GPUCHECK_REPS:-3}
+limit=${GPUCHECK_TIMEOUT:-240}
 jobs=${GPUCHECK_JOBS:-$(nproc)}
 build=${GPUCHECK_BUILD:-$top/build-gpucheck$([ $mode = cpu ] && echo -cpu || true)}
 log=$(mktemp -d)
@@ -96,7 +99,7 @@ echo "=== gpucheck [1-3] ops, forward, bench"
 rc=0
 args=(--reps "$reps")
 [ $mode = cpu ] && args+=(--cpu)
-"$build/gpucheck" "${args[@]}" | tee "$log/out" || rc=1
+timeout "$limit" "$build/gpucheck" "${args[@]}" | tee "$log/out" || rc=1
 
 echo "=== gpucheck [3] diffusers + torch, same shapes, same run"
 if [ $mode = cpu ]; then
@@ -104,10 +107,10 @@ if [ $mode = cpu ]; then
         --head-dim 16 --ffn 128 --text-dim 64 --frames 4 --height 16 --width 16 --text-len 16 \
         --reps "$reps" 2>"$log/py.err" | tee -a "$log/out" || { tail -5 "$log/py.err"; rc=1; }
 else
-    "$py" "$here/diffusers_forward.py" --name wan2.1-1.3b-480p --layers 30 --heads 12 \
+    timeout $((limit / 4)) "$py" "$here/diffusers_forward.py" --name wan2.1-1.3b-480p --layers 30 --heads 12 \
         --ffn 8960 --frames 21 --height 60 --width 104 --reps "$reps" 2>"$log/py.err" |
         tee -a "$log/out" || { tail -5 "$log/py.err"; rc=1; }
-    "$py" "$here/diffusers_forward.py" --name wan2.1-14b-shape-720p --layers 4 --heads 40 \
+    timeout $((limit / 4)) "$py" "$here/diffusers_forward.py" --name wan2.1-14b-shape-720p --layers 4 --heads 40 \
         --ffn 13824 --frames 21 --height 90 --width 160 --reps "$reps" 2>"$log/py.err" |
         tee -a "$log/out" || { tail -5 "$log/py.err"; rc=1; }
 fi

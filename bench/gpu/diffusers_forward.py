@@ -47,11 +47,14 @@ def main():
     dlog.set_verbosity_error()
     dtype = torch.bfloat16 if a.device == "cuda" else torch.float32
     torch.manual_seed(0)
-    model = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=a.heads, attention_head_dim=a.head_dim,
-        in_channels=16, out_channels=16, text_dim=a.text_dim, freq_dim=256, ffn_dim=a.ffn,
-        num_layers=a.layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
-    ).to(device=a.device, dtype=dtype).eval()
+    # Built on the device (random init there: seconds, not minutes on one core).
+    with torch.device(a.device):
+        model = WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=a.heads, attention_head_dim=a.head_dim,
+            in_channels=16, out_channels=16, text_dim=a.text_dim, freq_dim=256, ffn_dim=a.ffn,
+            num_layers=a.layers, cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
+        )
+    model = model.to(dtype=dtype).eval()
     # As from_pretrained(torch_dtype=bf16) leaves them: the modules diffusers
     # keeps in fp32 (time embedder, norms, modulation tables, rope).
     keep = set(getattr(model, "_keep_in_fp32_modules", None) or [])

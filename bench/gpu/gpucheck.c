@@ -10,6 +10,8 @@
  */
 #include "gpucheck.h"
 
+#include "kern_build.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,20 @@ void gc_error(struct gc *g, const char *what, const char *msg)
     g->failures++;
 }
 
+void gc_attention_paths(struct gc *g, const char *when)
+{
+#ifdef DITFARM_HAVE_CUDA
+    long dnn = 0, own = 0;
+    const char *why = "";
+    if (kern_cuda_attn_stats(g->dut, &dnn, &own, &why) == 0)
+        printf("gpucheck: attention paths %s: cuDNN %d: %ld calls on cuDNN SDPA, %ld on our "
+               "kernel%s%s\n",
+               when, kern_cuda_cudnn_version(), dnn, own, own ? "; first because: " : "", why);
+#else
+    (void)g, (void)when;
+#endif
+}
+
 static int has_step(const char *steps, const char *name)
 {
     size_t n = strlen(name);
@@ -117,8 +133,10 @@ int main(int argc, char **argv)
         rc |= gc_ops(&g);
     if (has_step(steps, "forward"))
         rc |= gc_forward(&g);
+    gc_attention_paths(&g, "after ops and forward");
     if (has_step(steps, "bench"))
         rc |= gc_bench(&g);
+    gc_attention_paths(&g, "in total");
     kern_backend_free(g.dut);
     kern_backend_free(g.ref);
     printf("gpucheck: %s (%d check%s failed)\n", g.failures || rc ? "FAIL" : "PASS", g.failures,

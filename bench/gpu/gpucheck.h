@@ -40,6 +40,10 @@ void gc_verdict(struct gc *g, const char *what, double rel, double bound);
 /* Print "gpucheck: <what> ERROR <msg>" and count it. */
 void gc_error(struct gc *g, const char *what, const char *msg);
 
+/* "gpucheck: attention ..." -- which path the dut's attention calls took
+ * (cuDNN SDPA or our kernel, and why); nothing on "cpu". */
+void gc_attention_paths(struct gc *g, const char *when);
+
 /* The steps; each prints its lines and adds to g->failures.  Return 0, or
  * -1 when the step could not run at all. */
 int gc_ops(struct gc *g);

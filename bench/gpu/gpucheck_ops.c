@@ -233,6 +233,18 @@ static void op_attention(struct opctx *o, int Sq, int Sk, int H, int D, int skv)
     finish(o, what, y, 1);
 }
 
+static void op_relbias(struct opctx *o, int Sq, int Sk, int H, int D)
+{
+    char what[96];
+    snprintf(what, sizeof what, "op attention_relbias Sq=%d Sk=%d H=%d D=%d", Sq, Sk, H, D);
+    struct pair *q = in(o, (size_t)Sq * H * D, -1, 1), *k = in(o, (size_t)Sk * H * D, -1, 1);
+    struct pair *v = in(o, (size_t)Sk * H * D, -1, 1), *y = out(o, (size_t)Sq * H * D);
+    struct pair *rb = in(o, (size_t)H * (Sq + Sk - 1), -2, 2);
+    BOTH(o, kern_attention_relbias(B, X(q), X(k), X(v), X(y), Sq, Sk, H, D, 1.0f, X(rb),
+                                   &o->err));
+    finish(o, what, y, 0);
+}
+
 static void op_merge(struct opctx *o, int Sq, int H, int D)
 {
     char what[96];
@@ -326,6 +338,7 @@ int gc_ops(struct gc *g)
         op_attention(&o, 45, 45, 4, 16, 45);
         op_attention(&o, 21, 50, 2, 32, 37);
         op_merge(&o, 23, 4, 16);
+        op_relbias(&o, 19, 19, 2, 16);
         op_elementwise(&o, 19, 96);
         op_patch(&o, 4, 3, 8, 12);
         op_conv(&o, 6, 10, 8);
@@ -347,6 +360,7 @@ int gc_ops(struct gc *g)
     op_attention(&o, 300, 300, 4, 64, 300);
     op_attention(&o, 64, 96, 1, 384, 96);         /* the VAE mid-block (D = channels) */
     op_merge(&o, 1000, 12, 128);
+    op_relbias(&o, 512, 512, 64, 64); /* umT5-XXL self-attention */
     op_elementwise(&o, 1000, 1536);
     op_patch(&o, 16, 5, 30, 52);
     op_conv(&o, 30, 52, 96);

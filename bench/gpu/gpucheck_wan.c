@@ -65,12 +65,47 @@ static size_t latent_floats(int channels, const struct wan_shape *sh)
     return (size_t)channels * sh->frames * sh->height * sh->width;
 }
 
-/* A model with synthetic weights (seed 1) on `be`, reserved for `sh`. */
-static int make_model(kern_backend_t be, const struct wan_config *c, const struct wan_shape *sh,
-                      struct wan_model **m, struct df_err *err)
+/* The check's weights: wan_synth_read's (seeded Gaussian, diffusers-like
+ * scales) for the small tensors, and for matrices of >= 1M elements a fast
+ * uniform with the same variance (1/fan_in): a 1.3B model's Gaussians take
+ * minutes on one core, this takes seconds.  Same name = same values, so the
+ * CPU and GPU models of one run hold identical weights. */
+struct fast_src {
+    struct wan_synth ws;
+    int64_t fast_min; /* matrices of at least this many elements take the fast path */
+};
+
+static int fast_read(void *ctx, const char *name, int ndim, const int64_t *shape, float *dst,
+                     struct df_err *err)
 {
-    struct wan_synth ws = {.seed = 1};
-    struct wan_tensor_source src = {wan_synth_read, &ws};
+    const struct fast_src *fs = ctx;
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++)
+        numel *= shape[i];
+    if (numel < fs->fast_min || ndim != 2)
+        return wan_synth_read((void *)&fs->ws, name, ndim, shape, dst, err);
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the name: the stream */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    const float a = sqrtf(3.0f / (float)shape[1]); /* U(-a, a) has variance 1/fan_in */
+    uint64_t x = h | 1;
+    for (int64_t i = 0; i < numel; i++) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        const float u = (float)((x * 0x2545F4914F6CDD1DULL) >> 40) / 16777216.0f;
+        dst[i] = a * (2.0f * u - 1.0f);
+    }
+    return 0;
+}
+
+/* A model with the check's synthetic weights on `be`, reserved for `sh`
+ * (--cpu: the fast path from 4096 elements, so CI runs both paths). */
+static int make_model(struct gc *g, kern_backend_t be, const struct wan_config *c,
+                      const struct wan_shape *sh, struct wan_model **m, struct df_err *err)
+{
+    struct fast_src fs = {.ws = {.seed = 1}, .fast_min = g->cpu_mode ? 4096 : 1 << 20};
+    struct wan_tensor_source src = {fast_read, &fs};
     DF_TRY(wan_model_create(be, c, &src, m, err));
     int rc = wan_model_reserve(*m, sh, err);
     if (rc < 0) {
@@ -110,13 +145,13 @@ int gc_forward(struct gc *g)
     if (rc == 0) {
         gc_fill(g, lat, nl, -1, 1);
         gc_fill(g, text, nt, -1, 1);
-        rc = make_model(g->ref, &c, &sh, &mr, &err);
+        rc = make_model(g, g->ref, &c, &sh, &mr, &err);
     }
     if (rc == 0)
         rc = forward(mr, &c, &sh, lat, text, want, &err);
     wan_model_free(mr);
     if (rc == 0)
-        rc = make_model(g->dut, &c, &sh, &md, &err);
+        rc = make_model(g, g->dut, &c, &sh, &md, &err);
     if (rc == 0)
         rc = forward(md, &c, &sh, lat, text, got, &err);
     wan_model_free(md);
@@ -179,16 +214,25 @@ static void bench_case(struct gc *g, const char *name, const struct wan_config *
     if (rc == 0) {
         gc_fill(g, lat, nl, -1, 1);
         gc_fill(g, text, nt, -1, 1);
-        rc = make_model(g->dut, c, sh, &m, &err);
+        rc = make_model(g, g->dut, c, sh, &m, &err);
     }
     double best = INFINITY, sum = 0.0;
-    for (int r = 0; rc == 0 && r <= g->reps; r++) { /* r == 0 warms up */
+    int reps = g->reps, timed = 0;
+    for (int r = 0; rc == 0 && r <= reps; r++) { /* r == 0 warms up */
         double t0 = gc_now();
         rc = forward(m, c, sh, lat, text, out, &err);
         double dt = gc_now() - t0;
+        if (r == 0 && dt > 20.0) { /* far off the target: keep the 8-minute budget */
+            best = sum = dt;
+            timed = 1;
+            printf("gpucheck: bench %s: warm-up took %.1f s, reporting it (no timed runs)\n",
+                   name, dt);
+            break;
+        }
         if (r > 0) {
             best = dt < best ? dt : best;
             sum += dt;
+            timed++;
         }
     }
     if (rc < 0) {
@@ -199,7 +243,7 @@ static void bench_case(struct gc *g, const char *name, const struct wan_config *
         double tf = wan_model_flops(c, sh) / best / 1e12;
         printf("gpucheck: bench %s layers=%d tokens=%lld text=%d time_ms=%.1f mean_ms=%.1f "
                "TFLOP/s=%.3g peak_pct=%.1f\n",
-               name, c->num_layers, S, sh->text_len, best * 1e3, sum / g->reps * 1e3, tf,
+               name, c->num_layers, S, sh->text_len, best * 1e3, sum / timed * 1e3, tf,
                100.0 * tf / peak);
         fflush(stdout);
     }

@@ -15,6 +15,7 @@
 // 32 lanes reading 32 different keys hit 32 different banks.
 #include <cuda_bf16.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "attn_cudnn.h"
 #include "kern_cuda.h"
@@ -142,12 +143,19 @@ extern "C" int attn_cuda(void *vctx, const float *q, const float *k, const float
                          struct df_err *err)
 {
     struct cuda_ctx *ctx = (struct cuda_ctx *)vctx;
+    const char *why = ctx->dnn == NULL ? "cuDNN not built in, not started, or DITFARM_CUDA_ATTN=own"
+                                       : "head dim not a multiple of 8 or above 256";
     if (ctx->dnn != NULL && attn_cudnn_takes(D)) {
         int rc = attn_cudnn_path(ctx, q, k, v, o, lse, Sq, H, D, sk_valid, scale, err);
+        if (rc == 0)
+            ctx->attn_cudnn++;
         if (rc != DF_E_UNSUPPORTED)
             return rc;
-        df_err_clear(err); // no plan for this shape: our kernel below
+        why = err != NULL ? err->msg : "no cuDNN plan";
     }
+    if (ctx->attn_own++ == 0)
+        snprintf(ctx->attn_why, sizeof ctx->attn_why, "%.191s", why);
+    df_err_clear(err); // our kernel below
     if (D > ATTN_DMAX)
         return df_err_set(err, DF_E_UNSUPPORTED,
                           "kern_attention: cuda backend supports head dim <= %d, got D=%d",

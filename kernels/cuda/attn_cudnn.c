@@ -22,6 +22,7 @@
  * failure to build a plan falls back to the backend's own kernel.
  */
 #include "attn_cudnn.h"
+#include "kern_build.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -43,6 +44,11 @@ void attn_cudnn_free(struct cudnn_attn *a)
 int attn_cudnn_takes(int D)
 {
     (void)D;
+    return 0;
+}
+
+int kern_cuda_cudnn_version(void)
+{
     return 0;
 }
 
@@ -88,6 +94,11 @@ static int dnn_fail(struct df_err *err, int code, const char *what, cudnnStatus_
 int attn_cudnn_takes(int D)
 {
     return D > 0 && D % 8 == 0 && D <= 256;
+}
+
+int kern_cuda_cudnn_version(void)
+{
+    return (int)cudnnGetVersion();
 }
 
 struct cudnn_attn *attn_cudnn_open(cudaStream_t stream)
@@ -278,9 +289,10 @@ static struct sdpa_plan *plan_for(struct cudnn_attn *a, int Sq, int Skv, int H, 
     if (st == CUDNN_STATUS_SUCCESS)
         st = pick_plan(a, graph, &kp, &p->plan);
     keep_free(&kp);
+    int64_t got = 0;
     if (st == CUDNN_STATUS_SUCCESS)
         st = cudnnBackendGetAttribute(p->plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                      CUDNN_TYPE_INT64, 1, NULL, &p->ws_bytes);
+                                      CUDNN_TYPE_INT64, 1, &got, &p->ws_bytes);
     if (st != CUDNN_STATUS_SUCCESS) {
         p->why = st;
         if (p->plan)

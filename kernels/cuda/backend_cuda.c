@@ -217,6 +217,17 @@ void *kern_cuda_stream(struct kern_backend *be)
     return ((struct cuda_ctx *)be->ctx)->stream;
 }
 
+int kern_cuda_attn_stats(struct kern_backend *be, long *cudnn, long *own, const char **why)
+{
+    if (be == NULL || be->magic != KERN_BACKEND_MAGIC || be->iface != &cuda_iface)
+        return DF_E_INVAL;
+    const struct cuda_ctx *ctx = be->ctx;
+    *cudnn = ctx->attn_cudnn;
+    *own = ctx->attn_own;
+    *why = ctx->attn_why;
+    return 0;
+}
+
 int kern_cuda_open(int n_threads, int device, const struct kern_backend_i **iface, void **out,
                    struct df_err *err)
 {

@@ -23,6 +23,7 @@ extern "C" {
 /* One cached cuBLASLt plan: the algorithm the heuristic picked for a shape. */
 struct lt_plan {
     int M, K, N, epilogue; /* key; epilogue: 0 none, 1 bias, 2 gelu+bias, 3 gelu */
+    int align;             /* key: alignment (bytes, <= 256) of y and the bias */
     int valid;
     cublasLtMatmulAlgo_t algo;
 };
@@ -41,6 +42,8 @@ struct cuda_ctx {
     struct lt_plan plans[CUDA_LT_PLANS]; /* round-robin cache */
     int next_plan;
     struct cudnn_attn *dnn; /* NULL when built without cuDNN or it failed to start */
+    long attn_cudnn, attn_own; /* attention calls per path (kern_cuda_attn_stats) */
+    char attn_why[192];        /* why the first call on our kernel did not use cuDNN */
     /* Arena of bf16 operands (x of a linear; q, k, v, o of attention):
      * grow-only, so after the first forward of a shape a step allocates
      * nothing on the device. */

@@ -103,14 +103,26 @@ static cublasStatus_t lt_desc_make(struct lt_desc *ds, cudaDataType_t ab, cudaDa
     return st;
 }
 
+// Largest power of two (<= 256) dividing the address: cuBLASLt's heuristic
+// assumes 256-byte aligned pointers unless told otherwise, and an output at
+// an offset into a buffer may be less aligned.
+static uint32_t align_of(const void *p)
+{
+    uint32_t a = 256;
+    while (a > 4 && ((uintptr_t)p % a) != 0)
+        a /= 2;
+    return a;
+}
+
 // The cached algorithm for the key, or the heuristic's first choice (then
 // cached).  Returns NULL when cuBLASLt has none for this problem.
 static const cublasLtMatmulAlgo_t *lt_algo(struct cuda_ctx *ctx, const struct lt_desc *ds, int M,
-                                           int K, int N, int epi)
+                                           int K, int N, int epi, uint32_t align)
 {
     for (int i = 0; i < CUDA_LT_PLANS; i++) {
         const struct lt_plan *p = &ctx->plans[i];
-        if (p->valid && p->M == M && p->K == K && p->N == N && p->epilogue == epi)
+        if (p->valid && p->M == M && p->K == K && p->N == N && p->epilogue == epi &&
+            p->align == (int)align)
             return &p->algo;
     }
     cublasLtMatmulPreference_t pref = NULL;
@@ -119,6 +131,10 @@ static const cublasLtMatmulAlgo_t *lt_algo(struct cuda_ctx *ctx, const struct lt
     const uint64_t ws = CUDA_LT_WORKSPACE;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                          sizeof ws);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align,
+                                         sizeof align);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align,
+                                         sizeof align);
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx->lt, ds->op, ds->a, ds->b, ds->d, ds->d,
@@ -128,7 +144,8 @@ static const cublasLtMatmulAlgo_t *lt_algo(struct cuda_ctx *ctx, const struct lt
         return NULL;
     struct lt_plan *p = &ctx->plans[ctx->next_plan];
     ctx->next_plan = (ctx->next_plan + 1) % CUDA_LT_PLANS;
-    *p = (struct lt_plan){.M = M, .K = K, .N = N, .epilogue = epi, .valid = 1, .algo = res.algo};
+    *p = (struct lt_plan){.M = M, .K = K, .N = N, .epilogue = epi, .align = (int)align,
+                          .valid = 1, .algo = res.algo};
     return &p->algo;
 }
 
@@ -161,8 +178,11 @@ extern "C" int linear_cuda_ex(struct cuda_ctx *ctx, const float *x, const struct
     const int epi = gelu ? (bias ? 2 : 3) : (bias ? 1 : 0);
     struct lt_desc ds = {};
     cublasStatus_t st = lt_desc_make(&ds, CUDA_R_16BF, CUDA_R_32F, N, M, K, epi, bias);
+    uint32_t align = align_of(y);
+    if (bias != NULL && align_of(bias) < align)
+        align = align_of(bias);
     const cublasLtMatmulAlgo_t *algo =
-        st == CUBLAS_STATUS_SUCCESS ? lt_algo(ctx, &ds, M, K, N, epi) : NULL;
+        st == CUBLAS_STATUS_SUCCESS ? lt_algo(ctx, &ds, M, K, N, epi, align) : NULL;
     if (algo == NULL) {
         lt_desc_free(&ds);
         return linear_gemmex(ctx, ctx->scratch, w, bias, y, M, K, N, gelu, err);
@@ -171,6 +191,8 @@ extern "C" int linear_cuda_ex(struct cuda_ctx *ctx, const float *x, const struct
     st = cublasLtMatmul(ctx->lt, ds.op, &alpha, w->data, ds.a, ctx->scratch, ds.b, &beta, y, ds.d,
                         y, ds.d, algo, ctx->lt_ws, CUDA_LT_WORKSPACE, ctx->stream);
     lt_desc_free(&ds);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) // refused at run time: the plain path
+        return linear_gemmex(ctx, ctx->scratch, w, bias, y, M, K, N, gelu, err);
     return st == CUBLAS_STATUS_SUCCESS ? 0 : lt_fail("cublasLtMatmul", st, M, K, N, err);
 }
 
