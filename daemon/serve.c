@@ -124,8 +124,8 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
  * names may quote it (`model: /etc/shadow` would echo its first line), and
  * the client may not be allowed to read that file.  The daemon's log keeps
  * them whole. */
-static char *load_error(struct daemon *d, const char *name, struct diag_list *dl,
-                        const struct df_err *err)
+static char *load_error(struct daemon *d, const char *name, const char *path,
+                        struct diag_list *dl, const struct df_err *err)
 {
     for (size_t i = 0; i < dl->count; i++)
         DF_WARN(d->log, "manifest %s: %d:%d: %s: %s", name, dl->items[i].line, dl->items[i].col,
@@ -134,7 +134,7 @@ static char *load_error(struct daemon *d, const char *name, struct diag_list *dl
         DF_WARN(d->log, "manifest %s: %s", name, err->msg);
         return reply_error("manifest %s does not load in the daemon", name);
     }
-    manifest_diags_redact(dl);
+    manifest_diags_redact(dl, path);
     char what[1200] = "";
     size_t len = 0;
     for (size_t i = 0; i < dl->count && i < 3 && len < sizeof(what); i++) {
@@ -205,7 +205,7 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         goto done;
     }
     if (manifest_load(path, configs, &m, &dl, &err) < 0) {
-        reply = load_error(d, name, &dl, &err);
+        reply = load_error(d, name, path, &dl, &err);
         goto done;
     }
     jo.configs_dir = configs;

@@ -201,12 +201,13 @@ int manifest_output_path(const struct manifest *m, const struct shot *s, const c
                          char *dst, size_t dst_cap, struct df_err *err);
 
 /* Rewrite, in place, every diagnostic attached to a key that names a file
- * (model, prompt_embeds, negative_prompt_embeds, output.audio, include):
- * its message may quote that file (`model: /etc/shadow` shows its first
- * line), so it becomes a fixed sentence; location and key path stay.  For
- * replies to clients who do not share the reader's rights (ditfarmd, the
- * HTTP API; docs/security.md).  NULL is fine. */
-void manifest_diags_redact(struct diag_list *dl);
+ * (model, prompt_embeds, negative_prompt_embeds, output.audio, include) and
+ * every diagnostic located in a file other than own_file (an include): its
+ * message may quote that file (`model: /etc/shadow` shows its first line),
+ * so it becomes a fixed sentence; file, line and column stay.  For replies
+ * to clients who do not share the reader's rights (ditfarmd, the HTTP API;
+ * docs/security.md).  NULL dl is fine. */
+void manifest_diags_redact(struct diag_list *dl, const char *own_file);
 
 /* ---- normalized form ------------------------------------------------------ */
 

@@ -19,10 +19,17 @@ static void last_key(const char *path, char *dst, size_t cap)
     snprintf(dst, cap, "%.*s", (int)strcspn(k, "["), k);
 }
 
-void manifest_diags_redact(struct diag_list *dl)
+void manifest_diags_redact(struct diag_list *dl, const char *own_file)
 {
     for (size_t i = 0; dl && i < dl->count; i++) {
         struct diag *d = &dl->items[i];
+        if (d->file[0] && own_file && strcmp(d->file, own_file) != 0) {
+            /* found in another file (an `include:`): its text is its own */
+            snprintf(d->msg, sizeof(d->msg),
+                     "this file cannot be used as a manifest (its text is not repeated here)");
+            d->path[0] = '\0';
+            continue;
+        }
         char key[64];
         last_key(d->path, key, sizeof(key));
         int file_key = 0;

@@ -30,13 +30,22 @@ static void test_named_files_not_quoted(void **state)
     assert_true(manifest_load_buffer("r.yaml", y, strlen(y), DF_SOURCE_DIR "/configs", &m, &dl,
                                      &err) < 0);
     assert_true(any_has(&dl, "root:")); /* the loader's own words quote the file */
-    manifest_diags_redact(&dl);
+    manifest_diags_redact(&dl, "r.yaml");
     assert_false(any_has(&dl, "root:"));
     assert_true(any_has(&dl, "cannot be used"));
     /* a problem in the manifest itself keeps its words */
     assert_true(any_has(&dl, "out of range"));
     diag_list_clear(&dl);
-    manifest_diags_redact(NULL);
+    manifest_diags_redact(NULL, NULL);
+    /* a diagnostic located in an included file is not repeated either */
+    struct diag_list two = {0};
+    diag_add(&two, DIAG_SEVERITY_ERROR, "/etc/shadow", 1, 1, "", "unknown key 'root:*:1'");
+    diag_add(&two, DIAG_SEVERITY_ERROR, "r.yaml", 3, 5, "shots[0].steps", "bad steps");
+    manifest_diags_redact(&two, "r.yaml");
+    assert_false(any_has(&two, "root:"));
+    assert_string_equal(two.items[0].file, "/etc/shadow");
+    assert_string_equal(two.items[1].msg, "bad steps");
+    diag_list_clear(&two);
 }
 
 int main(void)

@@ -184,7 +184,7 @@ static void submit_yaml(struct http_server *h, const struct http_req *q, const c
     if (manifest_load_buffer(fname, q->body, q->body_len, h->configs_dir, &m, &dl, &err) < 0) {
         /* a message about a file the manifest names may quote that file:
          * redacted (manifest_diags_redact, docs/security.md) */
-        manifest_diags_redact(&dl);
+        manifest_diags_redact(&dl, fname);
         char summary[200];
         snprintf(summary, sizeof(summary), "%.120s: %zu problem%s", fname, dl.count,
                  dl.count == 1 ? "" : "s");
