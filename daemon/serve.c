@@ -4,6 +4,7 @@
  * job directories written at once, shots queued or waiting), status, cancel.
  */
 #include "daemon.h"
+#include "progress_file.h"
 #include "worker_exit.h"
 
 #include "df_version.h"
@@ -117,6 +118,9 @@ static void shot_record(const struct manifest *m, const struct shot *s, int64_t 
     snprintf(ckpt, sizeof(ckpt), "%.4000s/ckpt", js->dir);
     if (worker_done_path(ckpt, s->id, marker, sizeof(marker)) == 0)
         unlink(marker);
+    /* an earlier run's progress is not this one's: the worker writes anew */
+    snprintf(marker, sizeof(marker), "%.4000s/%s", js->dir, PROGRESS_FILE_NAME);
+    unlink(marker);
 }
 
 /* A manifest that does not load here.  The reply carries the diagnostics
