@@ -188,6 +188,15 @@ int kern_weight_create(kern_backend_t be, const float *host, int rows, int cols,
     return 0;
 }
 
+int kern_weight_load_bf16(kern_backend_t be, struct kern_weight *w, const uint16_t *host,
+                          struct df_err *err)
+{
+    FRONT(be, err, weight_load_bf16);
+    NEED(w && host && w->magic == KERN_WEIGHT_MAGIC, err,
+         "kern_weight_load_bf16: NULL or invalid weight, or NULL host data");
+    return be->iface->weight_load_bf16(be->ctx, w, host, err);
+}
+
 void kern_weight_free(kern_backend_t be, struct kern_weight *w)
 {
     if (!BE_OK(be) || w == NULL || w->magic != KERN_WEIGHT_MAGIC)

@@ -136,6 +136,16 @@ int kern_weight_create(kern_backend_t be, const float *host, int rows, int cols,
 /* Free a weight from kern_weight_create().  Accepts NULL. */
 void kern_weight_free(kern_backend_t be, struct kern_weight *w);
 
+/* Overwrite w's values with host bf16 values of its shape (little-endian
+ * uint16 [rows, cols], row-major: straight from a mapped safetensors file),
+ * so one weight buffer streams many matrices of that shape without an
+ * allocation or an fp32 copy of each (the T5 encoder's path).  Refuses
+ * non-finite values, as the safetensors reader does.  Returns 0, DF_E_INVAL
+ * (NULL, a NaN/Inf: the message gives its index), DF_E_UNSUPPORTED (backend
+ * without the slot: the caller converts and uses kern_weight_create). */
+int kern_weight_load_bf16(kern_backend_t be, struct kern_weight *w, const uint16_t *host,
+                          struct df_err *err);
+
 /* ---------------------------------------------------------------------------
  * Dense ops
  * ------------------------------------------------------------------------- */

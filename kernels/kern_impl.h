@@ -50,6 +50,8 @@ struct kern_backend_i {
     /* weights: fill w->data from host fp32 [w->rows, w->cols]; free it */
     int (*weight_init)(void *ctx, struct kern_weight *w, const float *host, struct df_err *err);
     void (*weight_fini)(void *ctx, struct kern_weight *w);
+    int (*weight_load_bf16)(void *ctx, struct kern_weight *w, const uint16_t *host,
+                            struct df_err *err); /* overwrite from bf16 (optional) */
 
     /* dense and norms */
     int (*linear)(void *ctx, const float *x, const struct kern_weight *w, const float *bias,

@@ -349,7 +349,11 @@ static void test_bad_folders(void **state)
     int len = 3;
     float out[4 * 32];
     assert_int_equal(t5_encoder_encode(enc, ids, &len, 1, 4, out, &err), DF_E_INVAL);
-    assert_non_null(strstr(err.msg, "wi_0.weight' holds non-finite values (NaN or Inf; first at index 5)"));
+    /* streamed BF16 goes through kern_weight_load_bf16 (its message) or the
+     * converter (the reader's message): either names the tensor and index 5 */
+    if (!strstr(err.msg, "wi_0.weight': kern_weight_load_bf16: value 5 of [48, 32] is not finite") &&
+        !strstr(err.msg, "wi_0.weight' holds non-finite values (NaN or Inf; first at index 5)"))
+        fail_msg("message: %s", err.msg);
     assert_non_null(strstr(err.msg, "t5 block 1"));
     t5_encoder_free(enc);
 

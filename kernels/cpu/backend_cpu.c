@@ -91,6 +91,54 @@ static int cpu_weight_init(void *ctx, struct kern_weight *w, const float *host, 
     return 0;
 }
 
+struct bf16_job {
+    const uint16_t *src;
+    float *dst;
+    size_t n;
+    size_t bad[64]; /* per thread: index + 1 of its first non-finite value, 0 none */
+};
+
+static void bf16_task(void *arg, int ith, int nth)
+{
+    struct bf16_job *j = arg;
+    size_t b, e;
+    pool_cpu_range(j->n, ith, nth, &b, &e);
+    unsigned bad = 0;
+    for (size_t i = b; i < e; i++) {
+        uint32_t h = j->src[i], bits = h << 16;
+        memcpy(&j->dst[i], &bits, sizeof bits);
+        bad |= (h & 0x7f80u) == 0x7f80u;
+    }
+    j->bad[ith] = 0;
+    for (size_t i = b; bad && i < e; i++)
+        if ((j->src[i] & 0x7f80u) == 0x7f80u) {
+            j->bad[ith] = i + 1;
+            break;
+        }
+}
+
+/* bf16 -> fp32 into the weight's own storage, split over the pool: one pass,
+ * no allocation (the host is little-endian, as everywhere in ditfarm). */
+static int cpu_weight_load_bf16(void *vctx, struct kern_weight *w, const uint16_t *host,
+                                struct df_err *err)
+{
+    struct cpu_ctx *ctx = vctx;
+    struct bf16_job job = {.src = host, .dst = w->data, .n = (size_t)w->rows * (size_t)w->cols};
+    int nth = pool_cpu_size(ctx->pool);
+    if (nth > 64)
+        nth = 64;
+    if (job.n < ((size_t)1 << 16))
+        nth = 1;
+    pool_cpu_run(ctx->pool, bf16_task, &job, nth);
+    for (int i = 0; i < nth; i++)
+        if (job.bad[i])
+            return df_err_set(err, DF_E_INVAL,
+                              "kern_weight_load_bf16: value %zu of [%d, %d] is not finite (NaN or "
+                              "Inf)",
+                              job.bad[i] - 1, w->rows, w->cols);
+    return 0;
+}
+
 static void cpu_weight_fini(void *ctx, struct kern_weight *w)
 {
     free(w->data);
@@ -109,6 +157,7 @@ static const struct kern_backend_i cpu_iface = {
     .zero = cpu_zero,
     .weight_init = cpu_weight_init,
     .weight_fini = cpu_weight_fini,
+    .weight_load_bf16 = cpu_weight_load_bf16,
     .linear = linear_cpu,
     .layernorm = norm_cpu_layer,
     .rmsnorm = norm_cpu_rms,

@@ -187,6 +187,7 @@ static const struct kern_backend_i cuda_iface = {
     .zero = cuda_zero,
     .weight_init = cuda_weight_init,
     .weight_fini = cuda_weight_fini,
+    .weight_load_bf16 = NULL, /* callers convert and use kern_weight_create */
     .linear = linear_cuda,
     .layernorm = norm_cuda_layer,
     .rmsnorm = norm_cuda_rms,

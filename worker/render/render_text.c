@@ -143,17 +143,20 @@ static int cache_write(const struct render *r, uint64_t key, const void *payload
     return safetensors_write_raw(path, e, raw, 2, NULL, 0, err);
 }
 
-/* Tokenize and encode the texts of the branches that need it into the
- * payload's rows (a branch given by file keeps its rows). */
+/* Tokenize the texts of the branches that need it and encode them in one
+ * batch (one pass over the streamed weights), into the payload's rows: the
+ * branches' rows are consecutive there, [n, text_len, text_dim]. */
 static int encode(struct render *r, const char *const *texts, const int *want, int32_t *n_rows,
-                  float *const *rows, struct df_err *err)
+                  float *rows, struct df_err *err)
 {
-    const int L = r->text_len, n = r->guided ? 2 : 1;
+    const int L = r->text_len;
+    const size_t plane = (size_t)L * r->text_dim;
+    int first = want[0] ? 0 : 1, count = want[0] + want[1];
     kern_backend_t be = NULL;
     struct t5_prompt *tp = NULL;
     int64_t *ids = malloc((size_t)2 * L * sizeof *ids), *mask = malloc((size_t)2 * L * sizeof *mask);
-    float *out = malloc((size_t)L * r->text_dim * sizeof *out);
-    int rc = ids && mask && out ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory");
+    int lens[2] = {0, 0};
+    int rc = ids && mask ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory");
     /* Its own CPU backend: see the file comment. */
     if (rc == 0)
         rc = kern_backend_create("cpu", r->o->threads, &be, err);
@@ -168,27 +171,25 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
         rc = df_err_set(err, DF_E_INVAL,
                         "%s/text_encoder: d_model %d but the transformer's text_dim is %d",
                         r->model_dir, c->d_model, r->text_dim);
-    for (int b = 0; rc == 0 && b < n; b++) {
-        if (!want[b])
-            continue;
+    for (int b = first, i = 0; rc == 0 && i < count; b++, i++) {
         struct tokenizer_info info;
-        int len = 0;
-        rc = t5_prompt_tokenize(tp, &texts[b], 1, L, ids, mask, &len, &info, err);
-        if (rc < 0) {
+        rc = t5_prompt_tokenize(tp, &texts[b], 1, L, ids + (size_t)i * L, mask + (size_t)i * L,
+                                &lens[i], &info, err);
+        if (rc < 0)
             df_err_prefix(err, "%s prompt", b ? "negative" : "positive");
-            break;
-        }
-        if (info.truncated)
+        else if (info.truncated)
             DF_WARN(r->log,
                     "shot %s: %s prompt has %zu tokens, truncated to %d as the pipeline does "
                     "(</s> kept)",
                     r->shot->id, b ? "negative" : "positive", info.n_total, L);
-        rc = t5_prompt_encode(tp, ids, &len, 1, L, rows[b], err);
-        n_rows[b] = len;
     }
+    if (rc == 0)
+        rc = t5_prompt_encode(tp, ids, lens, count, L, rows + (size_t)first * plane, err);
+    for (int i = 0; rc == 0 && i < count; i++)
+        n_rows[first + i] = lens[i];
     t5_prompt_close(tp);
     kern_backend_free(be);
-    free(ids), free(mask), free(out);
+    free(ids), free(mask);
     return rc;
 }
 
@@ -208,7 +209,7 @@ static int from_file(struct render *r, const char *path, float *rows, int32_t *n
 static int share_encoded(struct render *r, const char *const *texts, const int *want,
                          unsigned char *payload, struct df_err *err)
 {
-    const size_t size = payload_size(r), plane = (size_t)r->text_len * r->text_dim;
+    const size_t size = payload_size(r);
     int rc = 0, hit = 0;
     struct df_err perr = {0};
     double t0 = df_clock_s();
@@ -219,9 +220,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
         hit = rc == 0 && r->o->ckpt_dir && cache_read(r, key, payload);
         if (rc == 0 && !hit) {
             int32_t n[2] = {0, 0};
-            float *rows[2] = {(float *)(payload + 2 * sizeof(int32_t)),
-                              (float *)(payload + 2 * sizeof(int32_t)) + plane};
-            rc = encode(r, texts, want, n, rows, &perr);
+            rc = encode(r, texts, want, n, (float *)(payload + 2 * sizeof(int32_t)), &perr);
             memcpy(payload, n, sizeof n);
             if (rc == 0 && r->o->ckpt_dir)
                 rc = cache_write(r, key, payload, &perr);

@@ -26,6 +26,7 @@
 #define T5_ENCODER_MAGIC 0x7435656eu /* "t5en" */
 #define RESIDENT_MAX_DEFAULT ((size_t)256 << 20)
 #define BATCH_ROWS_DEFAULT 4096
+#define T5_SLOTS 4 /* matrix shapes: [inner, d], [d, inner], [d_ff, d], [d, d_ff] */
 
 struct t5_lin {
     const struct safetensors_tensor *t; /* [out, in] in the mapping */
@@ -49,6 +50,11 @@ struct t5_encoder {
     int batch_rows;         /* most rows per forward batch */
     int n_threads;          /* conversion threads */
     float *scratch;         /* host fp32 of the largest matrix, NULL when all kept */
+    /* Streaming BF16 on a backend with kern_weight_load_bf16: one backend
+     * weight per matrix shape, rewritten for each matrix of that shape. */
+    struct kern_weight *slot[T5_SLOTS];
+    int slot_rows[T5_SLOTS], slot_cols[T5_SLOTS]; /* their shapes */
+    int no_bf16_load;       /* 1 once the backend said it has no such slot */
 };
 
 /* One batch's buffers, sized for `rows` tokens and `prompts` prompts. */
@@ -188,6 +194,8 @@ void t5_encoder_free(t5_encoder_t e)
         free(b->bias);
     }
     free(e->blocks);
+    for (int i = 0; i < T5_SLOTS; i++)
+        kern_weight_free(e->be, e->slot[i]);
     kern_release(e->be, e->final_ln);
     free(e->scratch);
     t5_tensors_fini(&e->tens);
@@ -200,19 +208,54 @@ void t5_encoder_free(t5_encoder_t e)
  * Forward
  * ------------------------------------------------------------------------- */
 
-/* y[M, out] = x[M, in] · Wᵀ, converting a streamed W just for this call. */
+/* The backend weight a streamed BF16 matrix is loaded into: the slot of its
+ * shape (made from the first such matrix), NULL to take the general path. */
+static int stream_slot(t5_encoder_t e, const struct safetensors_tensor *t, struct kern_weight **out,
+                       struct df_err *err)
+{
+    *out = NULL;
+    if (e->no_bf16_load || t->dtype != SAFETENSORS_DTYPE_BF16 || ((uintptr_t)t->data & 1))
+        return 0;
+    int rows = (int)t->shape[0], cols = (int)t->shape[1], i = 0;
+    while (i < T5_SLOTS && e->slot[i] && !(e->slot_rows[i] == rows && e->slot_cols[i] == cols))
+        i++;
+    if (i == T5_SLOTS)
+        return 0;
+    if (!e->slot[i]) { /* first matrix of this shape: the general conversion makes it */
+        DF_TRY(t5_tensor_to_f32(t, e->scratch, e->n_threads, err));
+        DF_TRY(kern_weight_create(e->be, e->scratch, rows, cols, &e->slot[i], err));
+        e->slot_rows[i] = rows, e->slot_cols[i] = cols;
+        *out = e->slot[i];
+        return 0;
+    }
+    struct df_err lerr = {0};
+    int rc = kern_weight_load_bf16(e->be, e->slot[i], t->data, &lerr);
+    if (rc == DF_E_UNSUPPORTED) {
+        e->no_bf16_load = 1;
+        return 0;
+    }
+    if (rc < 0)
+        return df_err_set(err, rc, "%s: tensor '%s': %s", t->path, t->name, lerr.msg);
+    *out = e->slot[i];
+    return 0;
+}
+
+/* y[M, out] = x[M, in] · Wᵀ; a streamed W is loaded into its shape's slot
+ * (BF16) or converted and made a backend weight just for this call. */
 static int lin(t5_encoder_t e, const struct t5_lin *l, const float *x, float *y, int M,
                struct df_err *err)
 {
     int rows = (int)l->t->shape[0], cols = (int)l->t->shape[1];
-    struct kern_weight *w = l->w;
+    struct kern_weight *w = l->w, *tmp = NULL;
+    if (!w)
+        DF_TRY(stream_slot(e, l->t, &w, err));
     if (!w) {
         DF_TRY(t5_tensor_to_f32(l->t, e->scratch, e->n_threads, err));
-        DF_TRY(kern_weight_create(e->be, e->scratch, rows, cols, &w, err));
+        DF_TRY(kern_weight_create(e->be, e->scratch, rows, cols, &tmp, err));
+        w = tmp;
     }
     int rc = kern_linear(e->be, x, w, NULL, y, M, cols, rows, err);
-    if (!l->w)
-        kern_weight_free(e->be, w);
+    kern_weight_free(e->be, tmp);
     return rc;
 }
 
