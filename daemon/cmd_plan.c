@@ -12,6 +12,7 @@
  * command line.
  */
 #include "cli.h"
+#include "job_contract.h"
 #include "plan_cache.h"
 #include "layout.h"
 #include "manifest.h"
@@ -172,6 +173,7 @@ static struct cluster_shape cluster_of(const struct plan_opts *o)
 /* ---- one shot ------------------------------------------------------------- */
 
 struct shot_req {
+    const struct shot *shot;  /* the manifest's shot, or NULL (a --model question) */
     const char *id;
     const struct model_geom *g;
     const struct model_grid *grid;
@@ -297,7 +299,9 @@ static int plan_shot(const struct shot_req *s, const struct cluster_shape *base,
     struct layout l[1 + PLAN_ALTS];
     int n = 0;
     struct df_err err = {0};
-    int rc = layout_plan(s->g, s->grid, &c, NULL, l, 1 + PLAN_ALTS, &n, &err);
+    /* a shot is planned by the call sbatch, the daemon and job.json use */
+    int rc = s->shot ? job_contract_plan(s->shot, base, l, 1 + PLAN_ALTS, &n, &err)
+                     : layout_plan(s->g, s->grid, &c, NULL, l, 1 + PLAN_ALTS, &n, &err);
     if (rc < 0)
         fprintf(stderr, "ditfarm plan: shot %s: %s\n", s->id, err.msg);
     cJSON *cache = NULL;
@@ -358,7 +362,7 @@ static int plan_manifest(const struct plan_opts *o, const char *configs,
     int rc = 0;
     for (size_t i = 0; i < m->n_shots; i++) {
         const struct shot *sh = &m->shots[i];
-        struct shot_req s = {.id = sh->id, .g = &sh->geom, .grid = &sh->grid,
+        struct shot_req s = {.shot = sh, .id = sh->id, .g = &sh->geom, .grid = &sh->grid,
                              .width = sh->width, .height = sh->height, .frames = sh->frames,
                              /* the one guidance rule the worker runs (lib/manifest.h) */
                              .cfg_branches = shot_guided(sh) ? 2 : 1,

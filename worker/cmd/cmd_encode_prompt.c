@@ -6,7 +6,8 @@
  *   attention_mask [N, max_len] I64
  *   prompt_embeds  [N, max_len, d_model] F32   (text_encoder/; not with --tokens-only)
  * --style wan|cogvideox says how the pipeline feeds its encoder (t5_prompt.h;
- * default: cogvideox when MODEL_DIR's transformer is a CogVideoX one, else wan).
+ * default: cogvideox when MODEL_DIR's transformer is a CogVideoX one, else wan),
+ * and the default --max-len (512 for wan, 226 for cogvideox).
  * FILE is UTF-8 with one prompt per line (a final newline ends the last one;
  * CR before LF is dropped).  A prompt over max_len tokens (512, the
  * pipeline's) is truncated with a warning, as the pipeline does; invalid
@@ -319,6 +320,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->model = pos[0], o->out = pos[1];
     int sources = (o->n_prompts > 0) + (o->prompts_file != NULL) + (o->ids_file != NULL);
     int style_ok = !o->style || !strcmp(o->style, "wan") || !strcmp(o->style, "cogvideox");
+    /* the pipelines' max_sequence_length: Wan 512, CogVideoX 226 */
+    if (o->max_len == 0 && o->model)
+        o->max_len = pick_style(o) == T5_PROMPT_STYLE_COGVIDEOX ? 226 : TOKENIZER_MAX_LEN;
     return npos == 2 && sources == 1 && style_ok && o->max_len >= 1 && o->max_len <= (1 << 16)
                ? 0
                : -1;
@@ -326,7 +330,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 int cmd_encode_prompt(int argc, char **argv, struct df_log *log)
 {
-    struct opts o = {.backend = "cpu", .max_len = TOKENIZER_MAX_LEN, .tol = 1e-4};
+    struct opts o = {.backend = "cpu", .max_len = 0, .tol = 1e-4};
     if (parse_args(argc, argv, &o) < 0) {
         free(o.prompts);
         fprintf(stderr,
