@@ -388,6 +388,7 @@ static void start_submit(struct daemon *d, int64_t now)
     }
     if (next && !d->reconcile)
         submit_one(d, next, now);
+    free(nodes);
     free(all);
 }
 

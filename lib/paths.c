@@ -215,8 +215,14 @@ static int is_inside(const char *real, const char *root_real)
     return strncmp(real, root_real, n) == 0 && (real[n] == '\0' || real[n] == '/');
 }
 
-int paths_confine(const char *root, const char *path, char *dst, size_t cap, struct df_err *err)
+/* Where a path lies relative to a root. */
+enum confine_verdict { CONFINE_INSIDE, CONFINE_OUTSIDE, CONFINE_LINK_OUT, CONFINE_VERDICT_COUNT };
+
+/* paths_confine, also saying why a path is refused (*verdict). */
+static int confine(const char *root, const char *path, char *dst, size_t cap,
+                   enum confine_verdict *verdict, struct df_err *err)
 {
+    *verdict = CONFINE_OUTSIDE;
     DF_TRY(paths_check_clean("path", path, err));
     char root_real[PATH_MAX], real[PATH_MAX];
     if (!realpath(root, root_real))
@@ -230,12 +236,20 @@ int paths_confine(const char *root, const char *path, char *dst, size_t cap, str
     DF_TRY(lexical_abs("/", root, root_abs, sizeof(root_abs), err));
     int named_inside = is_inside(abs, root_abs) || is_inside(abs, root_real);
     DF_FAIL_IF(!named_inside, err, DF_E_INVAL, "%.300s is outside the root %s", abs, root);
+    *verdict = CONFINE_LINK_OUT;
     DF_FAIL_IF(!is_inside(real, root_real), err, DF_E_INVAL,
                "%.300s leads outside the root %s through a symbolic link (to %.300s)", abs, root,
                real);
+    *verdict = CONFINE_INSIDE;
     DF_FAIL_IF(strlen(abs) >= cap, err, DF_E_RANGE, "path too long: %.200s", abs);
     memcpy(dst, abs, strlen(abs) + 1);
     return 0;
+}
+
+int paths_confine(const char *root, const char *path, char *dst, size_t cap, struct df_err *err)
+{
+    enum confine_verdict v;
+    return confine(root, path, dst, cap, &v, err);
 }
 
 int paths_confine_any(const char *roots, const char *path, char *dst, size_t cap,
@@ -248,18 +262,19 @@ int paths_confine_any(const char *roots, const char *path, char *dst, size_t cap
     struct df_err last = {0};
     char *save = NULL;
     int tried = 0;
+    enum confine_verdict v = CONFINE_OUTSIDE;
     for (char *r = strtok_r(list, ":", &save); r; r = strtok_r(NULL, ":", &save)) {
         tried++;
-        if (paths_confine(r, path, dst, cap, &last) == 0)
+        if (confine(r, path, dst, cap, &v, &last) == 0)
             return 0;
-        if (path[0] != '/')
-            break; /* relative: the first root only */
-        if (strstr(last.msg, "symbolic link"))
-            break; /* inside a root by name, out by a link: that is the answer */
+        /* relative: the first root only; inside a root by name but out by a
+         * link: that is the answer */
+        if (path[0] != '/' || v == CONFINE_LINK_OUT)
+            break;
     }
     if (tried == 0)
         return df_err_set(err, DF_E_INVAL, "no root directory configured for %.200s", path);
-    if (tried > 1 && !strstr(last.msg, "symbolic link"))
+    if (tried > 1 && v != CONFINE_LINK_OUT)
         return df_err_set(err, DF_E_INVAL, "%.300s is outside every allowed root (%.300s)", path,
                           roots);
     return df_err_set(err, last.code, "%s", last.msg);

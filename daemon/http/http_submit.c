@@ -202,7 +202,8 @@ static void submit_yaml(struct http_server *h, const struct http_req *q, const c
         }
     }
     char worker[PATH_MAX];
-    jobspec_find_worker(NULL, worker, sizeof(worker));
+    const char *env_worker = getenv("DITFARM_WORKER"); /* as `ditfarm render` */
+    jobspec_find_worker(env_worker && *env_worker ? env_worker : NULL, worker, sizeof(worker));
     struct http_mutation *mu = calloc(1, sizeof(*mu));
     cJSON *req = request_json(fname, m, h->configs_dir, &o, worker);
     if (mu) {

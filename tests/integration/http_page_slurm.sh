@@ -41,8 +41,9 @@ mkdir -p "$art"
 "$W" make-tiny "$S/configs/models/tiny" >/dev/null
 export DITFARM_STATE_DIR=$work/st
 TOK=$("$D" token create page-operator 2>/dev/null)
+mkdir -p "$work/out"
 
-"$DMN" --set http_listen=127.0.0.1:0 --set squeue-interval-ms=300 --set submit-interval-ms=200 \
+"$DMN" --set http_listen=127.0.0.1:0 --set output-roots="$work/out" --set squeue-interval-ms=300 --set submit-interval-ms=200 \
     --set sinfo-interval-ms=1000 2>daemon.log &
 dpid=$!
 for _ in $(seq 50); do grep -q "HTTP on" daemon.log && break; sleep 0.1; done
