@@ -210,6 +210,8 @@ for m in 'ditfarm_shots{state="cancelled"} 3' ditfarm_steps_done_total ditfarm_s
 done
 [ "$(code GET /)" = 200 ] && grep -q "<html" body.json || fail "page"
 for f in /app.js /style.css; do [ "$(code GET $f)" = 200 ] || fail "page file $f"; done
+curl -s -D hdr.txt -o /dev/null "$U/"
+grep -qi "^Content-Security-Policy: default-src 'self'" hdr.txt || { cat hdr.txt; fail "page CSP"; }
 echo "ok: /metrics (Prometheus text), the page's files without a token"
 "$D" status --watch=1 --count 2 >watch.txt
 [ "$(grep -c '^ditfarm status at' watch.txt)" = 2 ] && [ "$(grep -Ec '^web +a +cancelled' watch.txt)" = 2 ] ||
