@@ -251,6 +251,65 @@ static void bench_case(struct gc *g, const char *name, const struct wan_config *
     free(lat), free(text), free(out);
 }
 
+/* Self-attention alone at the 1.3B's head shape, S tokens: cuDNN's SDPA
+ * (the dut) against our fp32 kernel (a second cuda backend opened with
+ * DITFARM_CUDA_ATTN=own), best of 3 each after a warm-up. */
+static void bench_attention(struct gc *g, int S)
+{
+#ifdef DITFARM_HAVE_CUDA
+    const int H = 12, D = 128;
+    const size_t n = (size_t)S * H * D;
+    struct df_err err = {0};
+    kern_backend_t own = NULL;
+    setenv("DITFARM_CUDA_ATTN", "own", 1);
+    int rc = kern_backend_create("cuda", 0, &own, &err);
+    unsetenv("DITFARM_CUDA_ATTN");
+    kern_backend_t bes[2] = {g->dut, own};
+    double ms[2] = {0, 0};
+    float *h = malloc(n * sizeof *h);
+    for (int b = 0; rc == 0 && b < 2; b++) {
+        float *q = kern_alloc(bes[b], n, &err), *k = kern_alloc(bes[b], n, &err);
+        float *v = kern_alloc(bes[b], n, &err), *o = kern_alloc(bes[b], n, &err);
+        rc = q && k && v && o && h ? 0 : DF_E_NOMEM;
+        if (rc == 0) {
+            gc_fill(g, h, n, -1, 1);
+            rc = kern_upload(bes[b], q, h, n, &err);
+        }
+        if (rc == 0)
+            rc = kern_upload(bes[b], k, h, n, &err);
+        if (rc == 0)
+            rc = kern_upload(bes[b], v, h, n, &err);
+        double best = INFINITY;
+        for (int r = 0; rc == 0 && r < 4; r++) {
+            double t0 = gc_now();
+            rc = kern_attention(bes[b], q, k, v, o, NULL, S, S, H, D, S, 1.0f / sqrtf((float)D),
+                                &err);
+            if (rc == 0)
+                rc = kern_sync(bes[b], &err);
+            double dt = gc_now() - t0;
+            if (r > 0 && dt < best)
+                best = dt;
+        }
+        ms[b] = best * 1e3;
+        kern_release(bes[b], q), kern_release(bes[b], k), kern_release(bes[b], v);
+        kern_release(bes[b], o);
+    }
+    free(h);
+    kern_backend_free(own);
+    if (rc < 0) {
+        gc_error(g, "bench attention", err.msg[0] ? err.msg : "out of memory");
+        return;
+    }
+    const double tf = 4.0 * S * (double)S * H * D / 1e12;
+    printf("gpucheck: bench attention S=%d H=%d D=%d: backend %.2f ms (%.1f TFLOP/s), our fp32 "
+           "kernel %.2f ms (%.1f TFLOP/s), ratio %.1fx\n",
+           S, H, D, ms[0], tf / (ms[0] * 1e-3), ms[1], tf / (ms[1] * 1e-3), ms[1] / ms[0]);
+    fflush(stdout);
+#else
+    (void)g, (void)S;
+#endif
+}
+
 int gc_bench(struct gc *g)
 {
     struct df_err err = {0};
@@ -268,6 +327,7 @@ int gc_bench(struct gc *g)
         bench_case(g, "wan-tiny", &c, &sh, peak);
         return 0;
     }
+    bench_attention(g, 8192);
     struct wan_config c13 = gc_wan_1_3b(30), c14 = gc_wan_14b(4);
     struct wan_shape s480 = {.frames = 21, .height = 60, .width = 104, .text_len = 512};
     struct wan_shape s720 = {.frames = 21, .height = 90, .width = 160, .text_len = 512};

@@ -67,11 +67,19 @@ int attn_cudnn_run(struct cudnn_attn *a, const void *q, const void *k, const voi
 #define PLANS 16
 enum { UID_Q = 1, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE };
 
+/* Descriptors made while building one plan, kept with it (the plan may refer
+ * to its graph and engine config) and destroyed together. */
+struct keep {
+    cudnnBackendDescriptor_t d[24];
+    int n;
+};
+
 struct sdpa_plan {
     int Sq, Skv, H, D, stats; /* key */
     int usable;               /* 0: cuDNN had no engine (fall back, do not retry) */
     cudnnStatus_t why;        /* the failure when !usable */
     cudnnBackendDescriptor_t plan;
+    struct keep kept; /* tensors, op, graph, heuristics, engine configs */
     int64_t ws_bytes;
 };
 
@@ -123,23 +131,18 @@ struct cudnn_attn *attn_cudnn_open(cudaStream_t stream)
     return a;
 }
 
+static void plan_drop(struct sdpa_plan *p);
+
 void attn_cudnn_free(struct cudnn_attn *a)
 {
     if (a == NULL)
         return;
     for (int i = 0; i < a->n_plans; i++)
-        if (a->plans[i].plan)
-            cudnnBackendDestroyDescriptor(a->plans[i].plan);
+        plan_drop(&a->plans[i]);
     cudaFree(a->ws);
     cudnnDestroy(a->h);
     free(a);
 }
-
-/* Descriptors made while building one plan, destroyed together. */
-struct keep {
-    cudnnBackendDescriptor_t d[24];
-    int n;
-};
 
 static cudnnStatus_t make(struct keep *kp, cudnnBackendDescriptorType_t type,
                           cudnnBackendDescriptor_t *out)
@@ -164,6 +167,15 @@ static void keep_free(struct keep *kp)
         if (st == CUDNN_STATUS_SUCCESS)                                                            \
             st = cudnnBackendSetAttribute((desc), (name), (type), (count), (ptr));                 \
     } while (0)
+
+/* Destroy a plan and the descriptors it keeps. */
+static void plan_drop(struct sdpa_plan *p)
+{
+    if (p->plan)
+        cudnnBackendDestroyDescriptor(p->plan);
+    p->plan = NULL;
+    keep_free(&p->kept);
+}
 
 /* A finalized tensor descriptor [1, d1, d2, d3]. */
 static cudnnStatus_t tensor(struct keep *kp, int64_t uid, cudnnDataType_t dt, const int64_t dims[4],
@@ -280,24 +292,19 @@ static struct sdpa_plan *plan_for(struct cudnn_attn *a, int Sq, int Skv, int H, 
     int slot = a->n_plans < PLANS ? a->n_plans++ : a->next;
     a->next = (slot + 1) % PLANS;
     struct sdpa_plan *p = &a->plans[slot];
-    if (p->plan)
-        cudnnBackendDestroyDescriptor(p->plan);
+    plan_drop(p);
     *p = (struct sdpa_plan){.Sq = Sq, .Skv = Skv, .H = H, .D = D, .stats = stats};
-    struct keep kp = {.n = 0};
     cudnnBackendDescriptor_t graph = NULL;
-    cudnnStatus_t st = build_graph(a, p, &kp, &graph);
+    cudnnStatus_t st = build_graph(a, p, &p->kept, &graph);
     if (st == CUDNN_STATUS_SUCCESS)
-        st = pick_plan(a, graph, &kp, &p->plan);
-    keep_free(&kp);
+        st = pick_plan(a, graph, &p->kept, &p->plan);
     int64_t got = 0;
     if (st == CUDNN_STATUS_SUCCESS)
         st = cudnnBackendGetAttribute(p->plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                       CUDNN_TYPE_INT64, 1, &got, &p->ws_bytes);
     if (st != CUDNN_STATUS_SUCCESS) {
         p->why = st;
-        if (p->plan)
-            cudnnBackendDestroyDescriptor(p->plan);
-        p->plan = NULL;
+        plan_drop(p);
         return p; /* usable = 0: remembered */
     }
     p->usable = 1;
@@ -346,6 +353,13 @@ int attn_cudnn_run(struct cudnn_attn *a, const void *q, const void *k, const voi
     if (st == CUDNN_STATUS_SUCCESS)
         st = cudnnBackendExecute(a->h, p->plan, pack);
     cudnnBackendDestroyDescriptor(pack);
+    if (st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_BAD_PARAM) {
+        /* refused before launching anything: our kernel takes this shape */
+        p->usable = 0;
+        p->why = st;
+        plan_drop(p);
+        return dnn_fail(err, DF_E_UNSUPPORTED, "execute refused", st);
+    }
     if (st != CUDNN_STATUS_SUCCESS)
         return dnn_fail(err, DF_E_INTERNAL, "execute", st);
     return 0;

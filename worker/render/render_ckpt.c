@@ -269,6 +269,20 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
     return 0;
 }
 
+/* The most decoded bytes a checkpoint of this shot can hold: the latent and
+ * each sampler history tensor (latent-sized), two step-cache residuals of
+ * [tokens, dim], and room for masks and scalars; doubled for sections a
+ * later version adds.  Files declaring more are refused before decoding
+ * (ckpt_open_max), however small they are on disk. */
+static uint64_t max_ckpt_bytes(struct render *r)
+{
+    const struct latent_dims *d = &r->lat->dims;
+    const uint64_t latent = (uint64_t)d->C * d->T * d->H * d->W * sizeof(float);
+    const uint64_t residual = (uint64_t)latent_tokens(d) * (uint64_t)model_dim(r) * sizeof(float);
+    const uint64_t copies = 1 + (uint64_t)sampler_history_count(r->smp);
+    return 2 * (copies * latent + 2 * residual) + ((uint64_t)64 << 20);
+}
+
 int render_ckpt_resume(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
@@ -277,8 +291,8 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     if (render_is_root(r)) { /* rank 0 chooses; the others open the same file */
         struct ckpt_skip_report skips;
         struct df_err ferr = {0};
-        rc = ckpt_find_latest(r->o->ckpt_dir, s->id, r->ck.shot_hash, r->weights_hash, path,
-                              sizeof(path), &skips, &ferr);
+        rc = ckpt_find_latest_max(r->o->ckpt_dir, s->id, r->ck.shot_hash, r->weights_hash,
+                                  max_ckpt_bytes(r), path, sizeof(path), &skips, &ferr);
         for (int i = 0; i < skips.n; i++)
             DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,
                     skips.items[i].reason);
@@ -302,7 +316,7 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     if (!path[0])
         return 0;
     ckpt_reader_t *rd = NULL;
-    DF_TRY(ckpt_open(path, &rd, err));
+    DF_TRY(ckpt_open_max(path, max_ckpt_bytes(r), &rd, err));
     int64_t scal[5];
     rc = get_rows(r, rd, "latent", r->lat->shard, err);
     if (rc == 0)

@@ -70,26 +70,34 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     return rc;
 }
 
-/* CogVideoX: rank 0 decodes the whole canonical [T, C, H, W] latent
- * (diffusers' frame chunks, untiled as the pipeline's default) and hands the
- * frames to the encoder.  (Not spread over the ranks yet.) */
+/* CogVideoX: diffusers' tiled_decode (the pipeline after
+ * vae.enable_tiling(), as the CogVideoX model cards run it) whenever the
+ * latent is larger than one tile, its tiles spread over every rank and
+ * blended on rank 0 -- the same frames for any rank count; a latent that
+ * fits one tile decodes whole on rank 0.  Frame chunks and their per-chunk
+ * group norms as diffusers (cogvideox_vae.h). */
 static int decode_cogvideox(struct render *r, encode_t enc, struct df_err *err)
 {
-    int frames, height, width;
     const struct latent_dims *d = &r->lat->dims;
+    const int root = render_is_root(r);
+    int frames, height, width;
     cogvideox_vae_output_size(r->cvae, d->T, d->H, d->W, &frames, &height, &width);
     const size_t plane = (size_t)height * width;
-    float *video = malloc((size_t)3 * frames * plane * sizeof *video);
-    float *rgb = malloc(3 * plane * sizeof *rgb);
-    int rc = video && rgb ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory for the video");
-    if (rc == 0)
-        rc = cogvideox_vae_decode(r->cvae, r->lat->stage, d->T, d->H, d->W, 0, video, err);
-    for (int f = 0; f < frames && rc == 0; f++) {
+    float *video = root ? malloc((size_t)3 * frames * plane * sizeof *video) : NULL;
+    float *rgb = root ? malloc(3 * plane * sizeof *rgb) : NULL;
+    int rc = !root || (video && rgb) ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory for the video");
+    if (rc == 0) /* collective: every rank enters it */
+        rc = cogvideox_vae_decode_ranks(r->cvae, r->par.size > 1 ? r->par.world : NULL,
+                                        r->lat->stage, d->T, d->H, d->W, video, err);
+    for (int f = 0; root && f < frames && rc == 0; f++) {
         for (int c = 0; c < 3; c++) /* [3, T, H, W] -> frame [3, H, W] */
             memcpy(rgb + c * plane, video + ((size_t)c * frames + f) * plane,
                    plane * sizeof *rgb);
         rc = on_frame(enc, f, rgb, height, width, err);
     }
+    if (rc == 0 && root)
+        DF_INFO(r->log, "shot %s: CogVideoX VAE: %d tiles over %d rank%s", r->shot->id,
+                cogvideox_vae_tiles(r->cvae, d->H, d->W), r->par.size, r->par.size == 1 ? "" : "s");
     free(video);
     free(rgb);
     return rc;
@@ -150,7 +158,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     }
     if (rc == 0 && r->cvae) {
         double t0 = df_clock_s();
-        rc = root ? decode_cogvideox(r, enc, err) : 0;
+        rc = decode_cogvideox(r, enc, err);
         r->t_decode = df_clock_s() - t0;
     } else if (rc == 0) {
         double t0 = df_clock_s();

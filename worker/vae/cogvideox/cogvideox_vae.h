@@ -16,7 +16,7 @@
  * With tiling on, it decodes diffusers' overlapping spatial tiles
  * (tiled_decode: tiles of sample_height/2 x sample_width/2 pixels, each with
  * its own caches, blended over the overlap) and tiles can be spread over
- * ranks (cogvideox_vae_decode_tiles).
+ * ranks (cogvideox_vae_decode_ranks).
  *
  *     struct cogvideox_vae *v;
  *     if (cogvideox_vae_load(be, "model/vae", &v, &err) < 0) ...
@@ -34,6 +34,7 @@
 #ifndef DF_COGVIDEOX_VAE_H
 #define DF_COGVIDEOX_VAE_H
 
+#include "comm.h"
 #include "err.h"
 #include "kern.h"
 
@@ -77,5 +78,18 @@ void cogvideox_vae_output_size(const struct cogvideox_vae *v, int F, int h, int 
  * not cover the frame), DF_E_NOMEM, a backend error. */
 int cogvideox_vae_decode(struct cogvideox_vae *v, const float *latents, int F, int h, int w,
                          int tiled, float *video, struct df_err *err);
+
+/* Tiles of diffusers' tiled_decode for an h x w latent, or 0 when the
+ * latent fits one tile or the tiles would not cover the frame exactly. */
+int cogvideox_vae_tiles(const struct cogvideox_vae *v, int h, int w);
+
+/* The decode of a job's ranks (all of comm call it; comm NULL = alone):
+ * tiled_decode when cogvideox_vae_tiles() > 0, its tiles spread over the
+ * ranks (tile k on rank k % P, summed to every rank, blended on rank 0);
+ * else rank 0 decodes untiled.  video is written on rank 0 only.  Returns 0
+ * or a negative code on every rank (a failed rank is reported to the
+ * others as DF_E_COMM). */
+int cogvideox_vae_decode_ranks(struct cogvideox_vae *v, comm_t comm, const float *latents, int F,
+                               int h, int w, float *video, struct df_err *err);
 
 #endif /* DF_COGVIDEOX_VAE_H */

@@ -457,56 +457,67 @@ static void blend(const float *a, int ah, int aw, float *b, int bh, int bw, int 
     }
 }
 
-static int decode_tiled(struct cogvideox_vae *v, const float *lat, int F, int h, int w,
-                        float *video, struct df_err *err)
+/* Latent origin and size of tile (i, j). */
+static void tile_box(const struct tiling *tl, int h, int w, int i, int j, int *y0, int *hh,
+                     int *x0, int *ww)
+{
+    *y0 = i * tl->ovh, *x0 = j * tl->ovw;
+    *hh = h - *y0 < tl->tlh ? h - *y0 : tl->tlh;
+    *ww = w - *x0 < tl->tlw ? w - *x0 : tl->tlw;
+}
+
+/* The tile grid of an h x w latent, or 0 when diffusers' tiles would not
+ * cover the frame exactly (or the latent fits one tile). */
+static int tile_grid(const struct cogvideox_vae *v, int h, int w, struct tiling *tl, int *nr,
+                     int *nc)
+{
+    tiling_of(v, tl);
+    if (tl->ovh < 1 || tl->ovw < 1 || (w <= tl->tlw && h <= tl->tlh))
+        return 0;
+    const int s = v->info.stride_s;
+    *nr = (h + tl->ovh - 1) / tl->ovh, *nc = (w + tl->ovw - 1) / tl->ovw;
+    int sum_h = 0, sum_w = 0, y0, x0, hh, ww;
+    for (int i = 0; i < *nr; i++) {
+        tile_box(tl, h, w, i, 0, &y0, &hh, &x0, &ww);
+        sum_h += hh * s < tl->limit_h ? hh * s : tl->limit_h;
+    }
+    for (int j = 0; j < *nc; j++) {
+        tile_box(tl, h, w, 0, j, &y0, &hh, &x0, &ww);
+        sum_w += ww * s < tl->limit_w ? ww * s : tl->limit_w;
+    }
+    return sum_h == h * s && sum_w == w * s;
+}
+
+int cogvideox_vae_tiles(const struct cogvideox_vae *v, int h, int w)
 {
     struct tiling tl;
-    tiling_of(v, &tl);
-    DF_FAIL_IF(tl.ovh < 1 || tl.ovw < 1, err, DF_E_INVAL,
-               "tiling: sample size %dx%d gives empty tiles", v->info.sample_height,
-               v->info.sample_width);
-    const int s = v->info.stride_s, nr = (h + tl.ovh - 1) / tl.ovh, nc = (w + tl.ovw - 1) / tl.ovw;
-    int T, H, W, sum_h = 0, sum_w = 0;
-    cogvideox_vae_output_size(v, F, h, w, &T, &H, &W);
-    for (int i = 0; i < nr; i++) {
-        const int th = (h - i * tl.ovh < tl.tlh ? h - i * tl.ovh : tl.tlh) * s;
-        sum_h += th < tl.limit_h ? th : tl.limit_h;
-    }
-    for (int j = 0; j < nc; j++) {
-        const int tw = (w - j * tl.ovw < tl.tlw ? w - j * tl.ovw : tl.tlw) * s;
-        sum_w += tw < tl.limit_w ? tw : tl.limit_w;
-    }
-    DF_FAIL_IF(sum_h != H || sum_w != W, err, DF_E_INVAL,
-               "tiling: diffusers' tiles of %dx%d latents make a %dx%d frame, not %dx%d; decode "
-               "untiled",
-               tl.tlh, tl.tlw, sum_h, sum_w, H, W);
-    float **tiles = calloc((size_t)nr * nc, sizeof *tiles);
-    DF_FAIL_IF(!tiles, err, DF_E_NOMEM, "out of memory");
-    int rc = 0;
-    for (int i = 0; i < nr && rc == 0; i++)
-        for (int j = 0; j < nc && rc == 0; j++) {
-            const int y0 = i * tl.ovh, x0 = j * tl.ovw;
-            const int hh = h - y0 < tl.tlh ? h - y0 : tl.tlh, ww = w - x0 < tl.tlw ? w - x0 : tl.tlw;
-            tiles[i * nc + j] = malloc((size_t)3 * T * hh * s * ww * s * sizeof(float));
-            rc = tiles[i * nc + j] ? decode_window(v, lat, F, h, w, y0, hh, x0, ww,
-                                                   tiles[i * nc + j], err)
-                                   : df_err_set(err, DF_E_NOMEM, "out of memory");
-        }
-    for (int i = 0, oy = 0; i < nr && rc == 0; i++) {
+    int nr, nc;
+    return tile_grid(v, h, w, &tl, &nr, &nc) ? nr * nc : 0;
+}
+
+/* Blend (in place, tile order) and crop the decoded tiles into video. */
+static void assemble(const struct tiling *tl, int s, int h, int w, int nr, int nc, int T,
+                     const size_t *off, float *all, float *video)
+{
+    const int H = h * s, W = w * s;
+    int y0, x0, hh, ww;
+    for (int i = 0, oy = 0; i < nr; i++) {
         int kept_h = 0;
         for (int j = 0, ox = 0; j < nc; j++) {
-            const int bh = (h - i * tl.ovh < tl.tlh ? h - i * tl.ovh : tl.tlh) * s;
-            const int bw = (w - j * tl.ovw < tl.tlw ? w - j * tl.ovw : tl.tlw) * s;
-            float *b = tiles[i * nc + j];
+            tile_box(tl, h, w, i, j, &y0, &hh, &x0, &ww);
+            const int bh = hh * s, bw = ww * s;
+            float *b = all + off[i * nc + j];
             if (i > 0) {
-                const int ah = (h - (i - 1) * tl.ovh < tl.tlh ? h - (i - 1) * tl.ovh : tl.tlh) * s;
-                blend(tiles[(i - 1) * nc + j], ah, bw, b, bh, bw, 3 * T, tl.blend_h, 1);
+                tile_box(tl, h, w, i - 1, j, &y0, &hh, &x0, &ww);
+                const float *a = all + off[(i - 1) * nc + j];
+                blend(a, hh * s, bw, b, bh, bw, 3 * T, tl->blend_h, 1);
             }
             if (j > 0) {
-                const int aw = (w - (j - 1) * tl.ovw < tl.tlw ? w - (j - 1) * tl.ovw : tl.tlw) * s;
-                blend(tiles[i * nc + j - 1], bh, aw, b, bh, bw, 3 * T, tl.blend_w, 0);
+                tile_box(tl, h, w, i, j - 1, &y0, &hh, &x0, &ww);
+                const float *a = all + off[i * nc + j - 1];
+                blend(a, bh, ww * s, b, bh, bw, 3 * T, tl->blend_w, 0);
             }
-            const int kh = bh < tl.limit_h ? bh : tl.limit_h, kw = bw < tl.limit_w ? bw : tl.limit_w;
+            const int kh = bh < tl->limit_h ? bh : tl->limit_h, kw = bw < tl->limit_w ? bw : tl->limit_w;
             for (int p = 0; p < 3 * T; p++)
                 for (int yy = 0; yy < kh; yy++)
                     memcpy(video + ((size_t)p * H + oy + yy) * W + ox, b + ((size_t)p * bh + yy) * bw,
@@ -516,10 +527,64 @@ static int decode_tiled(struct cogvideox_vae *v, const float *lat, int F, int h,
         }
         oy += kept_h;
     }
-    for (int i = 0; i < nr * nc; i++)
-        free(tiles[i]);
-    free(tiles);
+}
+
+/* tiled_decode: tile k is decoded by rank k % P into its slot of one buffer
+ * of every tile (zeros elsewhere), a sum over the ranks gives every tile to
+ * every rank, and rank 0 blends.  One rank is P = 1. */
+static int decode_tiled(struct cogvideox_vae *v, comm_t comm, const float *lat, int F, int h,
+                        int w, float *video, struct df_err *err)
+{
+    struct tiling tl;
+    int nr, nc;
+    DF_FAIL_IF(!tile_grid(v, h, w, &tl, &nr, &nc), err, DF_E_INVAL,
+               "tiling: diffusers' tiles of %dx%d latents do not make a %dx%d frame; decode "
+               "untiled",
+               tl.tlh, tl.tlw, h * v->info.stride_s, w * v->info.stride_s);
+    const int s = v->info.stride_s, P = comm ? comm_size(comm) : 1, me = comm ? comm_rank(comm) : 0;
+    int T, H, W, y0, x0, hh, ww;
+    cogvideox_vae_output_size(v, F, h, w, &T, &H, &W);
+    size_t *off = calloc((size_t)nr * nc + 1, sizeof *off);
+    DF_FAIL_IF(!off, err, DF_E_NOMEM, "out of memory");
+    for (int k = 0; k < nr * nc; k++) {
+        tile_box(&tl, h, w, k / nc, k % nc, &y0, &hh, &x0, &ww);
+        off[k + 1] = off[k] + (size_t)3 * T * hh * s * ww * s;
+    }
+    const size_t total = off[nr * nc];
+    float *all = calloc(total ? total : 1, sizeof *all);
+    int rc = all ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory for %zu tile floats", total);
+    for (int k = me; k < nr * nc && rc == 0; k += P) {
+        tile_box(&tl, h, w, k / nc, k % nc, &y0, &hh, &x0, &ww);
+        rc = decode_window(v, lat, F, h, w, y0, hh, x0, ww, all + off[k], err);
+    }
+    if (P > 1) { /* every rank enters the sum, failed or not, so none waits forever */
+        struct df_err cerr = {0};
+        float failed = rc < 0, any = 0;
+        int crc = comm_allreduce(comm, &failed, &any, 1, COMM_OP_MAX, &cerr);
+        if (crc == 0 && any == 0)
+            crc = comm_allreduce(comm, all, all, total, COMM_OP_SUM, &cerr);
+        if (rc == 0 && crc < 0)
+            rc = df_err_set(err, crc, "%s", cerr.msg);
+        else if (rc == 0 && any > 0)
+            rc = df_err_set(err, DF_E_COMM, "another rank failed its VAE tiles");
+    }
+    if (rc == 0 && me == 0)
+        assemble(&tl, s, h, w, nr, nc, T, off, all, video);
+    free(all);
+    free(off);
     return rc;
+}
+
+int cogvideox_vae_decode_ranks(struct cogvideox_vae *v, comm_t comm, const float *latents, int F,
+                               int h, int w, float *video, struct df_err *err)
+{
+    DF_FAIL_IF(F < 1 || h < 1 || w < 1 || F > 1 << 12 || h > 1 << 12 || w > 1 << 12, err,
+               DF_E_INVAL, "VAE decode of %dx%dx%d latents", F, h, w);
+    if (cogvideox_vae_tiles(v, h, w) > 0)
+        return decode_tiled(v, comm, latents, F, h, w, video, err);
+    if (comm && comm_rank(comm) != 0)
+        return 0;
+    return decode_window(v, latents, F, h, w, 0, h, 0, w, video, err);
 }
 
 int cogvideox_vae_decode(struct cogvideox_vae *v, const float *latents, int F, int h, int w,
@@ -530,6 +595,6 @@ int cogvideox_vae_decode(struct cogvideox_vae *v, const float *latents, int F, i
     struct tiling tl;
     tiling_of(v, &tl);
     if (tiled && (w > tl.tlw || h > tl.tlh))
-        return decode_tiled(v, latents, F, h, w, video, err);
+        return decode_tiled(v, NULL, latents, F, h, w, video, err);
     return decode_window(v, latents, F, h, w, 0, h, 0, w, video, err);
 }
