@@ -105,7 +105,7 @@ static double rel_l2(const float *got, const float *want, size_t n)
 
 static double rel_l2_expected(const struct fixture *f, const char *name, const float *got)
 {
-    size_t n;
+    size_t n = 0;
     float *want = read_all(f->exp, name, &n);
     assert_non_null(want);
     double e = rel_l2(got, want, n);
@@ -192,7 +192,7 @@ static void test_rope_tables(void **state)
         const int half = c.head_dim / 2;
         float *co = malloc((size_t)S * half * sizeof *co), *si = malloc((size_t)S * half * sizeof *si);
         assert_int_equal(cogvideox_pos_rope(&c, grid, 0, S, co, si, &err), 0);
-        size_t n;
+        size_t n = 0;
         float *wc = read_all(f.exp, "rope_cos", &n), *ws = read_all(f.exp, "rope_sin", &n);
         assert_int_equal(n, (size_t)S * c.head_dim);
         double worst = 0;
@@ -229,7 +229,7 @@ static void check_config(const char *cfg)
         fail_msg("forward: %s", err.msg);
     const struct cogvideox_config *c = cogvideox_model_config(m);
     /* emb = time_embedding(t) + ofs_embedding(ofs) where the model has one. */
-    size_t ne;
+    size_t ne = 0;
     float *want_emb = read_all(f.exp, "emb", &ne), *ofs_emb = read_all(f.exp, "ofs_emb", NULL);
     for (size_t i = 0; ofs_emb && i < ne; i++)
         want_emb[i] += ofs_emb[i];

@@ -105,7 +105,7 @@ static void check_trajectory(const char *cfg, int steps, int dynamic)
     struct cogvideox_shape sh = {.frames = (int)tn->shape[1], .height = (int)tn->shape[3],
                                  .width = (int)tn->shape[4], .text_len = (int)tc->shape[1]};
     assert_int_equal(cogvideox_model_reserve(m, &sh, &err), 0);
-    size_t n;
+    size_t n = 0;
     float *lat = read_all(in, "noise", &n), *cond = read_all(in, "cond", NULL);
     float *unc = read_all(in, "uncond", NULL), *g = read_all(in, "guidance_scale", NULL);
     float *oc = malloc(n * sizeof *oc), *ou = malloc(n * sizeof *ou);

@@ -70,7 +70,7 @@ static void check_vae(const char *cfg)
     assert_int_equal(H, tv->shape[3]);
     assert_int_equal(W, tv->shape[4]);
     float *lat = read_all(in, "latents", NULL);
-    size_t n;
+    size_t n = 0;
     float *want = read_all(ex, "video", &n), *got = calloc(n, sizeof *got);
     if (cogvideox_vae_decode(v, lat, F, h, w, 0, got, &err) < 0)
         fail_msg("decode: %s", err.msg);

@@ -253,7 +253,8 @@ static int setup_model(struct render *r, struct df_err *err)
     DF_TRY(render_latent_create(&dims, r->par.tok_begin, r->par.tok_count, s->seed, &r->lat, err));
     r->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
                                      .width = r->lat->dims.W, .text_len = r->text_len,
-                                     .tok_begin = r->par.tok_begin, .tok_count = r->par.tok_count};
+                                     .tok_begin = r->par.tok_begin, .tok_count = r->par.tok_count,
+                                     .ofs = 2.0f /* CogVideoX 1.5's ofs, as its pipelines pass it */};
     DF_TRY(setup_attention(r, &fi, err));
     DF_TRY(family_reserve(r->model, &r->shape, err));
     DF_TRY(setup_parts(r, err));
