@@ -10,7 +10,7 @@
 #include "cogvideox_config.h"
 
 #include "safetensors.h"
-#include "textfile.h"
+#include "jsonfile.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -173,23 +173,12 @@ static int check_ranges(const char *path, struct cogvideox_config *c, struct df_
 int cogvideox_config_load(const char *path, struct cogvideox_config *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    char *text;
-    DF_TRY(textfile_read(path, (size_t)1 << 24, &text, NULL, err));
-    cJSON *root = cJSON_Parse(text);
-    int rc;
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= text ? (long)(at - text) : -1, line = 1, col = 1;
-        for (long i = 0; i < off; i++)
-            text[i] == '\n' ? (line++, col = 1) : col++;
-        rc = df_err_set(err, DF_E_PARSE, "%s:%ld:%ld: not valid JSON", path, line, col);
-    } else {
-        rc = parse_keys(path, root, out, err);
-        if (rc == 0)
-            rc = check_ranges(path, out, err);
-    }
+    cJSON *root;
+    DF_TRY(jsonfile_read_config(path, (size_t)1 << 24, &root, err));
+    int rc = parse_keys(path, root, out, err);
+    if (rc == 0)
+        rc = check_ranges(path, out, err);
     cJSON_Delete(root);
-    free(text);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /* t5_config.c -- transformers config.json -> struct t5_config, and the bucket rule. */
 #include "t5_config.h"
 
-#include "textfile.h"
+#include "jsonfile.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -158,25 +158,10 @@ static int parse(const char *path, const cJSON *root, struct t5_config *c, struc
 int t5_config_load(const char *path, struct t5_config *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    char *text;
-    DF_TRY(textfile_read(path, (size_t)1 << 20, &text, NULL, err));
-    cJSON *root = cJSON_Parse(text);
-    int rc;
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= text ? (long)(at - text) : -1, line = 1, col = 1;
-        for (long i = 0; i < off && text[i]; i++) {
-            if (text[i] == '\n')
-                line++, col = 1;
-            else
-                col++;
-        }
-        rc = df_err_set(err, DF_E_PARSE, "%s:%ld:%ld: not valid JSON", path, line, col);
-    } else {
-        rc = parse(path, root, out, err);
-    }
+    cJSON *root;
+    DF_TRY(jsonfile_read_config(path, (size_t)1 << 20, &root, err));
+    int rc = parse(path, root, out, err);
     cJSON_Delete(root);
-    free(text);
     return rc;
 }
 

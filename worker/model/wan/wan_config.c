@@ -7,7 +7,7 @@
  */
 #include "wan_config.h"
 #include "ckd.h"
-#include "textfile.h"
+#include "jsonfile.h"
 
 #include "safetensors.h"
 #include "wan_weights.h"
@@ -18,12 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int read_text(const char *path, char **out, struct df_err *err)
-{
-    /* a diffusers config.json is a few hundred bytes */
-    return textfile_read(path, (size_t)1 << 24, out, NULL, err);
-}
 
 /* An integer key: absent -> default, null -> null_value (when allowed). */
 static int get_int(const char *path, const cJSON *root, const char *key, int def, int null_ok,
@@ -142,26 +136,11 @@ static int parse(const char *path, const cJSON *root, struct wan_config *c, stru
 int wan_config_load(const char *path, struct wan_config *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    char *text;
-    DF_TRY(read_text(path, &text, err));
-    cJSON *root = cJSON_Parse(text);
-    int rc;
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= text ? (long)(at - text) : -1;
-        long line = 1, col = 1;
-        for (long i = 0; i < off; i++) {
-            if (text[i] == '\n')
-                line++, col = 1;
-            else
-                col++;
-        }
-        rc = df_err_set(err, DF_E_PARSE, "%s:%ld:%ld: not valid JSON", path, line, col);
-    } else {
-        rc = parse(path, root, out, err);
-    }
+    cJSON *root;
+    /* a diffusers config.json is a few hundred bytes */
+    DF_TRY(jsonfile_read_config(path, (size_t)1 << 24, &root, err));
+    int rc = parse(path, root, out, err);
     cJSON_Delete(root);
-    free(text);
     return rc;
 }
 
