@@ -363,6 +363,7 @@ static void read_shot(struct rd *r, const cJSON *j, struct shot *s)
     s->fps = inum(r, j, "fps", 1, 1000, 16, 1);
     s->steps = inum(r, j, "steps", 1, 10000, 1, 1);
     s->guidance_scale = num(r, j, "guidance_scale", 0, 100, 0, 1);
+    s->dynamic_cfg = cJSON_IsTrue(item(r, j, "dynamic_cfg", 0));
     s->sampler = (enum sampler_kind)name_of(r, j, "sampler", sampler_of, SAMPLER_KIND_UNIPC);
     s->flow_shift = num(r, j, "flow_shift", 0, 100, 0, 1);
     s->seed = (uint64_t)num(r, j, "seed", 0, 9007199254740991.0, 0, 1);
