@@ -58,6 +58,9 @@ struct family_info {
     int text_in_sequence;    /* 1: text tokens lead the self-attention sequence (joint
                                 attention, CogVideoX); token ranges then count them */
     int has_time_embed;      /* 1: family_time_embed works (step-cache planning) */
+    int text_rows_whole;     /* how the pipeline makes its T5 prompt rows: 1 = the raw text,
+                                no mask, every row kept, padding too (CogVideoXPipeline);
+                                0 = cleaned, masked, cut to length (WanPipeline) */
 };
 
 /* One forward's geometry: latent size, text length and the range of the

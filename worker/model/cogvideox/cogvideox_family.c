@@ -47,6 +47,7 @@ static void info(const void *model, struct family_info *out)
     out->patch[0] = c->patch_t ? c->patch_t : 1;
     out->patch[1] = out->patch[2] = c->patch;
     out->text_in_sequence = 1; /* joint attention over [text; video] */
+    out->text_rows_whole = 1;  /* CogVideoXPipeline._get_t5_prompt_embeds */
 }
 
 static int64_t tokens(const void *model, const struct family_shape *s, struct df_err *err)
