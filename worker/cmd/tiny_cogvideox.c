@@ -34,7 +34,8 @@ static const char k_transformer[] =
     "  \"patch_size\": 2,\n  \"patch_size_t\": null,\n  \"sample_frames\": 49,\n"
     "  \"sample_height\": 8,\n  \"sample_width\": 12,\n  \"spatial_interpolation_scale\": 1.875,\n"
     "  \"temporal_compression_ratio\": 4,\n  \"temporal_interpolation_scale\": 1.0,\n"
-    "  \"text_embed_dim\": 32,\n  \"time_embed_dim\": 16,\n  \"timestep_activation_fn\": \"silu\",\n"
+    "  \"text_embed_dim\": 32,\n  \"time_embed_dim\": 16,\n  \"timestep_activation_fn\": "
+    "\"silu\",\n"
     "  \"use_learned_positional_embeddings\": false,\n"
     "  \"use_rotary_positional_embeddings\": true,\n"
     "  \"_ditfarm\": \"synthetic demo weights (ditfarm-worker make-tiny --family cogvideox)\"\n}\n";
@@ -113,8 +114,8 @@ static int add(const char *name, int ndim, const int64_t *shape, void *ctx)
         b[i] = (norm ? 1.0f : 0.0f) + scale * b[i];
     snprintf(t->names[t->n], sizeof t->names[0], "%s", name);
     struct safetensors_entry *e = &t->e[t->n];
-    *e = (struct safetensors_entry){.name = t->names[t->n], .dtype = SAFETENSORS_DTYPE_F32,
-                                    .ndim = ndim, .data = b};
+    *e = (struct safetensors_entry){
+        .name = t->names[t->n], .dtype = SAFETENSORS_DTYPE_F32, .ndim = ndim, .data = b};
     memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
     t->buf[t->n++] = b;
     return 0;
