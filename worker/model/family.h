@@ -60,6 +60,9 @@ struct family_info {
     int has_time_embed;      /* 1: family_time_embed works (step-cache planning) */
     int time_embed_dim;      /* width of family_time_embed's e (Wan: dim; CogVideoX: te) */
     int time_mod_dim;        /* width of its e0 (Wan: 6*dim); 0: the family has only e */
+    int text_rows_whole;     /* how the pipeline makes its T5 prompt rows: 1 = the raw text,
+                                no mask, every row kept, padding too (CogVideoXPipeline);
+                                0 = cleaned, masked, cut to length (WanPipeline) */
 };
 
 /* One forward's geometry: latent size, text length and the range of the

@@ -55,6 +55,7 @@ static void info(const void *model, struct family_info *out)
     out->text_in_sequence = 1; /* joint attention over [text; video] */
     out->time_embed_dim = c->time_embed_dim; /* emb */
     out->time_mod_dim = 0;                   /* no single modulation vector */
+    out->text_rows_whole = 1;  /* CogVideoXPipeline._get_t5_prompt_embeds */
 }
 
 static int64_t tokens(const void *model, const struct family_shape *s, struct df_err *err)
