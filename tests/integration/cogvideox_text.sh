@@ -7,9 +7,10 @@
 # ulysses 2) give the same latent; the video has the right size and frame
 # count; `encode-prompt --style cogvideox` files given as prompt_embeds: give
 # the same latent byte for byte; a second run reads the rows from the job's
-# cache; the folder without its encoder is refused by validate.
+# cache; the folder without its encoder, or with one of another width, is
+# refused by validate.
 set -euo pipefail
-B="${DF_BUILD_DIR:?}"
+B="${DF_BUILD_DIR:?}" S="${DF_SOURCE_DIR:?}"
 W="$B/worker/ditfarm-worker" D="$B/daemon/ditfarm"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -81,3 +82,18 @@ set -e
 [ $rc -ne 0 ] || fail "a text prompt on a folder without an encoder passed validate"
 grep -q "has no text encoder (tokenizer/ and text_encoder/)" log || { cat log; fail "message"; }
 echo "ok: the folder without tokenizer/ and text_encoder/ is refused by validate"
+
+# An encoder that does not fit the transformer (the demo model's umT5 of
+# width 64, from make-tiny, in place of the T5 of width 32) is refused with
+# both numbers.
+"$W" make-tiny --family cogvideox --seed 3 bad >/dev/null
+mkdir -p wan/transformer && cp "$S/configs/models/tiny/transformer/config.json" wan/transformer/
+"$W" make-tiny wan >/dev/null || fail "make-tiny (wan)"
+rm -rf bad/text_encoder && cp -r wan/text_encoder bad/
+sed "s#$work/m#$work/bad#" m.yaml > bad.yaml
+set +e
+"$D" validate bad.yaml >log 2>&1; rc=$?
+set -e
+[ $rc -ne 0 ] || fail "a 64-wide encoder on a 32-wide transformer passed validate"
+grep -q "d_model 64 != transformer text_dim 32" log || { cat log; fail "fit message"; }
+echo "ok: an encoder of the wrong width is refused (d_model 64 != text_dim 32)"
