@@ -121,19 +121,23 @@ static int add(const char *name, int ndim, const int64_t *shape, void *ctx)
     return 0;
 }
 
-static int flush(struct tlist *t, const char *path, struct df_err *err)
+static void drop(struct tlist *t)
 {
-    int rc = safetensors_write(path, t->e, t->n, NULL, 0, err);
     for (int i = 0; i < t->n; i++)
         free(t->buf[i]);
     t->n = 0;
-    return rc;
 }
 
-static int fail(int rc, const char *what, struct df_err *err)
+/* Write the listed tensors to path (or nothing when listing failed: no
+ * partial file) and drop them. */
+static int flush(struct tlist *t, int list_rc, const char *what, const char *path,
+                 struct df_err *err)
 {
-    return df_err_set(err, rc, "tiny cogvideox: listing %s: %s", what,
-                      rc == DF_E_NOMEM ? "out of memory" : "too many tensors");
+    int rc = list_rc < 0 ? df_err_set(err, list_rc, "tiny cogvideox: listing %s: %s", what,
+                                      list_rc == DF_E_NOMEM ? "out of memory" : "too many tensors")
+                         : safetensors_write(path, t->e, t->n, NULL, 0, err);
+    drop(t);
+    return rc;
 }
 
 static int transformer(const char *dir, uint64_t seed, struct tlist *t, struct df_err *err)
@@ -147,11 +151,7 @@ static int transformer(const char *dir, uint64_t seed, struct tlist *t, struct d
     t->seed = seed ^ 0x636f6700000000ull, t->offset = 0;
     int rc = cogvideox_weights_foreach(&c, add, t);
     snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub);
-    if (rc < 0) {
-        flush(t, path, NULL);
-        return fail(rc, "the transformer", err);
-    }
-    return flush(t, path, err);
+    return flush(t, rc, "the transformer", path, err);
 }
 
 /* ---- the VAE decoder (names as cogvideox_vae_load.c reads them) ---------- */
@@ -228,11 +228,7 @@ static int vae(const char *dir, uint64_t seed, struct tlist *t, struct df_err *e
     t->seed = seed ^ 0x7661650000000000ull, t->offset = 0;
     int rc = vae_tensors(t);
     snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub);
-    if (rc < 0) {
-        flush(t, path, NULL);
-        return fail(rc, "the VAE", err);
-    }
-    return flush(t, path, err);
+    return flush(t, rc, "the VAE", path, err);
 }
 
 int tiny_cogvideox_write(const char *dir, uint64_t seed, struct df_err *err)
