@@ -656,8 +656,9 @@ static void check_folder(const struct ynode *shot, struct shot *s, struct diag_l
                    s->geom.path, s->prompt && !s->prompt_embeds ? "" : " (negative, for guidance)",
                    guided ? " and negative_prompt_embeds: files" : " a file");
     }
-    if (f.sched.sampler && !val(shot, "sampler"))
-        s->sampler = strcmp(f.sched.sampler, "euler") == 0 ? SAMPLER_KIND_EULER : SAMPLER_KIND_UNIPC;
+    enum sampler_kind k;
+    if (f.sched.sampler && !val(shot, "sampler") && sampler_kind_from_name(f.sched.sampler, &k, NULL) == 0)
+        s->sampler = k;
     if (f.sched.has_flow_shift && !val(shot, "flow_shift"))
         s->flow_shift = f.sched.flow_shift;
 }

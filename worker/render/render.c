@@ -251,6 +251,7 @@ static int setup_model(struct render *r, struct df_err *err)
                "%s: out_channels %d != in_channels %d: not a text-to-video model", dir,
                fi.out_channels, fi.in_channels);
     r->text_dim = fi.text_dim;
+    r->text_rows_whole = fi.text_rows_whole;
     DF_TRY(render_latent_create(&dims, r->par.tok_begin, r->par.tok_count, s->seed, &r->lat, err));
     r->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
                                      .width = r->lat->dims.W, .text_len = r->text_len,
