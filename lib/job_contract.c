@@ -482,10 +482,7 @@ int job_contract_read(const char *path, struct job_contract *out, struct df_err 
 
 /* ---- resolving ---------------------------------------------------------------- */
 
-/* The seed an earlier resolve drew for this shot, when both drew it: a second
- * sbatch into the same job directory, or the daemon after a restart, keeps
- * the seed its checkpoints were made with. */
-static void keep_drawn_seed(const char *job_dir, struct shot *s)
+void job_contract_keep_seed(const char *job_dir, struct shot *s)
 {
     if (!job_dir || !s->seed_random)
         return;
@@ -513,7 +510,7 @@ int job_contract_resolve(const struct manifest *m, const struct shot *s,
 {
     memset(out, 0, sizeof(*out));
     struct job_contract jc = {.version = JOB_CONTRACT_VERSION, .shot = *s};
-    keep_drawn_seed(o->job_dir, &jc.shot);
+    job_contract_keep_seed(o->job_dir, &jc.shot);
     snprintf(jc.manifest, sizeof(jc.manifest), "%s", m->name ? m->name : "");
     jc.guided = shot_guided(s);
     /* no backend named: the registry's first for the device planned for */
