@@ -1,5 +1,6 @@
 /* ctl.c -- the control socket, both ends (see ctl.h). */
 #include "ctl.h"
+#include "safeio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,20 +120,6 @@ static int read_line(int fd, size_t max, char **out, struct df_err *err)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void set_timeout(int fd, int seconds)
 {
     struct timeval tv = {.tv_sec = seconds};
@@ -157,7 +144,7 @@ int ctl_request(const char *state_dir, const char *request, int timeout_s, char 
     }
     set_timeout(fd, timeout_s);
     int rc = 0;
-    if (write_all(fd, request, strlen(request)) != 0 || write_all(fd, "\n", 1) != 0)
+    if (safeio_write_all(fd, request, strlen(request)) != 0 || safeio_write_all(fd, "\n", 1) != 0)
         rc = df_err_errno(err, DF_E_IO, "cannot write to %s", path);
     else
         rc = read_line(fd, CTL_MAX_REQUEST, reply, err);

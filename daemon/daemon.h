@@ -63,6 +63,7 @@ struct daemon {
     int webhook_failing;   /* the last flush had failures */
     struct notify_key key; /* webhook signing key (webhook-secret-file) */
     struct conns conns;    /* control-socket clients in progress */
+    struct intake *intake; /* manifests whose job directories are still being written */
     int64_t sbatch_failures;   /* sbatch calls that failed since start (/metrics) */
     struct http_server *http;  /* the HTTP side (daemon/http/http.h), NULL when off */
 };
@@ -85,5 +86,10 @@ int daemon_apply(struct daemon *d, struct job_shot *s, enum job_state from, enum
 /* Answer one control request (JSON text).  Returns the reply, malloc'd
  * (caller frees); never NULL except when out of memory. */
 char *serve_request(struct daemon *d, const char *request);
+
+/* A job directory about to serve a new submission of shot_id: the done
+ * marker and progress file of an earlier run are removed (checkpoints stay:
+ * the worker checks they belong to the very shot). */
+void serve_reset_job_dir(const char *dir, const char *shot_id);
 
 #endif /* DF_DAEMON_H */

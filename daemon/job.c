@@ -26,6 +26,12 @@
  *          ^  (no marker, no checkpoint / attempts used up)  (done marker)
  *          +-- job_on_submit_error (Slurm refused the job)
  *
+ *   A big manifest's shots start in PREPARING (job_on_preparing) until a
+ *   tick has written their job directory (intake.c), then job_on_intake.
+ *   QUEUED and RETRYING pass through SUBMITTING (token saved, sbatch runs;
+ *   job_on_submitting) on their way to SUBMITTED, RETRYING or FAILED; a
+ *   restarted daemon moves SUBMITTING to SUBMITTED (job found by its token)
+ *   or back to QUEUED (job_on_submit_lost).
  *   Any non-terminal state --job_on_cancel--> CANCELLED.
  *   FAILED, CANCELLED --job_on_retry--> WAITING or QUEUED (an operator's retry).
  *
@@ -52,7 +58,7 @@
 
 static const char *const state_names[] = {
     "queued", "waiting", "submitted", "running", "retrying", "done", "failed", "cancelled",
-    "submitting",
+    "submitting", "preparing",
 };
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) == JOB_STATE_COUNT,
                "one name per job state");
@@ -91,15 +97,17 @@ int job_state_terminal(enum job_state s)
 
 /* The edges of the diagram above, row = from, column = to. */
 static const unsigned char edges[JOB_STATE_COUNT][JOB_STATE_COUNT] = {
-    /* columns: queued waiting submitted running retrying done failed cancelled submitting */
-    [JOB_STATE_QUEUED] = {0, 0, 1, 0, 1, 0, 1, 1, 1},
-    [JOB_STATE_WAITING] = {1, 0, 0, 0, 0, 0, 1, 1, 0},
-    [JOB_STATE_SUBMITTED] = {1, 0, 0, 1, 0, 1, 1, 1, 0},
-    [JOB_STATE_RUNNING] = {1, 0, 1, 0, 0, 1, 1, 1, 0},
-    [JOB_STATE_RETRYING] = {0, 0, 1, 0, 1, 0, 1, 1, 1},
-    [JOB_STATE_FAILED] = {1, 1, 0, 0, 0, 0, 0, 0, 0},    /* job_on_retry */
-    [JOB_STATE_CANCELLED] = {1, 1, 0, 0, 0, 0, 0, 0, 0}, /* job_on_retry */
-    [JOB_STATE_SUBMITTING] = {1, 0, 1, 0, 1, 0, 1, 1, 0},
+    /* columns: queued waiting submitted running retrying done failed cancelled submitting
+     * preparing */
+    [JOB_STATE_QUEUED] = {0, 0, 1, 0, 1, 0, 1, 1, 1, 0},
+    [JOB_STATE_WAITING] = {1, 0, 0, 0, 0, 0, 1, 1, 0, 0},
+    [JOB_STATE_SUBMITTED] = {1, 0, 0, 1, 0, 1, 1, 1, 0, 0},
+    [JOB_STATE_RUNNING] = {1, 0, 1, 0, 0, 1, 1, 1, 0, 0},
+    [JOB_STATE_RETRYING] = {0, 0, 1, 0, 1, 0, 1, 1, 1, 0},
+    [JOB_STATE_FAILED] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0},    /* job_on_retry */
+    [JOB_STATE_CANCELLED] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, /* job_on_retry */
+    [JOB_STATE_SUBMITTING] = {1, 0, 1, 0, 1, 0, 1, 1, 0, 0},
+    [JOB_STATE_PREPARING] = {1, 1, 0, 0, 0, 0, 1, 1, 0, 0},
 };
 
 int job_transition_ok(enum job_state from, enum job_state to)
@@ -122,6 +130,22 @@ enum job_event job_on_intake(struct job_shot *s, int64_t now)
     s->job_id[0] = s->reason[0] = s->output[0] = '\0';
     move(s, s->deps[0] ? JOB_STATE_WAITING : JOB_STATE_QUEUED, now);
     return JOB_EVENT_NONE;
+}
+
+enum job_event job_on_preparing(struct job_shot *s, int64_t now)
+{
+    job_on_intake(s, now);
+    move(s, JOB_STATE_PREPARING, now);
+    return JOB_EVENT_NONE;
+}
+
+enum job_event job_on_prepare_error(struct job_shot *s, const char *msg, int64_t now)
+{
+    if (s->state != JOB_STATE_PREPARING)
+        return JOB_EVENT_NONE;
+    snprintf(s->reason, sizeof(s->reason), "%s", msg);
+    move(s, JOB_STATE_FAILED, now);
+    return JOB_EVENT_FAILED;
 }
 
 enum job_event job_on_deps(struct job_shot *s, int n_deps, int n_done, const char *dep_failed,

@@ -31,6 +31,7 @@ enum job_state {
     JOB_STATE_FAILED,    /* gave up: reason says why */
     JOB_STATE_CANCELLED, /* `ditfarm cancel` */
     JOB_STATE_SUBMITTING, /* token saved, sbatch running: its job may exist (see loop.c) */
+    JOB_STATE_PREPARING,  /* accepted; its job directory is being written (intake.c) */
     JOB_STATE_COUNT
 };
 /* "queued", "waiting", ...; "?" out of range. */
@@ -81,8 +82,13 @@ struct job_shot {
 
 /* ---- transitions (each names its edge of the diagram) --------------------- */
 
-/* Intake: new record -> waiting when it has deps, else queued. */
+/* Intake: new record -> waiting when it has deps, else queued (also
+ * preparing -> waiting|queued once the job directory is written). */
 enum job_event job_on_intake(struct job_shot *s, int64_t now);
+/* New record -> preparing: its job directory is written by a later tick. */
+enum job_event job_on_preparing(struct job_shot *s, int64_t now);
+/* preparing -> failed: the job directory could not be written (msg says why). */
+enum job_event job_on_prepare_error(struct job_shot *s, const char *msg, int64_t now);
 /* waiting -> queued (every dep done) or failed (a dep failed or was
  * cancelled: `dep` names it).  n_done deps of n_deps are done. */
 enum job_event job_on_deps(struct job_shot *s, int n_deps, int n_done, const char *dep_failed,

@@ -14,6 +14,7 @@
 
 #include "ctl.h"
 #include "gc.h"
+#include "intake.h"
 #include "depsched.h"
 #include "http.h"
 #include "jobspec.h"
@@ -107,6 +108,7 @@ int daemon_open(struct daemon *d, const struct config *c, struct df_log *log, st
     if ((rc = store_count_state(d->st, JOB_STATE_SUBMITTING, err)) < 0)
         goto fail;
     d->reconcile = rc > 0;
+    intake_abandon(d);
     if ((rc = ctl_socket_path(cfg->state_dir, d->sock_path, sizeof(d->sock_path), err)) < 0 ||
         (rc = ctl_listen(d->sock_path, &d->listen_fd, err)) < 0)
         goto fail;
@@ -130,6 +132,7 @@ void daemon_close(struct daemon *d)
     }
     d->listen_fd = -1;
     conns_close_all(&d->conns);
+    intake_free_all(d);
     proc_free(&d->q_jobs);
     proc_free(&d->q_nodes);
     proc_free(&d->q_sbatch);
@@ -614,12 +617,14 @@ static void start_poll_nodes(struct daemon *d, int64_t now)
  *   - sinfo-interval-ms: node states (drain/down logged and notified);
  *   - webhook-interval-ms: deliver due webhooks (at most webhook-batch, each
  *     bounded by webhook-timeout-ms);
+ *   - every tick: write some job directories of a big manifest (intake.h);
  *   - ckpt-gc-interval-s: remove checkpoints of finished shots past their
  *     retention (gc.h).
  */
 void daemon_tick(struct daemon *d, int64_t now_ms)
 {
     int64_t now = time(NULL);
+    intake_step(d, INTAKE_BUDGET_MS);
     background(d, &d->q_jobs, DAEMON_TIMER_SQUEUE, d->cfg.squeue_interval_ms, now_ms, now,
                start_poll_jobs_at, finish_poll_jobs);
     if (d->reconcile || proc_active(&d->q_recon))

@@ -8,7 +8,9 @@
 #include "worker_exit.h"
 
 #include "df_version.h"
+#include "clock.h"
 #include "ident.h"
+#include "intake.h"
 #include "jobspec.h"
 #include "roots.h"
 #include "safeio.h"
@@ -18,6 +20,7 @@
 #include "slurmq.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,27 +103,33 @@ static void join_words(char **words, size_t n, char *dst, size_t cap)
         len += (size_t)snprintf(dst + len, cap - len, "%s%s", i ? " " : "", words[i]);
 }
 
-/* A shot's record from the manifest and its job directory; a done marker left
- * by an earlier submission is removed (this one must render again), its
- * checkpoints stay (the worker checks they belong to this very shot). */
+void serve_reset_job_dir(const char *dir, const char *shot_id)
+{
+    char marker[PATH_MAX + 80], ckpt[PATH_MAX + 8];
+    snprintf(ckpt, sizeof(ckpt), "%.4000s/ckpt", dir);
+    if (worker_done_path(ckpt, shot_id, marker, sizeof(marker)) == 0)
+        unlink(marker);
+    /* an earlier run's progress is not this one's: the worker writes anew */
+    snprintf(marker, sizeof(marker), "%.4000s/%s", dir, PROGRESS_FILE_NAME);
+    unlink(marker);
+}
+
+/* A shot's record; with its job directory written (dir not NULL), a done
+ * marker left by an earlier submission is removed (see serve_reset_job_dir). */
 static void shot_record(const struct manifest *m, const struct shot *s, int64_t mrow,
-                        const struct jobspec *js, struct job_shot *r)
+                        const char *dir, struct job_shot *r)
 {
     memset(r, 0, sizeof(*r));
     r->manifest_row = mrow;
     snprintf(r->manifest, sizeof(r->manifest), "%s", m->name);
     snprintf(r->shot, sizeof(r->shot), "%s", s->id);
-    snprintf(r->job_dir, sizeof(r->job_dir), "%s", js->dir);
+    if (dir)
+        snprintf(r->job_dir, sizeof(r->job_dir), "%s", dir);
     join_words(s->after, s->n_after, r->deps, sizeof(r->deps));
     join_words(s->notify, s->n_notify, r->notify, sizeof(r->notify));
     r->priority = s->priority;
-    char marker[PATH_MAX + 80], ckpt[PATH_MAX + 8];
-    snprintf(ckpt, sizeof(ckpt), "%.4000s/ckpt", js->dir);
-    if (worker_done_path(ckpt, s->id, marker, sizeof(marker)) == 0)
-        unlink(marker);
-    /* an earlier run's progress is not this one's: the worker writes anew */
-    snprintf(marker, sizeof(marker), "%.4000s/%s", js->dir, PROGRESS_FILE_NAME);
-    unlink(marker);
+    if (dir)
+        serve_reset_job_dir(dir, s->id);
 }
 
 /* A manifest that does not load here.  The reply carries the diagnostics
@@ -229,19 +238,39 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         goto done;
     }
 
-    int64_t mrow;
+    /* job directories are written while there is time (INTAKE_BUDGET_MS);
+     * the other shots wait as `preparing` for the ticks to write theirs
+     * (intake.h), so a big manifest never holds the loop */
+    char jobs_abs[PATH_MAX];
+    if (!realpath(d->cfg.jobs_dir, jobs_abs)) {
+        reply = reply_error("jobs directory %s: %s", d->cfg.jobs_dir, strerror(errno));
+        goto done;
+    }
+    int64_t mrow, t0 = df_clock_ms();
+    size_t written = 0;
     r = cJSON_CreateObject();
     shots = cJSON_CreateArray();
     if (store_begin(d->st, &err) < 0 ||
         store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) < 0)
         goto fail;
     for (size_t i = 0; i < m->n_shots; i++) {
+        const struct shot *s = &m->shots[i];
         struct jobspec js;
         struct job_shot rec;
-        if (jobspec_write(&jo, m, &m->shots[i], date, d->cfg.jobs_dir, &js, &err) < 0)
-            goto fail;
-        shot_record(m, &m->shots[i], mrow, &js, &rec);
-        job_on_intake(&rec, now);
+        if (written == i && (i == 0 || df_clock_ms() - t0 < INTAKE_BUDGET_MS)) {
+            if (jobspec_write(&jo, m, s, date, d->cfg.jobs_dir, &js, &err) < 0)
+                goto fail;
+            written++;
+            shot_record(m, s, mrow, js.dir, &rec);
+            job_on_intake(&rec, now);
+        } else {
+            if (jobspec_plan(&jo, s, &js.lay, &err) < 0)
+                goto fail;
+            snprintf(js.dir, sizeof(js.dir), "%.3000s/%s/%s", jobs_abs, m->name, s->id);
+            shot_record(m, s, mrow, NULL, &rec);
+            snprintf(rec.job_dir, sizeof(rec.job_dir), "%s", js.dir);
+            job_on_preparing(&rec, now);
+        }
         if (store_shot_add(d->st, &rec, &err) < 0)
             goto fail;
         char desc[256];
@@ -255,13 +284,18 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
     }
     if (store_commit(d->st, &err) < 0)
         goto fail;
-    DF_INFO(d->log, "manifest %s: %zu shot%s accepted from %s", m->name, m->n_shots,
-            m->n_shots == 1 ? "" : "s", src ? src : path);
+    DF_INFO(d->log, "manifest %s: %zu shot%s accepted from %s%s", m->name, m->n_shots,
+            m->n_shots == 1 ? "" : "s", src ? src : path,
+            written < m->n_shots ? " (job directories are being written)" : "");
     cJSON_AddBoolToObject(r, "ok", 1);
     cJSON_AddStringToObject(r, "manifest", m->name);
     cJSON_AddItemToObject(r, "shots", shots);
     reply = reply_take(r);
     r = NULL;
+    if (written < m->n_shots && intake_start(d, mrow, m, &jo, date, written, &err) < 0)
+        DF_ERROR(d->log, "manifest %s: %s", name, err.msg);
+    if (written < m->n_shots)
+        m = NULL; /* the intake owns it now */
     goto done;
 fail:
     store_rollback(d->st);

@@ -62,8 +62,9 @@ int safeio_mkdirs_at(int base_fd, const char *root, const char *rel, mode_t mode
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int safeio_write_all(int fd, const void *data, size_t n)
 {
+    const char *p = data;
     while (n) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -94,7 +95,7 @@ int safeio_write_at(int dir_fd, const char *name, const void *data, size_t len, 
     if (fd < 0)
         return df_err_set(err, DF_E_IO, "cannot create a temporary file for %s", name);
     int rc = 0;
-    if (write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0)
+    if (safeio_write_all(fd, data, len) != 0 || fchmod(fd, mode) != 0)
         rc = df_err_errno(err, DF_E_IO, "cannot write %s", name);
     if (close(fd) != 0 && rc == 0)
         rc = df_err_errno(err, DF_E_IO, "cannot write %s", name);

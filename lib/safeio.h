@@ -37,6 +37,10 @@ int safeio_mkdirs_at(int base_fd, const char *root, const char *rel, mode_t mode
 int safeio_write_at(int dir_fd, const char *name, const void *data, size_t len, mode_t mode,
                     struct df_err *err);
 
+/* Write all n bytes to fd, retrying short writes and EINTR (sockets,
+ * pipes, files).  Returns 0, or -1 with errno set (0 when write returned 0). */
+int safeio_write_all(int fd, const void *data, size_t n);
+
 /* Read all of dir_fd/name (not following a link; at most max bytes) into a
  * malloc'd NUL-terminated buffer.  Returns 0, DF_E_NOTFOUND, DF_E_RANGE
  * (larger than max), DF_E_IO. */

@@ -76,6 +76,11 @@ if [ $mode = gpu ]; then
         [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     done
     echo "gpucheck: nvcc $nvcc; cuDNN ${cudnn:-from the toolkit}; NCCL ${nccl:-from the toolkit}"
+    # What to record next to the figures (bench/RESULTS.md): device, driver, versions.
+    echo "gpucheck: device $(nvidia-smi --query-gpu=name,driver_version,memory.total \
+        --format=csv,noheader 2>/dev/null | head -1 || echo unknown)"
+    echo "gpucheck: $("$nvcc" --version | grep -o 'release [0-9.]*' || true)," \
+        "$("$py" -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' 2>/dev/null || echo 'no torch')"
 else
     # What a bare lent machine may have to use: the plain-C sgemm.
     cmake_args+=(-DGPUCHECK_BLAS_FALLBACK=ON)
@@ -116,7 +121,7 @@ else
 fi
 
 echo "=== gpucheck [4] summary"
-grep '^gpucheck: ' "$log/out" | grep -E ' (PASS|FAIL|ERROR|SKIPPED)|bench |peak |diffusers ' || true
+grep '^gpucheck: ' "$log/out" | grep -E ' (PASS|FAIL|ERROR|SKIPPED)|bench |peak |diffusers |attention paths' || true
 # ditfarm vs diffusers per case: diffusers time / ditfarm time (> 1: we are faster).
 awk '
     / bench / { for (i = 1; i <= NF; i++) if ($i ~ /^time_ms=/) ours[$3] = substr($i, 9) }

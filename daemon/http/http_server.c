@@ -356,6 +356,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_reply *r
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"ditfarm\"");
     if (r->allow)
         MHD_add_response_header(resp, "Allow", r->allow);
+    if (r->static_body && r->type && strncmp(r->type, "text/html", 9) == 0) {
+        /* the page loads nothing from elsewhere and is never framed */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob:; style-src 'self' "
+                                "'unsafe-inline'; frame-ancestors 'none'");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -520,8 +527,8 @@ static int start_mhd(struct http_server *h, struct df_err *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.http_max_clients_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.http_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY,
-        h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
+        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, h, MHD_OPTION_ARRAY, h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!h->mhd)
         return df_err_set(err, DF_E_IO, "cannot listen for HTTP on %s%s (in use? bad TLS files?)",
                           h->cfg.http_listen, h->tls_cert ? " with TLS" : "");

@@ -5,6 +5,7 @@
  * sidecar, and where its preview is.
  */
 #include "http_int.h"
+#include "worker_exit.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -70,8 +71,8 @@ static void add_checkpoints(cJSON *o, const struct job_shot *s)
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || (n > 5 && strcmp(e->d_name + n - 5, ".done") == 0))
+        size_t n = strlen(e->d_name), k = strlen(WORKER_DONE_SUFFIX);
+        if (e->d_name[0] == '.' || (n > k && strcmp(e->d_name + n - k, WORKER_DONE_SUFFIX) == 0))
             continue;
         char path[PATH_MAX + 300];
         struct stat st;

@@ -108,6 +108,22 @@ expect_fail "symbolic link or not a directory" "$D" sbatch q.yaml --cpu-ranks 1 
 [ -z "$(ls elsewhere)" ] || fail "files written into a linked job dir"
 echo "ok: planted links in job directories not followed"
 
+# 4b. small things: --grace clamping is said; validate FILE --configs DIR
+printf 'name: g\ndefaults: {model: tiny, frames: 9, steps: 2, width: 64, height: 64}\nshots:\n  - {id: s1, prompt: a, resources: {time_limit: 1}}\n' >g.yaml
+"$D" sbatch g.yaml --cpu-ranks 1 --jobs-dir jobs --grace 50 >/dev/null 2>grace.txt
+grep -q "grace 50 s clamped to 30 s" grace.txt || { cat grace.txt; fail "grace clamp not said"; }
+grep -q "USR1@30" jobs/g/s1/job.sbatch || fail "grace not clamped in the script"
+"$D" validate g.yaml --configs "$S/configs" >/dev/null || fail "validate FILE --configs DIR"
+echo "ok: --grace clamping said; validate takes --configs after the file"
+# plan --configs DIR reaches the step-cache prediction; its JSON stays JSON
+cp -r "$S/configs" cfg2
+printf 'name: pc\nshots:\n  - {id: s1, model: tiny, prompt: a boat, steps: 4, frames: 9, width: 64, height: 64, cache: {policy: teacache}}\n' >pc.yaml
+"$D" plan pc.yaml --configs "$work/cfg2" --cpu-ranks 1 >plan.txt 2>&1 || true
+grep -q "cache .*$work/cfg2/models/tiny" plan.txt || { cat plan.txt; fail "plan --configs not passed to the cache prediction"; }
+"$D" plan pc.yaml --configs "$work/cfg2" --cpu-ranks 1 --json 2>/dev/null | python3 -c 'import json,sys; json.load(sys.stdin)' ||
+    fail "plan --json is not JSON"
+echo "ok: plan --configs DIR reaches the cache prediction; --json stays JSON"
+
 # 5. the daemon: bad backend refused, hostile worker quoted, no opts -> error
 "$DMN" --set submit-interval-ms=600000 --set output-roots="$work" 2>daemon.log &
 dpid=$!

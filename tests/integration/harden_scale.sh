@@ -3,7 +3,11 @@
 #   - `ditfarm sbatch` writes the normalized manifest once (not once per job
 #     directory) and stays in seconds and megabytes (it took 40 s and 1.2 GB);
 #   - --max-shots caps a manifest; the daemon's max-shots refuses a bigger
-#     submit, and its intake of the 1000 shots does not hold `ditfarm status`.
+#     submit;
+#   - the daemon's intake of the 1000 shots answers at once and writes their
+#     job directories over the next ticks (`preparing`), so `ditfarm status`
+#     is answered meanwhile; a daemon stopped during an intake fails the
+#     shots still preparing, with a reason.
 set -euo pipefail
 B="${DF_BUILD_DIR:?}" S="${DF_SOURCE_DIR:?}"
 D="$B/daemon/ditfarm" DMN="$B/daemon/ditfarmd" W="$B/worker/ditfarm-worker"
@@ -58,14 +62,39 @@ set -e
 kill -TERM "$dpid"; wait "$dpid" || true; dpid=""
 echo "ok: --max-shots and the daemon's max-shots refuse a bigger manifest"
 
-# 3. the daemon's intake of 1000 shots
+# 3. the daemon's intake of 1000 shots: answered at once, job directories
+#    written by the ticks, `ditfarm status` answered meanwhile
 "$DMN" --set submit-interval-ms=600000 --set output-roots="$work" 2>>daemon.log &
 dpid=$!
 for _ in $(seq 50); do [ -S st/ditfarmd.sock ] && break; sleep 0.1; done
-t0=$(date +%s)
 "$D" submit chain.yaml --cpu-ranks 1 >out.txt 2>&1 || { tail -3 out.txt; fail "submit of 1000 shots"; }
-t1=$(date +%s)
-[ "$("$D" status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["shots"]))')" = 1000 ] ||
-    fail "not 1000 shots in the store"
+grep -q "s999: preparing" out.txt || { tail -3 out.txt; fail "the last shots should wait as preparing"; }
+t0=$(date +%s%N)
+timeout 5 "$D" status >/dev/null || fail "status during the intake"
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+[ $ms -lt 3000 ] || fail "status took $ms ms during the intake"
+for _ in $(seq 300); do grep -q "all 1000 job directories written" daemon.log && break; sleep 0.2; done
+grep -q "all 1000 job directories written" daemon.log || fail "intake did not finish"
+[ "$("$D" status --json | python3 -c 'import json,sys; print(sum(s["state"] in ("waiting","queued") for s in json.load(sys.stdin)["shots"]))')" = 1000 ] ||
+    fail "not 1000 shots waiting/queued after the intake"
 [ "$(find st/jobs -name manifest.json | wc -l)" = 1 ] || fail "daemon wrote manifest.json more than once"
-echo "ok: the daemon took 1000 shots in $((t1 - t0)) s"
+[ "$(find st/jobs -name job.sbatch | wc -l)" = 1000 ] || fail "not 1000 job scripts"
+echo "ok: the daemon took 1000 shots: status answered in $ms ms during the intake"
+
+# 4. stopped during an intake: the shots left preparing fail with a reason
+"$D" cancel chain >/dev/null
+sed 's/^name: chain$/name: chain2/' chain.yaml >chain2.yaml
+"$D" submit chain2.yaml --cpu-ranks 1 >/dev/null
+kill -TERM "$dpid"; wait "$dpid" || true; dpid=""
+"$DMN" --set submit-interval-ms=600000 --set output-roots="$work" 2>>daemon.log &
+dpid=$!
+for _ in $(seq 50); do [ -S st/ditfarmd.sock ] && break; sleep 0.1; done
+"$D" status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+s = [x for x in d["shots"] if x["manifest"] == "chain2"]
+assert not any(x["state"] == "preparing" for x in s), "preparing left"
+bad = [x for x in s if x["state"] == "failed"]
+assert bad and "submit the manifest again" in bad[0]["reason"], bad[:1]' || fail "preparing shots after a restart"
+echo "ok: shots left preparing by a stopped daemon fail with a reason"

@@ -210,6 +210,8 @@ for m in 'ditfarm_shots{state="cancelled"} 3' ditfarm_steps_done_total ditfarm_s
 done
 [ "$(code GET /)" = 200 ] && grep -q "<html" body.json || fail "page"
 for f in /app.js /style.css; do [ "$(code GET $f)" = 200 ] || fail "page file $f"; done
+curl -s -D hdr.txt -o /dev/null "$U/"
+grep -qi "^Content-Security-Policy: default-src 'self'" hdr.txt || { cat hdr.txt; fail "page CSP"; }
 echo "ok: /metrics (Prometheus text), the page's files without a token"
 "$D" status --watch=1 --count 2 >watch.txt
 [ "$(grep -c '^ditfarm status at' watch.txt)" = 2 ] && [ "$(grep -Ec '^web +a +cancelled' watch.txt)" = 2 ] ||
@@ -319,4 +321,20 @@ set +e
 set -e
 [ $rc = 1 ] && grep -q "TLS needs both" err.txt || { cat err.txt; fail "cert without key"; }
 [ $rc2 = 1 ] && grep -q "expected ADDR:PORT" err2.txt || { cat err2.txt; fail "bad http_listen"; }
-echo "ok: TLS with a certificate and key; plain HTTP refused there; half a TLS setup and a bad address refused"
+# IPv6 loopback when the machine has it, and a port already taken (by that
+# daemon) refused by a second one
+lo=127.0.0.1 lo_url=127.0.0.1
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    lo='[::1]' lo_url='[::1]'
+fi
+"$DMN" --set "http_listen=$lo:0" --set submit-interval-ms=600000 2>daemon.log &
+dpid=$!
+for _ in $(seq 50); do grep -q "HTTP on" daemon.log && break; sleep 0.1; done
+port=$(sed -n 's/.*HTTP on .* (port \([0-9]*\)).*/\1/p' daemon.log)
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$lo_url:$port/healthz")" = 200 ] || fail "listen on $lo"
+set +e
+DITFARM_STATE_DIR=$work/st2 "$DMN" --set "http_listen=$lo:$port" 2>err3.txt; rc3=$?
+set -e
+[ $rc3 = 1 ] && grep -qF "cannot listen for HTTP on $lo:$port" err3.txt || { cat err3.txt; fail "taken port"; }
+kill -TERM "$dpid"; wait "$dpid" || fail "ditfarmd exit status $?"; dpid=""
+echo "ok: TLS with a certificate and key; plain HTTP refused there; half a TLS setup and a bad address refused; listening on $lo; a taken port refused"

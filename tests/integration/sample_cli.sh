@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sample_cli.sh -- `ditfarm-worker sample` replays CogVideoXPipeline's guided
-# loop (DDIM 2B, DPM 5B with its noise draws and dynamic CFG) and matches the
+# loop (DDIM 2B, DPM 5B with its noise draws and dynamic CFG; Wan with UniPC)
+# and matches the
 # diffusers trajectory at every step; refuses a missing noise draw, a step
 # count diffusers' trailing spacing breaks, and an unknown scheduler.
 set -euo pipefail

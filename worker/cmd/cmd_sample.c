@@ -12,7 +12,8 @@
  *   cond            prompt_embeds [1, L, D]
  *   uncond          negative_prompt_embeds [1, L, D] (needed when guidance > 1)
  *   guidance_scale  [1] (absent: 1, no guidance)
- *   ofs             [1], models with an ofs embedding
+ *   ofs             [1], models with an ofs embedding (absent: 2.0, what
+ *                   CogVideoXImageToVideoPipeline passes)
  *   noise_draw_0 .. the stochastic scheduler's draws inside step(), in the
  *                   order it takes them (CogVideoXDPM: 1 on the first and
  *                   last step, 2 on the others), each shaped like noise
@@ -171,7 +172,7 @@ static int denoise(struct fwd_model *m, struct replay *r, const struct safetenso
     const int guided = g > 1.0f; /* the pipelines' do_classifier_free_guidance */
     if (rc == 0 && guided)
         rc = read_f32(r->in, r->in_path, "uncond", (size_t)tc->numel, &unc, err);
-    if (rc == 0 && fwd_model_has_ofs(m))
+    if (rc == 0 && fwd_model_has_ofs(m) && safetensors_find(r->in, "ofs"))
         rc = read_f32(r->in, r->in_path, "ofs", 1, &ofs, err);
     int64_t od[4];
     if (rc == 0 && (tn->ndim != 5 || tn->shape[0] != 1 || tc->ndim != 3 || tc->shape[0] != 1))
@@ -187,7 +188,7 @@ static int denoise(struct fwd_model *m, struct replay *r, const struct safetenso
     for (int i = 0; i < a->steps && rc == 0; i++) {
         const float t = sampler_timestep(r->smp, i);
         ts[i] = t;
-        const float o_v = ofs ? ofs[0] : 0.0f;
+        const float o_v = ofs ? ofs[0] : 2.0f; /* the CogVideoX pipelines' ofs */
         rc = fwd_model_forward(m, lat, t, o_v, cond, oc, err);
         if (rc == 0 && guided)
             rc = fwd_model_forward(m, lat, t, o_v, unc, ou, err);

@@ -147,6 +147,11 @@ double family_flops(const family_model_t *fm, const struct family_shape *s)
     return fm->ops->flops(fm->model, s);
 }
 
+double family_flops_blocks(const family_model_t *fm, const struct family_shape *s)
+{
+    return fm->ops->flops_blocks ? fm->ops->flops_blocks(fm->model, s) : family_flops(fm, s);
+}
+
 int family_reserve(family_model_t *fm, const struct family_shape *max, struct df_err *err)
 {
     return fm->ops->reserve(fm->model, max, err);
@@ -192,4 +197,10 @@ int family_time_embed(family_model_t *fm, float t, float *e, float *e0, struct d
     DF_FAIL_IF(!fm->ops->time_embed, err, DF_E_UNSUPPORTED,
                "model family %s has no time embedding for a step cache", fm->ops->name);
     return fm->ops->time_embed(fm->model, t, e, e0, err);
+}
+
+int family_teacache_poly(const family_model_t *fm, double c[5], const char **source)
+{
+    *source = NULL;
+    return fm->ops->teacache_poly ? fm->ops->teacache_poly(fm->model, c, source) : 0;
 }

@@ -21,6 +21,8 @@ struct family_ops {
     /* tokens of the self-attention sequence (see family_tokens) */
     int64_t (*tokens)(const void *model, const struct family_shape *s, struct df_err *err);
     double (*flops)(const void *model, const struct family_shape *s);
+    /* (optional) the block stack's share of flops (what a step-cache skip saves); NULL: all */
+    double (*flops_blocks)(const void *model, const struct family_shape *s);
     int (*reserve)(void *model, const struct family_shape *max, struct df_err *err);
     void (*set_attn_hook)(void *model, const struct family_attn_hook *hook); /* NULL: default */
     int (*embed)(void *model, const struct family_shape *s, const float *latent, float t,
@@ -30,6 +32,8 @@ struct family_ops {
     float *(*hidden)(void *model, int64_t *rows);
     /* (optional) e [dim], e0 [6*dim] for step-cache planning; NULL: no step cache */
     int (*time_embed)(void *model, float t, float *e, float *e0, struct df_err *err);
+    /* (optional) TeaCache polynomial for e: 1 and c, or 0 (see family_teacache_poly) */
+    int (*teacache_poly)(const void *model, double c[5], const char **source);
 };
 
 /* The families (one `extern` per registry line of family.c). */

@@ -17,6 +17,7 @@
 #include "cogvideox_model.h"
 
 #include "cogvideox_pos.h"
+#include "model_common.h"
 #include "safetensors.h"
 
 #include <math.h>
@@ -76,19 +77,10 @@ struct cogvideox_model {
  * Create / free
  * ------------------------------------------------------------------------- */
 
-static int attend_local(void *ctx, kern_backend_t be, int layer, const float *q, const float *k,
-                        const float *v, float *o, int64_t s, int heads, int head_dim,
-                        struct df_err *err)
-{
-    (void)ctx, (void)layer;
-    return kern_attention(be, q, k, v, o, NULL, (int)s, (int)s, heads, head_dim, (int)s,
-                          1.0f / sqrtf((float)head_dim), err);
-}
-
 void cogvideox_model_set_attn_hook(struct cogvideox_model *m, const struct cogvideox_attn_hook *hook)
 {
     m->hook_is_default = hook == NULL;
-    m->hook = hook ? *hook : (struct cogvideox_attn_hook){attend_local, NULL};
+    m->hook = hook ? *hook : (struct cogvideox_attn_hook){model_attend_local, NULL};
 }
 
 int cogvideox_model_create(kern_backend_t be, const struct cogvideox_config *c,
@@ -187,24 +179,10 @@ static long long check_shape(const struct cogvideox_config *c, const struct cogv
     if (N < 0)
         return N;
     *out = *in;
-    if (out->tok_count == 0) {
-        DF_FAIL_IF(in->tok_begin != 0, err, DF_E_INVAL,
-                   "token range: tok_count 0 means all tokens, but tok_begin is %lld",
-                   (long long)in->tok_begin);
-        out->tok_count = N;
-    }
-    DF_FAIL_IF(out->tok_begin < 0 || out->tok_count <= 0 || out->tok_begin + out->tok_count > N,
-               err, DF_E_INVAL, "token range [%lld, %lld) outside the joint sequence of %lld",
-               (long long)out->tok_begin, (long long)(out->tok_begin + out->tok_count), N);
-    DF_FAIL_IF(out->tok_count > INT32_MAX / 64, err, DF_E_INVAL, "%lld tokens in one call",
-               (long long)out->tok_count);
+    DF_TRY(model_token_range(N, &out->tok_begin, &out->tok_count, INT32_MAX / 64,
+                             "joint sequence", err));
     return N;
 }
-
-struct alloc_req {
-    float **p;
-    size_t n;
-};
 
 int cogvideox_model_reserve(struct cogvideox_model *m, const struct cogvideox_shape *max,
                             struct df_err *err)
@@ -224,7 +202,7 @@ int cogvideox_model_reserve(struct cogvideox_model *m, const struct cogvideox_sh
     const size_t ch = (size_t)(c->in_channels > c->out_channels ? c->in_channels : c->out_channels);
     const size_t lat = (size_t)sh.frames * sh.height * sh.width * ch;
     const size_t tab = d > half * 2 ? d : half * 2, sinw = d > te ? d : te;
-    struct alloc_req dev[] = {
+    const struct model_buf dev[] = {
         {&s->latent, lat},          {&s->text_in, (nt ? nt : 1) * c->text_dim},
         {&s->tsin, d},              {&s->osin, te},
         {&s->t_hidden, te},         {&s->emb, te},
@@ -238,19 +216,11 @@ int cogvideox_model_reserve(struct cogvideox_model *m, const struct cogvideox_sh
         {&s->tok, n * P * c->out_channels}, {&s->rope_cos, n * half},
         {&s->rope_sin, n * half},
     };
-    int rc = 0;
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0] && rc == 0; i++) {
-        *dev[i].p = kern_alloc(m->be, dev[i].n, err);
-        if (!*dev[i].p)
-            rc = err && err->code ? err->code : DF_E_NOMEM;
-    }
-    struct alloc_req host[] = {{&s->h_latent, lat}, {&s->h_tab, n * tab}, {&s->h_tab2, n * half},
-                               {&s->h_sin, sinw},   {&s->h_emb, te},      {&s->h_tok, n * P * c->out_channels}};
-    for (size_t i = 0; i < sizeof host / sizeof host[0] && rc == 0; i++) {
-        *host[i].p = malloc(host[i].n * sizeof(float));
-        if (!*host[i].p)
-            rc = df_err_set(err, DF_E_NOMEM, "out of memory reserving %zu floats", host[i].n);
-    }
+    const struct model_buf host[] = {{&s->h_latent, lat}, {&s->h_tab, n * tab},
+                                     {&s->h_tab2, n * half}, {&s->h_sin, sinw},
+                                     {&s->h_emb, te},        {&s->h_tok, n * P * c->out_channels}};
+    int rc = model_bufs_alloc(m->be, dev, sizeof dev / sizeof dev[0], host,
+                              sizeof host / sizeof host[0], err);
     if (rc < 0) {
         df_err_prefix(err, "cogvideox_model_reserve(%zu tokens, text %zu)", n, L);
         state_free(m->be, s);
@@ -532,6 +502,16 @@ int cogvideox_model_forward(struct cogvideox_model *m, const struct cogvideox_sh
 const float *cogvideox_model_emb(const struct cogvideox_model *m)
 {
     return m->st.h_emb;
+}
+
+int cogvideox_model_time_embed(struct cogvideox_model *m, float timestep, float ofs, float *emb,
+                               struct df_err *err)
+{
+    DF_FAIL_IF(!m->st.emb, err, DF_E_INVAL, "cogvideox_model_time_embed() before reserve");
+    m->embedded = 0; /* the modulations now belong to this timestep: embed again */
+    DF_TRY(embed_time(m, timestep, ofs, err));
+    memcpy(emb, m->st.h_emb, (size_t)m->cfg.time_embed_dim * sizeof(float));
+    return 0;
 }
 
 float *cogvideox_model_hidden(struct cogvideox_model *m, int64_t *rows)

@@ -16,6 +16,7 @@
  */
 #include "cogvideox_weights.h"
 
+#include "model_common.h"
 #include "safetensors.h"
 
 #include <stdio.h>
@@ -161,31 +162,19 @@ int cogvideox_weights_read_safetensors(void *ctx, const char *name, int ndim,
 struct load_ctx {
     kern_backend_t be;
     const struct cogvideox_tensor_source *src;
-    float *scratch;
-    size_t scratch_cap;
+    struct model_scratch scratch;
     struct df_err *err;
 };
 
 static int load_visit(const struct item *it, void *ctx)
 {
     struct load_ctx *lc = ctx;
-    size_t n = 1;
-    for (int i = 0; i < it->ndim; i++)
-        n *= (size_t)it->shape[i];
-    if (n > lc->scratch_cap) {
-        float *p = realloc(lc->scratch, n * sizeof *p);
-        if (!p)
-            return df_err_set(lc->err, DF_E_NOMEM, "out of memory reading '%s' (%zu floats)",
-                              it->name, n);
-        lc->scratch = p, lc->scratch_cap = n;
-    }
-    DF_TRY(lc->src->read(lc->src->ctx, it->name, it->ndim, it->shape, lc->scratch, lc->err));
+    size_t n;
+    DF_TRY(model_scratch_read(&lc->scratch, lc->src->read, lc->src->ctx, it->name, it->ndim,
+                              it->shape, &n, lc->err));
     if (it->w)
-        return kern_weight_create(lc->be, lc->scratch, it->rows, it->cols, it->w, lc->err);
-    *it->vec = kern_alloc(lc->be, n, lc->err);
-    if (!*it->vec)
-        return lc->err && lc->err->code ? lc->err->code : DF_E_NOMEM;
-    return kern_upload(lc->be, *it->vec, lc->scratch, n, lc->err);
+        return kern_weight_create(lc->be, lc->scratch.p, it->rows, it->cols, it->w, lc->err);
+    return model_vec_upload(lc->be, it->vec, lc->scratch.p, n, lc->err);
 }
 
 int cogvideox_weights_load(kern_backend_t be, const struct cogvideox_config *c,
@@ -203,7 +192,7 @@ int cogvideox_weights_load(kern_backend_t be, const struct cogvideox_config *c,
     w->num_layers = c->num_layers;
     struct load_ctx lc = {.be = be, .src = src, .err = err};
     int rc = walk(c, w, load_visit, &lc);
-    free(lc.scratch);
+    free(lc.scratch.p);
     if (rc < 0) {
         cogvideox_weights_free(be, w);
         return rc;

@@ -40,6 +40,8 @@ static void info(const void *model, struct family_info *out)
     out->text_dim = c->text_dim;
     memcpy(out->patch, c->patch, sizeof(out->patch));
     out->text_in_sequence = 0; /* cross-attention: the text is not in the sequence */
+    out->time_embed_dim = c->dim;      /* e */
+    out->time_mod_dim = 6 * c->dim;    /* e0 */
 }
 
 static int64_t tokens(const void *model, const struct family_shape *s, struct df_err *err)
@@ -51,6 +53,14 @@ static double flops(const void *model, const struct family_shape *s)
 {
     struct wan_shape sh = wan_shape_of(s);
     return wan_model_flops(wan_model_config(model), &sh);
+}
+
+static double flops_blocks(const void *model, const struct family_shape *s)
+{
+    struct wan_shape sh = wan_shape_of(s);
+    struct wan_config none = *wan_model_config(model);
+    none.num_layers = 0; /* embed and head only */
+    return wan_model_flops(wan_model_config(model), &sh) - wan_model_flops(&none, &sh);
 }
 
 static int reserve(void *model, const struct family_shape *max, struct df_err *err)
@@ -104,6 +114,7 @@ const struct family_ops wan_family_ops = {
     .info = info,
     .tokens = tokens,
     .flops = flops,
+    .flops_blocks = flops_blocks,
     .reserve = reserve,
     .set_attn_hook = set_attn_hook,
     .embed = embed,
@@ -111,4 +122,5 @@ const struct family_ops wan_family_ops = {
     .head = head,
     .hidden = hidden,
     .time_embed = time_embed,
+    .teacache_poly = NULL, /* configs/models/<model>.stepcache.json */
 };

@@ -13,6 +13,7 @@
  */
 #include "wan_model.h"
 
+#include "model_common.h"
 #include "safetensors.h"
 
 #include <math.h>
@@ -77,15 +78,6 @@ struct wan_model {
 /* ---------------------------------------------------------------------------
  * Create / free
  * ------------------------------------------------------------------------- */
-
-static int attend_local(void *ctx, kern_backend_t be, int layer, const float *q, const float *k,
-                        const float *v, float *o, int64_t s, int heads, int head_dim,
-                        struct df_err *err)
-{
-    (void)ctx, (void)layer;
-    return kern_attention(be, q, k, v, o, NULL, (int)s, (int)s, heads, head_dim, (int)s,
-                          1.0f / sqrtf((float)head_dim), err);
-}
 
 int wan_model_create(kern_backend_t be, const struct wan_config *c,
                      const struct wan_tensor_source *src, struct wan_model **out,
@@ -162,7 +154,7 @@ const struct wan_config *wan_model_config(const struct wan_model *m)
 void wan_model_set_attn_hook(struct wan_model *m, const struct wan_attn_hook *hook)
 {
     m->hook_is_default = hook == NULL;
-    m->hook = hook ? *hook : (struct wan_attn_hook){attend_local, NULL};
+    m->hook = hook ? *hook : (struct wan_attn_hook){model_attend_local, NULL};
 }
 
 /* Check the shape against the model; resolve tok_count 0 to "all".  Returns
@@ -174,17 +166,7 @@ static long long check_shape(const struct wan_config *c, const struct wan_shape 
     if (S < 0)
         return S;
     *out = *in;
-    if (out->tok_count == 0) {
-        DF_FAIL_IF(in->tok_begin != 0, err, DF_E_INVAL,
-                   "token range: tok_count 0 means all tokens, but tok_begin is %lld",
-                   (long long)in->tok_begin);
-        out->tok_count = S;
-    }
-    DF_FAIL_IF(out->tok_begin < 0 || out->tok_count < 0 || out->tok_begin + out->tok_count > S,
-               err, DF_E_INVAL, "token range [%lld, %lld) outside the sequence of %lld tokens",
-               (long long)out->tok_begin, (long long)(out->tok_begin + out->tok_count), S);
-    DF_FAIL_IF(out->tok_count > INT32_MAX / 8, err, DF_E_INVAL, "%lld tokens in one call",
-               (long long)out->tok_count);
+    DF_TRY(model_token_range(S, &out->tok_begin, &out->tok_count, INT32_MAX / 8, "sequence", err));
     DF_FAIL_IF(in->text_len <= 0 || in->text_len > (1 << 20), err, DF_E_INVAL,
                "text_len %d must be in [1, %d]", in->text_len, 1 << 20);
     return S;
@@ -206,10 +188,7 @@ int wan_model_reserve(struct wan_model *m, const struct wan_shape *max, struct d
     const size_t lat = (size_t)sh.frames * sh.height * sh.width *
                        (size_t)(c->in_channels > c->out_channels ? c->in_channels
                                                                  : c->out_channels);
-    struct {
-        float **p;
-        size_t n;
-    } dev[] = {
+    const struct model_buf dev[] = {
         {&s->latent, lat},        {&s->text_in, L * c->text_dim}, {&s->tsin, c->freq_dim},
         {&s->t_hidden, d},        {&s->temb, d},                  {&s->temb_act, d},
         {&s->e0, 6 * d},          {&s->mods, layers * 6 * d},     {&s->head_mod, 2 * d},
@@ -220,23 +199,12 @@ int wan_model_reserve(struct wan_model *m, const struct wan_shape *max, struct d
         {&s->y, n * d},           {&s->ffh, n * c->ffn_dim},      {&s->tok, n * P * c->out_channels},
         {&s->rope_cos, n * half}, {&s->rope_sin, n * half},
     };
-    int rc = 0;
-    for (size_t i = 0; i < sizeof dev / sizeof dev[0] && rc == 0; i++) {
-        *dev[i].p = kern_alloc(m->be, dev[i].n, err);
-        if (!*dev[i].p)
-            rc = err && err->code ? err->code : DF_E_NOMEM;
-    }
-    struct {
-        float **p;
-        size_t n;
-    } host[] = {{&s->h_rope_cos, n * half}, {&s->h_rope_sin, n * half}, {&s->h_tsin, c->freq_dim},
-                {&s->h_temb, d},            {&s->h_e0, 6 * d},          {&s->h_mods, layers * 6 * d},
-                {&s->h_head, 2 * d},        {&s->h_tok, n * P * c->out_channels}};
-    for (size_t i = 0; i < sizeof host / sizeof host[0] && rc == 0; i++) {
-        *host[i].p = malloc(host[i].n * sizeof(float));
-        if (!*host[i].p)
-            rc = df_err_set(err, DF_E_NOMEM, "out of memory reserving %zu floats", host[i].n);
-    }
+    const struct model_buf host[] = {
+        {&s->h_rope_cos, n * half}, {&s->h_rope_sin, n * half}, {&s->h_tsin, c->freq_dim},
+        {&s->h_temb, d},            {&s->h_e0, 6 * d},          {&s->h_mods, layers * 6 * d},
+        {&s->h_head, 2 * d},        {&s->h_tok, n * P * c->out_channels}};
+    int rc = model_bufs_alloc(m->be, dev, sizeof dev / sizeof dev[0], host,
+                              sizeof host / sizeof host[0], err);
     if (rc < 0) {
         df_err_prefix(err, "wan_model_reserve(%lld tokens, text %d)", (long long)n, sh.text_len);
         state_free(m->be, s);

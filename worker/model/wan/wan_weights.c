@@ -17,7 +17,7 @@
  */
 #include "wan_weights.h"
 
-#include "ckd.h"
+#include "model_common.h"
 #include "safetensors.h"
 
 #include <stdio.h>
@@ -171,46 +171,29 @@ int wan_weights_read_safetensors(void *ctx, const char *name, int ndim, const in
 struct load_ctx {
     kern_backend_t be;
     const struct wan_tensor_source *src;
-    float *scratch; /* host buffer for the largest tensor */
-    size_t scratch_cap;
+    struct model_scratch scratch; /* host buffer for the largest tensor */
     struct df_err *err;
 };
 
 static int load_visit(const struct item *it, void *ctx)
 {
     struct load_ctx *lc = ctx;
-    /* The config bounds every width (wan_config.c) and wan_config_check_weights
-     * matched each shape against the file; the check stays for other sources. */
-    int64_t numel;
-    DF_FAIL_IF(ckd_prod_i64(&numel, it->shape, it->ndim, (int64_t)1 << 36), lc->err, DF_E_RANGE,
-               "tensor '%s' is larger than 2^36 values", it->name);
-    size_t n = (size_t)numel;
-    if (n > lc->scratch_cap) {
-        float *p = realloc(lc->scratch, n * sizeof *p);
-        if (!p)
-            return df_err_set(lc->err, DF_E_NOMEM, "out of memory reading '%s' (%zu floats)",
-                              it->name, n);
-        lc->scratch = p;
-        lc->scratch_cap = n;
-    }
-    DF_TRY(lc->src->read(lc->src->ctx, it->name, it->ndim, it->shape, lc->scratch, lc->err));
+    size_t n;
+    DF_TRY(model_scratch_read(&lc->scratch, lc->src->read, lc->src->ctx, it->name, it->ndim,
+                              it->shape, &n, lc->err));
+    const float *data = lc->scratch.p;
     switch (it->kind) {
     case SLOT_KIND_LINEAR_W:
-        return kern_weight_create(lc->be, lc->scratch, it->lin->out, it->lin->in, &it->lin->w,
-                                  lc->err);
+        return kern_weight_create(lc->be, data, it->lin->out, it->lin->in, &it->lin->w, lc->err);
     case SLOT_KIND_LINEAR_B:
-    case SLOT_KIND_DEVICE: {
-        float **dst = it->kind == SLOT_KIND_LINEAR_B ? &it->lin->b : it->vec;
-        *dst = kern_alloc(lc->be, n, lc->err);
-        if (!*dst)
-            return lc->err && lc->err->code ? lc->err->code : DF_E_NOMEM;
-        return kern_upload(lc->be, *dst, lc->scratch, n, lc->err);
-    }
+        return model_vec_upload(lc->be, &it->lin->b, data, n, lc->err);
+    case SLOT_KIND_DEVICE:
+        return model_vec_upload(lc->be, it->vec, data, n, lc->err);
     case SLOT_KIND_HOST:
         *it->vec = malloc(n * sizeof(float));
         if (!*it->vec)
             return df_err_set(lc->err, DF_E_NOMEM, "out of memory for '%s'", it->name);
-        memcpy(*it->vec, lc->scratch, n * sizeof(float));
+        memcpy(*it->vec, data, n * sizeof(float));
         return 0;
     default:
         return df_err_set(lc->err, DF_E_INTERNAL, "bad slot kind for '%s'", it->name);
@@ -232,7 +215,7 @@ int wan_weights_load(kern_backend_t be, const struct wan_config *c,
     w->num_layers = c->num_layers;
     struct load_ctx lc = {.be = be, .src = src, .err = err};
     int rc = walk(c, w, load_visit, &lc);
-    free(lc.scratch);
+    free(lc.scratch.p);
     if (rc < 0) {
         wan_weights_free(be, w);
         return rc;
