@@ -117,12 +117,22 @@ static int write_json_at(int dir_fd, const char *name, const cJSON *j, struct df
     return rc;
 }
 
-int jobspec_write_manifest(const struct manifest *m, const char *jobs_dir, struct df_err *err)
+int jobspec_write_manifest(struct manifest *m, const char *jobs_dir, struct df_err *err)
 {
     char jobs_abs[PATH_MAX];
     int dfd;
     DF_TRY(jobs_root(jobs_dir, jobs_abs, err));
     DF_TRY(open_manifest_dir(jobs_abs, m, "", &dfd, err));
+    /* job.json is the authority on a drawn seed: take the kept ones first, so
+     * manifest.json and every job.json written after it agree */
+    for (size_t i = 0; i < m->n_shots; i++) {
+        struct shot *s = &m->shots[i];
+        if (!s->seed_random || !s->id || ident_check("shot id", s->id, NULL) < 0)
+            continue;
+        char dir[PATH_MAX + IDENT_MAX_LEN * 2 + 8];
+        snprintf(dir, sizeof(dir), "%s/%s/%s", jobs_abs, m->name, s->id);
+        job_contract_keep_seed(dir, s);
+    }
     cJSON *j = manifest_to_json(m);
     int rc = write_json_at(dfd, "manifest.json", j, err);
     cJSON_Delete(j);
@@ -266,11 +276,11 @@ static int write_script(int dir_fd, const char *name, const char *shown, const s
     return rc;
 }
 
-/* <dir>/job.json: the shot resolved for the worker (lib/job_contract.h),
- * written into the job directory dir_fd without following links. */
-static int write_contract(const struct jobspec_opts *o, const struct manifest *m,
-                          const struct shot *s, const char *date, struct jobspec *job, int dir_fd,
-                          struct df_err *err)
+/* Resolve shot s for the job directory job->dir (lib/job_contract.h): the
+ * one place a written job is planned; job->lay gets the plan. */
+static int resolve_contract(const struct jobspec_opts *o, const struct manifest *m,
+                            const struct shot *s, const char *date, struct jobspec *job,
+                            struct job_contract *jc, struct df_err *err)
 {
     struct job_contract_opts co;
     job_contract_opts_init(&co);
@@ -279,34 +289,49 @@ static int write_contract(const struct jobspec_opts *o, const struct manifest *m
     co.date = date;
     co.configs_dir = o->configs_dir;
     co.job_dir = job->dir;
-    struct job_contract jc;
-    DF_TRY(job_contract_resolve(m, s, &co, &jc, err));
-    cJSON *j = job_contract_to_json(&jc);
+    DF_TRY(job_contract_resolve(m, s, &co, jc, err));
+    job->lay = jc->lay;
+    return 0;
+}
+
+/* <dir>/job.json: the resolved shot, written into the job directory dir_fd
+ * without following links. */
+static int write_contract(const struct job_contract *jc, const struct jobspec *job, int dir_fd,
+                          struct df_err *err)
+{
+    cJSON *j = job_contract_to_json(jc);
     int rc = write_json_at(dir_fd, JOB_CONTRACT_FILE, j, err);
     cJSON_Delete(j);
     if (rc < 0)
         df_err_prefix(err, "%s", job->dir);
-    job->lay = jc.lay;
-    job_contract_free(&jc);
     return rc;
 }
 
 int jobspec_write(const struct jobspec_opts *o, const struct manifest *m, const struct shot *s,
                   const char *date, const char *jobs_dir, struct jobspec *job, struct df_err *err)
 {
-    DF_TRY(jobspec_plan(o, s, &job->lay, err));
     const struct layout *l = &job->lay;
     char jobs_abs[PATH_MAX];
     DF_TRY(jobs_root(jobs_dir, jobs_abs, err));
+    DF_TRY(ident_check("manifest name", m->name, err));
     DF_TRY(ident_check("shot id", s->id, err));
-    int dfd, sub;
-    DF_TRY(open_manifest_dir(jobs_abs, m, s->id, &dfd, err));
     snprintf(job->dir, sizeof(job->dir), "%.2000s/%s/%s", jobs_abs, m->name, s->id);
-    int rc = safeio_mkdirs_at(dfd, ".", "logs", 0755, &sub, err);
+    /* planned once, before anything is created: a shot that cannot be
+     * planned leaves no directory behind */
+    struct job_contract jc;
+    DF_TRY(resolve_contract(o, m, s, date, job, &jc, err));
+    int dfd, sub;
+    int rc = open_manifest_dir(jobs_abs, m, s->id, &dfd, err);
+    if (rc < 0) {
+        job_contract_free(&jc);
+        return rc;
+    }
+    rc = safeio_mkdirs_at(dfd, ".", "logs", 0755, &sub, err);
     if (rc == 0)
         close(sub), rc = safeio_mkdirs_at(dfd, ".", "ckpt", 0755, &sub, err);
     if (rc == 0)
-        close(sub), rc = write_contract(o, m, s, date, job, dfd, err);
+        close(sub), rc = write_contract(&jc, job, dfd, err);
+    job_contract_free(&jc);
     struct tvar v[24];
     int n = rc == 0 ? fill_vars(o, m, s, l, date, v, err) : rc;
     if (n < 0) {

@@ -69,9 +69,12 @@ int jobspec_plan(const struct jobspec_opts *o, const struct shot *s, struct layo
 /* Write the normalized manifest once for all its shots (for people; the
  * worker reads job.json): <jobs_dir>/<manifest>/manifest.json (jobs_dir is
  * created as needed; no link below it is followed, the file is replaced
- * atomically).  Call it before jobspec_write.  Returns 0, DF_E_INVAL (bad
- * name, a planted link), DF_E_IO. */
-int jobspec_write_manifest(const struct manifest *m, const char *jobs_dir, struct df_err *err);
+ * atomically).  Call it before jobspec_write.  A drawn seed (`seed: random`)
+ * that a job.json of an earlier submission kept is taken into m first
+ * (job_contract_keep_seed): job.json is the authority, manifest.json never
+ * disagrees with it.  Returns 0, DF_E_INVAL (bad name, a planted link),
+ * DF_E_IO. */
+int jobspec_write_manifest(struct manifest *m, const char *jobs_dir, struct df_err *err);
 
 /* Make the job directory of `s` under jobs_dir (created as needed, no link
  * followed) and write job.json and job.sbatch (every value in it quoted, see

@@ -1,5 +1,6 @@
 /* config_json.c -- diffusers config.json files (see config_json.h). */
 #include "config_json.h"
+#include "ckd.h"
 #include "textfile.h"
 
 #include <cjson/cJSON.h>
@@ -15,9 +16,22 @@ int config_json_open(const char *path, struct config_json *out, struct df_err *e
     char *text = NULL;
     size_t len = 0;
     DF_TRY(textfile_read(path, CONFIG_JSON_MAX_BYTES, &text, &len, err));
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        /* hand-written files: say where the syntax breaks */
+        long off = end && end >= text ? (long)(end - text) : -1, line = 1, col = 1;
+        for (long i = 0; i < off && (size_t)i < len; i++) {
+            if (text[i] == '\n')
+                line++, col = 1;
+            else
+                col++;
+        }
+        free(text);
+        return df_err_set(err, DF_E_PARSE, "%s: not a JSON object (syntax error at %s:%ld:%ld)",
+                          path, path, line, col);
+    }
     free(text);
-    /* one message for both: a config.json is a JSON object or nothing */
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return df_err_set(err, DF_E_PARSE, "%s: not a JSON object", path);
@@ -73,6 +87,23 @@ int config_json_int(const struct config_json *cj, const char *key, int def, int 
     DF_FAIL_IF(v->valuedouble < lo || v->valuedouble > hi, err, DF_E_RANGE,
                "%s: key '%s' = %.0f must be in [%d, %d]", cj->path, key, v->valuedouble, lo, hi);
     *out = (int)v->valuedouble;
+    return 0;
+}
+
+int config_json_int_null(const struct config_json *cj, const char *key, int def, int null_ok,
+                         int null_value, int *out, struct df_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cj->root, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (cJSON_IsNull(v) && null_ok) {
+        *out = null_value;
+        return 0;
+    }
+    DF_FAIL_IF(!cJSON_IsNumber(v) || ckd_double_to_int(v->valuedouble, -1000000000, 1000000000, out),
+               err, DF_E_PARSE, "%s: key '%s' must be an integer", cj->path, key);
     return 0;
 }
 

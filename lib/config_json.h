@@ -33,7 +33,8 @@ struct config_json {
 
 /* Read and parse `path`.  Returns 0 and *out (config_json_close), or
  * DF_E_NOTFOUND/DF_E_IO/DF_E_RANGE (file), DF_E_PARSE ("<path>: not a JSON
- * object", for bad JSON too). */
+ * object", for bad JSON too, then with the "<path>:<line>:<col>" where the
+ * syntax breaks). */
 int config_json_open(const char *path, struct config_json *out, struct df_err *err);
 void config_json_close(struct config_json *cj);
 
@@ -49,6 +50,12 @@ const struct cJSON *config_json_get(const struct config_json *cj, const char *ke
  * 'K' = V must be in [lo, hi]". */
 int config_json_int(const struct config_json *cj, const char *key, int def, int lo, int hi,
                     int *out, struct df_err *err);
+/* An integer in [-1e9, 1e9] where JSON null means something of its own
+ * (diffusers' `out_channels=None`): absent -> def; null -> null_value when
+ * null_ok, else DF_E_PARSE like any non-integer.  The model families'
+ * config parsers use it and check ranges themselves afterwards. */
+int config_json_int_null(const struct config_json *cj, const char *key, int def, int null_ok,
+                         int null_value, int *out, struct df_err *err);
 /* A number (absent or null -> def), the same way. */
 int config_json_double(const struct config_json *cj, const char *key, double def, double lo,
                        double hi, double *out, struct df_err *err);

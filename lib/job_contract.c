@@ -363,6 +363,7 @@ static void read_shot(struct rd *r, const cJSON *j, struct shot *s)
     s->fps = inum(r, j, "fps", 1, 1000, 16, 1);
     s->steps = inum(r, j, "steps", 1, 10000, 1, 1);
     s->guidance_scale = num(r, j, "guidance_scale", 0, 100, 0, 1);
+    s->dynamic_cfg = cJSON_IsTrue(item(r, j, "dynamic_cfg", 0));
     s->sampler = (enum sampler_kind)name_of(r, j, "sampler", sampler_of, SAMPLER_KIND_UNIPC);
     s->flow_shift = num(r, j, "flow_shift", 0, 100, 0, 1);
     s->seed = (uint64_t)num(r, j, "seed", 0, 9007199254740991.0, 0, 1);
@@ -481,10 +482,7 @@ int job_contract_read(const char *path, struct job_contract *out, struct df_err 
 
 /* ---- resolving ---------------------------------------------------------------- */
 
-/* The seed an earlier resolve drew for this shot, when both drew it: a second
- * sbatch into the same job directory, or the daemon after a restart, keeps
- * the seed its checkpoints were made with. */
-static void keep_drawn_seed(const char *job_dir, struct shot *s)
+void job_contract_keep_seed(const char *job_dir, struct shot *s)
 {
     if (!job_dir || !s->seed_random)
         return;
@@ -512,7 +510,7 @@ int job_contract_resolve(const struct manifest *m, const struct shot *s,
 {
     memset(out, 0, sizeof(*out));
     struct job_contract jc = {.version = JOB_CONTRACT_VERSION, .shot = *s};
-    keep_drawn_seed(o->job_dir, &jc.shot);
+    job_contract_keep_seed(o->job_dir, &jc.shot);
     snprintf(jc.manifest, sizeof(jc.manifest), "%s", m->name ? m->name : "");
     jc.guided = shot_guided(s);
     /* no backend named: the registry's first for the device planned for */

@@ -94,6 +94,13 @@ int job_contract_resolve(const struct manifest *m, const struct shot *s,
                          const struct job_contract_opts *o, struct job_contract *out,
                          struct df_err *err);
 
+/* When s drew its seed (`seed: random`) and <job_dir>/job.json holds the
+ * seed an earlier resolve drew for the same shot, take that one into s: a
+ * second sbatch into the job directory, or the daemon after a restart, keeps
+ * the seed its checkpoints were made with.  job.json is the authority; a
+ * missing or unreadable one changes nothing. */
+void job_contract_keep_seed(const char *job_dir, struct shot *s);
+
 /* Plan `s` on cluster c (cfg_branches, cfg_together and max_ranks set from
  * the shot): the one planning call of `ditfarm plan`, sbatch, the daemon and
  * job_contract_resolve.  Returns 0 or the planner's error. */

@@ -46,27 +46,3 @@ int jsonfile_read(const char *path, size_t max_bytes, struct cJSON **out, struct
     *out = j;
     return 0;
 }
-
-int jsonfile_read_config(const char *path, size_t max_bytes, struct cJSON **out,
-                         struct df_err *err)
-{
-    char *text = NULL;
-    *out = NULL;
-    DF_TRY(textfile_read(path, max_bytes, &text, NULL, err));
-    cJSON *root = cJSON_Parse(text);
-    int rc = 0;
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= text ? (long)(at - text) : -1, line = 1, col = 1;
-        for (long i = 0; i < off && text[i]; i++) {
-            if (text[i] == '\n')
-                line++, col = 1;
-            else
-                col++;
-        }
-        rc = df_err_set(err, DF_E_PARSE, "%s:%ld:%ld: not valid JSON", path, line, col);
-    }
-    free(text);
-    *out = root;
-    return rc;
-}

@@ -27,9 +27,4 @@ int jsonfile_write(const char *path, const struct cJSON *o, struct df_err *err);
  * DF_E_PARSE (with the byte offset) when it is not JSON. */
 int jsonfile_read(const char *path, size_t max_bytes, struct cJSON **out, struct df_err *err);
 
-/* The same for a hand-written file (a model's config.json): a syntax error
- * is reported as "<path>:<line>:<col>: not valid JSON" so it can be found. */
-int jsonfile_read_config(const char *path, size_t max_bytes, struct cJSON **out,
-                         struct df_err *err);
-
 #endif /* DF_JSONFILE_H */

@@ -135,6 +135,7 @@ struct shot {
     struct model_geom geom;       /* resolved geometry of `model` */
     int width, height, frames, fps, steps;
     double guidance_scale;
+    int dynamic_cfg;         /* CogVideoXPipeline's use_dynamic_cfg: the scale follows the timestep */
     enum sampler_kind sampler;
     double flow_shift;
     uint64_t seed;   /* always resolved */

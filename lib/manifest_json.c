@@ -105,6 +105,7 @@ static void add_render_keys(cJSON *o, const struct shot *s)
     cJSON_AddNumberToObject(o, "frames", s->frames);
     cJSON_AddNumberToObject(o, "steps", s->steps);
     cJSON_AddNumberToObject(o, "guidance_scale", s->guidance_scale);
+    cJSON_AddBoolToObject(o, "dynamic_cfg", s->dynamic_cfg);
     add_str(o, "sampler", sampler_kind_name(s->sampler));
     cJSON_AddNumberToObject(o, "flow_shift", s->flow_shift);
     cJSON_AddNumberToObject(o, "seed", (double)s->seed);

@@ -21,7 +21,7 @@
 static const char *const k_shot_keys[] = {
     "id",        "prompt",   "negative_prompt", "prompt_embeds", "negative_prompt_embeds",
     "model",     "width",    "height",          "frames",        "fps",
-    "steps",     "guidance_scale", "sampler",   "flow_shift",    "seed",
+    "steps",     "guidance_scale", "dynamic_cfg", "sampler",   "flow_shift",    "seed",
     "cache",     "checkpoint", "output",        "priority",      "after",
     "notify",    "resources", NULL,
 };
@@ -656,8 +656,9 @@ static void check_folder(const struct ynode *shot, struct shot *s, struct diag_l
                    s->geom.path, s->prompt && !s->prompt_embeds ? "" : " (negative, for guidance)",
                    guided ? " and negative_prompt_embeds: files" : " a file");
     }
-    if (f.sched.sampler && !val(shot, "sampler"))
-        s->sampler = strcmp(f.sched.sampler, "euler") == 0 ? SAMPLER_KIND_EULER : SAMPLER_KIND_UNIPC;
+    enum sampler_kind k;
+    if (f.sched.sampler && !val(shot, "sampler") && sampler_kind_from_name(f.sched.sampler, &k, NULL) == 0)
+        s->sampler = k;
     if (f.sched.has_flow_shift && !val(shot, "flow_shift"))
         s->flow_shift = f.sched.flow_shift;
 }
@@ -739,6 +740,10 @@ int manifest_shot_read(struct mload *ld, const struct ynode *node, struct shot *
     get_int(node, "fps", 1, 240, 16, &s->fps, dl);
     get_int(node, "steps", 1, 1000, 50, &s->steps, dl);
     get_double(node, "guidance_scale", 0.0, 100.0, 5.0, &s->guidance_scale, dl);
+    const struct ynode *dyn = val(node, "dynamic_cfg");
+    s->dynamic_cfg = 0;
+    if (dyn)
+        ynode_bool(dyn, &s->dynamic_cfg, dl);
     get_double(node, "flow_shift", 0.0, 100.0, 5.0, &s->flow_shift, dl);
     int v;
     if (get_choice(node, "sampler", "sampler", sampler_kind_names, k_sampler_aliases, SAMPLER_KIND_UNIPC,

@@ -14,11 +14,14 @@
 
 #define FOLDER_JSON_MAX ((size_t)1 << 20)
 
-/* The scheduler classes ditfarm's samplers implement. */
+/* The scheduler classes ditfarm's samplers implement (sampler names as the
+ * manifest spells them; the CogVideoX ones have no flow shift). */
 static const struct {
     const char *class_name, *sampler, *shift_key;
 } k_sched[] = {{"UniPCMultistepScheduler", "unipc", "flow_shift"},
-               {"FlowMatchEulerDiscreteScheduler", "euler", "shift"}};
+               {"FlowMatchEulerDiscreteScheduler", "euler", "shift"},
+               {"CogVideoXDDIMScheduler", "cogvideox_ddim", NULL},
+               {"CogVideoXDPMScheduler", "cogvideox_dpm", NULL}};
 
 static int exists(const char *dir, const char *rel)
 {
@@ -94,7 +97,8 @@ static int read_sched(const char *dir, struct model_folder_sched *s, struct df_e
         if (strcmp(s->class_name, k_sched[i].class_name))
             continue;
         s->sampler = k_sched[i].sampler;
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k_sched[i].shift_key);
+        const cJSON *v =
+            k_sched[i].shift_key ? cJSON_GetObjectItemCaseSensitive(j, k_sched[i].shift_key) : NULL;
         if (v && !cJSON_IsNull(v)) {
             if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 100)
                 rc = df_err_set(err, DF_E_RANGE, "%s/%s: key '%s' must be a number in (0, 100]",

@@ -26,7 +26,8 @@
 
 struct model_folder_sched {
     char class_name[64];     /* "UniPCMultistepScheduler", "" when no scheduler/ */
-    const char *sampler;     /* "unipc" / "euler" for the classes ditfarm runs, else NULL */
+    const char *sampler;     /* "unipc", "euler", "cogvideox_ddim", "cogvideox_dpm" for the
+                                classes ditfarm runs (manifest names), else NULL */
     int has_flow_shift;      /* 1 when the config sets it */
     double flow_shift;       /* flow_shift (UniPC) or shift (FlowMatchEuler) */
     int solver_order;        /* 0 when not set */

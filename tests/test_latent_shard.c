@@ -43,6 +43,39 @@ static void test_rows_roundtrip(void **state)
     free(rows);
 }
 
+/* CogVideoX: a frame-major [T, C, H, W] latent and 5 text tokens leading
+ * the sequence.  Text rows read as zeros and are never written back; token
+ * ranges that start inside the text rebuild the latent exactly. */
+static void test_rows_joint_text(void **state)
+{
+    (void)state;
+    struct latent_dims d = {.C = 2, .T = 3, .H = 4, .W = 6, .pt = 1, .ph = 2, .pw = 2,
+                            .layout = 1, .text = 5};
+    const int64_t n = (int64_t)d.C * d.T * d.H * d.W, row = latent_row_size(&d);
+    const int64_t N = latent_tokens(&d);
+    assert_int_equal(N, 5 + 3 * 2 * 3);
+    float *lat = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
+    float *rows = malloc(N * row * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        lat[i] = (float)i + 1, back[i] = -1.0f;
+    for (int64_t i = 0; i < N * row; i++)
+        rows[i] = 99.0f;
+    int64_t cuts[] = {0, 3, 9, N};
+    for (int k = 0; k < 3; k++)
+        latent_to_rows(&d, lat, cuts[k], cuts[k + 1] - cuts[k], rows + cuts[k] * row);
+    for (int64_t i = 0; i < 5 * row; i++)
+        assert_true(rows[i] == 0.0f); /* text rows */
+    for (int k = 0; k < 3; k++)
+        latent_from_rows(&d, rows + cuts[k] * row, cuts[k], cuts[k + 1] - cuts[k], back);
+    assert_memory_equal(lat, back, n * sizeof(float));
+    /* video token 4 = (f 0, y 1, x 1), joint token 9: element (c 1, kh 1, kw 0)
+     * is latent[f 0, c 1, y 3, x 2] in [T, C, H, W] */
+    const int64_t e = 9 * row + (1 * 2 + 1) * 2 + 0;
+    const int64_t idx = ((0LL * d.C + 1) * d.H + 3) * d.W + 2;
+    assert_true(rows[e] == lat[idx]);
+    free(lat), free(back), free(rows);
+}
+
 static void test_derived_embeddings(void **state)
 {
     (void)state;
@@ -74,6 +107,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_roundtrip),
+        cmocka_unit_test(test_rows_joint_text),
         cmocka_unit_test(test_derived_embeddings),
         cmocka_unit_test(test_load_missing),
     };

@@ -52,10 +52,16 @@ static void patch_task(void *arg, int ith, int nth)
         patch_token(j, (int64_t)r);
 }
 
-static int patch_run(struct cpu_ctx *ctx, struct patch_job *job)
+/* Patchify (inverse 0: src latent -> dst cols) or unpatchify (inverse 1). */
+static int patch_run(void *ctx, const float *src, float *dst, int C, int T, int H, int W, int pt,
+                     int ph, int pw, int64_t tok_begin, int64_t tok_count, int inverse)
 {
-    size_t work = (size_t)job->tok_count * job->C * job->pt * job->ph * job->pw;
-    pool_cpu_run(ctx->pool, patch_task, job, pool_cpu_threads_for(ctx->pool, work, CPU_ELEM_GRAIN));
+    struct cpu_ctx *cpu = ctx;
+    struct patch_job job = {.src = src, .dst = dst, .C = C, .T = T, .H = H, .W = W,
+                            .pt = pt, .ph = ph, .pw = pw, .tok_begin = tok_begin,
+                            .tok_count = tok_count, .inverse = inverse};
+    size_t work = (size_t)tok_count * C * pt * ph * pw;
+    pool_cpu_run(cpu->pool, patch_task, &job, pool_cpu_threads_for(cpu->pool, work, CPU_ELEM_GRAIN));
     return 0;
 }
 
@@ -63,36 +69,14 @@ int patch_cpu_patchify(void *ctx, const float *latent, float *cols, int C, int T
                        int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                        struct df_err *err)
 {
-    struct patch_job job = {.src = latent,
-                            .dst = cols,
-                            .C = C,
-                            .T = T,
-                            .H = H,
-                            .W = W,
-                            .pt = pt,
-                            .ph = ph,
-                            .pw = pw,
-                            .tok_begin = tok_begin,
-                            .tok_count = tok_count,
-                            .inverse = 0};
-    return patch_run(ctx, &job);
+    (void)err;
+    return patch_run(ctx, latent, cols, C, T, H, W, pt, ph, pw, tok_begin, tok_count, 0);
 }
 
 int patch_cpu_unpatchify(void *ctx, const float *tokens, float *latent, int C, int T, int H, int W,
                          int pt, int ph, int pw, int64_t tok_begin, int64_t tok_count,
                          struct df_err *err)
 {
-    struct patch_job job = {.src = tokens,
-                            .dst = latent,
-                            .C = C,
-                            .T = T,
-                            .H = H,
-                            .W = W,
-                            .pt = pt,
-                            .ph = ph,
-                            .pw = pw,
-                            .tok_begin = tok_begin,
-                            .tok_count = tok_count,
-                            .inverse = 1};
-    return patch_run(ctx, &job);
+    (void)err;
+    return patch_run(ctx, tokens, latent, C, T, H, W, pt, ph, pw, tok_begin, tok_count, 1);
 }

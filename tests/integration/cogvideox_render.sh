@@ -77,6 +77,20 @@ grep -q "at step 3/5 (written on 3 ranks)" log2 || { cat log2; fail "no resume f
 d=$("$W" latent-diff ref.st res3.st --tol 1e-5) || fail "3 -> 1 rank resume: $d"
 echo "ok: checkpoint on 3 ranks resumed on 1: $d"
 
+# dynamic_cfg (CogVideoXPipeline's use_dynamic_cfg) guides every step by its
+# timestep: another latent, and another shot for the checkpoints.
+sed 's/guidance_scale: 6.0}/guidance_scale: 6.0, dynamic_cfg: true}/' m.yaml > dyn.yaml
+"$W" render dyn.yaml --shot dpm --no-video --latent-out dyn.st 2>/dev/null
+if "$W" latent-diff ref.st dyn.st --tol 1e-3 >/dev/null; then fail "dynamic_cfg changed nothing"; fi
+rm -rf ck
+set +e
+"$W" render m.yaml --shot dpm --no-video --ckpt-dir ck --stop-after 2 2>/dev/null
+set -e
+"$W" render dyn.yaml --shot dpm --no-video --ckpt-dir ck --latent-out dyn2.st 2>log
+grep -q "written for another manifest shot" log || { cat log; fail "dynamic_cfg resumed a plain checkpoint"; }
+cmp -s dyn.st dyn2.st || fail "dynamic_cfg run not reproducible"
+echo "ok: dynamic_cfg: another latent; a checkpoint without it is not resumed"
+
 expect_fail() { # what, pattern, worker args...
     local what=$1 pat=$2; shift 2
     if "$W" "$@" >log 2>&1; then fail "$what accepted"; fi

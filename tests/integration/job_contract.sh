@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The controller resolves each shot into job.json and the worker runs exactly
 # that: `ditfarm sbatch` writes it (a drawn seed is kept across a second
-# sbatch), a worker whose world differs from the plan logs the replan and
+# sbatch, and manifest.json agrees), a worker whose world differs from the plan logs the replan and
 # records it in the sidecar, progress.json tracks the render, a guidance of
 # 1.00000005 plans and runs unguided, and a `seed: random` shot renders on two
 # ranks both through `ditfarm render` and through the worker's manifest path.
@@ -38,6 +38,10 @@ seed1=$(jq_ $J/rnd/job.json 'd["seed"]')
 "$D" sbatch m.yaml --cpu-ranks 2 --jobs-dir jobs >/dev/null || fail "second sbatch"
 seed2=$(jq_ $J/rnd/job.json 'd["seed"]')
 [ "$seed1" = "$seed2" ] || fail "second sbatch drew another seed ($seed1 vs $seed2)"
+# job.json is the authority: manifest.json, rewritten by the second sbatch,
+# carries the kept seed too
+mseed=$(jq_ $J/manifest.json '[x["seed"] for x in d["shots"] if x["id"] == "rnd"][0]')
+[ "$mseed" = "$seed1" ] || fail "manifest.json shows seed $mseed, job.json $seed1"
 grep -q 'render --job "$job_dir/job.json"' $J/g/job.sbatch || fail "script does not pass job.json"
 grep -q '^EXIT_DONE=0 EXIT_CHECKPOINTED=3 EXIT_RETRY=4$' $J/g/job.sbatch || fail "exit codes"
 echo "ok: job.json written, drawn seed $seed1 kept, exit codes templated"

@@ -195,7 +195,8 @@ struct stepcache_mask {
     uint8_t *flags;       /* [steps] STEPCACHE_F_* (owned) */
 };
 
-/* The time embedding of timestep t: e [dim] and e0 [6·dim].  Returns 0 or DF_E_*. */
+/* The time embedding of timestep t: e [dim] and e0 [e0_dim] (see
+ * stepcache_plan_in).  Returns 0 or DF_E_*. */
 typedef int (*stepcache_time_embed_fn)(void *user, float t, float *e, float *e0,
                                        struct df_err *err);
 
@@ -214,7 +215,8 @@ struct stepcache_plan_in {
     const char *tau_source;
     stepcache_time_embed_fn time_embed; /* not called for policy off */
     void *user;
-    int dim; /* model dim */
+    int dim;    /* width of e (Wan: model dim) */
+    int e0_dim; /* width of e0; 0: 6·dim (Wan) */
 };
 
 /* Plan the mask (rules: docs/stepcache.md, "Decisions are planned, not measured").  Policy off:

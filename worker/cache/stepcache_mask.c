@@ -95,11 +95,11 @@ static double rel_l1(const float *cur, const float *prev, size_t n)
 static int schedule_rel(const struct stepcache_plan_in *in, int use_e0, double *rel,
                         struct df_err *err)
 {
-    const size_t d = (size_t)in->dim;
-    const size_t n = use_e0 ? 6 * d : d;
-    float *buf = malloc((d + 6 * d) * 2 * sizeof(float));
+    const size_t d = (size_t)in->dim, d0 = in->e0_dim > 0 ? (size_t)in->e0_dim : 6 * d;
+    const size_t n = use_e0 ? d0 : d;
+    float *buf = malloc((d + d0) * 2 * sizeof(float));
     DF_FAIL_IF(!buf, err, DF_E_NOMEM, "out of memory planning the step cache");
-    float *e[2] = {buf, buf + 7 * d}, *e0[2] = {buf + d, buf + 8 * d};
+    float *e[2] = {buf, buf + d + d0}, *e0[2] = {buf + d, buf + 2 * d + d0};
     int rc = 0;
     for (int i = 0; i < in->steps && rc == 0; i++) {
         const int cur = i & 1;

@@ -1,12 +1,16 @@
-/* cmd_make_tiny.c -- `ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]`:
+/* cmd_make_tiny.c -- `ditfarm-worker make-tiny [--family wan|cogvideox] MODEL_DIR
+ * [--seed N] [--force]`.  Wan (the default):
  * write the synthetic transformer weights of a Wan-shaped demo model
  * (wan_synth.h) next to its committed MODEL_DIR/transformer/config.json, a
  * small synthetic Wan2.1 VAE into MODEL_DIR/vae (vae_synth.h), and a tiny
  * tokenizer/ + umT5 text_encoder/ of the transformer's text_dim (t5_synth.h).
  * scripts/setup runs it for configs/models/tiny when the weights are absent;
- * an existing weights file is kept unless --force. */
+ * an existing weights file is kept unless --force.  --family cogvideox writes
+ * a whole tiny CogVideoX-5B-shaped folder, config files included
+ * (tiny_cogvideox.h), always. */
 #include "log.h"
 #include "t5_synth.h"
+#include "tiny_cogvideox.h"
 #include "wan_config.h"
 #include "vae_synth.h"
 #include "wan_synth.h"
@@ -17,13 +21,30 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char k_usage[] =
+    "usage: ditfarm-worker make-tiny [--family wan|cogvideox] MODEL_DIR [--seed N] [--force]\n";
+
+static int make_cogvideox(const char *dir, unsigned long long seed, struct df_log *log)
+{
+    struct df_err err = {0};
+    if (tiny_cogvideox_write(dir, seed, &err) < 0) {
+        DF_ERROR(log, "make-tiny: %s", err.msg);
+        return WORKER_EXIT_FAILED;
+    }
+    printf("wrote %s: a tiny CogVideoX-5B-shaped folder (synthetic, seed %llu)\n", dir, seed);
+    return WORKER_EXIT_DONE;
+}
+
 int cmd_make_tiny(int argc, char **argv, struct df_log *log)
 {
     const char *dir = NULL;
     unsigned long long seed = 0;
-    int force = 0;
+    int force = 0, cog = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--force") == 0) {
+        if (strcmp(argv[i], "--family") == 0 && i + 1 < argc &&
+            (!strcmp(argv[i + 1], "wan") || !strcmp(argv[i + 1], "cogvideox"))) {
+            cog = !strcmp(argv[++i], "cogvideox");
+        } else if (strcmp(argv[i], "--force") == 0) {
             force = 1;
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             char *end;
@@ -35,14 +56,16 @@ int cmd_make_tiny(int argc, char **argv, struct df_log *log)
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
-            fprintf(stderr, "usage: ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]\n");
+            fprintf(stderr, "%s", k_usage);
             return WORKER_EXIT_USAGE;
         }
     }
     if (!dir) {
-        fprintf(stderr, "usage: ditfarm-worker make-tiny MODEL_DIR [--seed N] [--force]\n");
+        fprintf(stderr, "%s", k_usage);
         return WORKER_EXIT_USAGE;
     }
+    if (cog)
+        return make_cogvideox(dir, seed, log);
     char tdir[4096], weights[4200], vdir[4096], vweights[4200];
     snprintf(tdir, sizeof tdir, "%s/transformer", dir);
     snprintf(weights, sizeof weights, "%s/diffusion_pytorch_model.safetensors", tdir);

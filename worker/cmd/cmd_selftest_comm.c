@@ -16,7 +16,7 @@
  *                   GPU would: the others time out (DITFARM_COMM_TIMEOUT) and
  *                   exit with WORKER_EXIT_RETRY; `srun --kill-on-bad-exit=1` or
  *                   mpirun then ends the stalled rank. */
-#include "boot.h"
+#include "cmd_boot.h"
 #include "comm.h"
 #include "comm_check.h"
 #include "log.h"
@@ -129,11 +129,8 @@ int cmd_selftest_comm(int argc, char **argv, struct df_log *log)
         return WORKER_EXIT_USAGE;
     struct df_err err = {0};
     struct boot b;
-    if (boot_init(&b, &err) < 0) {
-        DF_ERROR(log, "%s", err.msg);
+    if (cmd_boot(&b, log) < 0)
         return WORKER_EXIT_FAILED;
-    }
-    df_log_set_rank(log, b.info.rank);
     const struct boot_info *in = &b.info;
     printf("boot rank=%d size=%d local_rank=%d local_size=%d node=%d n_nodes=%d singleton=%d "
            "nspace=%s\n",

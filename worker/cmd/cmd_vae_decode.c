@@ -14,7 +14,7 @@
  * REF's "sample" (relative L2 <= tol, default 1e-4).  Rank 0 prints
  *   vae-decode ok size=N tiles=R×C frames=F HxW
  * and with --ref one "rel L2 ... max abs ..." line. */
-#include "boot.h"
+#include "cmd_boot.h"
 #include "comm.h"
 #include "kern.h"
 #include "log.h"
@@ -210,11 +210,8 @@ int cmd_vae_decode(int argc, char **argv, struct df_log *log)
         return WORKER_EXIT_USAGE;
     struct df_err err = {0};
     struct boot b;
-    if (boot_init(&b, &err) < 0) {
-        DF_ERROR(log, "%s", err.msg);
+    if (cmd_boot(&b, log) < 0)
         return WORKER_EXIT_FAILED;
-    }
-    df_log_set_rank(log, b.info.rank);
     int rc = run(&a, &b, &err);
     if (rc < 0)
         DF_ERROR(log, "vae-decode: %s", err.msg);

@@ -193,3 +193,9 @@ int family_time_embed(family_model_t *fm, float t, float *e, float *e0, struct d
                "model family %s has no time embedding for a step cache", fm->ops->name);
     return fm->ops->time_embed(fm->model, t, e, e0, err);
 }
+
+int family_teacache_poly(const family_model_t *fm, double c[5], const char **source)
+{
+    *source = NULL;
+    return fm->ops->teacache_poly ? fm->ops->teacache_poly(fm->model, c, source) : 0;
+}

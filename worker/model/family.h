@@ -58,6 +58,11 @@ struct family_info {
     int text_in_sequence;    /* 1: text tokens lead the self-attention sequence (joint
                                 attention, CogVideoX); token ranges then count them */
     int has_time_embed;      /* 1: family_time_embed works (step-cache planning) */
+    int time_embed_dim;      /* width of family_time_embed's e (Wan: dim; CogVideoX: te) */
+    int time_mod_dim;        /* width of its e0 (Wan: 6*dim); 0: the family has only e */
+    int text_rows_whole;     /* how the pipeline makes its T5 prompt rows: 1 = the raw text,
+                                no mask, every row kept, padding too (CogVideoXPipeline);
+                                0 = cleaned, masked, cut to length (WanPipeline) */
 };
 
 /* One forward's geometry: latent size, text length and the range of the
@@ -132,9 +137,20 @@ int family_forward(family_model_t *fm, const struct family_shape *s, const float
 /* The hidden state between embed and head: a backend buffer [*rows, dim]. */
 float *family_hidden(family_model_t *fm, int64_t *rows);
 
-/* The time embedding a step cache plans with: e [dim] and e0 [6*dim] (the
- * modulation) for timestep t, host.  DF_E_UNSUPPORTED when the family has
- * none (info.has_time_embed = 0). */
+/* The time embedding a step cache plans with, for timestep t, host:
+ * e [info.time_embed_dim] and, where the family has one, e0
+ * [info.time_mod_dim] (the modulation; e0 is not written when
+ * time_mod_dim is 0).  Wan: e and e0 = time_projection(e); CogVideoX:
+ * e = emb (time embedding + ofs embedding), what every CogVideoXLayerNormZero
+ * is modulated by.  DF_E_UNSUPPORTED when the family has none
+ * (info.has_time_embed = 0). */
 int family_time_embed(family_model_t *fm, float t, float *e, float *e0, struct df_err *err);
+
+/* The family's own TeaCache rescale polynomial for e (numpy poly1d order,
+ * c[0]·x⁴ + ... + c[4]), chosen from the loaded model's config as the
+ * TeaCache reference chooses it; *source names where the numbers come from.
+ * Returns 1 and fills c, or 0 when the family publishes none (then the
+ * model's calibration file must hold it). */
+int family_teacache_poly(const family_model_t *fm, double c[5], const char **source);
 
 #endif /* DF_FAMILY_H */

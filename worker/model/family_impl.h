@@ -30,6 +30,8 @@ struct family_ops {
     float *(*hidden)(void *model, int64_t *rows);
     /* (optional) e [dim], e0 [6*dim] for step-cache planning; NULL: no step cache */
     int (*time_embed)(void *model, float t, float *e, float *e0, struct df_err *err);
+    /* (optional) TeaCache polynomial for e: 1 and c, or 0 (see family_teacache_poly) */
+    int (*teacache_poly)(const void *model, double c[5], const char **source);
 };
 
 /* The families (one `extern` per registry line of family.c). */

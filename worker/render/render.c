@@ -42,6 +42,7 @@
 #include "vae.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,7 @@ static int setup_model(struct render *r, struct df_err *err)
                "%s: out_channels %d != in_channels %d: not a text-to-video model", dir,
                fi.out_channels, fi.in_channels);
     r->text_dim = fi.text_dim;
+    r->text_rows_whole = fi.text_rows_whole;
     DF_TRY(render_latent_create(&dims, r->par.tok_begin, r->par.tok_count, s->seed, &r->lat, err));
     r->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
                                      .width = r->lat->dims.W, .text_len = r->text_len,
@@ -338,6 +340,17 @@ static void write_progress(struct render *r, int done, double per_step, double e
         DF_WARN(r->log, "shot %s: %s", r->shot->id, perr.msg);
 }
 
+/* The guidance scale of the step at timestep t: the shot's, or with
+ * dynamic_cfg CogVideoXPipeline's use_dynamic_cfg schedule of the TIMESTEP
+ * (not the step index), in double as Python computes it. */
+static float guidance_at(const struct shot *s, float t)
+{
+    const double g = s->guidance_scale, N = s->steps;
+    if (!s->dynamic_cfg)
+        return (float)g;
+    return (float)(1.0 + g * ((1.0 - cos(M_PI * pow((N - (double)t) / N, 5.0))) / 2.0));
+}
+
 static int denoise(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
@@ -355,7 +368,8 @@ static int denoise(struct render *r, struct df_err *err)
         const float *vel = r->lat->vel_cond;
         if (r->guided) {
             DF_TRY(render_par_swap_cfg(&r->par, r->lat->vel_cond, r->lat->vel_uncond, r->lat->shard_n, err));
-            cfg_combine(r->lat->vel_cond, r->lat->vel_uncond, (float)s->guidance_scale, r->lat->shard_n, r->lat->vel);
+            cfg_combine(r->lat->vel_cond, r->lat->vel_uncond, guidance_at(s, t), r->lat->shard_n,
+                        r->lat->vel);
             vel = r->lat->vel;
         }
         DF_TRY(sampler_step(r->smp, i, vel, r->lat->shard, r->lat->shard_n, err));

@@ -75,6 +75,7 @@ struct render {
     struct usp_attn *usp;         /* the attention hook when the sequence is split */
     int do_cond, do_uncond;       /* the branches this rank computes */
     int text_len, text_dim;
+    int text_rows_whole;              /* family_info.text_rows_whole: the prompt style */
     float *text_cond, *text_uncond; /* [text_len, text_dim] */
     int guided;                     /* classifier-free guidance on (two branches) */
     sampler_t smp;

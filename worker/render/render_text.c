@@ -86,7 +86,7 @@ static uint64_t text_key(const struct render *r, uint64_t enc_id, const char *co
 {
     uint64_t h = fnv_bytes(1469598103934665603ull, "ditfarm-text-1", 15);
     int32_t dims[4] = {r->text_len, r->text_dim, r->guided,
-                       !strcmp(r->shot->geom.family, "cogvideox")};
+                       r->text_rows_whole};
     h = fnv_bytes(h, dims, sizeof dims);
     h = fnv_bytes(h, &enc_id, sizeof enc_id);
     h = fnv_bytes(h, cond ? cond : "", strlen(cond ? cond : "") + 1);
@@ -162,8 +162,8 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
         rc = kern_backend_create("cpu", r->o->threads, &be, err);
     if (rc == 0)
         rc = t5_prompt_open(r->model_dir, be, &tp, err);
-    if (rc == 0 && !strcmp(r->shot->geom.family, "cogvideox"))
-        tp->style = T5_PROMPT_STYLE_COGVIDEOX;
+    if (rc == 0) /* the family says how its pipeline makes the rows */
+        tp->style = r->text_rows_whole ? T5_PROMPT_STYLE_COGVIDEOX : T5_PROMPT_STYLE_WAN;
     const struct t5_config *c = rc == 0 ? t5_prompt_config(tp, err) : NULL;
     if (rc == 0 && !c)
         rc = err ? err->code : DF_E_INVAL;
@@ -260,7 +260,7 @@ int render_text_setup(struct render *r, struct df_err *err)
     const int n = r->guided ? 2 : 1;
     const size_t plane = (size_t)r->text_len * r->text_dim;
     const char *files[2] = {s->prompt_embeds, s->negative_prompt_embeds};
-    /* WanPipeline: negative_prompt = negative_prompt or "" */
+    /* WanPipeline and CogVideoXPipeline alike: negative_prompt = negative_prompt or "" */
     const char *texts[2] = {s->prompt ? s->prompt : "",
                             s->negative_prompt ? s->negative_prompt : ""};
     int want[2] = {!files[0], n == 2 && !files[1]};

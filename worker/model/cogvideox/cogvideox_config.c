@@ -10,33 +10,13 @@
 #include "cogvideox_config.h"
 
 #include "safetensors.h"
-#include "jsonfile.h"
+#include "config_json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* An integer key: absent -> def; JSON null -> null_value when null_ok. */
-static int get_int(const char *path, const cJSON *root, const char *key, int def, int null_ok,
-                   int null_value, int *out, struct df_err *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (cJSON_IsNull(v) && null_ok) {
-        *out = null_value;
-        return 0;
-    }
-    DF_FAIL_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-                   fabs(v->valuedouble) > 1e9,
-               err, DF_E_PARSE, "%s: key '%s' must be an integer", path, key);
-    *out = (int)v->valuedouble;
-    return 0;
-}
 
 static int get_bool(const char *path, const cJSON *root, const char *key, int def, int *out,
                     struct df_err *err)
@@ -73,9 +53,11 @@ static int check_str(const char *path, const cJSON *root, const char *key,
                       key, v->valuestring, allowed[0]);
 }
 
-static int parse_keys(const char *path, const cJSON *root, struct cogvideox_config *c,
+static int parse_keys(const struct config_json *cj, struct cogvideox_config *c,
                       struct df_err *err)
 {
+    const char *path = cj->path;
+    const cJSON *root = cj->root;
     DF_FAIL_IF(!cJSON_IsObject(root), err, DF_E_PARSE, "%s: not a JSON object", path);
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "_class_name");
     DF_FAIL_IF(cls && (!cJSON_IsString(cls) ||
@@ -84,23 +66,23 @@ static int parse_keys(const char *path, const cJSON *root, struct cogvideox_conf
                "%s: _class_name is %s, expected CogVideoXTransformer3DModel", path,
                cJSON_IsString(cls) ? cls->valuestring : "not a string");
     /* Defaults: CogVideoXTransformer3DModel.__init__. */
-    DF_TRY(get_int(path, root, "num_layers", 30, 0, 0, &c->num_layers, err));
-    DF_TRY(get_int(path, root, "num_attention_heads", 30, 0, 0, &c->num_heads, err));
-    DF_TRY(get_int(path, root, "attention_head_dim", 64, 0, 0, &c->head_dim, err));
-    DF_TRY(get_int(path, root, "in_channels", 16, 0, 0, &c->in_channels, err));
-    DF_TRY(get_int(path, root, "out_channels", 16, 1, 0, &c->out_channels, err));
-    DF_TRY(get_int(path, root, "time_embed_dim", 512, 0, 0, &c->time_embed_dim, err));
-    DF_TRY(get_int(path, root, "ofs_embed_dim", 0, 1, 0, &c->ofs_embed_dim, err));
-    DF_TRY(get_int(path, root, "text_embed_dim", 4096, 0, 0, &c->text_dim, err));
-    DF_TRY(get_int(path, root, "patch_size", 2, 0, 0, &c->patch, err));
-    DF_TRY(get_int(path, root, "patch_size_t", 0, 1, 0, &c->patch_t, err));
-    DF_TRY(get_int(path, root, "freq_shift", 0, 0, 0, &c->freq_shift, err));
-    DF_TRY(get_int(path, root, "sample_width", 90, 0, 0, &c->sample_width, err));
-    DF_TRY(get_int(path, root, "sample_height", 60, 0, 0, &c->sample_height, err));
-    DF_TRY(get_int(path, root, "sample_frames", 49, 0, 0, &c->sample_frames, err));
-    DF_TRY(get_int(path, root, "temporal_compression_ratio", 4, 0, 0, &c->temporal_compression,
+    DF_TRY(config_json_int_null(cj, "num_layers", 30, 0, 0, &c->num_layers, err));
+    DF_TRY(config_json_int_null(cj, "num_attention_heads", 30, 0, 0, &c->num_heads, err));
+    DF_TRY(config_json_int_null(cj, "attention_head_dim", 64, 0, 0, &c->head_dim, err));
+    DF_TRY(config_json_int_null(cj, "in_channels", 16, 0, 0, &c->in_channels, err));
+    DF_TRY(config_json_int_null(cj, "out_channels", 16, 1, 0, &c->out_channels, err));
+    DF_TRY(config_json_int_null(cj, "time_embed_dim", 512, 0, 0, &c->time_embed_dim, err));
+    DF_TRY(config_json_int_null(cj, "ofs_embed_dim", 0, 1, 0, &c->ofs_embed_dim, err));
+    DF_TRY(config_json_int_null(cj, "text_embed_dim", 4096, 0, 0, &c->text_dim, err));
+    DF_TRY(config_json_int_null(cj, "patch_size", 2, 0, 0, &c->patch, err));
+    DF_TRY(config_json_int_null(cj, "patch_size_t", 0, 1, 0, &c->patch_t, err));
+    DF_TRY(config_json_int_null(cj, "freq_shift", 0, 0, 0, &c->freq_shift, err));
+    DF_TRY(config_json_int_null(cj, "sample_width", 90, 0, 0, &c->sample_width, err));
+    DF_TRY(config_json_int_null(cj, "sample_height", 60, 0, 0, &c->sample_height, err));
+    DF_TRY(config_json_int_null(cj, "sample_frames", 49, 0, 0, &c->sample_frames, err));
+    DF_TRY(config_json_int_null(cj, "temporal_compression_ratio", 4, 0, 0, &c->temporal_compression,
                    err));
-    DF_TRY(get_int(path, root, "max_text_seq_length", 226, 0, 0, &c->max_text_len, err));
+    DF_TRY(config_json_int_null(cj, "max_text_seq_length", 226, 0, 0, &c->max_text_len, err));
     DF_TRY(get_bool(path, root, "flip_sin_to_cos", 1, &c->flip_sin_to_cos, err));
     DF_TRY(get_bool(path, root, "attention_bias", 1, &c->attention_bias, err));
     DF_TRY(get_bool(path, root, "patch_bias", 1, &c->patch_bias, err));
@@ -173,12 +155,12 @@ static int check_ranges(const char *path, struct cogvideox_config *c, struct df_
 int cogvideox_config_load(const char *path, struct cogvideox_config *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    cJSON *root;
-    DF_TRY(jsonfile_read_config(path, (size_t)1 << 24, &root, err));
-    int rc = parse_keys(path, root, out, err);
+    struct config_json cj;
+    DF_TRY(config_json_open(path, &cj, err));
+    int rc = parse_keys(&cj, out, err);
     if (rc == 0)
         rc = check_ranges(path, out, err);
-    cJSON_Delete(root);
+    config_json_close(&cj);
     return rc;
 }
 

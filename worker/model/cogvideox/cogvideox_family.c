@@ -5,9 +5,15 @@
  * The sequence the ranks split is the JOINT one, [text (L); video (S)]:
  * text_in_sequence is set, family_tokens counts L + S, and a token range may
  * hold text rows, video tokens or both (cogvideox_model.h).  Latents are
- * frame-major [F, C, H, W].  No time_embed slot: CogVideoX's adaptive norms
- * take a time_embed_dim vector and twelve modulations per block, not Wan's
- * (e, e0), so the step caches do not plan for it yet.
+ * frame-major [F, C, H, W].
+ *
+ * Step caching (docs/stepcache.md): TeaCache4CogVideoX compares `emb`, the
+ * time embedding plus the ofs embedding -- the one vector every
+ * CogVideoXLayerNormZero and norm_out is modulated by -- so the family's e is
+ * emb [time_embed_dim] and it has no e0.  emb depends on the timestep only
+ * (ofs is a constant of the pipeline), so the skip mask can be planned up
+ * front like Wan's.  The hidden state is the joint [text; video] rows, so a
+ * cached residual covers both streams, as the reference caches both.
  */
 #include "cogvideox_model.h"
 #include "family_impl.h"
@@ -47,6 +53,9 @@ static void info(const void *model, struct family_info *out)
     out->patch[0] = c->patch_t ? c->patch_t : 1;
     out->patch[1] = out->patch[2] = c->patch;
     out->text_in_sequence = 1; /* joint attention over [text; video] */
+    out->time_embed_dim = c->time_embed_dim; /* emb */
+    out->time_mod_dim = 0;                   /* no single modulation vector */
+    out->text_rows_whole = 1;  /* CogVideoXPipeline._get_t5_prompt_embeds */
 }
 
 static int64_t tokens(const void *model, const struct family_shape *s, struct df_err *err)
@@ -95,6 +104,31 @@ static float *hidden(void *model, int64_t *rows)
     return cogvideox_model_hidden(model, rows);
 }
 
+/* The ofs CogVideoX 1.5's pipelines pass (render.c feeds the same to embed). */
+#define COGVIDEOX_PIPELINE_OFS 2.0f
+
+static int time_embed(void *model, float t, float *e, float *e0, struct df_err *err)
+{
+    (void)e0; /* time_mod_dim 0 */
+    return cogvideox_model_time_embed(model, t, COGVIDEOX_PIPELINE_OFS, e, err);
+}
+
+/* TeaCache4CogVideoX1.5 (ali-vilab/TeaCache) picks its polynomial by the
+ * config's use_rotary_positional_embeddings: sin-cos = CogVideoX-2B, RoPE =
+ * CogVideoX-5B and 1.5-5B.  Numbers: numpy poly1d order, as published. */
+static int teacache_poly(const void *model, double c[5], const char **source)
+{
+    static const double sincos[5] = {-3.10658903e+01, 2.54732368e+01, -5.92380459e+00,
+                                     1.75769064e+00, -3.61568434e-03};
+    static const double rope[5] = {-1.53880483e+03, 8.43202495e+02, -1.34363087e+02,
+                                   7.97131516e+00, -5.23162339e-02};
+    const int is_rope = cogvideox_model_config(model)->pos == COGVIDEOX_POS_ROPE;
+    memcpy(c, is_rope ? rope : sincos, sizeof sincos);
+    *source = is_rope ? "TeaCache4CogVideoX1.5 polynomial for CogVideoX-5B/1.5 (RoPE models)"
+                      : "TeaCache4CogVideoX1.5 polynomial for CogVideoX-2B (sin-cos models)";
+    return 1;
+}
+
 const struct family_ops cogvideox_family_ops = {
     .name = "cogvideox",
     .class_name = "CogVideoXTransformer3DModel",
@@ -109,5 +143,6 @@ const struct family_ops cogvideox_family_ops = {
     .blocks = blocks,
     .head = head,
     .hidden = hidden,
-    .time_embed = NULL,
+    .time_embed = time_embed,
+    .teacache_poly = teacache_poly,
 };

@@ -504,6 +504,16 @@ const float *cogvideox_model_emb(const struct cogvideox_model *m)
     return m->st.h_emb;
 }
 
+int cogvideox_model_time_embed(struct cogvideox_model *m, float timestep, float ofs, float *emb,
+                               struct df_err *err)
+{
+    DF_FAIL_IF(!m->st.emb, err, DF_E_INVAL, "cogvideox_model_time_embed() before reserve");
+    m->embedded = 0; /* the modulations now belong to this timestep: embed again */
+    DF_TRY(embed_time(m, timestep, ofs, err));
+    memcpy(emb, m->st.h_emb, (size_t)m->cfg.time_embed_dim * sizeof(float));
+    return 0;
+}
+
 float *cogvideox_model_hidden(struct cogvideox_model *m, int64_t *rows)
 {
     if (rows)

@@ -126,6 +126,12 @@ int cogvideox_model_forward(struct cogvideox_model *m, const struct cogvideox_sh
 /* emb = time_embedding(sinusoid(t)) (+ ofs embedding), host [time_embed_dim]. */
 const float *cogvideox_model_emb(const struct cogvideox_model *m);
 
+/* The same emb for a timestep alone (step-cache planning), into host
+ * emb [time_embed_dim]; needs reserve, and the next blocks need a fresh
+ * embed.  Returns 0, DF_E_INVAL, or a backend error. */
+int cogvideox_model_time_embed(struct cogvideox_model *m, float timestep, float ofs, float *emb,
+                               struct df_err *err);
+
 /* The hidden state, a BACKEND buffer [*rows, dim] of the range's joint
  * tokens (text rows first). */
 float *cogvideox_model_hidden(struct cogvideox_model *m, int64_t *rows);

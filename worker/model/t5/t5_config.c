@@ -1,7 +1,7 @@
 /* t5_config.c -- transformers config.json -> struct t5_config, and the bucket rule. */
 #include "t5_config.h"
 
-#include "jsonfile.h"
+#include "config_json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -37,21 +37,6 @@ static const struct family families[] = {
     {"t5", 0, 32128, 512, 64, 2048, 6, 8, "relu"},
     {"mt5", 0, 250112, 512, 64, 1024, 8, 6, "gated-gelu"},
 };
-
-static int get_int(const char *path, const cJSON *root, const char *key, int def, int *out,
-                   struct df_err *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    DF_FAIL_IF(!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-                   fabs(v->valuedouble) > (double)(1 << 30),
-               err, DF_E_PARSE, "%s: key '%s' must be an integer", path, key);
-    *out = (int)v->valuedouble;
-    return 0;
-}
 
 static const struct family *find_family(const char *path, const cJSON *root, struct df_err *err)
 {
@@ -128,22 +113,24 @@ static int check_ranges(const char *path, struct t5_config *c, struct df_err *er
     return 0;
 }
 
-static int parse(const char *path, const cJSON *root, struct t5_config *c, struct df_err *err)
+static int parse(const struct config_json *cj, struct t5_config *c, struct df_err *err)
 {
+    const char *path = cj->path;
+    const cJSON *root = cj->root;
     DF_FAIL_IF(!cJSON_IsObject(root), err, DF_E_PARSE, "%s: not a JSON object", path);
     const struct family *f = find_family(path, root, err);
     if (!f)
         return err ? err->code : DF_E_PARSE;
     snprintf(c->model_type, sizeof c->model_type, "%s", f->model_type);
     c->bias_per_layer = f->bias_per_layer;
-    DF_TRY(get_int(path, root, "vocab_size", f->vocab, &c->vocab_size, err));
-    DF_TRY(get_int(path, root, "d_model", f->d_model, &c->d_model, err));
-    DF_TRY(get_int(path, root, "d_kv", f->d_kv, &c->d_kv, err));
-    DF_TRY(get_int(path, root, "d_ff", f->d_ff, &c->d_ff, err));
-    DF_TRY(get_int(path, root, "num_layers", f->layers, &c->num_layers, err));
-    DF_TRY(get_int(path, root, "num_heads", f->heads, &c->num_heads, err));
-    DF_TRY(get_int(path, root, "relative_attention_num_buckets", 32, &c->num_buckets, err));
-    DF_TRY(get_int(path, root, "relative_attention_max_distance", 128, &c->max_distance, err));
+    DF_TRY(config_json_int_null(cj, "vocab_size", f->vocab, 0, 0, &c->vocab_size, err));
+    DF_TRY(config_json_int_null(cj, "d_model", f->d_model, 0, 0, &c->d_model, err));
+    DF_TRY(config_json_int_null(cj, "d_kv", f->d_kv, 0, 0, &c->d_kv, err));
+    DF_TRY(config_json_int_null(cj, "d_ff", f->d_ff, 0, 0, &c->d_ff, err));
+    DF_TRY(config_json_int_null(cj, "num_layers", f->layers, 0, 0, &c->num_layers, err));
+    DF_TRY(config_json_int_null(cj, "num_heads", f->heads, 0, 0, &c->num_heads, err));
+    DF_TRY(config_json_int_null(cj, "relative_attention_num_buckets", 32, 0, 0, &c->num_buckets, err));
+    DF_TRY(config_json_int_null(cj, "relative_attention_max_distance", 128, 0, 0, &c->max_distance, err));
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(root, "layer_norm_epsilon");
     DF_FAIL_IF(eps && !cJSON_IsNumber(eps), err, DF_E_PARSE,
                "%s: key 'layer_norm_epsilon' must be a number", path);
@@ -158,10 +145,10 @@ static int parse(const char *path, const cJSON *root, struct t5_config *c, struc
 int t5_config_load(const char *path, struct t5_config *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    cJSON *root;
-    DF_TRY(jsonfile_read_config(path, (size_t)1 << 20, &root, err));
-    int rc = parse(path, root, out, err);
-    cJSON_Delete(root);
+    struct config_json cj;
+    DF_TRY(config_json_open(path, &cj, err));
+    int rc = parse(&cj, out, err);
+    config_json_close(&cj);
     return rc;
 }
 

@@ -145,11 +145,11 @@ static int write_tokenizer(const char *dir, int *vocab_size, struct df_err *err)
     return rc;
 }
 
-static int write_config(const char *dir, int vocab, int d_model, struct df_err *err)
+static int write_config(const char *dir, int vocab, int d_model, int v11, struct df_err *err)
 {
     char text[1024], path[4400];
     snprintf(text, sizeof text,
-             "{\n  \"architectures\": [\"UMT5EncoderModel\"],\n  \"model_type\": \"umt5\",\n"
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"
              "  \"vocab_size\": %d,\n  \"d_model\": %d,\n  \"d_kv\": %d,\n  \"d_ff\": %d,\n"
              "  \"num_layers\": %d,\n  \"num_heads\": %d,\n"
              "  \"relative_attention_num_buckets\": %d,\n"
@@ -157,7 +157,8 @@ static int write_config(const char *dir, int vocab, int d_model, struct df_err *
              "  \"feed_forward_proj\": \"gated-gelu\",\n  \"dense_act_fn\": \"gelu_new\",\n"
              "  \"is_gated_act\": true,\n  \"pad_token_id\": 0,\n  \"eos_token_id\": 1,\n"
              "  \"_ditfarm\": \"synthetic demo weights (ditfarm-worker make-tiny)\"\n}\n",
-             vocab, d_model, d_model / SYNTH_HEADS, 2 * d_model, SYNTH_LAYERS, SYNTH_HEADS,
+             v11 ? "T5EncoderModel" : "UMT5EncoderModel", v11 ? "t5" : "umt5", vocab, d_model,
+             d_model / SYNTH_HEADS, 2 * d_model, SYNTH_LAYERS, SYNTH_HEADS,
              SYNTH_BUCKETS, SYNTH_MAX_DISTANCE);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
@@ -175,7 +176,8 @@ struct synth_t {
     float scale, one;
 };
 
-static int write_weights(const char *dir, int vocab, int d, uint64_t seed, struct df_err *err)
+static int write_weights(const char *dir, int vocab, int d, int v11, uint64_t seed,
+                         struct df_err *err)
 {
     struct synth_t t[3 + SYNTH_LAYERS * 10];
     int n = 0, ff = 2 * d;
@@ -198,6 +200,9 @@ static int write_weights(const char *dir, int vocab, int d, uint64_t seed, struc
                      {"1.DenseReluDense.wi_1", ff, d, sd, 0},
                      {"1.DenseReluDense.wo", d, ff, sf, 0}};
         for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            /* T5 v1.1: only the first block has the bias (shared by all) */
+            if (v11 && l > 0 && strstr(parts[i].leaf, "relative_attention_bias"))
+                continue;
             t[n] = (struct synth_t){"", parts[i].r, parts[i].c, parts[i].s, parts[i].one};
             snprintf(t[n].name, sizeof t[n].name, "encoder.block.%d.layer.%s.weight", l,
                      parts[i].leaf);
@@ -233,6 +238,12 @@ static int write_weights(const char *dir, int vocab, int d, uint64_t seed, struc
 
 int t5_synth_write(const char *model_dir, int d_model, uint64_t seed, struct df_err *err)
 {
+    return t5_synth_write_kind(model_dir, d_model, 0, seed, err);
+}
+
+int t5_synth_write_kind(const char *model_dir, int d_model, int v11, uint64_t seed,
+                        struct df_err *err)
+{
     DF_FAIL_IF(d_model < SYNTH_HEADS || d_model % SYNTH_HEADS, err, DF_E_INVAL,
                "t5 synth: d_model %d must be a positive multiple of %d", d_model, SYNTH_HEADS);
     char tok[4200], te[4200];
@@ -242,6 +253,6 @@ int t5_synth_write(const char *model_dir, int d_model, uint64_t seed, struct df_
     DF_TRY(mkdir_p(te, err));
     int vocab = 0;
     DF_TRY(write_tokenizer(tok, &vocab, err));
-    DF_TRY(write_config(te, vocab, d_model, err));
-    return write_weights(te, vocab, d_model, seed, err);
+    DF_TRY(write_config(te, vocab, d_model, v11, err));
+    return write_weights(te, vocab, d_model, v11, seed, err);
 }

@@ -16,5 +16,9 @@
  * Returns 0, DF_E_INVAL (d_model not a positive multiple of 4), DF_E_IO,
  * DF_E_NOMEM. */
 int t5_synth_write(const char *model_dir, int d_model, uint64_t seed, struct df_err *err);
+/* The same with v11 = 1: a T5 v1.1 encoder (T5EncoderModel, model_type t5:
+ * the relative bias in the first block only, shared), CogVideoX's kind. */
+int t5_synth_write_kind(const char *model_dir, int d_model, int v11, uint64_t seed,
+                        struct df_err *err);
 
 #endif /* DF_T5_SYNTH_H */

@@ -7,7 +7,7 @@
  */
 #include "wan_config.h"
 #include "ckd.h"
-#include "jsonfile.h"
+#include "config_json.h"
 
 #include "safetensors.h"
 #include "wan_weights.h"
@@ -19,41 +19,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An integer key: absent -> default, null -> null_value (when allowed). */
-static int get_int(const char *path, const cJSON *root, const char *key, int def, int null_ok,
-                   int null_value, int *out, struct df_err *err)
+static int parse(const struct config_json *cj, struct wan_config *c, struct df_err *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (cJSON_IsNull(v) && null_ok) {
-        *out = null_value;
-        return 0;
-    }
-    DF_FAIL_IF(!cJSON_IsNumber(v) || ckd_double_to_int(v->valuedouble, -1000000000, 1000000000, out),
-               err, DF_E_PARSE, "%s: key '%s' must be an integer", path, key);
-    return 0;
-}
-
-static int parse(const char *path, const cJSON *root, struct wan_config *c, struct df_err *err)
-{
+    const char *path = cj->path;
+    const cJSON *root = cj->root;
     DF_FAIL_IF(!cJSON_IsObject(root), err, DF_E_PARSE, "%s: not a JSON object", path);
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "_class_name");
     DF_FAIL_IF(cls && (!cJSON_IsString(cls) || strcmp(cls->valuestring, "WanTransformer3DModel")),
                err, DF_E_UNSUPPORTED, "%s: _class_name is %s, expected WanTransformer3DModel",
                path, cJSON_IsString(cls) ? cls->valuestring : "not a string");
     /* Defaults: WanTransformer3DModel.__init__. */
-    DF_TRY(get_int(path, root, "num_layers", 40, 0, 0, &c->num_layers, err));
-    DF_TRY(get_int(path, root, "num_attention_heads", 40, 0, 0, &c->num_heads, err));
-    DF_TRY(get_int(path, root, "attention_head_dim", 128, 0, 0, &c->head_dim, err));
-    DF_TRY(get_int(path, root, "ffn_dim", 13824, 0, 0, &c->ffn_dim, err));
-    DF_TRY(get_int(path, root, "in_channels", 16, 0, 0, &c->in_channels, err));
-    DF_TRY(get_int(path, root, "out_channels", 16, 1, 0, &c->out_channels, err));
-    DF_TRY(get_int(path, root, "text_dim", 4096, 0, 0, &c->text_dim, err));
-    DF_TRY(get_int(path, root, "freq_dim", 256, 0, 0, &c->freq_dim, err));
-    DF_TRY(get_int(path, root, "rope_max_seq_len", 1024, 0, 0, &c->rope_max_seq_len, err));
+    DF_TRY(config_json_int_null(cj, "num_layers", 40, 0, 0, &c->num_layers, err));
+    DF_TRY(config_json_int_null(cj, "num_attention_heads", 40, 0, 0, &c->num_heads, err));
+    DF_TRY(config_json_int_null(cj, "attention_head_dim", 128, 0, 0, &c->head_dim, err));
+    DF_TRY(config_json_int_null(cj, "ffn_dim", 13824, 0, 0, &c->ffn_dim, err));
+    DF_TRY(config_json_int_null(cj, "in_channels", 16, 0, 0, &c->in_channels, err));
+    DF_TRY(config_json_int_null(cj, "out_channels", 16, 1, 0, &c->out_channels, err));
+    DF_TRY(config_json_int_null(cj, "text_dim", 4096, 0, 0, &c->text_dim, err));
+    DF_TRY(config_json_int_null(cj, "freq_dim", 256, 0, 0, &c->freq_dim, err));
+    DF_TRY(config_json_int_null(cj, "rope_max_seq_len", 1024, 0, 0, &c->rope_max_seq_len, err));
     if (c->out_channels == 0) /* `out_channels or in_channels` */
         c->out_channels = c->in_channels;
 
@@ -136,11 +120,10 @@ static int parse(const char *path, const cJSON *root, struct wan_config *c, stru
 int wan_config_load(const char *path, struct wan_config *out, struct df_err *err)
 {
     memset(out, 0, sizeof *out);
-    cJSON *root;
-    /* a diffusers config.json is a few hundred bytes */
-    DF_TRY(jsonfile_read_config(path, (size_t)1 << 24, &root, err));
-    int rc = parse(path, root, out, err);
-    cJSON_Delete(root);
+    struct config_json cj;
+    DF_TRY(config_json_open(path, &cj, err));
+    int rc = parse(&cj, out, err);
+    config_json_close(&cj);
     return rc;
 }
 

@@ -40,6 +40,8 @@ static void info(const void *model, struct family_info *out)
     out->text_dim = c->text_dim;
     memcpy(out->patch, c->patch, sizeof(out->patch));
     out->text_in_sequence = 0; /* cross-attention: the text is not in the sequence */
+    out->time_embed_dim = c->dim;      /* e */
+    out->time_mod_dim = 6 * c->dim;    /* e0 */
 }
 
 static int64_t tokens(const void *model, const struct family_shape *s, struct df_err *err)
@@ -111,4 +113,5 @@ const struct family_ops wan_family_ops = {
     .head = head,
     .hidden = hidden,
     .time_embed = time_embed,
+    .teacache_poly = NULL, /* configs/models/<model>.stepcache.json */
 };
