@@ -119,8 +119,10 @@ void http_mutations_abort(struct http_server *h)
 
 /* ---- on the loop's thread ------------------------------------------------------------ */
 
-static char *error_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *error_json(const char *fmt, ...)
+/* Every HTTP error body is {"error", "status"} (docs/api.md), also those
+ * made here on the loop's thread. */
+static char *error_json(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *error_json(int status, const char *fmt, ...)
 {
     char msg[DF_ERR_MSG_CAP + 256];
     va_list ap;
@@ -129,6 +131,7 @@ static char *error_json(const char *fmt, ...)
     va_end(ap);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "error", msg);
+    cJSON_AddNumberToObject(j, "status", status);
     char *t = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return t;
@@ -169,9 +172,9 @@ static void run_shot_action(struct daemon *d, struct http_mutation *m)
     size_t n = find_targets(d, m, &t, &err);
     if (n == 0) {
         m->status = err.code ? 500 : 404;
-        m->reply = err.code
-                       ? error_json("%s", err.msg)
-                       : error_json("no shot %s%s%s", m->manifest, m->shot[0] ? "/" : "", m->shot);
+        m->reply = err.code ? error_json(m->status, "%s", err.msg)
+                            : error_json(m->status, "no shot %s%s%s", m->manifest,
+                                         m->shot[0] ? "/" : "", m->shot);
         return;
     }
     cJSON *r = cJSON_CreateObject(), *done = cJSON_CreateArray(), *errors = cJSON_CreateArray();
@@ -223,8 +226,8 @@ static void run_shot_action(struct daemon *d, struct http_mutation *m)
         cJSON_Delete(errors);
         m->status = 409;
         m->reply =
-            error_json("%s %s%s%s: nothing to do in its state (%s)", http_action_name(m->action),
-                       m->manifest, m->shot[0] ? "/" : "", m->shot,
+            error_json(m->status, "%s %s%s%s: nothing to do in its state (%s)",
+                       http_action_name(m->action), m->manifest, m->shot[0] ? "/" : "", m->shot,
                        m->action == HTTP_ACTION_RETRY ? "only failed or cancelled shots "
                                                         "are retried"
                                                       : "already finished");
@@ -251,7 +254,7 @@ static void run_submit(struct daemon *d, struct http_mutation *m)
     } else {
         const char *msg = cJSON_IsString(e) ? e->valuestring : "submit failed";
         m->status = strstr(msg, "active shot") ? 409 : 400;
-        m->reply = error_json("%s", msg);
+        m->reply = error_json(m->status, "%s", msg);
     }
     cJSON_Delete(rep);
     free(text);
@@ -300,7 +303,7 @@ void http_run_mutations(struct http_server *h, struct daemon *d)
             run_shot_action(d, m);
         if (!m->reply) {
             m->status = 500;
-            m->reply = error_json("out of memory");
+            m->reply = error_json(500, "out of memory");
         }
         if (m->action == HTTP_ACTION_SUBMIT && m->status == 201) {
             cJSON *rep = cJSON_Parse(m->reply);

@@ -476,6 +476,11 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, int *v6, 
     const char *colon = strrchr(spec, ':');
     if (!colon || colon == spec || !colon[1])
         return df_err_set(err, DF_E_INVAL, "http-listen '%s': expected ADDR:PORT", spec);
+    /* getaddrinfo takes "99999" and listens on 99999 mod 65536: check it here
+     * (0 asks for an ephemeral port) */
+    const char *port = colon + 1;
+    if (strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 || atol(port) > 65535)
+        return df_err_set(err, DF_E_INVAL, "http-listen '%s': port must be 0..65535", spec);
     size_t hl = (size_t)(colon - spec);
     if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']')
         snprintf(host, sizeof(host), "%.*s", (int)hl - 2, spec + 1);

@@ -45,6 +45,11 @@ sqlite3 st/ditfarmd.db "select hash from tokens" | grep -q "${OP#dft_}" && fail 
 echo "ok: tokens created (printed once), listed, revoked, stored hashed"
 
 # ---- the daemon, HTTP on an ephemeral loopback port --------------------------
+# a port past 65535 is refused, not wrapped (99999 used to listen on 34463)
+set +e
+timeout 10 "$DMN" --state-dir "$work/st-port" --set http_listen=127.0.0.1:99999 2>port.log; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "port must be 0..65535" port.log || { cat port.log; fail "http-listen port 99999 accepted (rc $rc)"; }
 "$DMN" --set http_listen=127.0.0.1:0 --set submit-interval-ms=600000 --set http-timeout-s=2 \
     --set http-max-clients=24 --set http-max-clients-per-ip=16 --set http-max-body=65536 \
     2>daemon.log &
@@ -69,6 +74,9 @@ expect() { # expect STATUS METHOD PATH TOKEN [curl args]
     [ "$got" = "$want" ] || { cat body.json; fail "$* -> $got, want $want"; }
     python3 -c 'import json,sys; json.load(open("body.json"))' 2>/dev/null ||
         [ "$want" = 200 ] || fail "$*: error body is not JSON: $(head -c 200 body.json)"
+    # every error body says its status, also those made on the loop's thread
+    [ "$want" -lt 400 ] || grep -q "\"status\":$want" body.json ||
+        fail "$*: error body without \"status\":$want: $(head -c 200 body.json)"
 }
 
 [ "$(code GET /healthz)" = 200 ] && grep -q '"ok":true' body.json || fail "healthz"
