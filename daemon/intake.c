@@ -37,16 +37,6 @@ int intake_start(struct daemon *d, int64_t mrow, struct manifest *m,
     return 0;
 }
 
-/* The stored record of shot `id` of the intake, if it is still preparing. */
-static struct job_shot *find(struct job_shot *act, size_t n, int64_t mrow, const char *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (act[i].manifest_row == mrow && act[i].state == JOB_STATE_PREPARING &&
-            strcmp(act[i].shot, id) == 0)
-            return &act[i];
-    return NULL;
-}
-
 static void prepare_one(struct daemon *d, struct intake *it, struct job_shot *rec, int64_t now)
 {
     const struct shot *s = &it->m->shots[it->next - 1];
@@ -70,20 +60,16 @@ void intake_step(struct daemon *d, int budget_ms)
     if (!it)
         return;
     int64_t t0 = df_clock_ms(), now = time(NULL);
-    struct job_shot *act = NULL;
-    size_t n = 0;
-    struct df_err err = {0};
-    if (store_shots_list(d->st, STORE_ACTIVE, &act, &n, &err) < 0) {
-        DF_ERROR(d->log, "intake: %s", err.msg);
-        return;
-    }
     while (it->next < it->m->n_shots && df_clock_ms() - t0 < budget_ms) {
         const struct shot *s = &it->m->shots[it->next++];
-        struct job_shot *rec = find(act, n, it->mrow, s->id);
-        if (rec) /* else cancelled meanwhile */
-            prepare_one(d, it, rec, now);
+        struct job_shot rec;
+        struct df_err err = {0};
+        int rc = store_shot_find(d->st, it->mrow, s->id, &rec, &err);
+        if (rc < 0)
+            DF_ERROR(d->log, "intake: %s", err.msg);
+        else if (rec.state == JOB_STATE_PREPARING) /* else cancelled meanwhile */
+            prepare_one(d, it, &rec, now);
     }
-    free(act);
     if (it->next < it->m->n_shots)
         return;
     DF_INFO(d->log, "manifest %s: all %zu job directories written", it->m->name,

@@ -653,7 +653,9 @@ int daemon_run(struct daemon *d, volatile sig_atomic_t *stop)
         struct pollfd p[CONNS_MAX + 2];
         int nc = conns_pollfds(&d->conns, d->listen_fd, p, CONNS_MAX + 1);
         p[nc] = (struct pollfd){.fd = http_wake_fd(d->http), .events = POLLIN};
-        int r = poll(p, (nfds_t)nc + (d->http ? 1 : 0), d->cfg.tick_ms);
+        /* while an intake writes job directories, clients are looked at
+         * between its chunks rather than waited for (intake.h) */
+        int r = poll(p, (nfds_t)nc + (d->http ? 1 : 0), d->intake ? 0 : d->cfg.tick_ms);
         if (r < 0 && errno != EINTR)
             DF_WARN(d->log, "poll: %s", strerror(errno));
         if (*stop)

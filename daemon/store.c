@@ -298,6 +298,34 @@ int store_shot_save(store_t *st, const struct job_shot *s, enum job_state from, 
     return from == s->state ? 0 : history_add(st, s->row, job_state_name(from), s, err);
 }
 
+/* One row of "SELECT id, manifest_id, manifest, shot, SHOT_FIELDS" into s. */
+static int read_row(store_t *st, sqlite3_stmt *q, struct job_shot *s, struct df_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->row = sqlite3_column_int64(q, 0);
+    s->manifest_row = sqlite3_column_int64(q, 1);
+    text(q, 2, s->manifest, sizeof(s->manifest));
+    text(q, 3, s->shot, sizeof(s->shot));
+    char state[32];
+    text(q, 4, state, sizeof(state));
+    if (job_state_from_name(state, &s->state) < 0)
+        return df_err_set(err, DF_E_CORRUPT, "%s: shot row %lld has unknown state '%s'",
+                          st->path, (long long)s->row, state);
+    text(q, 5, s->job_id, sizeof(s->job_id));
+    text(q, 6, s->job_dir, sizeof(s->job_dir));
+    text(q, 7, s->deps, sizeof(s->deps));
+    text(q, 8, s->notify, sizeof(s->notify));
+    s->priority = sqlite3_column_int(q, 9);
+    s->attempts = sqlite3_column_int(q, 10);
+    s->submit_tries = sqlite3_column_int(q, 11);
+    s->next_try = sqlite3_column_int64(q, 12);
+    text(q, 13, s->reason, sizeof(s->reason));
+    text(q, 14, s->output, sizeof(s->output));
+    s->updated = sqlite3_column_int64(q, 15);
+    text(q, 16, s->token, sizeof(s->token));
+    return 0;
+}
+
 int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **out, size_t *n,
                      struct df_err *err)
 {
@@ -323,30 +351,8 @@ int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **ou
             *out = grown;
         }
         struct job_shot *s = &(*out)[(*n)++];
-        memset(s, 0, sizeof(*s));
-        s->row = sqlite3_column_int64(q, 0);
-        s->manifest_row = sqlite3_column_int64(q, 1);
-        text(q, 2, s->manifest, sizeof(s->manifest));
-        text(q, 3, s->shot, sizeof(s->shot));
-        char state[32];
-        text(q, 4, state, sizeof(state));
-        if (job_state_from_name(state, &s->state) < 0) {
-            rc = df_err_set(err, DF_E_CORRUPT, "%s: shot row %lld has unknown state '%s'", st->path,
-                            (long long)s->row, state);
+        if ((rc = read_row(st, q, s, err)) < 0)
             break;
-        }
-        text(q, 5, s->job_id, sizeof(s->job_id));
-        text(q, 6, s->job_dir, sizeof(s->job_dir));
-        text(q, 7, s->deps, sizeof(s->deps));
-        text(q, 8, s->notify, sizeof(s->notify));
-        s->priority = sqlite3_column_int(q, 9);
-        s->attempts = sqlite3_column_int(q, 10);
-        s->submit_tries = sqlite3_column_int(q, 11);
-        s->next_try = sqlite3_column_int64(q, 12);
-        text(q, 13, s->reason, sizeof(s->reason));
-        text(q, 14, s->output, sizeof(s->output));
-        s->updated = sqlite3_column_int64(q, 15);
-        text(q, 16, s->token, sizeof(s->token));
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = db_fail(st, err, "list shots");
@@ -356,6 +362,28 @@ int store_shots_list(store_t *st, enum store_filter filter, struct job_shot **ou
         *out = NULL;
         *n = 0;
     }
+    return rc;
+}
+
+int store_shot_find(store_t *st, int64_t manifest_row, const char *shot, struct job_shot *out,
+                    struct df_err *err)
+{
+    sqlite3_stmt *q;
+    DF_TRY(prepare(st,
+                   "SELECT id, manifest_id, manifest, shot, " SHOT_FIELDS
+                   " FROM shots WHERE manifest_id=? AND shot=?",
+                   &q, err));
+    sqlite3_bind_int64(q, 1, manifest_row);
+    sqlite3_bind_text(q, 2, shot, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(q), rc;
+    if (step == SQLITE_ROW)
+        rc = read_row(st, q, out, err);
+    else if (step == SQLITE_DONE)
+        rc = df_err_set(err, DF_E_NOTFOUND, "no shot %s in manifest row %lld", shot,
+                        (long long)manifest_row);
+    else
+        rc = db_fail(st, err, "find shot");
+    sqlite3_finalize(q);
     return rc;
 }
 

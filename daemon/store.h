@@ -75,6 +75,11 @@ enum store_filter {
 };
 /* The shots matching `filter`, by priority (highest first), then row.  *out is
  * malloc'd, caller frees (NULL when *n is 0). */
+/* The shot `shot` of manifest row manifest_row into *out.  Returns 0,
+ * DF_E_NOTFOUND, or the store's error. */
+int store_shot_find(store_t *st, int64_t manifest_row, const char *shot, struct job_shot *out,
+                    struct df_err *err);
+
 /* How many shots are in `state`.  Returns the count or a negative error. */
 int store_count_state(store_t *st, enum job_state state, struct df_err *err);
 

@@ -5,7 +5,8 @@
 # says (log, sidecar hit counts), differ from the uncached latent, make the
 # same decisions and reach the same latent on 2 ranks (ring attention over the joint
 # [text; video] sequence, and cfg), and resume from a checkpoint -- 1 rank
-# bit-identically, 2 ranks -> 1 within 1e-5.  PromptTea is refused clearly.
+# bit-identically, 2 ranks -> 1 within 1e-5; `cache-plan` predicts the same
+# decisions.  PromptTea is refused clearly.
 set -euo pipefail
 B="${DF_BUILD_DIR:?}" S="${DF_SOURCE_DIR:?}"
 W="$B/worker/ditfarm-worker"
@@ -55,6 +56,11 @@ for shot in dpm ddim; do
     "$W" render m.yaml --shot $shot --no-video --latent-out ref-$shot.st 2>log
     grep -q "cond skipped, uncond skipped" log || { cat log; fail "$shot: no step skipped"; }
     want=$(grep -o "(cond [^)]*)" log | tr '\n' ' ')
+    # cache-plan (and so `ditfarm plan`) predicts exactly these decisions
+    "$W" cache-plan m.yaml --shot $shot >plan.txt 2>&1 || { cat plan.txt; fail "$shot: cache-plan"; }
+    planned=$(grep -o "t=[0-9.]*: cond [^,]*, uncond [a-z]*" plan.txt | sed 's/t=[0-9.]*: /(/; s/$/)/' | tr '\n' ' ')
+    [ "$planned" = "$want" ] || fail "$shot: cache-plan says $planned, the render did $want"
+    grep -q "passes computed 4/16; predicted denoise speed-up" plan.txt || { cat plan.txt; fail "$shot: plan"; }
     for lay in 1x1x2 2x1x1; do
         "${mpi[@]}" -n 2 "$W" render m.yaml --shot $shot --no-video --layout $lay \
             --latent-out p-$shot.st >log 2>&1 || { tail -20 log; fail "$shot $lay"; }

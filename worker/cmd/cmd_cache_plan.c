@@ -9,10 +9,10 @@
 #include "manifest.h"
 #include "paths.h"
 #include "sampler.h"
+#include "sampler_json.h"
 #include "stepcache.h"
 #include "t5_prompt.h"
 #include "text_embed.h"
-#include "wan_model.h"
 #include "worker_exit.h"
 
 #include "cfg.h"
@@ -22,14 +22,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Share of a pass's FLOPs in the block stack (what a skip saves). */
-static double block_share(const struct wan_config *c, const struct wan_shape *sh)
+static double block_share(const family_model_t *fm, const struct family_shape *sh)
 {
-    struct wan_config none = *c;
-    none.num_layers = 0;
-    const double all = wan_model_flops(c, sh);
-    return all > 0 ? 1.0 - wan_model_flops(&none, sh) / all : 1.0;
+    const double all = family_flops(fm, sh);
+    return all > 0 ? family_flops_blocks(fm, sh) / all : 1.0;
+}
+
+/* The CogVideoX samplers take betas, SNR shift and spacing from the
+ * folder's scheduler_config.json, as the render does (render_sched.c). */
+static int sched_from_folder(const char *model_dir, struct sampler_config *sc, struct df_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model_dir);
+    if (access(path, R_OK) != 0)
+        return 0;
+    struct sampler_config fc;
+    DF_TRY(sampler_config_load_json(path, &fc, err));
+    if (fc.kind != SAMPLER_KIND_COGVIDEOX_DDIM && fc.kind != SAMPLER_KIND_COGVIDEOX_DPM)
+        return 0;
+    sc->ddpm = fc.ddpm;
+    sc->num_train_timesteps = fc.num_train_timesteps;
+    return 0;
 }
 
 static void print_text(const struct shot *s, const struct stepcache_mask *m, sampler_t smp,
@@ -67,8 +83,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
     diag_list_clear(&dl);
     DF_TRY(rc);
     kern_backend_t be = NULL;
-    struct wan_model *m = NULL;
-    family_model_t *fm = NULL; /* owns m once adopted */
+    family_model_t *fm = NULL;
     sampler_t smp = NULL;
     float *text = NULL;
     int idx = shot_id ? manifest_find_shot(man, shot_id) : (man->n_shots == 1 ? 0 : -1);
@@ -82,24 +97,24 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
         rc = df_err_set(err, DF_E_UNSUPPORTED, "model '%s' has no weights folder", s->model);
         goto done;
     }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/transformer", s->geom.path);
     if ((rc = kern_backend_create("cpu", 0, &be, err)) < 0 ||
-        (rc = wan_model_load(be, dir, &m, err)) < 0)
+        (rc = family_load(be, s->geom.path, &fm, err)) < 0)
         goto done;
-    const struct wan_config *c = wan_model_config(m);
-    struct wan_shape sh = {.frames = s->grid.latent[0],
-                           .height = s->grid.latent[1],
-                           .width = s->grid.latent[2],
-                           .text_len = s->geom.text_len > 0 ? s->geom.text_len : 512};
-    if ((rc = wan_model_reserve(m, &sh, err)) < 0 ||
-        (rc = family_adopt("wan2.1", m, &fm, err)) < 0)
+    struct family_info fi;
+    family_info(fm, &fi);
+    const struct family_info *c = &fi;
+    struct family_shape sh = {.frames = s->grid.latent[0],
+                              .height = s->grid.latent[1],
+                              .width = s->grid.latent[2],
+                              .text_len = s->geom.text_len > 0 ? s->geom.text_len : 512};
+    if ((rc = family_reserve(fm, &sh, err)) < 0)
         goto done;
     struct sampler_config sc;
     sampler_config_init(&sc, s->sampler);
     sc.steps = s->steps;
     sc.shift = s->flow_shift;
-    if ((rc = sampler_create(&sc, 0, 1, 1, &smp, err)) < 0)
+    if ((rc = sched_from_folder(s->geom.path, &sc, err)) < 0 ||
+        (rc = sampler_create(&sc, 0, 1, 1, &smp, err)) < 0)
         goto done;
     int n_tok = 0;
     text = calloc((size_t)sh.text_len * c->text_dim, sizeof *text);
@@ -135,7 +150,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
                                    .warning = warning,
                                    .warning_cap = sizeof warning};
     if (rc == 0 && (rc = stepcache_plan_shot(&in, &mask, err)) == 0) {
-        const double share = block_share(c, &sh);
+        const double share = block_share(fm, &sh);
         if (warning[0])
             fprintf(stderr, "warning: %s\n", warning);
         if (json) {
@@ -156,10 +171,7 @@ static int plan(const char *manifest, const char *shot_id, const char *configs_o
 done:
     free(text);
     sampler_free(smp);
-    if (fm)
-        family_free(fm);
-    else
-        wan_model_free(m);
+    family_free(fm);
     kern_backend_free(be);
     manifest_free(man);
     return rc;

@@ -147,6 +147,11 @@ double family_flops(const family_model_t *fm, const struct family_shape *s)
     return fm->ops->flops(fm->model, s);
 }
 
+double family_flops_blocks(const family_model_t *fm, const struct family_shape *s)
+{
+    return fm->ops->flops_blocks ? fm->ops->flops_blocks(fm->model, s) : family_flops(fm, s);
+}
+
 int family_reserve(family_model_t *fm, const struct family_shape *max, struct df_err *err)
 {
     return fm->ops->reserve(fm->model, max, err);

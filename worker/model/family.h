@@ -120,6 +120,9 @@ void *family_handle(family_model_t *fm);
 int64_t family_tokens(const family_model_t *fm, const struct family_shape *s, struct df_err *err);
 /* FLOPs of one forward of s (one guidance branch). */
 double family_flops(const family_model_t *fm, const struct family_shape *s);
+/* The part of family_flops spent in the block stack (what a step-cache skip
+ * saves); family_flops when the family does not say. */
+double family_flops_blocks(const family_model_t *fm, const struct family_shape *s);
 
 /* Buffers for forwards up to `max` (set-up, before step 1: a model that
  * cannot take the shot fails here).  Returns 0, DF_E_INVAL, DF_E_NOMEM. */

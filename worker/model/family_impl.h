@@ -21,6 +21,8 @@ struct family_ops {
     /* tokens of the self-attention sequence (see family_tokens) */
     int64_t (*tokens)(const void *model, const struct family_shape *s, struct df_err *err);
     double (*flops)(const void *model, const struct family_shape *s);
+    /* (optional) the block stack's share of flops (what a step-cache skip saves); NULL: all */
+    double (*flops_blocks)(const void *model, const struct family_shape *s);
     int (*reserve)(void *model, const struct family_shape *max, struct df_err *err);
     void (*set_attn_hook)(void *model, const struct family_attn_hook *hook); /* NULL: default */
     int (*embed)(void *model, const struct family_shape *s, const float *latent, float t,

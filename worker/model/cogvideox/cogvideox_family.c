@@ -70,6 +70,15 @@ static double flops(const void *model, const struct family_shape *s)
     return cogvideox_model_flops(cogvideox_model_config(model), &sh);
 }
 
+static double flops_blocks(const void *model, const struct family_shape *s)
+{
+    struct cogvideox_shape sh = shape_of(s);
+    struct cogvideox_config none = *cogvideox_model_config(model);
+    none.num_layers = 0; /* embed and head only */
+    return cogvideox_model_flops(cogvideox_model_config(model), &sh) -
+           cogvideox_model_flops(&none, &sh);
+}
+
 static int reserve(void *model, const struct family_shape *max, struct df_err *err)
 {
     struct cogvideox_shape sh = shape_of(max);
@@ -137,6 +146,7 @@ const struct family_ops cogvideox_family_ops = {
     .info = info,
     .tokens = tokens,
     .flops = flops,
+    .flops_blocks = flops_blocks,
     .reserve = reserve,
     .set_attn_hook = set_attn_hook,
     .embed = embed,

@@ -55,6 +55,14 @@ static double flops(const void *model, const struct family_shape *s)
     return wan_model_flops(wan_model_config(model), &sh);
 }
 
+static double flops_blocks(const void *model, const struct family_shape *s)
+{
+    struct wan_shape sh = wan_shape_of(s);
+    struct wan_config none = *wan_model_config(model);
+    none.num_layers = 0; /* embed and head only */
+    return wan_model_flops(wan_model_config(model), &sh) - wan_model_flops(&none, &sh);
+}
+
 static int reserve(void *model, const struct family_shape *max, struct df_err *err)
 {
     struct wan_shape sh = wan_shape_of(max);
@@ -106,6 +114,7 @@ const struct family_ops wan_family_ops = {
     .info = info,
     .tokens = tokens,
     .flops = flops,
+    .flops_blocks = flops_blocks,
     .reserve = reserve,
     .set_attn_hook = set_attn_hook,
     .embed = embed,
