@@ -302,6 +302,53 @@ static void free_arrays(struct array_member *mem, size_t n)
     }
 }
 
+/* Submit the written jobs in dependency order (or, without --submit, print
+ * the sh script that would); arrays go with their first shot.  Prints what
+ * failed.  Returns a CLI exit code. */
+static int submit_all(const struct sbatch_opts *o, const struct manifest *m, const int *selected,
+                      const int *order, size_t n, const struct jobspec *jobs, char (*ids)[32],
+                      const struct array_member *groups)
+{
+    struct df_err err = {0};
+    if (!o->submit)
+        printf("#!/bin/sh\n# Submit manifest %s (%zu shot%s) with plain sbatch.\nset -e\n", m->name,
+               n, n == 1 ? "" : "s");
+    for (size_t k = 0; k < n; k++) {
+        const struct shot *s = &m->shots[order[k]];
+        const struct jobspec *j = &jobs[order[k]];
+        struct array_group *g = groups[order[k]].g;
+        char deps[1024], desc[256];
+        layout_describe(&j->lay, desc, sizeof(desc));
+        if (g && groups[order[k]].idx > 0)
+            continue; /* submitted with the first shot of its array */
+        if (g) {
+            if (submit_array(o, m, g, ids, &err) < 0) {
+                fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+                return CLI_EXIT_FAIL;
+            }
+            continue;
+        }
+        dependency_flag(m, s, selected, ids, !o->submit, deps, sizeof(deps));
+        if (!o->submit) {
+            /* ids are identifiers (ident.h); the path is quoted */
+            char q[PATH_MAX + 128];
+            if (shellq_quote(j->script, q, sizeof(q), &err) < 0) {
+                fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
+                return CLI_EXIT_FAIL;
+            }
+            printf("# %s: %s\njob_%d=$(sbatch --parsable %s %s)\necho \"%s: job $job_%d\"\n",
+                   s->id, desc, order[k], deps, q, s->id, order[k]);
+            continue;
+        }
+        if (jobspec_submit(deps, j->script, ids[order[k]], sizeof(ids[0]), &err) < 0) {
+            fprintf(stderr, "ditfarm sbatch: shot %s: %s\n", s->id, err.msg);
+            return CLI_EXIT_FAIL;
+        }
+        printf("%s: job %s (%s) %s\n", s->id, ids[order[k]], desc, j->dir);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
 {
     (void)ctx;
@@ -391,45 +438,7 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
         rc = CLI_EXIT_FAIL;
         goto done;
     }
-    if (!o.submit)
-        printf("#!/bin/sh\n# Submit manifest %s (%zu shot%s) with plain sbatch.\nset -e\n", m->name,
-               n, n == 1 ? "" : "s");
-    for (size_t k = 0; k < n; k++) {
-        const struct shot *s = &m->shots[order[k]];
-        struct jobspec *j = &jobs[order[k]];
-        struct array_group *g = groups[order[k]].g;
-        char deps[1024], desc[256];
-        layout_describe(&j->lay, desc, sizeof(desc));
-        if (g && groups[order[k]].idx > 0)
-            continue; /* submitted with the first shot of its array */
-        if (g) {
-            if (submit_array(&o, m, g, ids, &err) < 0) {
-                fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
-                rc = CLI_EXIT_FAIL;
-                goto done;
-            }
-            continue;
-        }
-        dependency_flag(m, s, selected, ids, !o.submit, deps, sizeof(deps));
-        if (!o.submit) {
-            /* ids are identifiers (ident.h); the path is quoted */
-            char q[PATH_MAX + 128];
-            if (shellq_quote(j->script, q, sizeof(q), &err) < 0) {
-                fprintf(stderr, "ditfarm sbatch: %s\n", err.msg);
-                rc = CLI_EXIT_FAIL;
-                goto done;
-            }
-            printf("# %s: %s\njob_%d=$(sbatch --parsable %s %s)\necho \"%s: job $job_%d\"\n",
-                   s->id, desc, order[k], deps, q, s->id, order[k]);
-            continue;
-        }
-        if (jobspec_submit(deps, j->script, ids[order[k]], sizeof(ids[0]), &err) < 0) {
-            fprintf(stderr, "ditfarm sbatch: shot %s: %s\n", s->id, err.msg);
-            rc = CLI_EXIT_FAIL;
-            goto done;
-        }
-        printf("%s: job %s (%s) %s\n", s->id, ids[order[k]], desc, j->dir);
-    }
+    rc = submit_all(&o, m, selected, order, n, jobs, ids, groups);
 done:
     free_arrays(groups, ns);
     free(groups);

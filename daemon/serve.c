@@ -179,6 +179,49 @@ static int read_opts(const cJSON *opts, struct jobspec_opts *jo, struct df_err *
     return 0;
 }
 
+/* What every shot of one submitted manifest is taken in with. */
+struct shot_intake {
+    struct daemon *d;
+    const struct jobspec_opts *jo;
+    const struct manifest *m;
+    int64_t mrow;         /* the manifest's store row */
+    const char *date;
+    const char *jobs_abs; /* the jobs directory, absolute */
+    time_t now;
+};
+
+/* Store shot s of a submitted manifest: its job directory written now
+ * (`write`) or left to the intake ticks (`preparing`, planned only); its
+ * summary is added to `shots`. */
+static int intake_shot(const struct shot_intake *in, const struct shot *s, int write,
+                       cJSON *shots, struct df_err *err)
+{
+    const struct manifest *m = in->m;
+    struct jobspec js;
+    struct job_shot rec;
+    if (write) {
+        DF_TRY(jobspec_write(in->jo, m, s, in->date, in->d->cfg.jobs_dir, &js, err));
+        shot_record(m, s, in->mrow, js.dir, &rec);
+        job_on_intake(&rec, in->now);
+    } else {
+        DF_TRY(jobspec_plan(in->jo, s, &js.lay, err));
+        snprintf(js.dir, sizeof(js.dir), "%.3000s/%s/%s", in->jobs_abs, m->name, s->id);
+        shot_record(m, s, in->mrow, NULL, &rec);
+        snprintf(rec.job_dir, sizeof(rec.job_dir), "%s", js.dir);
+        job_on_preparing(&rec, in->now);
+    }
+    DF_TRY(store_shot_add(in->d->st, &rec, err));
+    char desc[256];
+    layout_describe(&js.lay, desc, sizeof(desc));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "shot", rec.shot);
+    cJSON_AddStringToObject(o, "state", job_state_name(rec.state));
+    cJSON_AddStringToObject(o, "layout", desc);
+    cJSON_AddStringToObject(o, "job_dir", rec.job_dir);
+    cJSON_AddItemToArray(shots, o);
+    return 0;
+}
+
 static char *serve_submit(struct daemon *d, const cJSON *req)
 {
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(req, "manifest");
@@ -254,33 +297,11 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         store_manifest_add(d->st, m->name, src ? src : path, json, opts_json, now, &mrow, &err) < 0)
         goto fail;
     for (size_t i = 0; i < m->n_shots; i++) {
-        const struct shot *s = &m->shots[i];
-        struct jobspec js;
-        struct job_shot rec;
-        if (written == i && (i == 0 || df_clock_ms() - t0 < INTAKE_BUDGET_MS)) {
-            if (jobspec_write(&jo, m, s, date, d->cfg.jobs_dir, &js, &err) < 0)
-                goto fail;
-            written++;
-            shot_record(m, s, mrow, js.dir, &rec);
-            job_on_intake(&rec, now);
-        } else {
-            if (jobspec_plan(&jo, s, &js.lay, &err) < 0)
-                goto fail;
-            snprintf(js.dir, sizeof(js.dir), "%.3000s/%s/%s", jobs_abs, m->name, s->id);
-            shot_record(m, s, mrow, NULL, &rec);
-            snprintf(rec.job_dir, sizeof(rec.job_dir), "%s", js.dir);
-            job_on_preparing(&rec, now);
-        }
-        if (store_shot_add(d->st, &rec, &err) < 0)
+        struct shot_intake in = {d, &jo, m, mrow, date, jobs_abs, now};
+        int write = written == i && (i == 0 || df_clock_ms() - t0 < INTAKE_BUDGET_MS);
+        if (intake_shot(&in, &m->shots[i], write, shots, &err) < 0)
             goto fail;
-        char desc[256];
-        layout_describe(&js.lay, desc, sizeof(desc));
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "shot", rec.shot);
-        cJSON_AddStringToObject(o, "state", job_state_name(rec.state));
-        cJSON_AddStringToObject(o, "layout", desc);
-        cJSON_AddStringToObject(o, "job_dir", rec.job_dir);
-        cJSON_AddItemToArray(shots, o);
+        written += (size_t)write;
     }
     if (store_commit(d->st, &err) < 0)
         goto fail;

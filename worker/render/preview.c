@@ -342,13 +342,13 @@ static struct preview_state *state(struct render *r)
 static int fit(struct render *r, struct preview_state *p, struct df_err *err)
 {
     char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    struct vae *vae = r->vae;
+    snprintf(dir, sizeof(dir), "%s/vae", r->md->dir);
+    struct vae *vae = r->md->vae;
     double t0 = df_clock_s();
     if (!vae)
-        DF_TRY(vae_load(r->be, dir, &vae, err));
+        DF_TRY(vae_load(r->md->be, dir, &vae, err));
     int rc = preview_map_fit(vae, &p->map, err);
-    if (vae != r->vae)
+    if (vae != r->md->vae)
         vae_free(vae);
     p->t_fit = df_clock_s() - t0;
     p->fitted = rc == 0;

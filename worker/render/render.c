@@ -118,7 +118,6 @@ static int load_shot(struct render *r, struct df_err *err)
     DF_FAIL_IF(!r->shot->geom.path[0], err, DF_E_UNSUPPORTED,
                "shot '%s': model '%s' has no weights folder; point `model:` at a diffusers "
                "model folder", r->shot->id, r->shot->model);
-    snprintf(r->model_dir, sizeof(r->model_dir), "%s", r->shot->geom.path);
     if (jc->job_dir[0])
         snprintf(r->progress_path, sizeof(r->progress_path), "%s/progress.json", jc->job_dir);
     return 0;
@@ -168,14 +167,14 @@ static int open_parallel(struct render *r, struct df_err *err)
 static int setup_attention(struct render *r, const struct family_info *fi, struct df_err *err)
 {
     const struct layout *l = &r->par.lay;
-    int64_t tokens = family_tokens(r->model, &r->shape, err);
+    int64_t tokens = family_tokens(r->md->dit, &r->md->shape, err);
     DF_TRY(tokens < 0 ? (int)tokens : 0);
     DF_FAIL_IF(l->seq_len != tokens || tokens != latent_tokens(&r->lat->dims) ||
                    r->par.row != latent_row_size(&r->lat->dims),
                err, DF_E_INVAL,
                "model folder %s disagrees with its geometry '%s': %lld tokens x %lld per token "
                "planned, the weights give %lld x %lld",
-               r->model_dir, r->shot->geom.name, (long long)l->seq_len, (long long)r->par.row,
+               r->md->dir, r->shot->geom.name, (long long)l->seq_len, (long long)r->par.row,
                (long long)tokens, (long long)latent_row_size(&r->lat->dims));
     if (r->par.size == 1)
         return 0;
@@ -185,10 +184,7 @@ static int setup_attention(struct render *r, const struct family_info *fi, struc
                                  .heads = fi->num_heads, .head_dim = fi->head_dim,
                                  .stage = r->o->usp_stage};
     const struct comm_groups *g = r->par.dev_world ? &r->par.dg : &r->par.g; /* NCCL on GPUs */
-    DF_TRY(usp_attn_create(r->be, g->ulysses, g->ring, &ush, &r->usp, err));
-    struct family_attn_hook hook = usp_attn_hook(r->usp);
-    family_set_attn_hook(r->model, &hook);
-    return 0;
+    return render_model_split(r->md, g->ulysses, g->ring, &ush, err);
 }
 
 /* Every part the shot needs after the loop, loaded or checked now, so a
@@ -204,39 +200,21 @@ static int setup_parts(struct render *r, struct df_err *err)
                encode_encoder_name(out->codec));
     DF_FAIL_IF(out->audio && access(out->audio, R_OK) != 0, err, DF_E_NOTFOUND,
                "audio track %s cannot be read", out->audio);
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof(dir), "%s/vae", r->model_dir);
-    if (r->lat->dims.layout == 1) { /* CogVideoX latents: AutoencoderKLCogVideoX */
-        DF_TRY(cogvideox_vae_load(r->be, dir, &r->cvae, err));
-        const struct cogvideox_vae_info *ci = cogvideox_vae_get_info(r->cvae);
-        DF_FAIL_IF(ci->latent_channels != r->lat->dims.C, err, DF_E_INVAL,
-                   "%s: the VAE decodes %d latent channels, the transformer makes %d", dir,
-                   ci->latent_channels, r->lat->dims.C);
-        return 0;
-    }
-    DF_TRY(vae_load(r->be, dir, &r->vae, err));
-    const struct vae_info *vi = vae_get_info(r->vae);
-    DF_FAIL_IF(vi->z_dim != r->lat->dims.C, err, DF_E_INVAL,
-               "%s: the VAE decodes %d latent channels, the transformer makes %d", dir,
-               vi->z_dim, r->lat->dims.C);
-    return 0;
+    return render_model_load_vae(r->md, r->lat->dims.layout == 1, r->lat->dims.C, err);
 }
 
 static int setup_model(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     /* the local rank picks the GPU: ranks sharing a node spread over its devices */
-    DF_TRY(kern_backend_create_on(r->job.backend, r->o->threads, r->par.boot.info.local_rank,
-                                  &r->be, err));
-    char dir[PATH_MAX + 16];
-    snprintf(dir, sizeof(dir), "%s/transformer", r->model_dir);
     double t0 = df_clock_s();
-    DF_TRY(family_load(r->be, r->model_dir, &r->model, err));
-    struct family_info fi;
-    family_info(r->model, &fi);
+    DF_TRY(render_model_create(r->job.backend, r->o->threads, r->par.boot.info.local_rank,
+                               s->geom.path, &r->md, err));
+    const struct family_info fi = r->md->fi;
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/transformer", r->md->dir);
     DF_DEBUG(r->log, "loaded %s (%s): dim %d, %d heads in %.2f s (backend %s)", dir, fi.name,
-             fi.dim, fi.num_heads, df_clock_s() - t0, kern_backend_name(r->be));
-    DF_TRY(model_id_weights(dir, &r->weights_hash, err));
+             fi.dim, fi.num_heads, df_clock_s() - t0, kern_backend_name(r->md->be));
     render_ckpt_init(r);
 
     r->text_len = s->geom.text_len > 0 ? s->geom.text_len : 512;
@@ -253,12 +231,12 @@ static int setup_model(struct render *r, struct df_err *err)
     r->text_dim = fi.text_dim;
     r->text_rows_whole = fi.text_rows_whole;
     DF_TRY(render_latent_create(&dims, r->par.tok_begin, r->par.tok_count, s->seed, &r->lat, err));
-    r->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
+    r->md->shape = (struct family_shape){.frames = r->lat->dims.T, .height = r->lat->dims.H,
                                      .width = r->lat->dims.W, .text_len = r->text_len,
                                      .tok_begin = r->par.tok_begin, .tok_count = r->par.tok_count,
                                      .ofs = 2.0f /* CogVideoX 1.5's ofs, as its pipelines pass it */};
     DF_TRY(setup_attention(r, &fi, err));
-    DF_TRY(family_reserve(r->model, &r->shape, err));
+    DF_TRY(family_reserve(r->md->dit, &r->md->shape, err));
     DF_TRY(setup_parts(r, err));
 
     DF_TRY(render_text_setup(r, err));
@@ -303,7 +281,7 @@ static int run_branch(struct render *r, int step, float t, enum stepcache_branch
                       float *vel_rows, struct df_err *err)
 {
     const float *text = b == STEPCACHE_BRANCH_COND ? r->text_cond : r->text_uncond;
-    DF_TRY(stepcache_forward(r->cache.sc, r->model, &r->shape, r->lat->stage, t, text, step, b, r->lat->out_full,
+    DF_TRY(stepcache_forward(r->cache.sc, r->md->dit, &r->md->shape, r->lat->stage, t, text, step, b, r->lat->out_full,
                              err));
     latent_to_rows(&r->lat->dims, r->lat->out_full, r->par.tok_begin, r->par.tok_count, vel_rows);
     return 0;
@@ -355,7 +333,7 @@ static int denoise(struct render *r, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const int steps = s->steps;
-    double t_start = df_clock_s(), comm0 = r->usp ? usp_attn_comm_seconds(r->usp) : 0;
+    double t_start = df_clock_s(), comm0 = r->md->usp ? usp_attn_comm_seconds(r->md->usp) : 0;
     int first = sampler_next_step(r->smp);
     for (int i = first; i < steps; i++) {
         double t0 = df_clock_s();
@@ -408,9 +386,9 @@ static int denoise(struct render *r, struct df_err *err)
     DF_TRY(render_ckpt_flush(r, err));
     r->t_denoise = df_clock_s() - t_start;
     write_progress(r, steps, steps > first ? r->t_denoise / (steps - first) : -1, 0, "running");
-    if (r->usp && render_is_root(r) && r->t_denoise > 0)
+    if (r->md->usp && render_is_root(r) && r->t_denoise > 0)
         DF_INFO(r->log, "shot %s: attention communication %.1f%% of the denoise time (rank 0)",
-                s->id, 100.0 * (usp_attn_comm_seconds(r->usp) - comm0) / r->t_denoise);
+                s->id, 100.0 * (usp_attn_comm_seconds(r->md->usp) - comm0) / r->t_denoise);
     /* the canonical latent, on rank 0, for the VAE and the latent file */
     return render_gather_canonical(r, r->lat->shard, r->lat->stage, err);
 }
@@ -431,16 +409,13 @@ static void render_cleanup(struct render *r)
     preview_free(r->preview);
     sampler_free(r->smp);
     render_cache_fini(&r->cache);
-    usp_attn_free(r->usp);
+    render_model_unsplit(r->md);
     if (r->par_open)
         render_par_close(&r->par);
     render_latent_free(r->lat);
     free(r->text_cond);
     free(r->text_uncond);
-    vae_free(r->vae);
-    cogvideox_vae_free(r->cvae);
-    family_free(r->model);
-    kern_backend_free(r->be);
+    render_model_free(r->md);
     job_contract_free(&r->job);
 }
 

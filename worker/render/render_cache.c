@@ -24,7 +24,7 @@ int render_cache_setup(struct render *r, struct df_err *err)
                                        .policy = &s->cache, .smp = r->smp, .guided = r->guided,
                                        .text = r->text_standin ? NULL : r->text_cond,
                                        .n_tokens = r->text_standin ? 0 : r->n_text_cond,
-                                       .text_dim = r->text_dim, .model_handle = r->model,
+                                       .text_dim = r->text_dim, .model_handle = r->md->dit,
                                        .warning = warning, .warning_cap = sizeof(warning)};
         rc = stepcache_plan_shot(&in, &r->cache.mask, &perr);
         if (rc == 0 && warning[0])
@@ -50,8 +50,8 @@ int render_cache_setup(struct render *r, struct df_err *err)
         return df_err_set(err, DF_E_INVAL, "rank 0 could not plan the step cache");
     DF_TRY(any);
     struct family_info fi;
-    family_info(r->model, &fi);
-    DF_TRY(stepcache_create(&r->cache.mask, r->be, r->par.tok_count, fi.dim, &r->cache.sc, err));
+    family_info(r->md->dit, &fi);
+    DF_TRY(stepcache_create(&r->cache.mask, r->md->be, r->par.tok_count, fi.dim, &r->cache.sc, err));
     if (render_is_root(r) && r->cache.mask.policy != CACHE_POLICY_OFF) {
         int64_t computed, total;
         stepcache_mask_passes(&r->cache.mask, &computed, &total);

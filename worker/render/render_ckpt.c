@@ -53,7 +53,7 @@ static int branch_group(const struct render *r, enum stepcache_branch b)
 static int model_dim(const struct render *r)
 {
     struct family_info fi;
-    family_info(r->model, &fi);
+    family_info(r->md->dit, &fi);
     return fi.dim;
 }
 
@@ -104,7 +104,7 @@ static int get_cache(struct render *r, ckpt_reader_t *rd, int next, struct df_er
     const int dim = model_dim(r);
     render_cache_fini(&r->cache);
     r->cache.mask = m;
-    DF_TRY(stepcache_create(&r->cache.mask, r->be, r->par.tok_count, dim, &r->cache.sc, err));
+    DF_TRY(stepcache_create(&r->cache.mask, r->md->be, r->par.tok_count, dim, &r->cache.sc, err));
     const int64_t S = latent_tokens(&r->lat->dims);
     for (int b = 0; b < STEPCACHE_BRANCH_COUNT; b++) {
         if (!stepcache_residual_needed(&r->cache.mask, next, (enum stepcache_branch)b) ||
@@ -212,7 +212,7 @@ int render_ckpt_save(struct render *r, int next_step, struct df_err *err)
 {
     const struct shot *s = r->shot;
     const struct layout *l = &r->par.lay;
-    struct ckpt_meta meta = {.shot_hash = r->ck.shot_hash, .weights_hash = r->weights_hash,
+    struct ckpt_meta meta = {.shot_hash = r->ck.shot_hash, .weights_hash = r->md->weights_hash,
                              .step = next_step, .total_steps = s->steps, .seed = s->seed,
                              .layout_cfg = (uint32_t)l->cfg,
                              .layout_ulysses = (uint32_t)l->ulysses,
@@ -291,7 +291,7 @@ int render_ckpt_resume(struct render *r, struct df_err *err)
     if (render_is_root(r)) { /* rank 0 chooses; the others open the same file */
         struct ckpt_skip_report skips;
         struct df_err ferr = {0};
-        rc = ckpt_find_latest_max(r->o->ckpt_dir, s->id, r->ck.shot_hash, r->weights_hash,
+        rc = ckpt_find_latest_max(r->o->ckpt_dir, s->id, r->ck.shot_hash, r->md->weights_hash,
                                   max_ckpt_bytes(r), path, sizeof(path), &skips, &ferr);
         for (int i = 0; i < skips.n; i++)
             DF_WARN(r->log, "shot %s: skipping checkpoint %s: %s", s->id, skips.items[i].file,

@@ -14,6 +14,7 @@
 #include "manifest.h"
 #include "render.h"
 #include "render_latent.h"
+#include "render_model.h"
 #include "render_par.h"
 #include "sampler.h"
 #include "stepcache.h"
@@ -64,15 +65,10 @@ struct render {
     struct df_log *log;
     struct job_contract job;      /* the resolved shot (job.json) */
     const struct shot *shot;      /* &job.shot */
-    char model_dir[PATH_MAX];
-    kern_backend_t be;
-    family_model_t *model;        /* the DiT, through its family's op table (family.h) */
-    struct family_shape shape;    /* this rank's forward: the shot's latent, its tokens */
-    struct vae *vae;              /* loaded at set-up: a broken vae/ fails before step 1 */
-    struct cogvideox_vae *cvae;   /* the CogVideoX VAE instead, for TCHW (CogVideoX) latents */
+    struct render_model *md;      /* backend, DiT, forward shape, VAE, attention hook
+                                     (render_model.h), made at set-up before step 1 */
     struct render_par par;        /* ranks, layout, groups */
     int par_open;
-    struct usp_attn *usp;         /* the attention hook when the sequence is split */
     int do_cond, do_uncond;       /* the branches this rank computes */
     int text_len, text_dim;
     int text_rows_whole;              /* family_info.text_rows_whole: the prompt style */
@@ -83,7 +79,6 @@ struct render {
                                        par.tok_begin/tok_count */
     double t_load, t_denoise, t_decode;
     time_t started;
-    uint64_t weights_hash;            /* the transformer's fingerprint (model_id.h) */
     struct render_ckpt_state ck;      /* checkpointing (render_ckpt.c) */
     char progress_path[PATH_MAX + 16]; /* <job_dir>/progress.json, "" for none */
     int n_text_cond;                  /* real rows of text_cond */

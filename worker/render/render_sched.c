@@ -18,7 +18,7 @@
 static int apply_ddpm(struct render *r, struct sampler_config *sc, struct df_err *err)
 {
     char path[PATH_MAX + 40];
-    snprintf(path, sizeof(path), "%s/scheduler/scheduler_config.json", r->model_dir);
+    snprintf(path, sizeof(path), "%s/scheduler/scheduler_config.json", r->md->dir);
     if (access(path, R_OK) != 0)
         return 0;
     struct sampler_config fc;
@@ -52,7 +52,7 @@ int render_sched_apply(struct render *r, struct sampler_config *sc, struct df_er
     if (ddpm)
         return apply_ddpm(r, sc, err);
     struct model_folder f;
-    DF_TRY(model_folder_read(r->model_dir, &f, err));
+    DF_TRY(model_folder_read(r->md->dir, &f, err));
     const struct model_folder_sched *m = &f.sched;
     if (!m->class_name[0])
         return 0;
@@ -60,21 +60,21 @@ int render_sched_apply(struct render *r, struct sampler_config *sc, struct df_er
     if (sc->kind == SAMPLER_KIND_UNIPC && m->sampler && !strcmp(m->sampler, "unipc")) {
         if (m->solver_order) {
             DF_FAIL_IF(m->solver_order > SAMPLER_MAX_ORDER, err, DF_E_RANGE,
-                       "%s/%s: solver_order %d (this sampler goes up to %d)", r->model_dir, file,
+                       "%s/%s: solver_order %d (this sampler goes up to %d)", r->md->dir, file,
                        m->solver_order, SAMPLER_MAX_ORDER);
             sc->solver_order = m->solver_order;
         }
         if (m->solver_type[0]) {
             int rc = sampler_solver_from_name(m->solver_type, &sc->solver, err);
             if (rc < 0) {
-                df_err_prefix(err, "%s/%s: solver_type", r->model_dir, file);
+                df_err_prefix(err, "%s/%s: solver_type", r->md->dir, file);
                 return rc;
             }
         }
         if (m->final_sigmas_type[0]) {
             int rc = sampler_final_sigma_from_name(m->final_sigmas_type, &sc->final_sigma, err);
             if (rc < 0) {
-                df_err_prefix(err, "%s/%s: final_sigmas_type", r->model_dir, file);
+                df_err_prefix(err, "%s/%s: final_sigmas_type", r->md->dir, file);
                 return rc;
             }
         }

@@ -161,7 +161,7 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
     if (rc == 0)
         rc = kern_backend_create("cpu", r->o->threads, &be, err);
     if (rc == 0)
-        rc = t5_prompt_open(r->model_dir, be, &tp, err);
+        rc = t5_prompt_open(r->md->dir, be, &tp, err);
     if (rc == 0) /* the family says how its pipeline makes the rows */
         tp->style = r->text_rows_whole ? T5_PROMPT_STYLE_COGVIDEOX : T5_PROMPT_STYLE_WAN;
     const struct t5_config *c = rc == 0 ? t5_prompt_config(tp, err) : NULL;
@@ -170,7 +170,7 @@ static int encode(struct render *r, const char *const *texts, const int *want, i
     if (rc == 0 && c->d_model != r->text_dim)
         rc = df_err_set(err, DF_E_INVAL,
                         "%s/text_encoder: d_model %d but the transformer's text_dim is %d",
-                        r->model_dir, c->d_model, r->text_dim);
+                        r->md->dir, c->d_model, r->text_dim);
     for (int b = first, i = 0; rc == 0 && i < count; b++, i++) {
         struct tokenizer_info info;
         rc = t5_prompt_tokenize(tp, &texts[b], 1, L, ids + (size_t)i * L, mask + (size_t)i * L,
@@ -215,7 +215,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
     double t0 = df_clock_s();
     if (render_is_root(r)) {
         uint64_t enc_id = 0, key = 0;
-        rc = encoder_id(r->model_dir, &enc_id, &perr);
+        rc = encoder_id(r->md->dir, &enc_id, &perr);
         key = text_key(r, enc_id, want[0] ? texts[0] : NULL, want[1] ? texts[1] : NULL);
         hit = rc == 0 && r->o->ckpt_dir && cache_read(r, key, payload);
         if (rc == 0 && !hit) {
@@ -249,7 +249,7 @@ static int share_encoded(struct render *r, const char *const *texts, const int *
     r->t_text = df_clock_s() - t0;
     if (render_is_root(r))
         DF_INFO(r->log, "shot %s: prompts %s with %s/text_encoder (%d rows%s) in %.2f s",
-                r->shot->id, hit ? "read from the job's cache" : "encoded", r->model_dir,
+                r->shot->id, hit ? "read from the job's cache" : "encoded", r->md->dir,
                 ((int32_t *)payload)[0], r->guided ? " + negative" : "", r->t_text);
     return 0;
 }
@@ -266,15 +266,15 @@ int render_text_setup(struct render *r, struct df_err *err)
     int want[2] = {!files[0], n == 2 && !files[1]};
     enum text_from from = TEXT_FROM_FILE;
     char te[PATH_MAX + 32], tk[PATH_MAX + 32];
-    snprintf(te, sizeof te, "%s/text_encoder", r->model_dir);
-    snprintf(tk, sizeof tk, "%s/tokenizer", r->model_dir);
+    snprintf(te, sizeof te, "%s/text_encoder", r->md->dir);
+    snprintf(tk, sizeof tk, "%s/tokenizer", r->md->dir);
     if (want[0] || want[1]) {
         from = is_dir(te) && is_dir(tk) ? TEXT_FROM_ENCODER : TEXT_FROM_STANDIN;
         DF_FAIL_IF(from == TEXT_FROM_STANDIN && !model_folder_is_demo(s->model), err,
                    DF_E_UNSUPPORTED,
                    "%s:%d:%d: shot '%s': model folder %s has no text encoder (tokenizer/ and "
                    "text_encoder/): give prompt_embeds: files or use the full diffusers folder",
-                   s->file, s->line, s->col, s->id, r->model_dir);
+                   s->file, s->line, s->col, s->id, r->md->dir);
     }
     unsigned char *payload = calloc(1, payload_size(r));
     DF_FAIL_IF(!payload, err, DF_E_NOMEM, "out of memory for the text rows");

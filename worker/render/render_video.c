@@ -32,7 +32,7 @@ static int write_sidecar(struct render *r, const char *out_path, int width, int 
     const struct shot *s = r->shot;
     const struct layout *l = &r->par.lay;
     char weights[24];
-    snprintf(weights, sizeof(weights), "%016llx", (unsigned long long)r->weights_hash);
+    snprintf(weights, sizeof(weights), "%016llx", (unsigned long long)r->md->weights_hash);
     /* what the whole shot did, from the mask every rank applied */
     struct sidecar_cache_stat cache[] = {{"cond", 0, 0}, {"uncond", 0, 0}, {"cfg", 0, 0}};
     for (int i = 0; i < s->steps; i++) {
@@ -81,13 +81,13 @@ static int decode_cogvideox(struct render *r, encode_t enc, struct df_err *err)
     const struct latent_dims *d = &r->lat->dims;
     const int root = render_is_root(r);
     int frames, height, width;
-    cogvideox_vae_output_size(r->cvae, d->T, d->H, d->W, &frames, &height, &width);
+    cogvideox_vae_output_size(r->md->cvae, d->T, d->H, d->W, &frames, &height, &width);
     const size_t plane = (size_t)height * width;
     float *video = root ? malloc((size_t)3 * frames * plane * sizeof *video) : NULL;
     float *rgb = root ? malloc(3 * plane * sizeof *rgb) : NULL;
     int rc = !root || (video && rgb) ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory for the video");
     if (rc == 0) /* collective: every rank enters it */
-        rc = cogvideox_vae_decode_ranks(r->cvae, r->par.size > 1 ? r->par.world : NULL,
+        rc = cogvideox_vae_decode_ranks(r->md->cvae, r->par.size > 1 ? r->par.world : NULL,
                                         r->lat->stage, d->T, d->H, d->W, video, err);
     for (int f = 0; root && f < frames && rc == 0; f++) {
         for (int c = 0; c < 3; c++) /* [3, T, H, W] -> frame [3, H, W] */
@@ -97,7 +97,7 @@ static int decode_cogvideox(struct render *r, encode_t enc, struct df_err *err)
     }
     if (rc == 0 && root)
         DF_INFO(r->log, "shot %s: CogVideoX VAE: %d tiles over %d rank%s", r->shot->id,
-                cogvideox_vae_tiles(r->cvae, d->H, d->W), r->par.size, r->par.size == 1 ? "" : "s");
+                cogvideox_vae_tiles(r->md->cvae, d->H, d->W), r->par.size, r->par.size == 1 ? "" : "s");
     free(video);
     free(rgb);
     return rc;
@@ -117,10 +117,10 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     if (root)
         DF_TRY(paths_mkdirs_for(out_path, err));
 
-    struct vae *vae = r->vae; /* loaded at set-up (render.c, setup_parts) */
+    struct vae *vae = r->md->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
-    if (r->cvae)
-        cogvideox_vae_output_size(r->cvae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames,
+    if (r->md->cvae)
+        cogvideox_vae_output_size(r->md->cvae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames,
                                   &height, &width);
     else
         vae_output_size(vae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames, &height,
@@ -156,7 +156,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
         else if (any > 0 && rc == 0)
             rc = df_err_set(err, DF_E_IO, "rank 0 could not open the video encoder");
     }
-    if (rc == 0 && r->cvae) {
+    if (rc == 0 && r->md->cvae) {
         double t0 = df_clock_s();
         rc = decode_cogvideox(r, enc, err);
         r->t_decode = df_clock_s() - t0;
