@@ -25,48 +25,10 @@
 #include <unistd.h>
 
 #include "cogvideox_model.h"
+#include "bench_common.h"
+#include "clock.h"
 #include "kern.h"
 #include "wan_synth.h"
-
-void openblas_set_num_threads(int num_threads);
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static float *filled(size_t n, unsigned seed)
-{
-    float *p = malloc(n * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "bench_cogvideox_forward: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (float)(seed >> 8) / 8388608.0f - 1.0f;
-    }
-    return p;
-}
-
-static double sgemm_peak(int n, int threads)
-{
-    float *a = filled((size_t)n * n, 1), *b = filled((size_t)n * n, 2), *c = filled((size_t)n * n, 3);
-    openblas_set_num_threads(threads);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-    double best = INFINITY;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
-                    n);
-        double dt = now_s() - t0;
-        best = dt < best ? dt : best;
-    }
-    free(a), free(b), free(c);
-    return 2.0 * n * n * (double)n / best / 1e9;
-}
 
 static int run_case(const struct cogvideox_config *c, const struct cogvideox_shape *sh, int reps,
                     int threads, double peak)
@@ -81,24 +43,25 @@ static int run_case(const struct cogvideox_config *c, const struct cogvideox_sha
     struct cogvideox_tensor_source src = {wan_synth_read, &ws};
     struct cogvideox_model *m = NULL;
     const size_t lat = (size_t)c->in_channels * sh->frames * sh->height * sh->width;
-    float *latent = filled(lat, 7), *text = filled((size_t)sh->text_len * c->text_dim, 8);
-    float *out = filled(lat, 9);
+    float *latent = bench_filled(lat, 7, 1.0f),
+          *text = bench_filled((size_t)sh->text_len * c->text_dim, 8, 1.0f);
+    float *out = bench_filled(lat, 9, 1.0f);
     int rc = cogvideox_model_create(be, c, &src, &m, &err);
     if (rc == 0)
         rc = cogvideox_model_reserve(m, sh, &err);
     double best[4] = {INFINITY, INFINITY, INFINITY, INFINITY};
     for (int r = 0; rc == 0 && r <= reps; r++) { /* r == 0 is the warm-up */
-        double t0 = now_s();
+        double t0 = df_clock_s();
         rc = cogvideox_model_embed(m, sh, latent, 500.0f, 0.0f, text, &err);
-        double t1 = now_s();
+        double t1 = df_clock_s();
         if (rc == 0)
             rc = cogvideox_model_blocks(m, &err);
         if (rc == 0)
             rc = kern_sync(be, &err);
-        double t2 = now_s();
+        double t2 = df_clock_s();
         if (rc == 0)
             rc = cogvideox_model_head(m, out, &err);
-        double t3 = now_s();
+        double t3 = df_clock_s();
         double dt[4] = {t1 - t0, t2 - t1, t3 - t2, t3 - t0};
         for (int i = 0; r > 0 && i < 4; i++)
             best[i] = dt[i] < best[i] ? dt[i] : best[i];
@@ -131,7 +94,7 @@ int main(int argc, char **argv)
     if (reps < 1)
         reps = 1;
     int cores = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    double peak = sgemm_peak(2048, cores);
+    double peak = bench_sgemm_peak(2048, cores);
     printf("OpenBLAS sgemm 2048^3, %d threads: %.1f GFLOP/s (peak reference)\n", cores, peak);
     /* CogVideoX-2B's config.json, two of its 30 layers */
     struct cogvideox_config c = {

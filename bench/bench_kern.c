@@ -20,30 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+#include "clock.h"
 #include "kern.h"
-
-void openblas_set_num_threads(int num_threads);
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static float *filled(size_t n, unsigned seed)
-{
-    float *p = malloc(n * sizeof *p);
-    if (p == NULL) {
-        fprintf(stderr, "bench_kern: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        p[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
-    }
-    return p;
-}
 
 /* Best of `reps` timings of one call, after a warm-up call. */
 #define TIME_BEST(reps, best, call)                                                                \
@@ -51,25 +30,12 @@ static float *filled(size_t n, unsigned seed)
         call;                                                                                      \
         best = INFINITY;                                                                           \
         for (int r_ = 0; r_ < (reps); r_++) {                                                      \
-            double t0_ = now_s();                                                                  \
+            double t0_ = df_clock_s();                                                             \
             call;                                                                                  \
-            double dt_ = now_s() - t0_;                                                            \
+            double dt_ = df_clock_s() - t0_;                                                       \
             best = dt_ < best ? dt_ : best;                                                        \
         }                                                                                          \
     } while (0)
-
-static double sgemm_peak(int n, int threads)
-{
-    float *a = filled((size_t)n * n, 1), *b = filled((size_t)n * n, 2),
-          *c = filled((size_t)n * n, 3);
-    double best;
-    openblas_set_num_threads(threads);
-    TIME_BEST(3, best,
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                          c, n));
-    free(a), free(b), free(c);
-    return 2.0 * n * n * (double)n / best / 1e9;
-}
 
 struct result {
     char what[96]; /* op and shape */
@@ -105,7 +71,8 @@ static void report(const struct results *res, double peak)
 static int bench_linear(kern_backend_t be, int M, int K, int N, struct results *res,
                         struct df_err *err)
 {
-    float *x = filled((size_t)M * K, 4), *w = filled((size_t)N * K, 5), *b = filled((size_t)N, 6);
+    float *x = bench_filled((size_t)M * K, 4, 0.5f), *w = bench_filled((size_t)N * K, 5, 0.5f),
+          *b = bench_filled((size_t)N, 6, 0.5f);
     float *y = malloc((size_t)M * N * sizeof *y);
     struct kern_weight *kw = NULL;
     int rc = kern_weight_create(be, w, N, K, &kw, err);
@@ -124,8 +91,10 @@ static int bench_linear(kern_backend_t be, int M, int K, int N, struct results *
 static int bench_attention(kern_backend_t be, int Sq, int Sk, int H, int D, struct results *res,
                            struct df_err *err)
 {
-    float *q = filled((size_t)Sq * H * D, 7), *k = filled((size_t)Sk * H * D, 8);
-    float *v = filled((size_t)Sk * H * D, 9), *o = malloc((size_t)Sq * H * D * sizeof *o);
+    float *q = bench_filled((size_t)Sq * H * D, 7, 0.5f),
+          *k = bench_filled((size_t)Sk * H * D, 8, 0.5f);
+    float *v = bench_filled((size_t)Sk * H * D, 9, 0.5f),
+          *o = malloc((size_t)Sq * H * D * sizeof *o);
     float *lse = malloc((size_t)H * Sq * sizeof *lse);
     double best;
     int rc = 0;
@@ -148,7 +117,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_kern [S] [threads]\n");
         return 2;
     }
-    double peak_before = sgemm_peak(4096, threads);
+    double peak_before = bench_sgemm_peak(4096, threads);
 
     struct df_err err = {0};
     kern_backend_t be = NULL;
@@ -172,7 +141,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_kern: %s\n", err.msg);
         return 1;
     }
-    double peak_after = sgemm_peak(4096, threads);
+    double peak_after = bench_sgemm_peak(4096, threads);
     double peak = peak_before > peak_after ? peak_before : peak_after;
     printf("sgemm peak (OpenBLAS, 4096^3, %d threads): %.1f GFLOP/s (before %.1f, after %.1f)\n",
            threads, peak, peak_before, peak_after);
