@@ -20,6 +20,27 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* A diagnostic is one line: control bytes in it (a value quoted from a
+ * manifest: "debug\n#SBATCH …", an ESC sequence) become \xNN, so a manifest
+ * cannot forge further "file:line:col: error" lines or drive the terminal.
+ * Bytes >= 0x80 (UTF-8 text) stay. */
+static void escape_controls(char *s, size_t cap)
+{
+    char out[sizeof(((struct diag *)0)->msg)];
+    size_t o = 0, room = cap < sizeof(out) ? cap : sizeof(out);
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 1 < room; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            out[o++] = (char)*p;
+        } else if (o + 5 < room) {
+            o += (size_t)snprintf(out + o, room - o, "\\x%02x", *p);
+        } else {
+            break;
+        }
+    }
+    out[o] = '\0';
+    memcpy(s, out, o + 1);
+}
+
 /* Same place, same text: a value merged from `defaults:` into every shot
  * would otherwise be reported once per shot. */
 static int is_duplicate(const struct diag_list *list, const struct diag *d)
@@ -48,6 +69,8 @@ void diag_add(struct diag_list *list, enum diag_severity sev, const char *file, 
     va_start(ap, fmt);
     vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
     va_end(ap);
+    escape_controls(d.msg, sizeof(d.msg));
+    escape_controls(d.path, sizeof(d.path));
     if (is_duplicate(list, &d))
         return;
     if (sev == DIAG_SEVERITY_ERROR)
