@@ -30,3 +30,18 @@ grep -q "resumed from ck/ckpt-a-000006.dfck at step 6/6" log2 || { cat log2; fai
 if grep -q "step [0-9]/6 t=" log2; then cat log2; fail "the rerun ran denoise steps"; fi
 cmp -s ref.mp4 a.mp4 || fail "resumed video differs from the uninterrupted one"
 echo "ok: failed encode reran from the final-latent checkpoint without steps, same bytes"
+
+# An audio track that is not audio fails before step 1, like a broken vae/.
+head -c 4096 /dev/urandom >junk.wav
+cat > au.yaml <<YAML
+defaults: {model: tiny, width: 48, height: 48, frames: 9, steps: 6, seed: 11}
+shots:
+  - {id: a, prompt: a boat on a lake, output: {path: au.mp4, audio: $work/junk.wav}}
+YAML
+set +e
+"$W" render au.yaml --shot a --configs "$S/configs" 2>log3
+rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "junk.wav': not a readable audio file" log3 || { cat log3; fail "junk audio: rc $rc"; }
+if grep -q "step [0-9]/6 t=" log3; then cat log3; fail "junk audio found only after denoise steps"; fi
+echo "ok: an unreadable audio track fails before step 1"

@@ -103,6 +103,11 @@ const char *encode_default_pix_fmt(enum codec codec);
 /* 1 when this libavcodec has the codec's encoder, else 0. */
 int encode_codec_available(enum codec codec);
 
+/* Open `path` as a shot's audio track and close it again: what encode_open
+ * would say about it (DF_E_NOTFOUND, DF_E_PARSE: not readable audio, no audio
+ * stream), asked before the first denoise step instead of after the last. */
+int encode_audio_check(const char *path, struct df_err *err);
+
 /* ---- lifetime ------------------------------------------------------------- */
 
 /* Check the options, open the encoder (and the audio source) and create the

@@ -7,6 +7,7 @@
  * transcoded samples up to round(t * rate).  Only the final call may send the
  * AAC encoder a short frame, since a short frame must be the last one.
  */
+#include "encode.h"
 #include "encode_audio.h"
 
 #include <libavcodec/avcodec.h>
@@ -72,6 +73,14 @@ static int open_source(struct encode_audio *a, const char *path, struct df_err *
                           path, idx);
     a->start = a->ist->start_time == AV_NOPTS_VALUE ? 0 : a->ist->start_time;
     return 0;
+}
+
+int encode_audio_check(const char *path, struct df_err *err)
+{
+    struct encode_audio a = {0};
+    int rc = open_source(&a, path, err);
+    avformat_close_input(&a.ic);
+    return rc;
 }
 
 static int open_copy(struct encode_audio *a, struct df_err *err)

@@ -198,8 +198,8 @@ static int setup_parts(struct render *r, struct df_err *err)
     DF_FAIL_IF(!encode_codec_available(out->codec), err, DF_E_UNSUPPORTED,
                "output codec %s: this FFmpeg has no %s encoder", codec_name(out->codec),
                encode_encoder_name(out->codec));
-    DF_FAIL_IF(out->audio && access(out->audio, R_OK) != 0, err, DF_E_NOTFOUND,
-               "audio track %s cannot be read", out->audio);
+    if (out->audio) /* opened as the encoder will: a garbage file fails now */
+        DF_TRY(encode_audio_check(out->audio, err));
     return render_model_load_vae(r->md, r->lat->dims.layout == 1, r->lat->dims.C, err);
 }
 
