@@ -21,6 +21,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,10 @@ void http_reply_error(struct http_reply *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Take a cJSON tree (void * so this header needs no cJSON) as the body. */
 void http_reply_json(struct http_reply *r, int status, void *json);
+/* The error body {"error": <fmt ...>, "status": status} as a cJSON object
+ * (void * as above), for replies made here and on the loop's thread. */
+void *http_error_vobj(int status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* ---- readers ------------------------------------------------------------------ */
 

@@ -124,14 +124,10 @@ void http_mutations_abort(struct http_server *h)
 static char *error_json(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *error_json(int status, const char *fmt, ...)
 {
-    char msg[DF_ERR_MSG_CAP + 256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cJSON *j = http_error_vobj(status, fmt, ap);
     va_end(ap);
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "error", msg);
-    cJSON_AddNumberToObject(j, "status", status);
     char *t = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return t;

@@ -46,16 +46,22 @@ void http_reply_json(struct http_reply *r, int status, void *json)
     }
 }
 
-void http_reply_error(struct http_reply *r, int status, const char *fmt, ...)
+void *http_error_vobj(int status, const char *fmt, va_list ap)
 {
     char msg[DF_ERR_MSG_CAP + 256];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "error", msg);
     cJSON_AddNumberToObject(j, "status", status);
+    return j;
+}
+
+void http_reply_error(struct http_reply *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    void *j = http_error_vobj(status, fmt, ap);
+    va_end(ap);
     http_reply_json(r, status, j);
 }
 
