@@ -466,11 +466,11 @@ int model_geom_check_height(const struct model_geom *g, int height, struct df_er
 
 /* Legal frame counts: the VAE keeps the first frame and compresses each later
  * group of vae_stride[0] frames into one latent frame (st*k + 1 frames), and
- * the latent frame count must divide by the temporal patch.  CogVideoX 2B/5B
- * (temporal patch 1): the VAE decodes L latent frames to st*(L-1)+1 only when
- * L is odd (diffusers' AutoencoderKLCogVideoX decodes an even L to st*L
- * frames: 13 frames -> 4 latents -> 16 frames), so only 2*st*k + 1 give the
- * count asked for. */
+ * the latent frame count must divide by the temporal patch.  CogVideoX (whose
+ * latent model_geom_grid pads to the temporal patch instead): the VAE decodes
+ * L latent frames to st*(L-1)+1 only when L is odd (diffusers'
+ * AutoencoderKLCogVideoX decodes an even L to st*L frames: 13 frames -> 4
+ * latents -> 16 frames), so only 2*st*k + 1 give the count asked for. */
 int model_geom_check_frames(const struct model_geom *g, int frames, struct df_err *err)
 {
     int64_t st = g->vae_stride[0], pt = g->patch[0];
@@ -478,7 +478,10 @@ int model_geom_check_frames(const struct model_geom *g, int frames, struct df_er
     DF_FAIL_IF(st <= 0 || pt <= 0, err, DF_E_INVAL,
                "model '%s': VAE stride %lld x patch %lld is not positive", g->name,
                (long long)st, (long long)pt);
-    const int odd_latents = strcmp(g->family, "cogvideox") == 0 && pt == 1;
+    /* CogVideoX 1.5 too: its latent is padded to the temporal patch (model_geom_grid) */
+    const int odd_latents = strcmp(g->family, "cogvideox") == 0;
+    if (odd_latents)
+        pt = 1;
     int64_t step = st * pt;            /* between legal counts when latent_t must divide by pt */
     int64_t first = st * (pt - 1) + 1; /* smallest legal: latent_t = pt */
     if (odd_latents)
@@ -507,6 +510,12 @@ int model_geom_grid(const struct model_geom *g, int width, int height, int frame
     DF_TRY(model_geom_check_height(g, height, err));
     DF_TRY(model_geom_check_frames(g, frames, err));
     out->latent[0] = (frames - 1) / g->vae_stride[0] + 1;
+    /* CogVideoXPipeline pads the latent at the front to a multiple of
+     * patch_size_t and drops those frames again before the decode. */
+    out->latent_pad = 0;
+    if (strcmp(g->family, "cogvideox") == 0 && out->latent[0] % g->patch[0] != 0)
+        out->latent_pad = g->patch[0] - out->latent[0] % g->patch[0];
+    out->latent[0] += out->latent_pad;
     out->latent[1] = height / g->vae_stride[1];
     out->latent[2] = width / g->vae_stride[2];
     for (int i = 0; i < 3; i++)

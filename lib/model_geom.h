@@ -45,6 +45,9 @@ struct model_grid {
     int latent[3];      /* latent (t, h, w) */
     int tokens[3];      /* patch grid (t, h, w) = latent / patch */
     int64_t seq_len;    /* tokens[0]*tokens[1]*tokens[2] (+ text if joint_text) */
+    int latent_pad;     /* leading latent frames added so latent[0] divides by the temporal
+                         * patch and dropped before the decode (CogVideoX 1.5, as
+                         * CogVideoXPipeline's additional_frames); latent[0] includes them */
 };
 
 /* Load a geometry by name (configs_dir/models/<name>.yaml) or by path (a
@@ -53,7 +56,9 @@ int model_geom_load(const char *name_or_path, const char *configs_dir, struct mo
                     struct df_err *err);
 
 /* Check width/height/frames against the model (width, height multiples of
- * vae_stride*patch; frames = vae_stride_t*k + 1) and compute the grid.  The
+ * vae_stride*patch; frames = vae_stride_t*k + 1, 2*vae_stride_t*k + 1 for
+ * CogVideoX, whose latent is padded to the temporal patch: latent_pad) and
+ * compute the grid.  The
  * message says what the nearest legal values are. */
 int model_geom_grid(const struct model_geom *g, int width, int height, int frames,
                     struct model_grid *out, struct df_err *err);

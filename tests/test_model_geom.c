@@ -133,6 +133,20 @@ static void test_cogvideox_frames(void **state)
     assert_int_equal(model_geom_check_frames(&g, 5, &err), DF_E_INVAL);
     assert_string_equal(err.msg, "frames 5 is not of the form 8k+1 (model 'cogvideox-5b': its "
                                  "VAE decodes 2 latent frames to 8 frames); nearest: 1 or 9");
+    struct model_grid grid;
+    assert_int_equal(model_geom_grid(&g, 720, 480, 49, &grid, &err), 0);
+    assert_int_equal(grid.latent_pad, 0);
+    /* CogVideoX 1.5 (temporal patch 2): 81 frames = 21 latents, padded in
+     * front to 22 as CogVideoXPipeline's additional_frames; the render drops
+     * the pad before the decode, which gives 81 frames again. */
+    g = load("cogvideox1.5-5b");
+    assert_int_equal(model_geom_grid(&g, 1360, 768, 81, &grid, &err), 0);
+    assert_int_equal(grid.latent[0], 22);
+    assert_int_equal(grid.latent_pad, 1);
+    assert_int_equal(grid.tokens[0], 11);
+    assert_int_equal(model_geom_check_frames(&g, 85, &err), DF_E_INVAL);
+    assert_string_equal(err.msg, "frames 85 is not of the form 8k+1 (model 'cogvideox1.5-5b': its "
+                                 "VAE decodes 22 latent frames to 88 frames); nearest: 81 or 89");
 }
 
 static void test_tiny(void **state)

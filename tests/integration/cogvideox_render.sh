@@ -7,7 +7,7 @@
 # ring) and resumed across rank counts it equals 1 rank within 1e-5; the VAE
 # tiles spread over 2 ranks give the 1-rank video byte for byte; a
 # missing VAE, a flow sampler and a frame count the model cannot take are
-# refused with messages naming them.
+# refused with messages naming them; CogVideoX 1.5 gives the frames asked for.
 set -euo pipefail
 B="${DF_BUILD_DIR:?}" S="${DF_SOURCE_DIR:?}"
 W="$B/worker/ditfarm-worker"
@@ -105,10 +105,23 @@ expect_fail() { # what, pattern, worker args...
     grep -q -- "$pat" log || { cat log; fail "$what: message"; }
     echo "ok: $what refused: $(grep -o -- "$pat.*" log | head -1)"
 }
+# CogVideoX 1.5 (temporal patch 2): 9 frames = 3 latents, denoised padded to
+# 4 and decoded without the pad (CogVideoXPipeline's additional_frames): 9
+# frames in the video, not 12.
+mkdir -p m15
+cp -r "$D/15/transformer" "$D/sample_dpm/scheduler" m15/
+cp -r "$D/vae_a/vae" m15/
+sed "s|model: $work/m,|model: $work/m15,|" m.yaml > m15.yaml
+"$W" render m15.yaml --shot dpm 2>log || { cat log; fail "1.5: render failed"; }
+n=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 out/dpm.mp4)
+[ "$n" = "9" ] || fail "1.5: 9 frames asked, ffprobe counts $n"
+echo "ok: CogVideoX 1.5: 9 frames asked, 9 in the video"
+sed 's/frames: 9/frames: 13/' m15.yaml > t15.yaml
 expect_fail "flow sampler" "sampler unipc is a flow-matching sampler" render m.yaml --shot flow --no-video
 expect_fail "frame count" "frames 10 is not of the form 8k+1" render odd.yaml --shot dpm --no-video
 expect_fail "13 frames (16 after the VAE)" "frames 13 is not of the form 8k+1 (model 'm': its VAE decodes 4 latent frames to 16 frames); nearest: 9 or 17" \
     render thirteen.yaml --shot dpm --no-video
+expect_fail "1.5, 13 frames" "frames 13 is not of the form 8k+1 (model 'm15'" render t15.yaml --shot dpm --no-video
 mv m/vae m/vae.off
 expect_fail "missing VAE" "m/vae/config.json" render novae.yaml --shot dpm
 mv m/vae.off m/vae

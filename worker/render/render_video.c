@@ -80,15 +80,19 @@ static int decode_cogvideox(struct render *r, encode_t enc, struct df_err *err)
 {
     const struct latent_dims *d = &r->lat->dims;
     const int root = render_is_root(r);
+    /* CogVideoX 1.5: the pipeline's latents[:, additional_frames:] -- the
+     * padding frames in front of the frame-major latent are not decoded. */
+    const int pad = r->shot->grid.latent_pad, T = d->T - pad;
+    const float *lat = r->lat->stage + (size_t)pad * d->C * d->H * d->W;
     int frames, height, width;
-    cogvideox_vae_output_size(r->md->cvae, d->T, d->H, d->W, &frames, &height, &width);
+    cogvideox_vae_output_size(r->md->cvae, T, d->H, d->W, &frames, &height, &width);
     const size_t plane = (size_t)height * width;
     float *video = root ? malloc((size_t)3 * frames * plane * sizeof *video) : NULL;
     float *rgb = root ? malloc(3 * plane * sizeof *rgb) : NULL;
     int rc = !root || (video && rgb) ? 0 : df_err_set(err, DF_E_NOMEM, "out of memory for the video");
     if (rc == 0) /* collective: every rank enters it */
         rc = cogvideox_vae_decode_ranks(r->md->cvae, r->par.size > 1 ? r->par.world : NULL,
-                                        r->lat->stage, d->T, d->H, d->W, video, err);
+                                        lat, T, d->H, d->W, video, err);
     for (int f = 0; root && f < frames && rc == 0; f++) {
         for (int c = 0; c < 3; c++) /* [3, T, H, W] -> frame [3, H, W] */
             memcpy(rgb + c * plane, video + ((size_t)c * frames + f) * plane,
@@ -120,8 +124,8 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     struct vae *vae = r->md->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
     if (r->md->cvae)
-        cogvideox_vae_output_size(r->md->cvae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames,
-                                  &height, &width);
+        cogvideox_vae_output_size(r->md->cvae, r->lat->dims.T - s->grid.latent_pad, r->lat->dims.H,
+                                  r->lat->dims.W, &frames, &height, &width);
     else
         vae_output_size(vae, r->lat->dims.T, r->lat->dims.H, r->lat->dims.W, &frames, &height,
                         &width);
