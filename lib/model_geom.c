@@ -466,31 +466,38 @@ int model_geom_check_height(const struct model_geom *g, int height, struct df_er
 
 /* Legal frame counts: the VAE keeps the first frame and compresses each later
  * group of vae_stride[0] frames into one latent frame (st*k + 1 frames), and
- * the latent frame count must divide by the temporal patch. */
+ * the latent frame count must divide by the temporal patch.  CogVideoX 2B/5B
+ * (temporal patch 1): the VAE decodes L latent frames to st*(L-1)+1 only when
+ * L is odd (diffusers' AutoencoderKLCogVideoX decodes an even L to st*L
+ * frames: 13 frames -> 4 latents -> 16 frames), so only 2*st*k + 1 give the
+ * count asked for. */
 int model_geom_check_frames(const struct model_geom *g, int frames, struct df_err *err)
 {
     int64_t st = g->vae_stride[0], pt = g->patch[0];
-    int64_t step = st * pt;        /* between legal counts when latent_t must divide by pt */
-    int64_t first = st * (pt - 1) + 1; /* smallest legal: latent_t = pt */
     DF_FAIL_IF(frames <= 0, err, DF_E_INVAL, "frames %d must be positive", frames);
     DF_FAIL_IF(st <= 0 || pt <= 0, err, DF_E_INVAL,
                "model '%s': VAE stride %lld x patch %lld is not positive", g->name,
                (long long)st, (long long)pt);
+    const int odd_latents = strcmp(g->family, "cogvideox") == 0 && pt == 1;
+    int64_t step = st * pt;            /* between legal counts when latent_t must divide by pt */
+    int64_t first = st * (pt - 1) + 1; /* smallest legal: latent_t = pt */
+    if (odd_latents)
+        step = 2 * st, first = 1;
     if (frames >= first && (frames - first) % step == 0)
         return 0;
-    char form[48];
-    if (pt == 1)
-        snprintf(form, sizeof(form), "%lldk+1", (long long)st);
-    else
-        snprintf(form, sizeof(form), "%lldk+%lld", (long long)step, (long long)(first % step));
+    char form[48], why[160] = "";
+    snprintf(form, sizeof(form), "%lldk+%lld", (long long)step, (long long)(first % step));
+    if (odd_latents && (frames - 1) % st == 0)
+        snprintf(why, sizeof(why), ": its VAE decodes %lld latent frames to %lld frames",
+                 (long long)((frames - 1) / st + 1), (long long)(frames - 1 + st));
     if (frames < first)
         return df_err_set(err, DF_E_INVAL,
-                          "frames %d is not of the form %s (model '%s'); nearest: %lld", frames,
-                          form, g->name, (long long)first);
+                          "frames %d is not of the form %s (model '%s'%s); nearest: %lld", frames,
+                          form, g->name, why, (long long)first);
     int64_t lo = first + (frames - first) / step * step;
     return df_err_set(err, DF_E_INVAL,
-                      "frames %d is not of the form %s (model '%s'); nearest: %lld or %lld",
-                      frames, form, g->name, (long long)lo, (long long)(lo + step));
+                      "frames %d is not of the form %s (model '%s'%s); nearest: %lld or %lld",
+                      frames, form, g->name, why, (long long)lo, (long long)(lo + step));
 }
 
 int model_geom_grid(const struct model_geom *g, int width, int height, int frames,

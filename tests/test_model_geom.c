@@ -103,6 +103,38 @@ static void test_cogvideox(void **state)
     assert_true(p > 1.6e9 && p < 1.8e9); /* "2B": 1.69B published */
 }
 
+/* CogVideoX 2B/5B: the VAE decodes an even latent frame count L to 4L frames
+ * (diffusers AutoencoderKLCogVideoX: 3 -> 9, 4 -> 16, 5 -> 17, 6 -> 24), so
+ * only 8k+1 frames give the video asked for; the rest are refused at
+ * validate time with the nearest accepted counts. */
+static void test_cogvideox_frames(void **state)
+{
+    (void)state;
+    struct df_err err = {0};
+    const char *models[] = {"cogvideox-2b", "cogvideox-5b"};
+    for (int i = 0; i < 2; i++) {
+        struct model_geom g = load(models[i]);
+        for (int f = 1; f <= 49; f += 8)
+            assert_int_equal(model_geom_check_frames(&g, f, &err), 0);
+        assert_int_equal(model_geom_check_frames(&g, 13, &err), DF_E_INVAL);
+        char want[200];
+        snprintf(want, sizeof(want),
+                 "frames 13 is not of the form 8k+1 (model '%s': its VAE decodes 4 latent "
+                 "frames to 16 frames); nearest: 9 or 17",
+                 models[i]);
+        assert_string_equal(err.msg, want);
+        struct model_grid grid;
+        assert_int_equal(model_geom_grid(&g, 720, 480, 45, &grid, &err), DF_E_INVAL);
+    }
+    struct model_geom g = load("cogvideox-5b");
+    assert_int_equal(model_geom_check_frames(&g, 10, &err), DF_E_INVAL);
+    assert_string_equal(err.msg, "frames 10 is not of the form 8k+1 (model 'cogvideox-5b'); "
+                                 "nearest: 9 or 17");
+    assert_int_equal(model_geom_check_frames(&g, 5, &err), DF_E_INVAL);
+    assert_string_equal(err.msg, "frames 5 is not of the form 8k+1 (model 'cogvideox-5b': its "
+                                 "VAE decodes 2 latent frames to 8 frames); nearest: 1 or 9");
+}
+
 static void test_tiny(void **state)
 {
     (void)state;
@@ -278,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wan_1_3b),        cmocka_unit_test(test_wan_14b),
         cmocka_unit_test(test_cogvideox),       cmocka_unit_test(test_tiny),
+        cmocka_unit_test(test_cogvideox_frames),
         cmocka_unit_test(test_size_messages),   cmocka_unit_test(test_unknown_model),
         cmocka_unit_test(test_diffusers_folder), cmocka_unit_test(test_bad_yaml_geometry),
     };

@@ -32,6 +32,8 @@ shots:
   - {id: flow, prompt: a lighthouse at night, sampler: unipc, $E}
 YAML
 sed 's/frames: 9/frames: 10/' m.yaml > odd.yaml
+sed 's/frames: 9/frames: 13/' m.yaml > thirteen.yaml # 4 latents: the VAE would give 16
+sed 's/frames: 9/frames: 17/' m.yaml > seventeen.yaml
 sed 's/height: 24/height: 32/' m.yaml > novae.yaml # legal with and without the VAE's strides
 
 for shot in dpm ddim; do
@@ -41,6 +43,12 @@ for shot in dpm ddim; do
     [ "$n" = "32,24,9" ] || fail "$shot: ffprobe says $n, want 32,24,9"
     echo "ok: $shot: out/$shot.mp4 32x24, 9 frames ($(grep -o 'step 5/5\|step 4/4' log | tail -1))"
 done
+# The video has the frame count asked for (17 = 5 latents; an even latent
+# count would decode to 4L frames, so 13 is refused below).
+"$W" render seventeen.yaml --shot ddim 2>log || { cat log; fail "17 frames: render failed"; }
+n=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 out/ddim.mp4)
+[ "$n" = "17" ] || fail "17 frames asked, ffprobe counts $n"
+echo "ok: 17 frames asked, 17 in the video"
 
 "$W" render m.yaml --shot dpm --no-video --latent-out ref.st 2>/dev/null
 set +e
@@ -98,7 +106,9 @@ expect_fail() { # what, pattern, worker args...
     echo "ok: $what refused: $(grep -o -- "$pat.*" log | head -1)"
 }
 expect_fail "flow sampler" "sampler unipc is a flow-matching sampler" render m.yaml --shot flow --no-video
-expect_fail "frame count" "frames 10 is not of the form 4k+1" render odd.yaml --shot dpm --no-video
+expect_fail "frame count" "frames 10 is not of the form 8k+1" render odd.yaml --shot dpm --no-video
+expect_fail "13 frames (16 after the VAE)" "frames 13 is not of the form 8k+1 (model 'm': its VAE decodes 4 latent frames to 16 frames); nearest: 9 or 17" \
+    render thirteen.yaml --shot dpm --no-video
 mv m/vae m/vae.off
 expect_fail "missing VAE" "m/vae/config.json" render novae.yaml --shot dpm
 mv m/vae.off m/vae
