@@ -378,6 +378,7 @@ int cmd_sbatch(int argc, char **argv, const struct cli_ctx *ctx)
     o.js.configs_dir = realpath(configs, configs_abs) ? configs_abs : configs;
     jobspec_find_worker(o.worker, worker, sizeof(worker));
     o.js.worker = worker;
+    o.js.output_roots = out_roots;
 
     if (m->n_shots > (size_t)o.max_shots) {
         fprintf(stderr, "ditfarm sbatch: %s: %zu shots, more than --max-shots (%d)\n", o.manifest,

@@ -103,6 +103,9 @@ const struct config_row config_table[] = {
             "Of them, from one client address."),
     INT_ROW("http-timeout-s", 1, 3600, 15, http_timeout_s,
             "An HTTP connection idle this long is closed (slow clients)."),
+    INT_ROW("http-request-deadline-s", 1, 3600, 10, http_request_deadline_s,
+            "An HTTP request (headers and body) not whole this long after it began\n"
+            "(accept, or the previous reply) is cut: trickling clients hold a slot no longer."),
     INT_ROW("http-max-body", 1024, 268435456, 1048576, http_max_body,
             "Largest request body in bytes (a manifest); larger gets 413."),
     {NULL, CONFIG_TYPE_COUNT, 0, 0, NULL, 0, NULL},

@@ -47,13 +47,14 @@ struct config {
     int webhook_batch;              /* POSTs per flush at most (bounds the time a tick takes) */
     int webhook_allow_private;      /* 1: loopback/private/link-local receivers allowed */
     char webhook_secret_file[PATH_MAX]; /* HMAC key file, 0600 ("" -> <state_dir>/webhook.secret) */
-    char http_listen[256];          /* "ADDR:PORT" of the HTTP API and page ("" off) */
-    char http_tls_cert[PATH_MAX];   /* PEM certificate: TLS when set with the key */
-    char http_tls_key[PATH_MAX];    /* PEM private key */
-    int http_max_clients;           /* connections at once (each its own thread) */
-    int http_max_clients_per_ip;    /* of them from one address */
-    int http_timeout_s;             /* an idle connection is closed after this */
-    int http_max_body;              /* request body bytes at most (413 beyond) */
+    char http_listen[256];              /* "ADDR:PORT" of the HTTP API and page ("" off) */
+    char http_tls_cert[PATH_MAX];       /* PEM certificate: TLS when set with the key */
+    char http_tls_key[PATH_MAX];        /* PEM private key */
+    int http_max_clients;               /* connections at once (each its own thread) */
+    int http_max_clients_per_ip;        /* of them from one address */
+    int http_timeout_s;                 /* an idle connection is closed after this */
+    int http_request_deadline_s;        /* a request not whole after this is cut */
+    int http_max_body;                  /* request body bytes at most (413 beyond) */
 };
 
 enum config_type { CONFIG_TYPE_INT, CONFIG_TYPE_STRING, CONFIG_TYPE_COUNT };

@@ -288,6 +288,7 @@ static int resolve_contract(const struct jobspec_opts *o, const struct manifest 
     co.backend = o->backend;
     co.date = date;
     co.configs_dir = o->configs_dir;
+    co.output_roots = o->output_roots;
     co.job_dir = job->dir;
     DF_TRY(job_contract_resolve(m, s, &co, jc, err));
     job->lay = jc->lay;

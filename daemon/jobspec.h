@@ -41,6 +41,7 @@ struct jobspec_opts {
     int grace_s;            /* USR1 warning before the time limit; 0: 120 s */
     int cpus_per_task;      /* 0: 4 per GPU rank, 1 per CPU rank */
     const char *configs_dir; /* absolute configs directory, written into job.json */
+    const char *output_roots; /* ':'-separated output roots (job.json output.root); NULL: none */
     char worker_args[1024]; /* extra worker arguments, each quoted by shellq_append */
 };
 

@@ -265,6 +265,7 @@ static char *serve_submit(struct daemon *d, const cJSON *req)
         goto done;
     }
     jo.configs_dir = configs;
+    jo.output_roots = d->cfg.output_roots; /* lives as long as the daemon */
     char date[16];
     time_t now = time(NULL);
     struct tm tm;

@@ -99,6 +99,7 @@ cJSON *job_contract_to_json(const struct job_contract *jc)
     cJSON *out = cJSON_AddObjectToObject(o, "output");
     cJSON_AddStringToObject(out, "path", jc->output);
     cJSON_AddStringToObject(out, "date", jc->date);
+    add_str_or_null(out, "root", jc->output_root);
     cJSON_AddStringToObject(o, "backend", jc->backend);
     add_str_or_null(o, "job_dir", jc->job_dir);
     char hash[20];
@@ -442,6 +443,7 @@ static void read_contract(struct rd *r, const cJSON *j, struct job_contract *jc)
     const cJSON *out = item(r, j, "output", 1);
     copy_str(r, out, "path", jc->output, sizeof(jc->output), 1);
     copy_str(r, out, "date", jc->date, sizeof(jc->date), 1);
+    copy_str(r, out, "root", jc->output_root, sizeof(jc->output_root), 0);
     copy_str(r, j, "backend", jc->backend, sizeof(jc->backend), 1);
     copy_str(r, j, "job_dir", jc->job_dir, sizeof(jc->job_dir), 0);
     read_layout(r, item(r, j, "layout", 0), jc);
@@ -504,6 +506,34 @@ static void today(char *dst, size_t cap)
     strftime(dst, cap, "%Y-%m-%d", &tm);
 }
 
+/* 1 when `path` is `dir` or lies below it, compared as strings by whole
+ * components (dir without trailing slashes). */
+static int below(const char *dir, size_t n, const char *path)
+{
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* The root of the ':'-separated list `roots` that the output path lies
+ * under, as written or with its links resolved (the form the worker can walk
+ * from), into dst; "" when none does (the worker then does no re-check). */
+static void pick_root(const char *roots, const char *output, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    for (const char *p = roots ? roots : ""; *p && !dst[0];) {
+        size_t n = strcspn(p, ":");
+        char root[PATH_MAX], real[PATH_MAX];
+        snprintf(root, sizeof(root), "%.*s", (int)(n < sizeof(root) ? n : 0), p);
+        size_t rn = strlen(root);
+        while (rn > 1 && root[rn - 1] == '/')
+            root[--rn] = '\0';
+        if (root[0] == '/' && below(root, rn, output))
+            snprintf(dst, cap, "%s", root);
+        else if (rn && realpath(root, real) && below(real, strlen(real), output))
+            snprintf(dst, cap, "%s", real);
+        p += n + (p[n] == ':');
+    }
+}
+
 int job_contract_resolve(const struct manifest *m, const struct shot *s,
                          const struct job_contract_opts *o, struct job_contract *out,
                          struct df_err *err)
@@ -527,6 +557,8 @@ int job_contract_resolve(const struct manifest *m, const struct shot *s,
         snprintf(jc.output, sizeof(jc.output), "%s", o->output);
     else
         rc = manifest_output_path(m, &jc.shot, jc.date, jc.output, sizeof(jc.output), err);
+    if (rc == 0)
+        pick_root(o->output_roots, jc.output, jc.output_root, sizeof(jc.output_root));
     if (rc == 0 && o->cluster.nodes > 0) {
         int n = 0;
         rc = job_contract_plan(&jc.shot, &o->cluster, &jc.lay, 1, &n, err);

@@ -23,7 +23,10 @@
  *                 worker gets (a worker run by hand)
  *   cache         {policy, configs_dir}       step-cache policy and where its
  *                 calibration tables are looked up
- *   output        {path, date}                path resolved from the template
+ *   output        {path, date, root}          path resolved from the template;
+ *                 root (optional, since format 1; null/absent: none) the
+ *                 output root the controller confined path under: the worker
+ *                 walks from it without following links before it writes
  *   backend       kern backend name ("cpu", "cuda")
  *   job_dir       absolute job directory (ckpt/, progress.json), or null
  *   hash          manifest_shot_hash() of the shot, hex (checkpoint identity)
@@ -66,6 +69,8 @@ struct job_contract_opts {
     const char *job_dir;          /* job directory, NULL: none.  When <job_dir>/job.json
                                      exists and drew the shot's seed, that seed is kept */
     const char *output;           /* NULL: the shot's output template, resolved */
+    const char *output_roots;     /* ':'-separated roots outputs were confined under
+                                     (paths_confine_any); NULL: none recorded */
 };
 
 struct job_contract {
@@ -79,6 +84,7 @@ struct job_contract {
     char backend[32];        /* kern backend name */
     char date[16];           /* YYYY-MM-DD */
     char output[PATH_MAX];   /* the output path, template resolved */
+    char output_root[PATH_MAX]; /* the root output lies under; "" when none */
     char configs_dir[PATH_MAX]; /* "" when none */
     char job_dir[PATH_MAX];  /* "" when none */
     uint64_t hash;           /* manifest_shot_hash(&shot) */

@@ -92,6 +92,47 @@ static void test_round_trip(void **state)
     manifest_free(m);
 }
 
+/* output.root: the root of the list the output lies under (by whole
+ * components, trailing slashes dropped) is recorded and read back; none
+ * recorded when no root holds it or none was given. */
+static void test_output_root(void **state)
+{
+    (void)state;
+    struct manifest *m = load_text(k_two);
+    struct job_contract_opts o;
+    opts_for(&o, 1, NULL);
+    struct job_contract jc, back;
+    struct df_err err = {0};
+    o.output = "/r1/x/a.mp4";
+    o.output_roots = "/nope:/r1/";
+    assert_int_equal(job_contract_resolve(m, &m->shots[0], &o, &jc, &err), 0);
+    assert_string_equal(jc.output_root, "/r1");
+    char path[] = "/tmp/df_test_job_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(job_contract_write(&jc, path, &err), 0);
+    assert_int_equal(job_contract_read(path, &back, &err), 0);
+    assert_string_equal(back.output_root, "/r1");
+    job_contract_free(&back);
+    job_contract_free(&jc);
+    o.output = "/r1x/a.mp4";
+    o.output_roots = "/r1";
+    assert_int_equal(job_contract_resolve(m, &m->shots[0], &o, &jc, &err), 0);
+    assert_string_equal(jc.output_root, "");
+    job_contract_free(&jc);
+    o.output_roots = NULL;
+    assert_int_equal(job_contract_resolve(m, &m->shots[0], &o, &jc, &err), 0);
+    assert_string_equal(jc.output_root, "");
+    assert_int_equal(job_contract_write(&jc, path, &err), 0);
+    assert_int_equal(job_contract_read(path, &back, &err), 0);
+    assert_string_equal(back.output_root, "");
+    job_contract_free(&back);
+    job_contract_free(&jc);
+    unlink(path);
+    manifest_free(m);
+}
+
 /* 1.00000005 is 1.0f: the worker combines in float, so the shot is unguided
  * and the plan must not give it two cfg groups. */
 static void test_guidance_edge(void **state)
@@ -236,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_output_root),
         cmocka_unit_test(test_guidance_edge),
         cmocka_unit_test(test_seed_kept),
         cmocka_unit_test(test_bad_files),

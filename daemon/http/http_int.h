@@ -2,6 +2,7 @@
  * http_int.h -- what the files of daemon/http/ share (not for the loop).
  *
  *   http_server.c  libmicrohttpd setup, limits, routing, auth, bodies
+ *   http_deadline.c  connections tracked; a request not whole in time is cut
  *   http_api.c     the read API: shots, one shot, manifests, audit, preview
  *   http_shot.c    one shot's detail from its job directory
  *   http_mutate.c  the mutation queue and what the loop runs for it
@@ -20,6 +21,7 @@
 #include "store.h"
 
 #include <limits.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +147,13 @@ struct http_server {
 
     pthread_t watcher;
     int watcher_started;
+
+    /* connections and the request deadline (http_deadline.c) */
+    pthread_mutex_t conn_mu; /* guards conns, conn_stopping */
+    pthread_cond_t conn_cv;  /* stopping */
+    struct http_conn *conns; /* every open connection */
+    int conn_stopping, conn_inited, conn_watch_started;
+    pthread_t conn_watch;
 };
 
 struct http_reader *http_reader_get(struct http_server *h, struct df_err *err);
@@ -192,6 +201,15 @@ void http_mutation_free(struct http_mutation *m);
 void http_mutations_abort(struct http_server *h);
 /* POST /api/v1/manifests (http_submit.c): builds the submit mutation. */
 void http_api_submit(struct http_server *h, const struct http_req *q, struct http_reply *r);
+
+/* request deadline (http_deadline.c) */
+int http_deadline_start(struct http_server *h, struct df_err *err);
+void http_deadline_stop(struct http_server *h);
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks each connection from accept to close. */
+void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+/* The connection's request is whole (0) or the next one may begin (1). */
+void http_conn_receiving(struct http_server *h, struct MHD_Connection *c, int receiving);
 
 /* events (http_events.c) */
 int http_events_start(struct http_server *h, struct df_err *err);

@@ -137,12 +137,11 @@ static double mono_s(void)
 
 /* The idle timeout alone lets a client trickle a byte now and then for
  * ever: a request must also arrive whole (headers and body) within
- * REQUEST_DEADLINE idle timeouts, else its connection is closed. */
-#define REQUEST_DEADLINE 4
-
+ * http-request-deadline-s.  The watchdog (http_deadline.c) cuts trickled
+ * headers, which never reach us; this checks at each call we do get. */
 static int past_deadline(const struct http_server *h, const struct req_state *rs)
 {
-    return mono_s() - rs->started > (double)REQUEST_DEADLINE * h->cfg.http_timeout_s;
+    return mono_s() - rs->started > (double)h->cfg.http_request_deadline_s;
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
@@ -431,6 +430,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rs->body[rs->len] = '\0';
         return MHD_YES;
     }
+    http_conn_receiving(h, c, 0); /* whole: the reply may take its time */
     if (rs->too_big)
         return refuse_too_big(h, c);
     struct http_req q = {
@@ -455,7 +455,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)c, (void)toe;
+    (void)toe;
+    http_conn_receiving(cls, c, 1); /* keep-alive: the next request's clock */
     struct req_state *rs = *con_cls;
     if (rs) {
         free(rs->body);
@@ -538,8 +539,9 @@ static int start_mhd(struct http_server *h, struct df_err *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg.http_max_clients_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->cfg.http_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, h, MHD_OPTION_ARRAY, h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
+        on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+        http_conn_notify, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY,
+        h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
     if (!h->mhd)
         return df_err_set(err, DF_E_IO, "cannot listen for HTTP on %s%s (in use? bad TLS files?)",
                           h->cfg.http_listen, h->tls_cert ? " with TLS" : "");
@@ -574,7 +576,8 @@ int http_start(struct http_server **out, const struct config *cfg, struct df_log
         goto fail;
     }
     if ((rc = authdb_open(h->db_path, 1, &h->audit, err)) < 0 ||
-        (rc = http_events_start(h, err)) < 0 || (rc = start_mhd(h, err)) < 0)
+        (rc = http_events_start(h, err)) < 0 || (rc = http_deadline_start(h, err)) < 0 ||
+        (rc = start_mhd(h, err)) < 0)
         goto fail;
     *out = h;
     return 0;
@@ -590,6 +593,7 @@ void http_stop(struct http_server *h)
     http_mutations_abort(h); /* whoever still waits for the loop gets an answer */
     if (h->mhd)
         MHD_stop_daemon(h->mhd);
+    http_deadline_stop(h); /* after MHD: its connections use conn_mu to the end */
     http_events_stop(h);
     while (h->readers) {
         struct http_reader *r = h->readers;

@@ -11,6 +11,8 @@
 #     with newlines refused;
 #   - output paths with '..', outside the output root, or through a symlink
 #     leading out are refused; relative ones land under the root;
+#   - a directory of the output path swapped for a link after sbatch: the
+#     worker re-walks it from job.json output.root and refuses;
 #   - symlinks planted in a job directory are never followed: job.sbatch and
 #     manifest.json replace the link, a linked job dir is refused;
 #   - the daemon refuses a bad `backend`, quotes a hostile `worker`, and a
@@ -95,6 +97,21 @@ opath() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["shots
 [ -f jobs2/o/s1/job.sbatch ] || fail "DITFARM_JOBS_DIR not used"
 [ "$(opath jobs2/o/manifest.json)" = "$work/root/out/{manifest}/{shot}.mp4" ] || fail "default output root is not the current directory"
 echo "ok: outputs confined ('..', outside, symlink out refused; relative under the root)"
+# 3b. a directory swapped for a link after sbatch: the worker walks from the
+# root recorded in job.json (output.root) and refuses; nothing lands outside
+mkdir -p outside2 root2
+printf 'name: sw\ndefaults: {model: tiny, frames: 9, steps: 2, width: 64, height: 64}\nshots:\n  - {id: s1, prompt: a boat, output: {path: "sub/{shot}.mp4"}}\n  - {id: s2, prompt: a boat, output: {path: "ok/{shot}.mp4"}}\n' >sw.yaml
+"$D" sbatch sw.yaml --cpu-ranks 1 --jobs-dir jobs --output-root "$work/root2" >/dev/null
+python3 -c 'import json,sys; o=json.load(open(sys.argv[1]))["output"]; assert o["root"] == sys.argv[2], o' \
+    jobs/sw/s1/job.json "$work/root2" || fail "job.json output.root not the root"
+mkdir -p root2/sub && mv root2/sub root2/sub.real && ln -s "$work/outside2" root2/sub
+expect_fail "root2/sub is a symbolic link" "$W" render --job jobs/sw/s1/job.json --ckpt-dir jobs/sw/s1/ckpt
+grep -q "output $work/root2/sub/s1.mp4" out.txt || { cat out.txt; fail "refusal does not name the output"; }
+[ -z "$(ls -A outside2)" ] || fail "the worker wrote through the swapped link: $(ls -A outside2)"
+"$W" render --job jobs/sw/s2/job.json --ckpt-dir jobs/sw/s2/ckpt >r2.txt 2>&1 || { cat r2.txt; fail "render under the root"; }
+[ -s root2/ok/s2.mp4 ] && [ -s root2/ok/s2.mp4.json ] || fail "video or sidecar missing under the root: $(ls -A root2/ok)"
+[ -z "$(ls -A root2/ok | grep part)" ] || fail "temporaries left: $(ls -A root2/ok)"
+echo "ok: a directory swapped for a link after sbatch is refused by the worker; writes under the root work"
 
 # 4. links planted in job directories are replaced or refused, never followed
 echo keep >target

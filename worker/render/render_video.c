@@ -8,6 +8,7 @@
 
 #include "encode.h"
 #include "paths.h"
+#include "safeio.h"
 #include "sidecar.h"
 #include "stepcache.h"
 
@@ -15,9 +16,11 @@
 #include "vae.h"
 #include "vae_tiles.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int on_frame(void *user, int index, const float *rgb, int height, int width,
                     struct df_err *err)
@@ -107,6 +110,45 @@ static int decode_cogvideox(struct render *r, encode_t enc, struct df_err *err)
     return rc;
 }
 
+/* The controller confined the output under job.json output.root, but a
+ * directory on the way may have been swapped for a link since: walk from the
+ * root to the output's directory without following links (safeio_mkdirs_at,
+ * creating what is missing) and write through that directory descriptor,
+ * /proc/self/fd/N/<name> (the encoder's and the sidecar's temp + rename
+ * happen in it), so a link planted later cannot redirect the writes either.
+ * No root recorded (a contract written by hand or by `ditfarm render`): the
+ * directories are made as before and the path is used as it is. */
+static int open_output_dir(const struct render *r, const char *out_path, char *wpath, size_t cap,
+                           int *dir_fd, struct df_err *err)
+{
+    const char *root = r->job.output_root;
+    *dir_fd = -1;
+    if (!root[0]) {
+        snprintf(wpath, cap, "%s", out_path);
+        return paths_mkdirs_for(out_path, err);
+    }
+    size_t rn = strlen(root);
+    const char *slash = strrchr(out_path, '/');
+    DF_FAIL_IF(strncmp(out_path, root, rn) != 0 || out_path[rn] != '/' || !slash || !slash[1],
+               err, DF_E_INVAL, "output %s is not under its output root %s (job.json output.root)",
+               out_path, root);
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof(rel), "%.*s", (int)(slash > out_path + rn ? slash - out_path - rn - 1 : 0),
+             out_path + rn + 1);
+    int rc = safeio_mkdirs_at(AT_FDCWD, root, rel, 0755, dir_fd, err);
+    if (rc < 0) {
+        df_err_prefix(err, "output %s: refused to write under root %s", out_path, root);
+        return rc;
+    }
+    int w = snprintf(wpath, cap, "/proc/self/fd/%d/%s", *dir_fd, slash + 1);
+    if (w < 0 || (size_t)w >= cap) {
+        close(*dir_fd);
+        *dir_fd = -1;
+        return df_err_set(err, DF_E_RANGE, "output path %s too long", out_path);
+    }
+    return 0;
+}
+
 /* Every rank decodes VAE tiles (vae_tiles.h); rank 0 also opens the encoder,
  * gets the blended frames and writes the file and its sidecar. */
 int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct df_err *err)
@@ -118,8 +160,10 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     DF_FAIL_IF(strlen(r->job.output) >= out_cap, err, DF_E_RANGE, "output path longer than %zu",
                out_cap - 1);
     snprintf(out_path, out_cap, "%s", r->job.output);
+    char wpath[PATH_MAX + 32]; /* where rank 0 writes: out_path, or through the checked dir */
+    int dir_fd = -1;
     if (root)
-        DF_TRY(paths_mkdirs_for(out_path, err));
+        DF_TRY(open_output_dir(r, out_path, wpath, sizeof(wpath), &dir_fd, err));
 
     struct vae *vae = r->md->vae; /* loaded at set-up (render.c, setup_parts) */
     int frames, height, width;
@@ -150,7 +194,7 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
     eo.meta = meta;
     eo.n_meta = sizeof(meta) / sizeof(meta[0]);
     encode_t enc = NULL;
-    int rc = root ? encode_open(out_path, width, height, &eo, &enc, err) : 0;
+    int rc = root ? encode_open(wpath, width, height, &eo, &enc, err) : 0;
     /* All ranks or none enter the decode: it is collective. */
     if (r->par.size > 1) {
         struct df_err aerr = {0};
@@ -180,10 +224,12 @@ int render_video_finish(struct render *r, char *out_path, size_t out_cap, struct
                     s->id, frames, width, height, r->t_decode, out_path, res.encoder,
                     res.pix_fmt);
         if (rc == 0)
-            rc = write_sidecar(r, out_path, width, height, &res, err);
+            rc = write_sidecar(r, wpath, width, height, &res, err);
     } else if (enc) {
         encode_abort(enc);
     }
+    if (dir_fd >= 0)
+        close(dir_fd);
     return rc;
 }
 
